@@ -1,0 +1,73 @@
+/**
+ * The one list of error codes. Every error the gateway raises on purpose is a GatewayError with a
+ * stable `code` from this table; `retryable` says whether trying again can help. The table is pinned
+ * by a test that also checks each code is documented in docs/errors.md.
+ */
+
+export interface ErrorSpec {
+  readonly message: string;
+  readonly retryable: boolean;
+  readonly statusCode?: number;
+}
+
+export const ERRORS = {
+  // Audio core
+  GW_ERR_AUDIO_ODD_LENGTH: { message: 'PCM16 byte buffer has an odd length', retryable: false, statusCode: 400 },
+  GW_ERR_AUDIO_EMPTY_FRAME: { message: 'audio frame is empty', retryable: false, statusCode: 400 },
+  GW_ERR_AUDIO_UNSUPPORTED_RATE: { message: 'unsupported sample rate', retryable: false, statusCode: 400 },
+  GW_ERR_AUDIO_UNSUPPORTED_CODEC: { message: 'unsupported codec', retryable: false, statusCode: 400 },
+  GW_ERR_AUDIO_BAD_WAV: { message: 'not a readable PCM WAV file', retryable: false, statusCode: 400 },
+  GW_ERR_AUDIO_BAD_INPUT: { message: 'audio input is not valid', retryable: false, statusCode: 400 },
+  // Voice activity detection
+  GW_ERR_VAD_MODEL_NOT_FOUND: { message: 'Silero VAD model file not found', retryable: false },
+  GW_ERR_VAD_INFERENCE: { message: 'VAD inference failed', retryable: true },
+  GW_ERR_VAD_BAD_WINDOW: { message: 'VAD window has the wrong size', retryable: false },
+  // Worker pool
+  GW_ERR_WORKER_TASK_FAILED: { message: 'worker task failed', retryable: true },
+  GW_ERR_WORKER_POOL_CLOSED: { message: 'worker pool is closed', retryable: false },
+  // Configuration
+  GW_ERR_CONFIG_INVALID: { message: 'invalid configuration', retryable: false },
+  // CLI
+  GW_ERR_CLI_USAGE: { message: 'invalid command-line usage', retryable: false },
+  // HTTP edge
+  GW_ERR_HTTP_BAD_SIGNATURE: { message: 'webhook signature is missing or invalid', retryable: false, statusCode: 403 },
+  GW_ERR_HTTP_STALE_TIMESTAMP: { message: 'webhook timestamp is outside the tolerance window', retryable: false, statusCode: 403 },
+  GW_ERR_HTTP_IP_NOT_ALLOWED: { message: 'source address is not in the allowlist', retryable: false, statusCode: 403 },
+  GW_ERR_HTTP_BAD_REQUEST: { message: 'bad request', retryable: false, statusCode: 400 },
+  GW_ERR_HTTP_NOT_READY: { message: 'gateway is not ready', retryable: true, statusCode: 503 },
+  // Media transports
+  GW_ERR_TRANSPORT_BAD_JSON: { message: 'media message is not valid JSON', retryable: false },
+  GW_ERR_TRANSPORT_BAD_BASE64: { message: 'media payload is not valid base64', retryable: false },
+  GW_ERR_TRANSPORT_FRAME_TOO_LARGE: { message: 'media message exceeds the size limit', retryable: false },
+  GW_ERR_TRANSPORT_UNKNOWN_EVENT: { message: 'unknown media event', retryable: false },
+  GW_ERR_TRANSPORT_OUT_OF_ORDER: { message: 'media event arrived out of protocol order', retryable: false },
+  GW_ERR_TRANSPORT_BAD_MESSAGE: { message: 'media message is missing required fields', retryable: false },
+  GW_ERR_TRANSPORT_BAD_TOKEN: { message: 'media stream token is missing, unknown or already used', retryable: false, statusCode: 403 },
+  GW_ERR_TRANSPORT_RATE_LIMITED: { message: 'media messages arrive faster than allowed', retryable: false },
+  // Providers
+  GW_ERR_PROVIDER_CONNECT: { message: 'provider connection failed', retryable: true },
+  GW_ERR_PROVIDER_AUTH: { message: 'provider rejected the credentials', retryable: false },
+  GW_ERR_PROVIDER_CLOSED: { message: 'provider session is closed', retryable: true },
+  GW_ERR_PROVIDER_UNKNOWN: { message: 'unknown provider', retryable: false, statusCode: 400 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly statusCode: number | undefined;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(detail ? `${spec.message}: ${detail}` : spec.message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.retryable = spec.retryable;
+    this.statusCode = spec.statusCode;
+  }
+}
+
+export function isGatewayError(err: unknown, code?: ErrorCode): err is GatewayError {
+  return err instanceof GatewayError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,135 @@
+/**
+ * Every metric the gateway exports, declared in one place. `createMetrics()` is called once per
+ * process by the entry file (tests make their own, each with a private registry) and the result is
+ * passed to whatever records. Names follow `voice_gateway_<area>_<name>_<unit>`.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export function createMetrics(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
+  const registry = options.registry ?? new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'voice_gateway_' });
+  const r = [registry];
+
+  return {
+    registry,
+
+    // Voice activity detection
+    vadWindowsTotal: new Counter({
+      name: 'voice_gateway_vad_windows_total',
+      help: 'VAD windows scored, by engine',
+      labelNames: ['engine'] as const,
+      registers: r,
+    }),
+    vadFallbacksTotal: new Counter({
+      name: 'voice_gateway_vad_fallbacks_total',
+      help: 'Calls whose Silero VAD failed and fell back to the energy VAD, by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    vadBatchSize: new Histogram({
+      name: 'voice_gateway_vad_batch_size_windows',
+      help: 'Windows per Silero inference batch',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers: r,
+    }),
+    vadInferenceSeconds: new Histogram({
+      name: 'voice_gateway_vad_inference_seconds',
+      help: 'Time from dispatching a VAD batch to its result (includes the worker hop)',
+      buckets: LATENCY_BUCKETS_S,
+      registers: r,
+    }),
+    workerTaskErrorsTotal: new Counter({
+      name: 'voice_gateway_worker_task_errors_total',
+      help: 'Worker tasks that failed, by task',
+      labelNames: ['task'] as const,
+      registers: r,
+    }),
+
+    // Media transports and calls
+    callsActive: new Gauge({
+      name: 'voice_gateway_calls_active',
+      help: 'Calls in progress, by transport',
+      labelNames: ['transport'] as const,
+      registers: r,
+    }),
+    callsTotal: new Counter({
+      name: 'voice_gateway_calls_total',
+      help: 'Calls started, by transport',
+      labelNames: ['transport'] as const,
+      registers: r,
+    }),
+    mediaRejectedTotal: new Counter({
+      name: 'voice_gateway_media_rejected_total',
+      help: 'Media messages or connections rejected, by transport and reason (error code)',
+      labelNames: ['transport', 'reason'] as const,
+      registers: r,
+    }),
+    framesInTotal: new Counter({
+      name: 'voice_gateway_frames_in_total',
+      help: 'Caller audio frames received, by transport',
+      labelNames: ['transport'] as const,
+      registers: r,
+    }),
+    framesOutTotal: new Counter({
+      name: 'voice_gateway_frames_out_total',
+      help: 'Audio frames sent to callers, by transport',
+      labelNames: ['transport'] as const,
+      registers: r,
+    }),
+    framesDroppedTotal: new Counter({
+      name: 'voice_gateway_frames_dropped_total',
+      help: 'Audio frames dropped, by stage (egress_overflow, barge_in, ...)',
+      labelNames: ['stage'] as const,
+      registers: r,
+    }),
+    bargeInsTotal: new Counter({
+      name: 'voice_gateway_barge_ins_total',
+      help: 'Times the caller spoke over the bot and playback was cleared',
+      registers: r,
+    }),
+    turnsTotal: new Counter({
+      name: 'voice_gateway_turns_total',
+      help: 'Caller turns detected',
+      registers: r,
+    }),
+
+    // HTTP edge
+    webhookRejectedTotal: new Counter({
+      name: 'voice_gateway_webhook_rejected_total',
+      help: 'Webhook or media handshakes rejected at the edge, by route and reason',
+      labelNames: ['route', 'reason'] as const,
+      registers: r,
+    }),
+
+    // Providers
+    providerRequestsTotal: new Counter({
+      name: 'voice_gateway_provider_requests_total',
+      help: 'Provider operations, by provider, operation and status',
+      labelNames: ['provider', 'op', 'status'] as const,
+      registers: r,
+    }),
+    providerErrorsTotal: new Counter({
+      name: 'voice_gateway_provider_errors_total',
+      help: 'Provider errors, by provider and type',
+      labelNames: ['provider', 'type'] as const,
+      registers: r,
+    }),
+    providerLatencySeconds: new Histogram({
+      name: 'voice_gateway_provider_latency_seconds',
+      help: 'Provider operation latency, by provider and operation (connect, first_audio)',
+      labelNames: ['provider', 'op'] as const,
+      buckets: LATENCY_BUCKETS_S,
+      registers: r,
+    }),
+    providerActiveSessions: new Gauge({
+      name: 'voice_gateway_provider_active_sessions',
+      help: 'Open provider sessions, by provider',
+      labelNames: ['provider'] as const,
+      registers: r,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
