@@ -34,6 +34,7 @@ export const ERRORS = {
   GW_ERR_HTTP_STALE_TIMESTAMP: { message: 'webhook timestamp is outside the tolerance window', retryable: false, statusCode: 403 },
   GW_ERR_HTTP_IP_NOT_ALLOWED: { message: 'source address is not in the allowlist', retryable: false, statusCode: 403 },
   GW_ERR_HTTP_BAD_REQUEST: { message: 'bad request', retryable: false, statusCode: 400 },
+  GW_ERR_HTTP_NOT_FOUND: { message: 'not found', retryable: false, statusCode: 404 },
   GW_ERR_HTTP_NOT_READY: { message: 'gateway is not ready', retryable: true, statusCode: 503 },
   // Media transports
   GW_ERR_TRANSPORT_BAD_JSON: { message: 'media message is not valid JSON', retryable: false },
@@ -44,6 +45,8 @@ export const ERRORS = {
   GW_ERR_TRANSPORT_BAD_MESSAGE: { message: 'media message is missing required fields', retryable: false },
   GW_ERR_TRANSPORT_BAD_TOKEN: { message: 'media stream token is missing, unknown or already used', retryable: false, statusCode: 403 },
   GW_ERR_TRANSPORT_RATE_LIMITED: { message: 'media messages arrive faster than allowed', retryable: false },
+  // Carrier REST APIs
+  GW_ERR_CARRIER_API: { message: 'carrier API request failed', retryable: true, statusCode: 502 },
   // Providers
   GW_ERR_PROVIDER_CONNECT: { message: 'provider connection failed', retryable: true },
   GW_ERR_PROVIDER_AUTH: { message: 'provider rejected the credentials', retryable: false },

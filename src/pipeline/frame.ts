@@ -13,6 +13,14 @@ export interface AudioFormat {
   readonly sampleRate: number;
 }
 
+/** Carrier codecs on the wire; L16 is big-endian PCM16 as RTP carries it. */
+export type WireCodec = 'mulaw' | 'alaw' | 'l16';
+
+export interface WireFormat {
+  readonly codec: WireCodec;
+  readonly sampleRate: number;
+}
+
 /** Decoded audio: PCM16 mono. */
 export interface AudioFrame {
   readonly samples: Int16Array;

@@ -8,6 +8,7 @@
  * SQNR). A 64 KiB table per law trades memory for a single load per sample on the hot path.
  */
 import { GatewayError } from '../../errors.js';
+import { allocBytes, allocSamples } from '../alloc.js';
 
 function buildMulawDecodeTable(): Int16Array {
   const table = new Int16Array(256);
@@ -65,14 +66,14 @@ function checkInput(input: ArrayLike<number>, what: string): void {
 
 function decodeWith(table: Int16Array, bytes: Uint8Array, out?: Int16Array): Int16Array {
   const n = bytes.length;
-  const pcm = out ?? new Int16Array(n);
+  const pcm = out ?? allocSamples(n);
   for (let i = 0; i < n; i++) pcm[i] = table[bytes[i]];
   return pcm;
 }
 
 function encodeWith(table: Uint8Array, pcm: Int16Array, out?: Uint8Array): Uint8Array {
   const n = pcm.length;
-  const bytes = out ?? new Uint8Array(n);
+  const bytes = out ?? allocBytes(n);
   for (let i = 0; i < n; i++) bytes[i] = table[pcm[i] & 0xffff];
   return bytes;
 }

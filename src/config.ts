@@ -1,0 +1,149 @@
+/**
+ * The one place the environment is read. `loadConfig()` validates every variable at start-up and
+ * throws GW_ERR_CONFIG_INVALID naming the variable, so a typo stops the gateway before it listens
+ * rather than failing on the first call.
+ */
+import { availableParallelism } from 'node:os';
+import { GatewayError } from './errors.js';
+
+export type VadEngineName = 'silero' | 'energy' | 'off';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** The http(s) base URL the telephony network reaches us at; media URLs use its ws(s) twin. */
+  publicUrl: string;
+  logLevel: string;
+  workerPoolSize: number;
+  vadEngine: VadEngineName;
+  providers: string[];
+  twilio: {
+    authToken?: string;
+    authTokenPrevious?: string;
+    allowedCidrs: string[];
+  };
+  telnyx: {
+    publicKey?: string;
+    apiKey?: string;
+    apiBaseUrl?: string;
+    allowedCidrs: string[];
+    timestampToleranceS: number;
+    /** Codec we ask Telnyx to stream both ways. */
+    codec: 'PCMU' | 'PCMA' | 'L16';
+  };
+  /** Fastify's trustProxy: false, true, or a hop count. Decides whether X-Forwarded-For counts. */
+  trustProxy: boolean | number;
+  media: {
+    maxMessageBytes: number;
+    maxMessagesPerSecond: number;
+    streamTokenTtlMs: number;
+    egressLeadMs: number;
+    egressMaxQueueMs: number;
+  };
+  shutdownDeadlineMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function invalid(name: string, detail: string): GatewayError {
+  return new GatewayError('GW_ERR_CONFIG_INVALID', `${name} ${detail}`);
+}
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw invalid(name, `must be a whole number, got '${raw}'`);
+  const n = Number(raw);
+  if (n < min || n > max) throw invalid(name, `must be between ${String(min)} and ${String(max)}, got ${raw}`);
+  return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw invalid(name, `must be one of ${allowed.join(', ')}, got '${raw}'`);
+  }
+  return raw as T;
+}
+
+function list(env: Env, name: string): string[] {
+  const raw = str(env, name);
+  return raw === undefined ? [] : raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function url(env: Env, name: string, fallback: string): string {
+  const raw = str(env, name) ?? fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw invalid(name, `must be an absolute URL, got '${raw}'`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw invalid(name, `must be an http or https URL, got '${raw}'`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function trustProxy(env: Env): boolean | number {
+  const raw = str(env, 'TRUST_PROXY');
+  if (raw === undefined || raw === 'false' || raw === '0') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  throw invalid('TRUST_PROXY', `must be true, false or a hop count, got '${raw}'`);
+}
+
+const KNOWN_PROVIDERS = ['echo', 'openai', 'gemini', 'deepgram'] as const;
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, 'PORT', 8080, 0, 65535);
+  const host = str(env, 'HOST') ?? '127.0.0.1';
+  const providers = list(env, 'PROVIDERS');
+  for (const p of providers) {
+    if (!(KNOWN_PROVIDERS as readonly string[]).includes(p)) {
+      throw invalid('PROVIDERS', `names an unknown provider '${p}' (known: ${KNOWN_PROVIDERS.join(', ')})`);
+    }
+  }
+  const telnyxKey = str(env, 'TELNYX_PUBLIC_KEY');
+  if (telnyxKey !== undefined && Buffer.from(telnyxKey, 'base64').length !== 32) {
+    throw invalid('TELNYX_PUBLIC_KEY', 'must be a base64 Ed25519 public key (32 bytes)');
+  }
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return {
+    port,
+    host,
+    publicUrl: url(env, 'PUBLIC_URL', `http://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${String(port)}`),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    workerPoolSize: int(env, 'WORKER_POOL_SIZE', availableParallelism(), 1, 256),
+    vadEngine: oneOf(env, 'VAD_ENGINE', ['silero', 'energy', 'off'], 'silero'),
+    providers: providers.length > 0 ? providers : ['echo'],
+    twilio: {
+      authToken: str(env, 'TWILIO_AUTH_TOKEN'),
+      authTokenPrevious: str(env, 'TWILIO_AUTH_TOKEN_PREVIOUS'),
+      allowedCidrs: list(env, 'TWILIO_ALLOWED_CIDRS'),
+    },
+    telnyx: {
+      publicKey: telnyxKey,
+      apiKey: str(env, 'TELNYX_API_KEY'),
+      apiBaseUrl: str(env, 'TELNYX_API_BASE_URL') === undefined ? undefined : url(env, 'TELNYX_API_BASE_URL', ''),
+      allowedCidrs: list(env, 'TELNYX_ALLOWED_CIDRS'),
+      timestampToleranceS: int(env, 'TELNYX_TIMESTAMP_TOLERANCE_S', 300, 1, 3600),
+      codec: oneOf(env, 'TELNYX_CODEC', ['PCMU', 'PCMA', 'L16'], 'PCMU'),
+    },
+    trustProxy: trustProxy(env),
+    media: {
+      maxMessageBytes: int(env, 'MEDIA_MAX_MESSAGE_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+      maxMessagesPerSecond: int(env, 'MEDIA_MAX_MESSAGES_PER_SECOND', 500, 10, 100_000),
+      streamTokenTtlMs: int(env, 'STREAM_TOKEN_TTL_MS', 60_000, 1000, 3_600_000),
+      egressLeadMs: int(env, 'EGRESS_LEAD_MS', 60, 0, 2000),
+      egressMaxQueueMs: int(env, 'EGRESS_MAX_QUEUE_MS', 60_000, 1000, 600_000),
+    },
+    shutdownDeadlineMs: int(env, 'SHUTDOWN_DEADLINE_MS', 10_000, 0, 600_000),
+  };
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+
+describe('config', () => {
+  it('has working defaults with an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.publicUrl).toBe('http://127.0.0.1:8080');
+    expect(c.providers).toEqual(['echo']);
+    expect(c.vadEngine).toBe('silero');
+    expect(c.twilio.authToken).toBeUndefined();
+    expect(c.trustProxy).toBe(false);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /PORT/],
+    [{ PORT: '70000' }, /PORT/],
+    [{ PUBLIC_URL: 'not a url' }, /PUBLIC_URL/],
+    [{ PUBLIC_URL: 'ftp://x' }, /PUBLIC_URL/],
+    [{ VAD_ENGINE: 'magic' }, /VAD_ENGINE/],
+    [{ PROVIDERS: 'echo,skynet' }, /PROVIDERS/],
+    [{ TELNYX_PUBLIC_KEY: 'c2hvcnQ=' }, /TELNYX_PUBLIC_KEY/],
+    [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+  ])('rejects %o naming the variable', (env, pattern) => {
+    expect(() => loadConfig(env)).toThrow(pattern);
+    expect(() => loadConfig(env)).toThrow(expect.objectContaining({ code: 'GW_ERR_CONFIG_INVALID' }));
+  });
+
+  it('reads lists and the trust-proxy hop count', () => {
+    const c = loadConfig({ PROVIDERS: 'echo, echo', TWILIO_ALLOWED_CIDRS: '10.0.0.0/8, ::1', TRUST_PROXY: '2', PUBLIC_URL: 'https://gw.example.com/' });
+    expect(c.providers).toEqual(['echo', 'echo']);
+    expect(c.twilio.allowedCidrs).toEqual(['10.0.0.0/8', '::1']);
+    expect(c.trustProxy).toBe(2);
+    expect(c.publicUrl).toBe('https://gw.example.com');
+  });
+});
