@@ -16,7 +16,15 @@ export interface Config {
   logLevel: string;
   workerPoolSize: number;
   vadEngine: VadEngineName;
+  /** Turn-detector knobs; unset ones keep the VAD's defaults (src/pipeline/vad/turn-detector.ts). */
+  turn: { minSpeechMs?: number; minSilenceMs?: number; startThreshold?: number; stopThreshold?: number; speechPadMs?: number };
   providers: string[];
+  /** System instructions given to every AI provider at session start. */
+  instructions: string;
+  openai: { apiKey?: string; baseUrl?: string; model: string; voice: string; turnDetection: 'none' | 'server_vad' | 'semantic_vad'; caFile?: string };
+  gemini: { apiKey?: string; baseUrl?: string; model: string; voice?: string };
+  deepgram: { apiKey?: string; baseUrl?: string; sttModel: string; ttsModel: string };
+  breaker: { errorThresholdPercentage: number; volumeThreshold: number; resetTimeoutMs: number; connectTimeoutMs: number; rollingWindowMs: number };
   twilio: {
     authToken?: string;
     authTokenPrevious?: string;
@@ -72,6 +80,18 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return raw as T;
 }
 
+function optionalInt(env: Env, name: string, min: number, max: number): number | undefined {
+  return str(env, name) === undefined ? undefined : int(env, name, 0, min, max);
+}
+
+function optionalProbability(env: Env, name: string): number | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > 1) throw invalid(name, `must be a probability in (0, 1], got '${raw}'`);
+  return n;
+}
+
 function list(env: Env, name: string): string[] {
   const raw = str(env, name);
   return raw === undefined ? [] : raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -114,6 +134,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (telnyxKey !== undefined && Buffer.from(telnyxKey, 'base64').length !== 32) {
     throw invalid('TELNYX_PUBLIC_KEY', 'must be a base64 Ed25519 public key (32 bytes)');
   }
+  const providersFinal = providers.length > 0 ? providers : ['echo'];
+  const keyVar: Record<string, string> = { openai: 'OPENAI_API_KEY', gemini: 'GEMINI_API_KEY', deepgram: 'DEEPGRAM_API_KEY' };
+  for (const p of providersFinal) {
+    const v = keyVar[p];
+    if (v && str(env, v) === undefined) throw invalid(v, `must be set when PROVIDERS includes '${p}'`);
+  }
+  const optionalUrl = (name: string) => (str(env, name) === undefined ? undefined : url(env, name, ''));
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return {
     port,
@@ -122,7 +149,47 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     workerPoolSize: int(env, 'WORKER_POOL_SIZE', availableParallelism(), 1, 256),
     vadEngine: oneOf(env, 'VAD_ENGINE', ['silero', 'energy', 'off'], 'silero'),
-    providers: providers.length > 0 ? providers : ['echo'],
+    turn: {
+      // Barge-in must clear the bot within ~300 ms of the caller's first word, so speech is confirmed
+      // after 100 ms here rather than the VAD's offline default of 250 ms.
+      minSpeechMs: optionalInt(env, 'VAD_MIN_SPEECH_MS', 0, 5000) ?? 100,
+      minSilenceMs: optionalInt(env, 'VAD_MIN_SILENCE_MS', 0, 10_000),
+      speechPadMs: optionalInt(env, 'VAD_SPEECH_PAD_MS', 0, 2000),
+      startThreshold: optionalProbability(env, 'VAD_START_THRESHOLD'),
+      stopThreshold: optionalProbability(env, 'VAD_STOP_THRESHOLD'),
+    },
+    providers: providersFinal,
+    instructions:
+      str(env, 'ASSISTANT_INSTRUCTIONS') ??
+      'You are a helpful voice assistant on a phone call. Answer briefly and naturally, in the language the caller uses.',
+    openai: {
+      apiKey: str(env, 'OPENAI_API_KEY'),
+      baseUrl: optionalUrl('OPENAI_BASE_URL'),
+      model: str(env, 'OPENAI_MODEL') ?? 'gpt-realtime',
+      voice: str(env, 'OPENAI_VOICE') ?? 'alloy',
+      turnDetection: oneOf(env, 'OPENAI_TURN_DETECTION', ['none', 'server_vad', 'semantic_vad'], 'none'),
+      // An extra CA to trust for the Realtime WebSocket (a TLS-inspecting proxy, or a test server).
+      caFile: str(env, 'OPENAI_CA_FILE'),
+    },
+    gemini: {
+      apiKey: str(env, 'GEMINI_API_KEY'),
+      baseUrl: optionalUrl('GEMINI_BASE_URL'),
+      model: str(env, 'GEMINI_MODEL') ?? 'gemini-live-2.5-flash-preview',
+      voice: str(env, 'GEMINI_VOICE'),
+    },
+    deepgram: {
+      apiKey: str(env, 'DEEPGRAM_API_KEY'),
+      baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
+      sttModel: str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3',
+      ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? 'aura-2-thalia-en',
+    },
+    breaker: {
+      errorThresholdPercentage: int(env, 'BREAKER_ERROR_THRESHOLD_PERCENT', 50, 1, 100),
+      volumeThreshold: int(env, 'BREAKER_VOLUME_THRESHOLD', 3, 1, 10_000),
+      resetTimeoutMs: int(env, 'BREAKER_RESET_TIMEOUT_MS', 30_000, 10, 3_600_000),
+      connectTimeoutMs: int(env, 'PROVIDER_CONNECT_TIMEOUT_MS', 10_000, 10, 120_000),
+      rollingWindowMs: int(env, 'BREAKER_WINDOW_MS', 60_000, 1000, 3_600_000),
+    },
     twilio: {
       authToken: str(env, 'TWILIO_AUTH_TOKEN'),
       authTokenPrevious: str(env, 'TWILIO_AUTH_TOKEN_PREVIOUS'),

@@ -52,6 +52,11 @@ export const ERRORS = {
   GW_ERR_PROVIDER_AUTH: { message: 'provider rejected the credentials', retryable: false },
   GW_ERR_PROVIDER_CLOSED: { message: 'provider session is closed', retryable: true },
   GW_ERR_PROVIDER_UNKNOWN: { message: 'unknown provider', retryable: false, statusCode: 400 },
+  GW_ERR_PROVIDER_BREAKER_OPEN: { message: 'provider circuit breaker is open', retryable: true, statusCode: 503 },
+  GW_ERR_PROVIDER_TIMEOUT: { message: 'provider did not answer in time', retryable: true },
+  GW_ERR_PROVIDER_PROTOCOL: { message: 'provider sent something we cannot use', retryable: true },
+  GW_ERR_PROVIDER_REMOTE: { message: 'provider reported an error', retryable: true },
+  GW_ERR_PROVIDER_QUOTA: { message: 'provider quota or rate limit exhausted', retryable: false },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

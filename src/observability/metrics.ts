@@ -123,6 +123,12 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       buckets: LATENCY_BUCKETS_S,
       registers: r,
     }),
+    circuitBreakerState: new Gauge({
+      name: 'voice_gateway_circuit_breaker_state',
+      help: 'Provider circuit breaker state: 0 closed, 1 half-open, 2 open',
+      labelNames: ['provider'] as const,
+      registers: r,
+    }),
     providerActiveSessions: new Gauge({
       name: 'voice_gateway_provider_active_sessions',
       help: 'Open provider sessions, by provider',

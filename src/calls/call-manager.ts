@@ -1,0 +1,94 @@
+/**
+ * The live calls of this process: creates them from a started media stream, finds them by id, and
+ * drains them on shutdown.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { VadService } from '../pipeline/vad/vad-service.js';
+import type { Provider } from '../providers/types.js';
+import { Call, type CallTransport } from './call.js';
+
+export interface CallManagerOptions {
+  readonly providers: readonly Provider[];
+  readonly vad: VadService;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
+  readonly instructions?: string;
+}
+
+export class CallManager {
+  readonly #opts: CallManagerOptions;
+  readonly #calls = new Map<string, Call>();
+  #draining = false;
+
+  constructor(opts: CallManagerOptions) {
+    if (opts.providers.length === 0) throw new Error('CallManager needs at least one provider');
+    this.#opts = opts;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  get size(): number {
+    return this.#calls.size;
+  }
+
+  get(callId: string): Call | undefined {
+    return this.#calls.get(callId);
+  }
+
+  list(): Call[] {
+    return [...this.#calls.values()];
+  }
+
+  create(args: {
+    carrierCallId: string;
+    correlationId: string;
+    transport: CallTransport;
+    customParameters?: Record<string, string>;
+  }): Call {
+    const { metrics } = this.#opts;
+    const id = randomUUID();
+    const provider = this.#opts.providers[0];
+    const logger = this.#opts.logger.child({ callId: id, correlationId: args.correlationId, provider: provider.name });
+    const call = new Call({
+      id,
+      carrierCallId: args.carrierCallId,
+      correlationId: args.correlationId,
+      transport: args.transport,
+      provider,
+      vad: this.#opts.vad,
+      metrics,
+      logger,
+      media: this.#opts.media,
+      customParameters: args.customParameters,
+      instructions: this.#opts.instructions,
+      onEnded: (c) => {
+        this.#calls.delete(c.id);
+        metrics.callsActive.dec({ transport: args.transport.name });
+      },
+    });
+    this.#calls.set(id, call);
+    metrics.callsActive.inc({ transport: args.transport.name });
+    metrics.callsTotal.inc({ transport: args.transport.name });
+    logger.info({ event: 'call_started', transport: args.transport.name, carrierCallId: args.carrierCallId, codec: args.transport.format.codec }, 'call started');
+    void call.start();
+    return call;
+  }
+
+  /**
+   * Stop taking calls; let live ones finish until the deadline, then end the rest (closing the media
+   * socket, which for Twilio means the TwiML after <Connect> runs, as on a `stop`).
+   */
+  async drain(deadlineMs: number): Promise<void> {
+    this.#draining = true;
+    const until = Date.now() + deadlineMs;
+    while (this.#calls.size > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, until - Date.now()))));
+    }
+    await Promise.all(this.list().map((c) => c.end('shutdown')));
+  }
+}

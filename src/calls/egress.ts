@@ -1,0 +1,268 @@
+/**
+ * A call's egress: provider audio -> resample to the carrier rate -> encode -> 20 ms frames -> a
+ * bounded queue paced in real time to the caller, with a mark after each reply so we learn what the
+ * caller actually heard. Pacing here (instead of bursting whole replies to the carrier) is what makes
+ * barge-in instant: on `clear()` nothing is left queued anywhere but the short lead.
+ */
+import { pcmCodec, type PcmCodec } from '../pipeline/codecs/wire-codec.js';
+import type { AudioFrame, EncodedFrame, WireFormat } from '../pipeline/frame.js';
+import { Resampler } from '../pipeline/resample/resampler.js';
+
+export interface EgressSink {
+  sendMedia(payload: Uint8Array): void;
+  sendMark(name: string): void;
+}
+
+export interface EgressOptions {
+  readonly format: WireFormat;
+  readonly sink: EgressSink;
+  readonly frameMs?: number;
+  /** Audio sent ahead of real time so carrier jitter does not starve playback. */
+  readonly leadMs: number;
+  readonly maxQueueMs: number;
+  readonly onDrop: (frames: number) => void;
+  readonly now?: () => number;
+}
+
+type Item = { kind: 'audio'; payload: Uint8Array; responseId: string } | { kind: 'mark'; name: string; responseId: string };
+
+interface ResponsePlayback {
+  sentFrames: number;
+  firstSentAt: number;
+  ackedMs: number;
+}
+
+export class Egress {
+  readonly #codec: PcmCodec;
+  readonly #format: WireFormat;
+  readonly #sink: EgressSink;
+  readonly #frameSamples: number;
+  readonly #frameMs: number;
+  readonly #leadFrames: number;
+  readonly #maxQueueFrames: number;
+  readonly #onDrop: (frames: number) => void;
+  readonly #now: () => number;
+  #resampler: Resampler | undefined;
+  #pending: Int16Array = new Int16Array(0);
+  #pendingBytes: Uint8Array = new Uint8Array(0);
+  #queue: Item[] = [];
+  #queuedFrames = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #clockStart = 0;
+  #clockFrames = 0;
+  #pendingMarks = new Map<string, { responseId: string; atFrame: number }>();
+  #playback = new Map<string, ResponsePlayback>();
+  #currentResponse: string | undefined;
+  #framesSent = 0;
+  #closed = false;
+
+  constructor(opts: EgressOptions) {
+    this.#format = opts.format;
+    this.#codec = pcmCodec(opts.format.codec);
+    this.#sink = opts.sink;
+    this.#frameMs = opts.frameMs ?? 20;
+    this.#frameSamples = (opts.format.sampleRate * this.#frameMs) / 1000;
+    this.#leadFrames = Math.round(opts.leadMs / this.#frameMs);
+    this.#maxQueueFrames = Math.ceil(opts.maxQueueMs / this.#frameMs);
+    this.#onDrop = opts.onDrop;
+    this.#now = opts.now ?? (() => performance.now());
+  }
+
+  get framesSent(): number {
+    return this.#framesSent;
+  }
+
+  get queuedFrames(): number {
+    return this.#queuedFrames;
+  }
+
+  /** Bot audio is queued here or sent but not yet confirmed played. */
+  get playing(): boolean {
+    return this.#queuedFrames > 0 || this.#pendingMarks.size > 0;
+  }
+
+  get currentResponseId(): string | undefined {
+    return this.#currentResponse;
+  }
+
+  /** Queue provider audio of one reply. */
+  pushAudio(frame: AudioFrame | EncodedFrame, responseId: string): void {
+    if (this.#closed) return;
+    if (responseId !== this.#currentResponse) this.#startResponse(responseId);
+    if ('payload' in frame) {
+      if (frame.codec === this.#format.codec && frame.sampleRate === this.#format.sampleRate && this.#pending.length === 0) {
+        this.#appendEncoded(frame.payload, responseId);
+        return;
+      }
+      if (frame.codec === 'opus') return; // never negotiated for telephony egress
+      frame = { samples: pcmCodec(frame.codec).decode(frame.payload), sampleRate: frame.sampleRate, seq: frame.seq, timestampMs: frame.timestampMs };
+    }
+    let samples = frame.samples;
+    if (frame.sampleRate !== this.#format.sampleRate) {
+      if (!this.#resampler || this.#resampler.from !== frame.sampleRate) {
+        this.#resampler = new Resampler({ from: frame.sampleRate, to: this.#format.sampleRate });
+      }
+      samples = this.#resampler.process(samples);
+    }
+    this.#appendPcm(samples, responseId);
+  }
+
+  /** The reply is complete: send what is left (padded to a whole frame) and a mark after it. */
+  endResponse(responseId: string): void {
+    if (this.#closed || responseId !== this.#currentResponse) return;
+    if (this.#pendingBytes.length > 0) {
+      const frameBytes = this.#frameSamples * this.#codec.bytesPerSample;
+      const padded = new Uint8Array(frameBytes).fill(this.#codec.silenceByte);
+      padded.set(this.#pendingBytes);
+      this.#pendingBytes = new Uint8Array(0);
+      this.#enqueueAudio(padded, responseId);
+    }
+    if (this.#resampler) this.#appendPcm(this.#resampler.flush(), responseId);
+    if (this.#pending.length > 0) {
+      const padded = new Int16Array(this.#frameSamples);
+      padded.set(this.#pending);
+      this.#pending = new Int16Array(0);
+      this.#enqueueAudio(this.#codec.encode(padded), responseId);
+    }
+    this.#queue.push({ kind: 'mark', name: `end:${responseId}`, responseId });
+    this.#currentResponse = undefined;
+    this.#resampler = undefined;
+    this.#kick();
+  }
+
+  /** The carrier echoed a mark: everything before it has been played. */
+  onMark(name: string): void {
+    const mark = this.#pendingMarks.get(name);
+    if (!mark) return;
+    this.#pendingMarks.delete(name);
+    const playback = this.#playback.get(mark.responseId);
+    if (playback) playback.ackedMs = playback.sentFrames * this.#frameMs;
+    if (name.startsWith('end:')) this.#playback.delete(mark.responseId);
+  }
+
+  /** How much of a reply the caller has heard: confirmed by marks, else estimated from send times. */
+  heardMs(responseId: string): number {
+    const p = this.#playback.get(responseId);
+    if (!p) return 0;
+    const sentMs = p.sentFrames * this.#frameMs;
+    const elapsed = Math.max(0, this.#now() - p.firstSentAt);
+    return Math.round(Math.max(p.ackedMs, Math.min(sentMs, elapsed)));
+  }
+
+  /** Barge-in: drop everything queued. Returns the number of audio frames dropped. */
+  clear(): number {
+    const dropped = this.#queuedFrames;
+    this.#queue = [];
+    this.#queuedFrames = 0;
+    this.#pending = new Int16Array(0);
+    this.#pendingBytes = new Uint8Array(0);
+    this.#resampler = undefined;
+    this.#currentResponse = undefined;
+    this.#pendingMarks.clear();
+    this.#playback.clear();
+    this.#stopClock();
+    return dropped;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.clear();
+  }
+
+  #startResponse(responseId: string): void {
+    this.#currentResponse = responseId;
+    this.#pending = new Int16Array(0);
+    this.#pendingBytes = new Uint8Array(0);
+    this.#resampler = undefined;
+  }
+
+  #appendPcm(samples: Int16Array, responseId: string): void {
+    if (samples.length === 0) return;
+    let data = samples;
+    if (this.#pending.length > 0) {
+      data = new Int16Array(this.#pending.length + samples.length);
+      data.set(this.#pending);
+      data.set(samples, this.#pending.length);
+    }
+    const n = this.#frameSamples;
+    let offset = 0;
+    for (; offset + n <= data.length; offset += n) {
+      this.#enqueueAudio(this.#codec.encode(data.subarray(offset, offset + n)), responseId);
+    }
+    this.#pending = data.slice(offset);
+    this.#kick();
+  }
+
+  /** Carrier-codec bytes straight from the provider: cut into frames, no decode or encode. */
+  #appendEncoded(bytes: Uint8Array, responseId: string): void {
+    const frameBytes = this.#frameSamples * this.#codec.bytesPerSample;
+    let data = bytes;
+    if (this.#pendingBytes.length > 0) {
+      data = new Uint8Array(this.#pendingBytes.length + bytes.length);
+      data.set(this.#pendingBytes);
+      data.set(bytes, this.#pendingBytes.length);
+    }
+    let offset = 0;
+    for (; offset + frameBytes <= data.length; offset += frameBytes) this.#enqueueAudio(data.slice(offset, offset + frameBytes), responseId);
+    this.#pendingBytes = data.slice(offset);
+    this.#kick();
+  }
+
+  #enqueueAudio(payload: Uint8Array, responseId: string): void {
+    this.#queue.push({ kind: 'audio', payload, responseId });
+    this.#queuedFrames++;
+    if (this.#queuedFrames > this.#maxQueueFrames) {
+      // A caller too slow to drain us: drop the oldest audio, keep marks so accounting stays right.
+      const i = this.#queue.findIndex((it) => it.kind === 'audio');
+      this.#queue.splice(i, 1);
+      this.#queuedFrames--;
+      this.#onDrop(1);
+    }
+  }
+
+  #kick(): void {
+    if (this.#timer !== undefined || this.#queue.length === 0) return;
+    this.#clockStart = this.#now();
+    this.#clockFrames = 0;
+    this.#tick();
+  }
+
+  #stopClock(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Send every frame that is due (lead included), then sleep until the next one is. */
+  #tick = (): void => {
+    this.#timer = undefined;
+    const now = this.#now();
+    const due = Math.floor((now - this.#clockStart) / this.#frameMs) + 1 + this.#leadFrames;
+    while (this.#queue.length > 0 && this.#clockFrames < due) {
+      const item = this.#queue.shift()!;
+      if (item.kind === 'mark') {
+        this.#pendingMarks.set(item.name, { responseId: item.responseId, atFrame: this.#framesSent });
+        this.#sink.sendMark(item.name);
+        continue;
+      }
+      this.#queuedFrames--;
+      this.#clockFrames++;
+      this.#framesSent++;
+      let playback = this.#playback.get(item.responseId);
+      if (!playback) {
+        playback = { sentFrames: 0, firstSentAt: now, ackedMs: 0 };
+        this.#playback.set(item.responseId, playback);
+      }
+      playback.sentFrames++;
+      this.#sink.sendMedia(item.payload);
+    }
+    // Marks right after the last frame go out now rather than a frame later.
+    while (this.#queue.length > 0 && this.#queue[0].kind === 'mark') {
+      const item = this.#queue.shift() as Extract<Item, { kind: 'mark' }>;
+      this.#pendingMarks.set(item.name, { responseId: item.responseId, atFrame: this.#framesSent });
+      this.#sink.sendMark(item.name);
+    }
+    if (this.#queue.length === 0) return;
+    const nextAt = this.#clockStart + (this.#clockFrames - this.#leadFrames) * this.#frameMs;
+    this.#timer = setTimeout(this.#tick, Math.max(0, nextAt - this.#now()));
+  };
+}

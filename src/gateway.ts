@@ -1,0 +1,75 @@
+/**
+ * Assembles a gateway from a validated config: process-wide registries (logger, metrics, worker pool,
+ * VAD service) created once here and passed down, providers, the call manager and the HTTP app. It
+ * does not listen and handles no signals; `voice-gateway serve` does that.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createWorkerPool, type WorkerPool } from './workers/pool.js';
+import { createVadService, type VadService } from './pipeline/vad/vad-service.js';
+import { CallManager } from './calls/call-manager.js';
+import { buildApp } from './http/app.js';
+import { createTelnyxCallControl } from './carriers/telnyx-call-control.js';
+import { createProviders } from './providers/registry.js';
+
+export interface Gateway {
+  readonly app: FastifyInstance;
+  readonly calls: CallManager;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Drain calls (up to the deadline), close the app, the VAD service and the worker pool. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+export interface GatewayOverrides {
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
+  readonly now?: () => number;
+}
+
+export async function createGateway(config: Config, overrides: GatewayOverrides = {}): Promise<Gateway> {
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel });
+  const metrics = overrides.metrics ?? createMetrics({ defaultMetrics: true });
+  let pool: WorkerPool | undefined;
+  if (config.vadEngine === 'silero') pool = createWorkerPool({ size: config.workerPoolSize, logger, metrics });
+  const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
+  const vad: VadService = createVadService({ engine: config.vadEngine, pool, metrics, logger, turn });
+  const calls = new CallManager({
+    providers: createProviders(config, { metrics, logger }),
+    instructions: config.instructions,
+    vad,
+    metrics,
+    logger,
+    media: config.media,
+  });
+  const telnyxCallControl = config.telnyx.apiKey
+    ? createTelnyxCallControl({ apiKey: config.telnyx.apiKey, baseUrl: config.telnyx.apiBaseUrl })
+    : undefined;
+  const app = await buildApp({
+    config,
+    logger,
+    metrics,
+    calls,
+    telnyxCallControl,
+    isReady: () => pool?.ready ?? true,
+    now: overrides.now,
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    calls,
+    metrics,
+    logger,
+    close(deadlineMs = config.shutdownDeadlineMs) {
+      closing ??= (async () => {
+        await calls.drain(deadlineMs);
+        await app.close();
+        await vad.close();
+        await pool?.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * The fastify app: webhooks, media WebSockets, health, metrics. `buildApp()` returns the instance
+ * without listening; the entry file listens, tests use inject() or a port-0 listen.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import websocket from '@fastify/websocket';
+import type { IncomingMessage } from 'node:http';
+import type { Config } from '../config.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { CallManager } from '../calls/call-manager.js';
+import type { TelnyxCallControl } from '../carriers/telnyx-call-control.js';
+import { GatewayError, isGatewayError } from '../errors.js';
+import { CORRELATION_HEADER, correlationIdFrom } from './correlation.js';
+import { StreamTokens } from './security/stream-tokens.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerTwilioRoutes } from './routes/twilio.js';
+import { registerTelnyxRoutes } from './routes/telnyx.js';
+import { registerCallsApi } from './routes/calls-api.js';
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly calls: CallManager;
+  readonly tokens?: StreamTokens;
+  /** Worker pool up and the like; draining is checked separately. */
+  readonly isReady?: () => boolean;
+  readonly telnyxCallControl?: TelnyxCallControl;
+  readonly now?: () => number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody?: string;
+  }
+}
+
+const kCorrelationId = Symbol('correlationId');
+type RawWithId = IncomingMessage & { [kCorrelationId]?: string };
+
+/** Media URL base: the public http(s) URL with its ws(s) twin scheme. */
+export function wsBase(publicUrl: string): string {
+  return publicUrl.replace(/^http/, 'ws');
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Health probes and Prometheus scrapes would drown the log; other requests log their outcome.
+    logController: new LogController({
+      requestIdLogLabel: 'correlationId',
+      disableRequestLogging: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
+    }),
+    // fastify takes a hop count at run time though its types list only boolean/string forms.
+    trustProxy: config.trustProxy as boolean,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const id = correlationIdFrom(req.headers[CORRELATION_HEADER]);
+      (req as RawWithId)[kCorrelationId] = id;
+      return id;
+    },
+    bodyLimit: 256 * 1024,
+  }) as unknown as FastifyInstance;
+
+  // Raw bodies are needed byte for byte: Twilio's bodySHA256 and Telnyx's Ed25519 sign them.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (req, body, done) => {
+    req.rawBody = body as string;
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    req.rawBody = body as string;
+    try {
+      done(null, body === '' ? {} : JSON.parse(body as string));
+    } catch (err) {
+      done(new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('X-Correlation-ID', request.id);
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const gw = isGatewayError(err) ? err : undefined;
+    const fastifyErr = err as { statusCode?: number; code?: string; message: string };
+    const status = gw?.statusCode ?? (fastifyErr.statusCode && fastifyErr.statusCode >= 400 ? fastifyErr.statusCode : 500);
+    if (status >= 500) request.log.error({ event: 'http_error', err }, 'request failed');
+    else request.log.info({ event: 'http_rejected', code: gw?.code ?? fastifyErr.code, status }, err instanceof Error ? err.message : 'rejected');
+    void reply.code(status).send({ error: { code: gw?.code ?? fastifyErr.code ?? 'GW_ERR_HTTP_BAD_REQUEST', message: fastifyErr.message } });
+  });
+
+  await app.register(websocket, {
+    // ws enforces this hard cap by closing the socket; the configured limit, checked per message, is
+    // lower so an oversized frame is rejected and counted while the call goes on.
+    options: { maxPayload: Math.max(config.media.maxMessageBytes * 4, 1024 * 1024) },
+  });
+  app.websocketServer.on('headers', (headers: string[], req: IncomingMessage) => {
+    const id = (req as RawWithId)[kCorrelationId];
+    if (id) headers.push(`X-Correlation-ID: ${id}`);
+  });
+
+  const tokens = deps.tokens ?? new StreamTokens({ ttlMs: config.media.streamTokenTtlMs, now: deps.now });
+  const ctx = { ...deps, tokens, wsBase: wsBase(config.publicUrl) };
+  registerHealthRoutes(app, ctx);
+  registerTwilioRoutes(app, ctx);
+  registerTelnyxRoutes(app, ctx);
+  registerCallsApi(app, ctx);
+  return app;
+}
+
+export type RouteContext = AppDeps & { readonly tokens: StreamTokens; readonly wsBase: string };
+
+/** Reject at the edge: 403, a reason in the log (never the secret), a metric. */
+export function rejectEdge(
+  ctx: RouteContext,
+  request: FastifyRequest,
+  route: string,
+  err: GatewayError,
+  reason: string,
+): GatewayError {
+  ctx.metrics.webhookRejectedTotal.inc({ route, reason });
+  request.log.warn({ event: 'edge_rejected', route, reason, ip: request.ip }, err.message);
+  return err;
+}

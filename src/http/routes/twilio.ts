@@ -1,0 +1,70 @@
+/**
+ * Twilio: the voice webhook answers TwiML that connects the call's media to /twilio/media with a
+ * one-time stream token; the media WebSocket speaks Twilio Media Streams. With TWILIO_AUTH_TOKEN set,
+ * the webhook and the WebSocket handshake must carry a valid X-Twilio-Signature.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { GatewayError } from '../../errors.js';
+import { TwilioProtocol } from '../../transports/twilio/protocol.js';
+import { rejectEdge, type RouteContext } from '../app.js';
+import { handleMediaSocket } from '../media-socket.js';
+import { CidrAllowlist } from '../security/allowlist.js';
+import { verifyTwilioRequest } from '../security/twilio-signature.js';
+import { twilioConnectStream } from '../twiml.js';
+import { allowlistHook, formParams, notDrainingHook } from './edge.js';
+
+export const TWILIO_MEDIA_PATH = '/twilio/media';
+
+export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { config } = ctx;
+  const tokens = [config.twilio.authToken, config.twilio.authTokenPrevious].filter((t): t is string => !!t);
+  const allowlist = new CidrAllowlist(config.twilio.allowedCidrs, 'TWILIO_ALLOWED_CIDRS');
+  const onRequest = allowlistHook(ctx, allowlist, 'twilio');
+
+  const verify = (request: FastifyRequest, route: string, url: string, params?: Record<string, string>) => {
+    if (tokens.length === 0) return;
+    const header = request.headers['x-twilio-signature'];
+    const verdict = verifyTwilioRequest({
+      tokens,
+      signature: Array.isArray(header) ? header[0] : header,
+      url,
+      params,
+      rawBody: request.rawBody,
+    });
+    if (!verdict.ok) {
+      throw rejectEdge(ctx, request, route, new GatewayError('GW_ERR_HTTP_BAD_SIGNATURE', `X-Twilio-Signature ${verdict.reason}`), verdict.reason);
+    }
+  };
+
+  app.post('/twilio/voice', { onRequest: [onRequest, notDrainingHook(ctx)] }, async (request, reply) => {
+    const isJson = (request.headers['content-type'] ?? '').includes('json');
+    const params = formParams(request.body);
+    verify(request, 'twilio_voice', config.publicUrl + request.url, isJson ? undefined : params);
+    const callSid = params.CallSid;
+    if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
+    const token = ctx.tokens.issue(callSid);
+    request.log.info({ event: 'twilio_voice', carrierCallId: callSid }, 'connecting Twilio call to media stream');
+    return reply.type('text/xml').send(twilioConnectStream(ctx.wsBase + TWILIO_MEDIA_PATH, { token }));
+  });
+
+  app.get(
+    TWILIO_MEDIA_PATH,
+    {
+      websocket: true,
+      onRequest,
+      // Twilio signs the handshake over the wss:// URL with no params.
+      preValidation: async (request) => verify(request, 'twilio_media', ctx.wsBase + TWILIO_MEDIA_PATH),
+    },
+    (socket, request) => {
+      handleMediaSocket(socket, {
+        protocol: new TwilioProtocol(),
+        calls: ctx.calls,
+        tokens: ctx.tokens,
+        metrics: ctx.metrics,
+        logger: ctx.logger,
+        correlationId: request.id,
+        limits: config.media,
+      });
+    },
+  );
+}

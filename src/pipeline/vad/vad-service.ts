@@ -1,0 +1,106 @@
+/**
+ * The process-wide VAD: made once by the entry file with the worker pool, then asked for one
+ * CallVad per call. It owns the cross-call Silero batcher. Engines: 'silero' (batched in workers,
+ * per-call fallback to energy on any fault), 'energy' (on the event loop), 'off' (no events).
+ */
+import { GatewayError, isGatewayError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import type { WorkerPool } from '../../workers/pool.js';
+import { WindowedCallVad, type CallVad, type CallVadContext, type CallVadOptions, type VadEngine } from './call-vad.js';
+import type { EnergyVadOptions } from './energy-vad.js';
+import { SileroBatcher } from './silero-batcher.js';
+import { sileroModelPath } from './silero-model.js';
+import { resolveTurnOptions, type TurnOptions } from './turn-detector.js';
+
+export interface VadServiceOptions {
+  engine: VadEngine;
+  /** Required for 'silero'. The service uses it; its owner closes it. */
+  pool?: WorkerPool;
+  metrics?: Metrics;
+  logger?: Logger;
+  turn?: Partial<TurnOptions>;
+  energy?: Partial<EnergyVadOptions>;
+  /** Most windows per model run (default 128). */
+  maxBatch?: number;
+  /** Most batches out at once (default: the pool's size). */
+  maxInFlight?: number;
+  /** A call whose unscored audio exceeds this falls back to energy (default 2000 ms; Infinity for files). */
+  maxBacklogMs?: number;
+  /** A batch taking longer than this fails its calls over to energy (default 2000 ms). */
+  taskTimeoutMs?: number;
+}
+
+export interface VadService {
+  /** The engine new calls start with ('energy' if Silero could not be set up). */
+  readonly engine: VadEngine;
+  createCallVad(options: CallVadOptions): CallVad;
+  close(): Promise<void>;
+}
+
+function positive(name: string, value: number): number {
+  if (!(value > 0)) throw new GatewayError('GW_ERR_CONFIG_INVALID', `${name} must be positive, got ${String(value)}`);
+  return value;
+}
+
+export function createVadService(options: VadServiceOptions): VadService {
+  const logger = options.logger ?? silentLogger();
+  const metrics = options.metrics;
+  const turn = resolveTurnOptions(options.turn);
+  let engine = options.engine;
+  let batcher: SileroBatcher | undefined;
+
+  if (engine === 'silero') {
+    const pool = options.pool;
+    if (!pool) throw new GatewayError('GW_ERR_CONFIG_INVALID', 'the silero VAD engine needs a worker pool');
+    try {
+      sileroModelPath();
+      batcher = new SileroBatcher({
+        pool,
+        maxBatch: Math.floor(positive('maxBatch', options.maxBatch ?? 128)),
+        maxInFlight: Math.floor(positive('maxInFlight', options.maxInFlight ?? pool.size)),
+        taskTimeoutMs: positive('taskTimeoutMs', options.taskTimeoutMs ?? 2000),
+        metrics,
+      });
+    } catch (err) {
+      if (!isGatewayError(err, 'GW_ERR_VAD_MODEL_NOT_FOUND')) throw err;
+      // The gateway keeps working without the model: every call uses the energy VAD.
+      engine = 'energy';
+      metrics?.vadFallbacksTotal.inc({ reason: 'model_not_found' });
+      logger.error({ event: 'vad_fallback', reason: 'model_not_found', err }, 'Silero model missing, using the energy VAD');
+    }
+  }
+
+  const calls = new Set<WindowedCallVad>();
+  const ctx: CallVadContext = {
+    engine,
+    batcher,
+    turn,
+    energy: options.energy ?? {},
+    maxBacklogMs: positive('maxBacklogMs', options.maxBacklogMs ?? 2000),
+    logger,
+    metrics,
+    windowCounters: metrics && {
+      silero: metrics.vadWindowsTotal.labels('silero'),
+      energy: metrics.vadWindowsTotal.labels('energy'),
+    },
+    onClose: (call) => calls.delete(call),
+  };
+  let closed = false;
+
+  return {
+    engine,
+    createCallVad(callOptions) {
+      if (closed) throw new GatewayError('GW_ERR_CONFIG_INVALID', 'the VAD service is closed');
+      const call = new WindowedCallVad(callOptions, ctx);
+      calls.add(call);
+      return call;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const call of [...calls]) call.close();
+      await batcher?.close();
+    },
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * Builds the configured providers in PROVIDERS order (the first answers calls; later ones are the
+ * fallback order), each behind its circuit breaker.
+ */
+import type { Config } from '../config.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { EchoProvider } from './echo/echo-provider.js';
+import { GuardedProvider } from './guard.js';
+import type { Provider } from './types.js';
+
+export type AdapterFactory = (config: Config) => Provider;
+
+/** Adapters by name. Real providers register here; each reads its own keys from the config. */
+export const ADAPTERS: Record<string, AdapterFactory> = {
+  echo: () => new EchoProvider(),
+};
+
+export function createProviders(config: Config, deps: { metrics: Metrics; logger: Logger }): GuardedProvider[] {
+  return config.providers.map((name) => {
+    const factory = ADAPTERS[name];
+    if (!factory) throw new GatewayError('GW_ERR_PROVIDER_UNKNOWN', `'${name}'`);
+    return new GuardedProvider(factory(config), { ...deps, breaker: config.breaker });
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * The provider contract. A Provider opens ProviderSessions; a session takes caller audio by push and
+ * gives back events by async iteration. Real adapters (OpenAI, Gemini, Deepgram) and the embedded
+ * echo provider all have this shape, so the call and the failover switch never special-case one.
+ */
+import type { GatewayError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { AudioFormat, AudioFrame, EncodedFrame } from '../pipeline/frame.js';
+
+export interface ConversationTurn {
+  readonly role: 'user' | 'assistant';
+  readonly text: string;
+}
+
+/** A caller turn as our VAD saw it, in call media time. */
+export interface TurnInfo {
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+export type ProviderEvent =
+  | { type: 'responseStart'; responseId: string }
+  /** Provider audio: PCM16, or encoded in the caller's codec when the provider speaks it (G.711 passthrough). */
+  | { type: 'audio'; responseId: string; frame: AudioFrame | EncodedFrame }
+  | { type: 'responseDone'; responseId: string }
+  | { type: 'transcript'; role: 'user' | 'assistant'; text: string; final: boolean }
+  /** Provider-side VAD heard the caller start or stop (server VAD modes). */
+  | { type: 'speechStarted' }
+  | { type: 'speechStopped' }
+  /** The provider will drop the session soon (Gemini goAway); it has reconnected or will fail over. */
+  | { type: 'goAway'; timeLeftMs: number }
+  /** Something went wrong; `fatal` means the session is unusable and the call must fail over. */
+  | { type: 'error'; error: GatewayError; fatal: boolean }
+  /** The session ended on the provider's side. */
+  | { type: 'closed'; reason: string };
+
+export interface ProviderSession {
+  readonly provider: string;
+  /** What pushAudio takes: pcm16 frames at this rate, or encoded frames of this codec. */
+  readonly inputFormat: AudioFormat;
+  /** What audio events carry. */
+  readonly outputFormat: AudioFormat;
+  pushAudio(frame: AudioFrame | EncodedFrame): void;
+  /** The caller's turn ended (our VAD): answer it. */
+  endTurn(turn: TurnInfo): void;
+  /** The caller spoke over the reply: stop it. `heardMs` is how much of it the caller heard. */
+  interrupt(info: { responseId: string; heardMs: number }): void;
+  readonly events: AsyncIterable<ProviderEvent>;
+  close(): Promise<void>;
+}
+
+export interface ProviderConnectOptions {
+  readonly callId: string;
+  /** The format the call will push, chosen from the provider's inputFormats. */
+  readonly inputFormat: AudioFormat;
+  /** The caller's wire format: a provider that can speak it (G.711) answers in it, saving a transcode. */
+  readonly callerFormat: AudioFormat;
+  /** System instructions for the assistant. */
+  readonly instructions?: string;
+  readonly history: readonly ConversationTurn[];
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+}
+
+export interface Provider {
+  readonly name: string;
+  /** Input formats accepted, most preferred first. */
+  readonly inputFormats: readonly AudioFormat[];
+  connect(options: ProviderConnectOptions): Promise<ProviderSession>;
+}

@@ -1,0 +1,65 @@
+/**
+ * The carrier's first step: POST the voice webhook (signed like the carrier signs it) and read the
+ * stream URL and parameters out of the TwiML / TeXML answer.
+ */
+import { twilioSignature } from '../http/security/twilio-signature.js';
+import { telnyxSign } from '../http/security/telnyx-signature.js';
+
+export interface StreamTarget {
+  url: string;
+  parameters: Record<string, string>;
+}
+
+export interface WebhookOptions {
+  readonly transport: 'twilio' | 'telnyx';
+  /** The gateway's public base URL (what it signs against). */
+  readonly baseUrl: string;
+  readonly carrierCallId: string;
+  readonly from: string;
+  readonly to: string;
+  readonly twilioAuthToken?: string;
+  /** Telnyx Ed25519 secret key (64 bytes), to sign as Telnyx does. */
+  readonly telnyxSecretKey?: Uint8Array;
+  readonly nowS?: () => number;
+}
+
+function unescapeXml(s: string): string {
+  return s.replace(/&(lt|gt|amp|quot|apos);/g, (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e]!);
+}
+
+export function parseStreamTarget(xml: string): StreamTarget {
+  const stream = /<Stream\b[^>]*\burl="([^"]+)"/.exec(xml);
+  if (!stream) throw new Error(`no <Stream url> in the webhook answer: ${xml.slice(0, 200)}`);
+  const parameters: Record<string, string> = {};
+  for (const m of xml.matchAll(/<Parameter\b[^>]*\bname="([^"]*)"[^>]*\bvalue="([^"]*)"/g)) {
+    parameters[unescapeXml(m[1])] = unescapeXml(m[2]);
+  }
+  return { url: unescapeXml(stream[1]), parameters };
+}
+
+export async function callWebhook(opts: WebhookOptions): Promise<StreamTarget> {
+  const path = opts.transport === 'twilio' ? '/twilio/voice' : '/telnyx/texml';
+  const url = opts.baseUrl.replace(/\/+$/, '') + path;
+  const params: Record<string, string> = {
+    CallSid: opts.carrierCallId,
+    AccountSid: opts.transport === 'twilio' ? 'AC00000000000000000000000000000000' : 'simulated',
+    From: opts.from,
+    To: opts.to,
+    CallStatus: 'ringing',
+    Direction: 'inbound',
+  };
+  const body = new URLSearchParams(params).toString();
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (opts.transport === 'twilio' && opts.twilioAuthToken) {
+    headers['x-twilio-signature'] = twilioSignature(opts.twilioAuthToken, url, params);
+  }
+  if (opts.transport === 'telnyx' && opts.telnyxSecretKey) {
+    const ts = String(Math.floor(opts.nowS?.() ?? Date.now() / 1000));
+    headers['telnyx-timestamp'] = ts;
+    headers['telnyx-signature-ed25519'] = telnyxSign(opts.telnyxSecretKey, ts, body);
+  }
+  const res = await fetch(url, { method: 'POST', headers, body });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`webhook ${path} answered ${String(res.status)}: ${text.slice(0, 300)}`);
+  return parseStreamTarget(text);
+}

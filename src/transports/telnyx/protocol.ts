@@ -1,0 +1,90 @@
+/**
+ * Telnyx media streaming: JSON text frames, every message with `stream_id` and `sequence_number`.
+ * Encodings appear as PCMU/PCMA/L16 in current docs and audio/x-mulaw / audio/x-alaw in older ones.
+ * Outbound messages carry no stream id.
+ */
+import { GatewayError } from '../../errors.js';
+import type { InboundMediaEvent, MediaProtocol, WireFormat } from '../media-events.js';
+import {
+  decodeBase64Strict, encodeBase64, objectField, optionalString, optionalTimestampMs, parseJsonObject,
+  stringField, stringRecord,
+} from '../wire.js';
+
+const ENCODINGS: Record<string, WireFormat['codec']> = {
+  pcmu: 'mulaw',
+  'audio/x-mulaw': 'mulaw',
+  pcma: 'alaw',
+  'audio/x-alaw': 'alaw',
+  l16: 'l16',
+  'audio/l16': 'l16',
+};
+
+export function telnyxFormat(mediaFormat: Record<string, unknown>): WireFormat {
+  const encoding = String(mediaFormat.encoding ?? 'PCMU').toLowerCase();
+  const codec = ENCODINGS[encoding];
+  if (!codec) throw new GatewayError('GW_ERR_AUDIO_UNSUPPORTED_CODEC', `Telnyx media encoding '${encoding}'`);
+  const sampleRate = Number(mediaFormat.sample_rate ?? 8000);
+  const allowed = codec === 'l16' ? [8000, 16000] : [8000];
+  if (!allowed.includes(sampleRate)) {
+    throw new GatewayError('GW_ERR_AUDIO_UNSUPPORTED_RATE', `Telnyx ${encoding} at ${String(sampleRate)} Hz`);
+  }
+  return { codec, sampleRate };
+}
+
+export class TelnyxProtocol implements MediaProtocol {
+  readonly transport = 'telnyx' as const;
+
+  parse(text: string): InboundMediaEvent {
+    const msg = parseJsonObject(text);
+    switch (msg.event) {
+      case 'media': {
+        const media = objectField(msg, 'media', 'media');
+        if (media.track !== undefined && media.track !== 'inbound') {
+          throw new GatewayError('GW_ERR_TRANSPORT_BAD_MESSAGE', `media: unexpected track '${String(media.track)}'`);
+        }
+        return {
+          type: 'media',
+          payload: decodeBase64Strict(media.payload, 'media.payload'),
+          timestampMs: optionalTimestampMs(media.timestamp),
+        };
+      }
+      case 'connected':
+        return { type: 'connected' };
+      case 'start': {
+        const start = objectField(msg, 'start', 'start');
+        const mediaFormat = start.media_format && typeof start.media_format === 'object' ? start.media_format : {};
+        return {
+          type: 'start',
+          carrierCallId: stringField(start, 'call_control_id', 'start'),
+          streamId: optionalString(msg, 'stream_id') ?? '',
+          format: telnyxFormat(mediaFormat as Record<string, unknown>),
+          customParameters: stringRecord(start.custom_parameters),
+          from: optionalString(start, 'from'),
+          to: optionalString(start, 'to'),
+        };
+      }
+      case 'dtmf':
+        return { type: 'dtmf', digit: stringField(objectField(msg, 'dtmf', 'dtmf'), 'digit', 'dtmf') };
+      case 'mark':
+        return { type: 'mark', name: stringField(objectField(msg, 'mark', 'mark'), 'name', 'mark') };
+      case 'stop':
+        return { type: 'stop' };
+      case 'error':
+        throw new GatewayError('GW_ERR_TRANSPORT_BAD_MESSAGE', `Telnyx reported an error: ${JSON.stringify(msg).slice(0, 200)}`);
+      default:
+        throw new GatewayError('GW_ERR_TRANSPORT_UNKNOWN_EVENT', `'${String(msg.event).slice(0, 40)}'`);
+    }
+  }
+
+  media(payload: Uint8Array): string {
+    return `{"event":"media","media":{"payload":"${encodeBase64(payload)}"}}`;
+  }
+
+  mark(name: string): string {
+    return JSON.stringify({ event: 'mark', mark: { name } });
+  }
+
+  clear(): string {
+    return '{"event":"clear"}';
+  }
+}

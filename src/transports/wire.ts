@@ -1,0 +1,64 @@
+/** Helpers shared by the JSON media protocols: strict base64 and field access that names what is wrong. */
+import { GatewayError } from '../errors.js';
+
+// Node's base64 decoder skips characters it does not know; a payload with any is corrupt, not "mostly fine".
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export function decodeBase64Strict(text: unknown, what: string): Uint8Array {
+  if (typeof text !== 'string' || text.length === 0 || !BASE64.test(text)) {
+    throw new GatewayError('GW_ERR_TRANSPORT_BAD_BASE64', what);
+  }
+  const buf = Buffer.from(text, 'base64');
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+export function encodeBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+export function parseJsonObject(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new GatewayError('GW_ERR_TRANSPORT_BAD_JSON', (err as Error).message, { cause: err });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new GatewayError('GW_ERR_TRANSPORT_BAD_JSON', 'expected a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+export function objectField(obj: Record<string, unknown>, key: string, context: string): Record<string, unknown> {
+  const v = obj[key];
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new GatewayError('GW_ERR_TRANSPORT_BAD_MESSAGE', `${context}: '${key}' must be an object`);
+  }
+  return v as Record<string, unknown>;
+}
+
+export function stringField(obj: Record<string, unknown>, key: string, context: string): string {
+  const v = obj[key];
+  if (typeof v !== 'string' || v === '') {
+    throw new GatewayError('GW_ERR_TRANSPORT_BAD_MESSAGE', `${context}: '${key}' must be a non-empty string`);
+  }
+  return v;
+}
+
+export function optionalString(obj: Record<string, unknown>, key: string): string | undefined {
+  const v = obj[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function stringRecord(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
+  }
+  return out;
+}
+
+export function optionalTimestampMs(value: unknown): number | undefined {
+  const n = typeof value === 'string' ? Number(value) : typeof value === 'number' ? value : NaN;
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}

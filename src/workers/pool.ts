@@ -1,0 +1,117 @@
+/**
+ * The process's worker pool: piscina, created once by the entry file and passed to what needs it
+ * (never a module-level singleton). Tasks are the modules `./<name>.task.{js,ts}` next to this file.
+ *
+ * From compiled `dist/` the `.js` task runs as is. From TypeScript sources (vitest, tsx) only the
+ * `.ts` exists, so workers start with `--import tsx` (resolved to an absolute URL, so it works
+ * whatever the working directory).
+ *
+ * Nothing here blocks the event loop: `run()` is a promise, data goes by transfer, and a worker
+ * that throws or dies turns into a rejected promise (GW_ERR_WORKER_TASK_FAILED), never a crash.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { TransferListItem } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { GatewayError, isGatewayError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import { silentLogger, type Logger } from '../observability/logger.js';
+
+export type WorkerTaskName = 'vad' | 'ping';
+
+const TASKS: readonly WorkerTaskName[] = ['vad', 'ping'];
+
+export interface WorkerPoolOptions {
+  /** Worker threads; default: the machine's available parallelism. */
+  size?: number;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Where a task's module lives, when not next to this file (tests use it to inject faults). */
+  taskFiles?: Partial<Record<WorkerTaskName, string>>;
+}
+
+export interface WorkerRunOptions {
+  /** Buffers to move to the worker instead of copying them (they are detached here). */
+  transferList?: readonly TransferListItem[];
+  signal?: AbortSignal;
+}
+
+export interface WorkerPool {
+  readonly size: number;
+  /** True while the pool is open and has threads (for /ready). */
+  readonly ready: boolean;
+  run<T>(task: WorkerTaskName, payload: unknown, options?: WorkerRunOptions): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** `./<name>.task.js` when compiled, else `./<name>.task.ts` (running from sources). */
+export function resolveTaskFile(name: string): string {
+  for (const ext of ['js', 'ts']) {
+    const url = new URL(`./${name}.task.${ext}`, import.meta.url);
+    if (existsSync(url)) return fileURLToPath(url);
+  }
+  throw new GatewayError('GW_ERR_WORKER_TASK_FAILED', `no module for task '${name}' next to ${import.meta.url}`);
+}
+
+function tsxExecArgv(): string[] {
+  const loader = createRequire(import.meta.url).resolve('tsx');
+  return ['--import', pathToFileURL(loader).href];
+}
+
+export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
+  const size = options.size ?? availableParallelism();
+  if (!Number.isInteger(size) || size < 1) {
+    throw new GatewayError('GW_ERR_CONFIG_INVALID', `worker pool size must be a positive integer, got ${String(size)}`);
+  }
+  const logger = options.logger ?? silentLogger();
+  const metrics = options.metrics;
+  const files = new Map<WorkerTaskName, string>();
+  for (const task of TASKS) files.set(task, options.taskFiles?.[task] ?? resolveTaskFile(task));
+  const needsTsx = [...files.values()].some((f) => f.endsWith('.ts'));
+
+  const piscina = new Piscina({
+    minThreads: size,
+    maxThreads: size,
+    idleTimeout: Infinity,
+    closeTimeout: 5000,
+    ...(needsTsx ? { execArgv: tsxExecArgv() } : {}),
+  });
+  // A worker that fails outside a task (or dies between tasks) is reported here; piscina replaces
+  // it. Without a listener the EventEmitter would throw and take the process down.
+  piscina.on('error', (err: unknown) => {
+    logger.error({ event: 'worker_error', err }, 'worker thread failed outside a task');
+  });
+  let closed = false;
+
+  return {
+    size,
+    get ready() {
+      return !closed && piscina.threads.length > 0;
+    },
+    async run<T>(task: WorkerTaskName, payload: unknown, runOptions: WorkerRunOptions = {}): Promise<T> {
+      if (closed) throw new GatewayError('GW_ERR_WORKER_POOL_CLOSED', `task '${task}'`);
+      const filename = files.get(task);
+      if (filename === undefined) throw new GatewayError('GW_ERR_WORKER_TASK_FAILED', `unknown task '${task}'`);
+      try {
+        return (await piscina.run(payload, {
+          filename,
+          name: 'default',
+          transferList: runOptions.transferList as TransferListItem[] | undefined,
+          signal: runOptions.signal ?? null,
+        })) as T;
+      } catch (err) {
+        metrics?.workerTaskErrorsTotal.inc({ task });
+        if (closed) throw new GatewayError('GW_ERR_WORKER_POOL_CLOSED', `task '${task}'`, { cause: err });
+        if (isGatewayError(err)) throw err;
+        throw new GatewayError('GW_ERR_WORKER_TASK_FAILED', `${task}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await piscina.close();
+    },
+  };
+}

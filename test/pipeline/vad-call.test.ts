@@ -1,0 +1,215 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { isGatewayError } from '../../src/errors.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import type { TurnEvent } from '../../src/pipeline/vad/turn-detector.js';
+import { createVadService, type VadService } from '../../src/pipeline/vad/vad-service.js';
+import { SILERO_STATE_SIZE } from '../../src/pipeline/vad/silero-model.js';
+import type { VadTaskPayload } from '../../src/workers/vad.task.js';
+import type { WorkerPool, WorkerRunOptions } from '../../src/workers/pool.js';
+import { readFixtureWav } from '../support/fixtures.js';
+
+/**
+ * A pool whose 'vad' task is a stand-in model: each row's probability is its state counter / 100,
+ * and the next state is the counter + 1. Window k of a call scores k/100 only if that call's own
+ * state went out and came back through every batch, whatever else shared the batch.
+ */
+function counterPool(options: { delayMs?: number; hang?: boolean } = {}): WorkerPool & { batches: number[] } {
+  const batches: number[] = [];
+  return {
+    size: 2,
+    ready: true,
+    batches,
+    run<T>(_task: string, payload: unknown, runOptions: WorkerRunOptions = {}): Promise<T> {
+      const { batchSize, state } = payload as VadTaskPayload;
+      batches.push(batchSize);
+      const result = new Float32Array(batchSize + batchSize * SILERO_STATE_SIZE);
+      for (let b = 0; b < batchSize; b++) {
+        const counter = state[b * 128];
+        result[b] = counter / 100;
+        for (let layer = 0; layer < 2; layer++) {
+          result.fill(counter + 1, batchSize + (layer * batchSize + b) * 128, batchSize + (layer * batchSize + b + 1) * 128);
+        }
+      }
+      return new Promise<T>((resolve, reject) => {
+        runOptions.signal?.addEventListener('abort', () => reject(new Error('aborted')));
+        if (!options.hang) setTimeout(() => resolve(result as T), options.delayMs ?? 1);
+      });
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+const clip = readFixtureWav('speech/cards-002.wav'); // 16 kHz
+
+function silenceThen(speech: Int16Array, leadMs: number, tailMs: number, rate = 16000): Int16Array {
+  const out = new Int16Array(((leadMs + tailMs) * rate) / 1000 + speech.length);
+  out.set(speech, (leadMs * rate) / 1000);
+  return out;
+}
+
+let service: VadService | undefined;
+
+afterEach(async () => {
+  await service?.close();
+  service = undefined;
+});
+
+describe('CallVad', () => {
+  it('windows frames of any size the same way', async () => {
+    service = createVadService({ engine: 'energy' });
+    const audio = silenceThen(clip.samples, 500, 800);
+    const runs: string[] = [];
+    for (const frame of [7, 160, 320, 1000, audio.length]) {
+      const probabilities: string[] = [];
+      const call = service.createCallVad({
+        callId: `frame-${String(frame)}`,
+        sampleRate: 16000,
+        onEvent: () => undefined,
+        onProbability: (p, endMs) => probabilities.push(`${endMs.toFixed(3)}:${p.toFixed(6)}`),
+      });
+      for (let at = 0; at < audio.length; at += frame) call.push(audio.subarray(at, at + frame), (at * 1000) / 16000);
+      await call.flush();
+      call.close();
+      runs.push(probabilities.join(' '));
+    }
+    expect(runs[0].split(' ').length).toBe(Math.floor(audio.length / 512));
+    for (const r of runs) expect(r).toBe(runs[0]);
+  });
+
+  it('reports turns in call media time', async () => {
+    service = createVadService({ engine: 'energy' });
+    const audio = silenceThen(clip.samples, 600, 1000);
+    const at = async (offsetMs: number): Promise<TurnEvent[]> => {
+      const events: TurnEvent[] = [];
+      const call = service!.createCallVad({ callId: 'c', sampleRate: 16000, onEvent: (e) => events.push(e) });
+      for (let i = 0; i < audio.length; i += 320) call.push(audio.subarray(i, i + 320), offsetMs + (i * 1000) / 16000);
+      await call.flush();
+      call.close();
+      return events;
+    };
+    const base = await at(0);
+    const shifted = await at(60_000);
+    expect(base.map((e) => e.type)).toEqual(['speechStart', 'speechEnd']);
+    expect(shifted.map((e) => e.timestampMs - 60_000)).toEqual(base.map((e) => e.timestampMs));
+  });
+
+  it('tracks speaking and the last probability', () => {
+    service = createVadService({ engine: 'energy' });
+    const call = service.createCallVad({ callId: 'c', sampleRate: 16000, onEvent: () => undefined });
+    expect(call.speaking).toBe(false);
+    const audio = silenceThen(clip.samples, 500, 0);
+    call.push(audio.subarray(0, 16000 * 1), 0); // 500 ms silence + 500 ms of speech: synchronous engine
+    expect(call.speaking).toBe(true);
+    expect(call.lastProbability).toBeGreaterThan(0.5);
+    expect(call.engine).toBe('energy');
+  });
+
+  it("does nothing with engine 'off'", async () => {
+    service = createVadService({ engine: 'off' });
+    const events: TurnEvent[] = [];
+    const call = service.createCallVad({ callId: 'c', sampleRate: 16000, onEvent: (e) => events.push(e) });
+    call.push(clip.samples, 0);
+    await call.flush();
+    expect(events).toEqual([]);
+    expect(call.engine).toBe('off');
+  });
+
+  it('keeps each call its own state inside shared batches, and scores windows in media order', async () => {
+    const pool = counterPool({ delayMs: 2 });
+    service = createVadService({ engine: 'silero', pool, maxBatch: 4 });
+    const seen = new Map<string, number[]>();
+    const calls = ['a', 'b', 'c', 'd', 'e'].map((callId, i) => {
+      seen.set(callId, []);
+      return service!.createCallVad({
+        callId,
+        sampleRate: i % 2 === 0 ? 16000 : 8000,
+        onEvent: () => undefined,
+        onProbability: (p) => seen.get(callId)!.push(Math.round(p * 100)),
+      });
+    });
+    // Interleave 20 ms frames from every call, as live calls would arrive.
+    for (let f = 0; f < 50; f++) {
+      for (const call of calls) call.push(new Int16Array(call.sampleRate / 50), f * 20);
+    }
+    await Promise.all(calls.map((c) => c.flush()));
+    for (const [i, call] of calls.entries()) {
+      const windows = Math.floor((50 * call.sampleRate) / 50 / (call.sampleRate === 16000 ? 512 : 256));
+      expect(seen.get(call.callId)).toEqual(Array.from({ length: windows }, (_, k) => k));
+      expect(call.engine, `call ${String(i)}`).toBe('silero');
+    }
+    expect(Math.max(...pool.batches)).toBeGreaterThan(1); // windows of different calls shared a run
+    expect(Math.max(...pool.batches)).toBeLessThanOrEqual(4);
+  });
+
+  it('falls back to energy when a call falls too far behind, keeping media order', async () => {
+    const metrics = createMetrics();
+    const pool = counterPool({ hang: true });
+    service = createVadService({ engine: 'silero', pool, metrics, maxBacklogMs: 200, taskTimeoutMs: 100 });
+    const ends: number[] = [];
+    const errors: unknown[] = [];
+    const call = service.createCallVad({
+      callId: 'slow',
+      sampleRate: 16000,
+      onEvent: () => undefined,
+      onProbability: (_p, endMs) => ends.push(endMs),
+      onError: (err) => errors.push(err),
+    });
+    for (let f = 0; f < 5; f++) call.push(new Int16Array(320), f * 20);
+    await new Promise((r) => setImmediate(r)); // the first window is now in flight, and hangs
+    expect(pool.batches).toEqual([1]);
+    for (let f = 5; f < 25; f++) call.push(new Int16Array(320), f * 20);
+    expect(call.engine).toBe('energy');
+    expect(call.fallbackReason).toBe('backlog');
+    expect(isGatewayError(errors[0], 'GW_ERR_VAD_INFERENCE')).toBe(true);
+    const { values } = await metrics.vadFallbacksTotal.get();
+    expect(values).toEqual([expect.objectContaining({ labels: { reason: 'backlog' }, value: 1 })]);
+    expect(ends).toEqual([]); // nothing overtakes the window in flight
+    await call.flush(); // the hung batch times out; its window and the rest are scored by energy
+    expect(ends).toEqual(Array.from({ length: 15 }, (_, k) => (k + 1) * 32));
+    expect(errors).toHaveLength(1);
+  });
+
+  it('fails a batch over to energy when it times out', async () => {
+    service = createVadService({ engine: 'silero', pool: counterPool({ hang: true }), taskTimeoutMs: 50 });
+    const ends: number[] = [];
+    const call = service.createCallVad({ callId: 'c', sampleRate: 8000, onEvent: () => undefined, onProbability: (_p, e) => ends.push(e) });
+    for (let f = 0; f < 10; f++) call.push(new Int16Array(160), f * 20);
+    await call.flush();
+    expect(call.engine).toBe('energy');
+    expect(call.fallbackReason).toBe('timeout');
+    expect(ends).toEqual([32, 64, 96, 128, 160, 192]); // every window scored once, in order
+  });
+
+  it('resolves flush() on close and ignores late results', async () => {
+    service = createVadService({ engine: 'silero', pool: counterPool({ delayMs: 20 }) });
+    const ends: number[] = [];
+    const call = service.createCallVad({ callId: 'c', sampleRate: 16000, onEvent: () => undefined, onProbability: (_p, e) => ends.push(e) });
+    call.push(new Int16Array(4096), 0);
+    const flushed = call.flush();
+    call.close();
+    await flushed;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(ends).toEqual([]);
+  });
+
+  it('needs a pool for Silero', () => {
+    let error: unknown;
+    try {
+      createVadService({ engine: 'silero' });
+    } catch (err) {
+      error = err;
+    }
+    expect(isGatewayError(error, 'GW_ERR_CONFIG_INVALID')).toBe(true);
+  });
+
+  it('rejects a rate the model does not take', () => {
+    service = createVadService({ engine: 'energy' });
+    let error: unknown;
+    try {
+      service.createCallVad({ callId: 'c', sampleRate: 48000 as 16000, onEvent: () => undefined });
+    } catch (err) {
+      error = err;
+    }
+    expect(isGatewayError(error, 'GW_ERR_AUDIO_UNSUPPORTED_RATE')).toBe(true);
+  });
+});

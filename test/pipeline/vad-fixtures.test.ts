@@ -1,0 +1,122 @@
+/**
+ * The VAD on the simulated calls (test/fixtures/audio/calls, see its README): one turn per labelled
+ * utterance, start within 250 ms and end within 500 ms of the label, nothing in the gaps; at 16 kHz
+ * (WAV) and 8 kHz (G.711 as the phone network carries it). Silero must beat the energy VAD on the
+ * 10 dB SNR call by frame-level F1.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeAlaw, decodeMulaw } from '../../src/pipeline/codecs/g711.js';
+import { detectSegments } from '../../src/pipeline/vad/detect-file.js';
+import { scoreFrames, scoreTurns, type FrameScore, type Segment, type TurnScore } from '../../src/pipeline/vad/score.js';
+import type { VadSampleRate } from '../../src/pipeline/vad/silero-model.js';
+import { createVadService } from '../../src/pipeline/vad/vad-service.js';
+import { createWorkerPool, type WorkerPool } from '../../src/workers/pool.js';
+import { readBytes, readFixtureWav, readLabels } from '../support/fixtures.js';
+
+const CALLS = ['call-quiet', 'call-noisy'] as const;
+const FORMATS = ['16k.wav', '8k.ulaw', '8k.alaw'] as const;
+type Engine = 'silero' | 'energy';
+
+function load(call: string, format: (typeof FORMATS)[number]): { samples: Int16Array; sampleRate: VadSampleRate } {
+  const file = `calls/${call}.${format}`;
+  if (format === '16k.wav') return { samples: readFixtureWav(file).samples, sampleRate: 16000 };
+  const bytes = readBytes(file);
+  return { samples: format === '8k.ulaw' ? decodeMulaw(bytes) : decodeAlaw(bytes), sampleRate: 8000 };
+}
+
+interface Outcome {
+  segments: Segment[];
+  labels: Segment[];
+  turns: TurnScore;
+  /** Frame F1 of the turns. */
+  turnFrames: FrameScore;
+  /** Frame F1 of the raw per-window decisions (probability >= 0.5): the VAD without the turn logic. */
+  windowFrames: FrameScore;
+}
+
+let pool: WorkerPool;
+const outcomes = new Map<string, Outcome>();
+
+async function evaluate(engine: Engine, call: string, format: (typeof FORMATS)[number]): Promise<Outcome> {
+  const key = `${engine} ${call} ${format}`;
+  const cached = outcomes.get(key);
+  if (cached) return cached;
+  const service = createVadService({ engine, pool });
+  try {
+    const { samples, sampleRate } = load(call, format);
+    const speechWindows: Segment[] = [];
+    const result = await detectSegments({
+      service,
+      samples,
+      sampleRate,
+      callId: key,
+      onProbability: (p, endMs) => {
+        if (p >= 0.5) speechWindows.push({ startMs: endMs - 32, endMs });
+      },
+    });
+    expect(result.engine).toBe(engine); // no silent fallback
+    const labels = readLabels(call).utterances;
+    const outcome: Outcome = {
+      segments: result.segments,
+      labels,
+      turns: scoreTurns(result.segments, labels),
+      turnFrames: scoreFrames(result.segments, labels, result.durationMs),
+      windowFrames: scoreFrames(speechWindows, labels, result.durationMs),
+    };
+    outcomes.set(key, outcome);
+    return outcome;
+  } finally {
+    await service.close();
+  }
+}
+
+beforeAll(() => {
+  pool = createWorkerPool({ size: 2 });
+});
+
+afterAll(async () => {
+  await pool.close();
+  const rows = [...outcomes].map(([key, o]) => ({
+    run: key,
+    precision: o.turns.precision,
+    recall: o.turns.recall,
+    startErrMs: o.turns.startErrorsMs.map(Math.round).join(' '),
+    endErrMs: o.turns.endErrorsMs.map(Math.round).join(' '),
+    turnF1: Number(o.turnFrames.f1.toFixed(3)),
+    windowF1: Number(o.windowFrames.f1.toFixed(3)),
+  }));
+  console.table(rows);
+});
+
+function expectOneTurnPerUtterance(o: Outcome): void {
+  expect(o.segments).toHaveLength(o.labels.length);
+  for (const [i, label] of o.labels.entries()) {
+    const turn = o.segments[i];
+    expect(Math.abs(turn.startMs - label.startMs), `utterance ${String(i)} start`).toBeLessThanOrEqual(250);
+    expect(Math.abs(turn.endMs - label.endMs), `utterance ${String(i)} end`).toBeLessThanOrEqual(500);
+  }
+  expect(o.turns.precision).toBe(1);
+  expect(o.turns.recall).toBe(1);
+}
+
+describe.each(CALLS)('Silero VAD on %s', (call) => {
+  it.each(FORMATS)('finds one turn per utterance in the %s version', async (format) => {
+    expectOneTurnPerUtterance(await evaluate('silero', call, format));
+  });
+});
+
+describe('energy VAD on call-quiet', () => {
+  it.each(FORMATS)('finds one turn per utterance in the %s version', async (format) => {
+    expectOneTurnPerUtterance(await evaluate('energy', 'call-quiet', format));
+  });
+});
+
+describe('Silero against the energy VAD on call-noisy (10 dB SNR)', () => {
+  it.each(['16k.wav', '8k.ulaw'] as const)('scores a higher frame F1 on the %s version', async (format) => {
+    const silero = await evaluate('silero', 'call-noisy', format);
+    const energy = await evaluate('energy', 'call-noisy', format);
+    expect(silero.windowFrames.f1).toBeGreaterThan(energy.windowFrames.f1 + 0.1);
+    expect(silero.turnFrames.f1).toBeGreaterThan(energy.turnFrames.f1 + 0.05);
+    expect(silero.turns.recall).toBeGreaterThan(energy.turns.recall);
+  });
+});

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { TwilioProtocol } from '../../src/transports/twilio/protocol.js';
+import { TelnyxProtocol } from '../../src/transports/telnyx/protocol.js';
+
+const payload = Buffer.from(Uint8Array.from({ length: 160 }, (_, i) => i)).toString('base64');
+
+describe('Twilio media protocol', () => {
+  const start = {
+    event: 'start',
+    sequenceNumber: '1',
+    streamSid: 'MZ1',
+    start: {
+      streamSid: 'MZ1',
+      accountSid: 'AC1',
+      callSid: 'CA1',
+      tracks: ['inbound'],
+      customParameters: { token: 'tok' },
+      mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+    },
+  };
+
+  it('parses the inbound events', () => {
+    const p = new TwilioProtocol();
+    expect(p.parse(JSON.stringify({ event: 'connected', protocol: 'Call', version: '1.0.0' }))).toEqual({ type: 'connected' });
+    expect(p.parse(JSON.stringify(start))).toEqual({
+      type: 'start',
+      carrierCallId: 'CA1',
+      streamId: 'MZ1',
+      format: { codec: 'mulaw', sampleRate: 8000 },
+      customParameters: { token: 'tok' },
+    });
+    const media = p.parse(JSON.stringify({ event: 'media', streamSid: 'MZ1', sequenceNumber: '2', media: { track: 'inbound', chunk: '1', timestamp: '20', payload } }));
+    expect(media.type).toBe('media');
+    if (media.type === 'media') {
+      expect(media.payload.length).toBe(160);
+      expect(media.payload[5]).toBe(5);
+      expect(media.timestampMs).toBe(20);
+    }
+    expect(p.parse(JSON.stringify({ event: 'dtmf', streamSid: 'MZ1', dtmf: { track: 'inbound_track', digit: '5' } }))).toEqual({ type: 'dtmf', digit: '5' });
+    expect(p.parse(JSON.stringify({ event: 'mark', streamSid: 'MZ1', mark: { name: 'm1' } }))).toEqual({ type: 'mark', name: 'm1' });
+    expect(p.parse(JSON.stringify({ event: 'stop', streamSid: 'MZ1', stop: { callSid: 'CA1' } }))).toEqual({ type: 'stop' });
+  });
+
+  it('builds outbound messages with the streamSid it was given', () => {
+    const p = new TwilioProtocol();
+    p.parse(JSON.stringify(start));
+    expect(JSON.parse(p.media(Uint8Array.of(1, 2, 3)))).toEqual({ event: 'media', streamSid: 'MZ1', media: { payload: 'AQID' } });
+    expect(JSON.parse(p.mark('end:1'))).toEqual({ event: 'mark', streamSid: 'MZ1', mark: { name: 'end:1' } });
+    expect(JSON.parse(p.clear())).toEqual({ event: 'clear', streamSid: 'MZ1' });
+  });
+
+  it.each([
+    ['malformed JSON', '{"event":', 'GW_ERR_TRANSPORT_BAD_JSON'],
+    ['a JSON array', '[1,2]', 'GW_ERR_TRANSPORT_BAD_JSON'],
+    ['bad base64', JSON.stringify({ event: 'media', media: { payload: 'not base64!!' } }), 'GW_ERR_TRANSPORT_BAD_BASE64'],
+    ['base64 with junk inside', JSON.stringify({ event: 'media', media: { payload: `${payload.slice(0, 8)}*${payload.slice(9)}` } }), 'GW_ERR_TRANSPORT_BAD_BASE64'],
+    ['empty payload', JSON.stringify({ event: 'media', media: { payload: '' } }), 'GW_ERR_TRANSPORT_BAD_BASE64'],
+    ['media without media', JSON.stringify({ event: 'media' }), 'GW_ERR_TRANSPORT_BAD_MESSAGE'],
+    ['an unknown event', JSON.stringify({ event: 'teleport' }), 'GW_ERR_TRANSPORT_UNKNOWN_EVENT'],
+    ['a start without callSid', JSON.stringify({ event: 'start', streamSid: 'MZ', start: { streamSid: 'MZ' } }), 'GW_ERR_TRANSPORT_BAD_MESSAGE'],
+    ['a start in another codec', JSON.stringify({ ...start, start: { ...start.start, mediaFormat: { encoding: 'audio/opus', sampleRate: 48000 } } }), 'GW_ERR_AUDIO_UNSUPPORTED_CODEC'],
+  ])('rejects %s with a typed error', (_name, text, code) => {
+    expect(() => new TwilioProtocol().parse(text)).toThrow(expect.objectContaining({ code }));
+  });
+});
+
+describe('Telnyx media protocol', () => {
+  const start = (encoding: string, rate = 8000) =>
+    JSON.stringify({
+      event: 'start',
+      sequence_number: '1',
+      stream_id: 'S1',
+      start: { call_control_id: 'v3:cc', call_session_id: 's', from: '+1', to: '+2', media_format: { encoding, sample_rate: rate, channels: 1 } },
+    });
+
+  it.each([
+    ['PCMU', 'mulaw'],
+    ['audio/x-mulaw', 'mulaw'],
+    ['PCMA', 'alaw'],
+    ['audio/x-alaw', 'alaw'],
+    ['L16', 'l16'],
+  ])('accepts %s', (encoding, codec) => {
+    const ev = new TelnyxProtocol().parse(start(encoding));
+    expect(ev).toMatchObject({ type: 'start', carrierCallId: 'v3:cc', streamId: 'S1', format: { codec, sampleRate: 8000 } });
+  });
+
+  it('rejects codecs we cannot carry', () => {
+    expect(() => new TelnyxProtocol().parse(start('G722'))).toThrow(expect.objectContaining({ code: 'GW_ERR_AUDIO_UNSUPPORTED_CODEC' }));
+    expect(() => new TelnyxProtocol().parse(start('PCMU', 16000))).toThrow(expect.objectContaining({ code: 'GW_ERR_AUDIO_UNSUPPORTED_RATE' }));
+  });
+
+  it('builds outbound messages without a stream id', () => {
+    const p = new TelnyxProtocol();
+    expect(JSON.parse(p.media(Uint8Array.of(1, 2, 3)))).toEqual({ event: 'media', media: { payload: 'AQID' } });
+    expect(JSON.parse(p.clear())).toEqual({ event: 'clear' });
+    expect(JSON.parse(p.mark('m'))).toEqual({ event: 'mark', mark: { name: 'm' } });
+  });
+});

@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { isGatewayError } from '../../src/errors.js';
+import { createWorkerPool, resolveTaskFile, type WorkerPool } from '../../src/workers/pool.js';
+import { SILERO_GEOMETRY, SILERO_STATE_SIZE } from '../../src/pipeline/vad/silero-model.js';
+
+let pool: WorkerPool | undefined;
+
+afterEach(async () => {
+  await pool?.close();
+  pool = undefined;
+});
+
+describe('worker pool', () => {
+  it('resolves task modules next to the pool (the .ts sources here, the .js in dist)', () => {
+    const file = resolveTaskFile('vad');
+    expect(file.endsWith('src/workers/vad.task.ts')).toBe(true);
+    expect(existsSync(file)).toBe(true);
+  });
+
+  it('runs a TypeScript task in a worker and reports ready until closed', async () => {
+    pool = createWorkerPool({ size: 1 });
+    expect(pool.size).toBe(1);
+    expect(pool.ready).toBe(true);
+    expect(await pool.run<number>('ping', 42)).toBe(42);
+    await pool.close();
+    expect(pool.ready).toBe(false);
+  });
+
+  it('transfers buffers to the worker instead of copying them', async () => {
+    pool = createWorkerPool({ size: 1 });
+    const bytes = new Uint8Array([1, 2, 3, 4]);
+    const back = await pool.run<Uint8Array>('ping', bytes, { transferList: [bytes.buffer] });
+    expect(bytes.byteLength).toBe(0); // detached: it was moved
+    expect(Array.from(back)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('runs a Silero batch and returns probabilities followed by the next state', async () => {
+    pool = createWorkerPool({ size: 1 });
+    const batchSize = 3;
+    const { rowSamples } = SILERO_GEOMETRY[16000];
+    const input = new Float32Array(batchSize * rowSamples);
+    const state = new Float32Array(batchSize * SILERO_STATE_SIZE);
+    const result = await pool.run<Float32Array>(
+      'vad',
+      { sampleRate: 16000, batchSize, input, state },
+      { transferList: [input.buffer, state.buffer] },
+    );
+    expect(result.length).toBe(batchSize + batchSize * SILERO_STATE_SIZE);
+    for (let i = 0; i < batchSize; i++) {
+      expect(result[i]).toBeGreaterThanOrEqual(0);
+      expect(result[i]).toBeLessThan(0.5); // silence
+    }
+  });
+
+  it('rejects a malformed VAD batch with the window error', async () => {
+    pool = createWorkerPool({ size: 1 });
+    const error = await pool
+      .run('vad', { sampleRate: 16000, batchSize: 1, input: new Float32Array(10), state: new Float32Array(SILERO_STATE_SIZE) })
+      .catch((err: unknown) => err);
+    expect(isGatewayError(error, 'GW_ERR_WORKER_TASK_FAILED')).toBe(true);
+    expect((error as Error).message).toContain('wrong size');
+  });
+
+  it('refuses work after close', async () => {
+    pool = createWorkerPool({ size: 1 });
+    await pool.close();
+    const error = await pool.run('ping', 1).catch((err: unknown) => err);
+    expect(isGatewayError(error, 'GW_ERR_WORKER_POOL_CLOSED')).toBe(true);
+  });
+
+  it('aborts a task by signal', async () => {
+    pool = createWorkerPool({ size: 1 });
+    const controller = new AbortController();
+    controller.abort();
+    const error = await pool.run('ping', 1, { signal: controller.signal }).catch((err: unknown) => err);
+    expect(isGatewayError(error, 'GW_ERR_WORKER_TASK_FAILED')).toBe(true);
+  });
+
+  it('rejects a size that is not a positive integer', () => {
+    let error: unknown;
+    try {
+      createWorkerPool({ size: 0 });
+    } catch (err) {
+      error = err;
+    }
+    expect(isGatewayError(error, 'GW_ERR_CONFIG_INVALID')).toBe(true);
+  });
+});
