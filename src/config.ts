@@ -49,6 +49,8 @@ export interface Config {
     egressMaxQueueMs: number;
   };
   shutdownDeadlineMs: number;
+  /** Bearer tokens for /api/v1/*; several at once so keys can be rotated. Empty: open demo mode on loopback only. */
+  apiTokens: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -212,5 +214,6 @@ export function loadConfig(env: Env = process.env): Config {
       egressMaxQueueMs: int(env, 'EGRESS_MAX_QUEUE_MS', 60_000, 1000, 600_000),
     },
     shutdownDeadlineMs: int(env, 'SHUTDOWN_DEADLINE_MS', 10_000, 0, 600_000),
+    apiTokens: list(env, 'API_TOKENS'),
   };
 }

@@ -34,6 +34,8 @@ export const ERRORS = {
   GW_ERR_HTTP_STALE_TIMESTAMP: { message: 'webhook timestamp is outside the tolerance window', retryable: false, statusCode: 403 },
   GW_ERR_HTTP_IP_NOT_ALLOWED: { message: 'source address is not in the allowlist', retryable: false, statusCode: 403 },
   GW_ERR_HTTP_BAD_REQUEST: { message: 'bad request', retryable: false, statusCode: 400 },
+  GW_ERR_HTTP_UNAUTHORIZED: { message: 'missing or invalid API token', retryable: false, statusCode: 401 },
+  GW_ERR_HTTP_TOO_MANY: { message: 'too many requests', retryable: true, statusCode: 429 },
   GW_ERR_HTTP_NOT_FOUND: { message: 'not found', retryable: false, statusCode: 404 },
   GW_ERR_HTTP_NOT_READY: { message: 'gateway is not ready', retryable: true, statusCode: 503 },
   // Media transports

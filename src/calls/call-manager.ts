@@ -7,7 +7,10 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { VadService } from '../pipeline/vad/vad-service.js';
 import type { Provider } from '../providers/types.js';
+import type { StreamGrantInfo } from '../http/security/stream-tokens.js';
+import { GatewayError } from '../errors.js';
 import { Call, type CallTransport } from './call.js';
+import type { CallRecorder } from './call-recorder.js';
 
 export interface CallManagerOptions {
   readonly providers: readonly Provider[];
@@ -16,6 +19,11 @@ export interface CallManagerOptions {
   readonly logger: Logger;
   readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
   readonly instructions?: string;
+  readonly recorder?: CallRecorder;
+  /** How often live calls' counters are written to the recorder. */
+  readonly recordIntervalMs?: number;
+  /** Send caller DTMF to the provider as a text message (default on). */
+  readonly dtmfToProvider?: boolean;
 }
 
 export class CallManager {
@@ -44,15 +52,30 @@ export class CallManager {
     return [...this.#calls.values()];
   }
 
+  /** The provider named (by an outbound request), else the first in PROVIDERS order. */
+  providerFor(name: string | undefined): Provider {
+    if (name === undefined) return this.#opts.providers[0];
+    const p = this.#opts.providers.find((x) => x.name === name);
+    if (!p) throw new GatewayError('GW_ERR_PROVIDER_UNKNOWN', `'${name}' is not in PROVIDERS (${this.#opts.providers.map((x) => x.name).join(', ')})`);
+    return p;
+  }
+
   create(args: {
     carrierCallId: string;
     correlationId: string;
     transport: CallTransport;
     customParameters?: Record<string, string>;
+    grant?: StreamGrantInfo;
   }): Call {
     const { metrics } = this.#opts;
-    const id = randomUUID();
-    const provider = this.#opts.providers[0];
+    const grant = args.grant ?? {};
+    const id = grant.callId ?? randomUUID();
+    let provider: Provider;
+    try {
+      provider = this.providerFor(grant.provider);
+    } catch {
+      provider = this.#opts.providers[0];
+    }
     const logger = this.#opts.logger.child({ callId: id, correlationId: args.correlationId, provider: provider.name });
     const call = new Call({
       id,
@@ -66,17 +89,48 @@ export class CallManager {
       media: this.#opts.media,
       customParameters: args.customParameters,
       instructions: this.#opts.instructions,
+      direction: grant.direction ?? 'inbound',
+      from: grant.from,
+      to: grant.to,
+      metadata: grant.metadata,
+      dtmfToProvider: this.#opts.dtmfToProvider ?? true,
       onEnded: (c) => {
         this.#calls.delete(c.id);
         metrics.callsActive.dec({ transport: args.transport.name });
+        this.#stopTickerIfIdle();
+        if (this.#opts.recorder) {
+          Promise.resolve(this.#opts.recorder.ended(c.snapshot())).catch((err: unknown) =>
+            this.#opts.logger.error({ event: 'record_failed', callId: c.id, err }, 'could not write the call record'),
+          );
+        }
       },
     });
     this.#calls.set(id, call);
+    this.#opts.recorder?.started(call.snapshot());
+    this.#startTicker();
     metrics.callsActive.inc({ transport: args.transport.name });
     metrics.callsTotal.inc({ transport: args.transport.name });
     logger.info({ event: 'call_started', transport: args.transport.name, carrierCallId: args.carrierCallId, codec: args.transport.format.codec }, 'call started');
     void call.start();
     return call;
+  }
+
+  #ticker: NodeJS.Timeout | undefined;
+
+  #startTicker(): void {
+    const recorder = this.#opts.recorder;
+    if (!recorder || this.#ticker) return;
+    this.#ticker = setInterval(() => {
+      if (this.#calls.size > 0) recorder.updated(this.list().map((c) => c.snapshot()));
+    }, this.#opts.recordIntervalMs ?? 1000);
+    this.#ticker.unref();
+  }
+
+  #stopTickerIfIdle(): void {
+    if (this.#calls.size === 0 && this.#ticker) {
+      clearInterval(this.#ticker);
+      this.#ticker = undefined;
+    }
   }
 
   /**

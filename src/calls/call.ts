@@ -4,10 +4,12 @@
  * answer; caller speech over a reply is a barge-in (clear the carrier, drop our queue, interrupt the
  * provider, record how much was heard).
  */
+import { createHistogram } from 'node:perf_hooks';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AudioFrame, WireFormat } from '../pipeline/frame.js';
-import { pcmFormatOf } from '../transports/media-events.js';
+import { pcmFormatOf, type TransportName } from '../transports/media-events.js';
+import { Resampler } from '../pipeline/resample/resampler.js';
 import { IngressGraph, isPassthrough } from '../pipeline/ingress-graph.js';
 import type { CallVad } from '../pipeline/vad/call-vad.js';
 import type { TurnEvent } from '../pipeline/vad/turn-detector.js';
@@ -16,10 +18,11 @@ import type { AudioFormat } from '../pipeline/frame.js';
 import type { Provider, ProviderSession } from '../providers/types.js';
 import { isGatewayError } from '../errors.js';
 import { Egress } from './egress.js';
+import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
 import { ProviderSink } from './provider-sink.js';
 
 export interface CallTransport {
-  readonly name: 'twilio' | 'telnyx';
+  readonly name: TransportName;
   readonly format: WireFormat;
   sendMedia(payload: Uint8Array): void;
   sendMark(name: string): void;
@@ -40,6 +43,12 @@ export interface CallOptions {
   readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
   readonly customParameters?: Record<string, string>;
   readonly instructions?: string;
+  readonly direction?: 'inbound' | 'outbound';
+  readonly from?: string;
+  readonly to?: string;
+  readonly metadata?: Record<string, unknown>;
+  /** Caller key presses go to the provider as text ("The caller pressed 5."). */
+  readonly dtmfToProvider?: boolean;
   readonly onEnded?: (call: Call) => void;
 }
 
@@ -52,10 +61,22 @@ export interface BargeIn {
 
 export type CallState = 'connecting' | 'active' | 'ending' | 'ended';
 
+export interface TranscriptEntry {
+  role: 'user' | 'assistant';
+  text: string;
+  /** Call media time when it was received. */
+  atMs: number;
+  provider: string;
+}
+
 export interface CallSnapshot {
   callId: string;
   carrierCallId: string;
   correlationId: string;
+  direction: 'inbound' | 'outbound';
+  from: string | undefined;
+  to: string | undefined;
+  metadata: Record<string, unknown> | undefined;
   transport: string;
   codec: string;
   sampleRate: number;
@@ -69,8 +90,11 @@ export interface CallSnapshot {
   framesDropped: number;
   turns: number;
   bargeIns: BargeIn[];
-  dtmf: string[];
+  dtmf: { digit: string; atMs: number; direction: 'in' | 'out' }[];
   vadEngine: string;
+  providersUsed: string[];
+  transcripts: TranscriptEntry[];
+  latency: { ingressP50Ms: number; ingressP99Ms: number; ingressMaxMs: number; replyLatencyMs: number[] };
 }
 
 /** Choose what the provider gets: the carrier codec untouched if it takes it, else PCM16 at its first rate. */
@@ -91,10 +115,15 @@ export class Call {
   readonly #graph: IngressGraph;
   readonly #sink: ProviderSink;
   readonly #egress: Egress;
-  readonly #vad: CallVad | undefined;
+  readonly #vad: CallVad;
   readonly #inputFormat: AudioFormat;
   readonly #bargeIns: BargeIn[] = [];
-  readonly #dtmf: string[] = [];
+  readonly #dtmf: { digit: string; atMs: number; direction: 'in' | 'out' }[] = [];
+  readonly #transcripts: TranscriptEntry[] = [];
+  readonly #providersUsed: string[] = [];
+  readonly #ingressLatency = createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 2 });
+  readonly #replyLatencyMs: number[] = [];
+  #turnEndedAt: number | undefined;
   readonly #abort = new AbortController();
   #session: ProviderSession | undefined;
   #state: CallState = 'connecting';
@@ -121,16 +150,28 @@ export class Call {
       opts.metrics.framesDroppedTotal.inc({ stage }, n);
     };
     this.#sink = new ProviderSink({ maxHeldFrames: 30_000 / 20, onDrop: drop('provider_hold') });
-    const vadRate = wire.sampleRate === 8000 || wire.sampleRate === 16000 ? wire.sampleRate : undefined;
-    this.#vad =
-      vadRate === undefined
-        ? undefined
-        : opts.vad.createCallVad({ callId: this.id, sampleRate: vadRate, onEvent: (e) => this.#onTurnEvent(e), logger: this.#log });
+    // Silero runs at 8 or 16 kHz: telephony audio goes in as it is, anything else is brought to 16 kHz.
+    const vadRate = wire.sampleRate === 8000 || wire.sampleRate === 16000 ? wire.sampleRate : 16000;
+    const vadResampler = vadRate === wire.sampleRate ? undefined : new Resampler({ from: wire.sampleRate, to: vadRate });
+    this.#vad = opts.vad.createCallVad({ callId: this.id, sampleRate: vadRate, onEvent: (e) => this.#onTurnEvent(e), logger: this.#log });
+    // The resampler's filter delay shifts VAD time a few ms late; turn timestamps stay in caller media time.
+    const vadDelayMs = vadResampler?.delayMs ?? 0;
     this.#graph = new IngressGraph({
       wireFormat: wire,
       sinkFormat: this.#inputFormat,
-      onPcm: (pcm: AudioFrame) => this.#vad?.push(pcm.samples, pcm.timestampMs),
-      sink: (frame) => this.#sink.write(frame),
+      onPcm: (pcm: AudioFrame) => {
+        if (!vadResampler) this.#vad.push(pcm.samples, pcm.timestampMs);
+        else {
+          const samples = vadResampler.process(pcm.samples);
+          if (samples.length > 0) this.#vad.push(samples, Math.max(0, pcm.timestampMs - vadDelayMs));
+        }
+      },
+      sink: (frame, receivedAtMs) => {
+        this.#sink.write(frame);
+        opts.metrics.latency.recordSince('ingress', receivedAtMs);
+        const ns = Math.round((performance.now() - receivedAtMs) * 1e6);
+        this.#ingressLatency.record(ns > 0 ? ns : 1);
+      },
       maxQueuedFrames: 500,
       onDrop: drop('ingress_overflow'),
       onError: (err) => this.#log.error({ event: 'ingress_error', err }, 'ingress graph failed'),
@@ -147,7 +188,12 @@ export class Call {
       leadMs: opts.media.egressLeadMs,
       maxQueueMs: opts.media.egressMaxQueueMs,
       onDrop: drop('egress_overflow'),
+      onFirstFrame: (ms) => opts.metrics.latency.recordSince('egress', performance.now() - ms),
     });
+    const fixed = opts.metrics.latency.fixedDelayMs;
+    if (this.#graph.fixedDelayMs > 0) fixed.set(`ingress_resample_${String(wire.sampleRate)}_${String(this.#inputFormat.sampleRate)}`, this.#graph.fixedDelayMs);
+    // Silero scores 32 ms windows at both rates (256 samples at 8 kHz, 512 at 16 kHz).
+    fixed.set(`vad_window_${String(vadRate)}`, 32);
   }
 
   get state(): CallState {
@@ -176,6 +222,7 @@ export class Call {
         return;
       }
       this.#session = session;
+      this.#providersUsed.push(session.provider);
       this.#sink.attach(session);
       this.#state = 'active';
       void this.#relay(session);
@@ -185,14 +232,15 @@ export class Call {
     }
   }
 
-  handleMedia(payload: Uint8Array): void {
+  /** One media payload from the transport; `receivedAtMs` is performance.now() at its message event. */
+  handleMedia(payload: Uint8Array, receivedAtMs = performance.now()): void {
     if (this.#state === 'ending' || this.#state === 'ended') return;
     const rate = this.#transport.format.sampleRate;
     const timestampMs = (this.#samplesIn * 1000) / rate;
-    this.#samplesIn += this.#transport.format.codec === 'l16' ? payload.length >> 1 : payload.length;
+    this.#samplesIn += pcmCodec(this.#transport.format.codec).bytesPerSample === 2 ? payload.length >> 1 : payload.length;
     this.#framesIn++;
     this.#opts.metrics.framesInTotal.inc({ transport: this.#transport.name });
-    this.#graph.write({ payload, seq: this.#seq++, timestampMs });
+    this.#graph.write({ payload, seq: this.#seq++, timestampMs, receivedAtMs });
   }
 
   handleMark(name: string): void {
@@ -200,8 +248,26 @@ export class Call {
   }
 
   handleDtmf(digit: string): void {
-    this.#dtmf.push(digit);
+    this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'in' });
     this.#log.info({ event: 'dtmf', digit }, 'caller pressed a key');
+    if (this.#opts.dtmfToProvider !== false) this.#session?.sendText?.(`The caller pressed ${digit} on the keypad.`);
+  }
+
+  /** Caller media time now: how much caller audio has arrived, in ms. */
+  get mediaTimeMs(): number {
+    return (this.#samplesIn * 1000) / this.#transport.format.sampleRate;
+  }
+
+  /** Note digits we sent toward the caller (the route does the sending). */
+  recordDtmfOut(digits: string): void {
+    for (const digit of digits) this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'out' });
+  }
+
+  /** Play audio to the caller outside any provider reply (tones, prompts), paced like a reply. */
+  playAudio(frame: AudioFrame, label: string): void {
+    const id = `${label}:${String(this.#seq)}`;
+    this.#egress.pushAudio(frame, id);
+    this.#egress.endResponse(id);
   }
 
   #onTurnEvent(e: TurnEvent): void {
@@ -211,6 +277,7 @@ export class Call {
       return;
     }
     this.#turns++;
+    this.#turnEndedAt = performance.now();
     this.#opts.metrics.turnsTotal.inc();
     this.#log.debug({ event: 'turn_end', startMs: e.startMs, endMs: e.timestampMs }, 'caller turn ended');
     this.#sink.endTurn({ startMs: e.startMs, endMs: e.timestampMs });
@@ -240,12 +307,19 @@ export class Call {
             this.#lastResponseId = ev.responseId;
             break;
           case 'audio':
+            if (this.#turnEndedAt !== undefined) {
+              this.#replyLatencyMs.push(Math.round(performance.now() - this.#turnEndedAt));
+              this.#turnEndedAt = undefined;
+            }
             this.#egress.pushAudio(ev.frame, ev.responseId);
             break;
           case 'responseDone':
             this.#egress.endResponse(ev.responseId);
             break;
           case 'transcript':
+            if (ev.final && ev.text.trim() !== '') {
+              this.#transcripts.push({ role: ev.role, text: ev.text, atMs: Math.round(this.mediaTimeMs), provider: session.provider });
+            }
             this.#log.debug({ event: 'transcript', role: ev.role, final: ev.final }, 'transcript');
             break;
           case 'speechStarted':
@@ -279,7 +353,7 @@ export class Call {
     this.#endReason = reason;
     this.#abort.abort();
     await this.#graph.end();
-    this.#vad?.close();
+    this.#vad.close();
     this.#egress.close();
     const session = this.#sink.detach() ?? this.#session;
     if (session) {
@@ -297,10 +371,16 @@ export class Call {
 
   snapshot(): CallSnapshot {
     const wire = pcmFormatOf(this.#transport.format);
+    const h = this.#ingressLatency;
+    const ms = (ns: number) => Number((ns / 1e6).toFixed(3));
     return {
       callId: this.id,
       carrierCallId: this.carrierCallId,
       correlationId: this.correlationId,
+      direction: this.#opts.direction ?? 'inbound',
+      from: this.#opts.from,
+      to: this.#opts.to,
+      metadata: this.#opts.metadata,
       transport: this.#transport.name,
       codec: this.#transport.format.codec,
       sampleRate: wire.sampleRate,
@@ -315,7 +395,15 @@ export class Call {
       turns: this.#turns,
       bargeIns: [...this.#bargeIns],
       dtmf: [...this.#dtmf],
-      vadEngine: this.#vad?.engine ?? 'off',
+      vadEngine: this.#vad.engine,
+      providersUsed: [...this.#providersUsed],
+      transcripts: [...this.#transcripts],
+      latency: {
+        ingressP50Ms: h.count ? ms(h.percentile(50)) : 0,
+        ingressP99Ms: h.count ? ms(h.percentile(99)) : 0,
+        ingressMaxMs: h.count ? ms(h.max) : 0,
+        replyLatencyMs: [...this.#replyLatencyMs],
+      },
     };
   }
 }

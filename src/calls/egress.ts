@@ -21,6 +21,8 @@ export interface EgressOptions {
   readonly leadMs: number;
   readonly maxQueueMs: number;
   readonly onDrop: (frames: number) => void;
+  /** The first frame of a reply went out, `ms` after its first provider audio arrived. */
+  readonly onFirstFrame?: (ms: number) => void;
   readonly now?: () => number;
 }
 
@@ -42,6 +44,7 @@ export class Egress {
   readonly #maxQueueFrames: number;
   readonly #onDrop: (frames: number) => void;
   readonly #now: () => number;
+  readonly #opts: EgressOptions;
   #resampler: Resampler | undefined;
   #pending: Int16Array = new Int16Array(0);
   #pendingBytes: Uint8Array = new Uint8Array(0);
@@ -53,10 +56,12 @@ export class Egress {
   #pendingMarks = new Map<string, { responseId: string; atFrame: number }>();
   #playback = new Map<string, ResponsePlayback>();
   #currentResponse: string | undefined;
+  #responseStartedAt = new Map<string, number>();
   #framesSent = 0;
   #closed = false;
 
   constructor(opts: EgressOptions) {
+    this.#opts = opts;
     this.#format = opts.format;
     this.#codec = pcmCodec(opts.format.codec);
     this.#sink = opts.sink;
@@ -160,6 +165,7 @@ export class Egress {
     this.#currentResponse = undefined;
     this.#pendingMarks.clear();
     this.#playback.clear();
+    this.#responseStartedAt.clear();
     this.#stopClock();
     return dropped;
   }
@@ -171,6 +177,7 @@ export class Egress {
 
   #startResponse(responseId: string): void {
     this.#currentResponse = responseId;
+    this.#responseStartedAt.set(responseId, performance.now());
     this.#pending = new Int16Array(0);
     this.#pendingBytes = new Uint8Array(0);
     this.#resampler = undefined;
@@ -251,6 +258,9 @@ export class Egress {
       if (!playback) {
         playback = { sentFrames: 0, firstSentAt: now, ackedMs: 0 };
         this.#playback.set(item.responseId, playback);
+        const startedAt = this.#responseStartedAt.get(item.responseId);
+        this.#responseStartedAt.delete(item.responseId);
+        if (startedAt !== undefined) this.#opts.onFirstFrame?.(performance.now() - startedAt);
       }
       playback.sentFrames++;
       this.#sink.sendMedia(item.payload);

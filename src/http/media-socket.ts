@@ -40,6 +40,7 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
   let rejections = 0;
   let windowStart = Date.now();
   let windowCount = 0;
+  let receivedAtMs = 0;
 
   const reject = (code: ErrorCode | string, detail: string) => {
     ctx.metrics.mediaRejectedTotal.inc({ transport, reason: code });
@@ -54,6 +55,7 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
   };
 
   socket.on('message', (data: RawData, isBinary: boolean) => {
+    receivedAtMs = performance.now();
     const now = Date.now();
     if (now - windowStart >= 1000) {
       windowStart = now;
@@ -99,7 +101,8 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
           return;
         }
         const token = ev.customParameters.token ?? ctx.urlToken;
-        if (!ctx.tokens.consume(token, ev.carrierCallId)) {
+        const grant = ctx.tokens.consume(token, ev.carrierCallId);
+        if (!grant) {
           reject('GW_ERR_TRANSPORT_BAD_TOKEN', token ? 'unknown, expired, reused or for another call' : 'no token');
           closeWith(CLOSE_POLICY, 'invalid stream token');
           return;
@@ -109,6 +112,7 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
           correlationId: ctx.correlationId,
           transport: socketTransport(socket, ctx.protocol, ev.format),
           customParameters: ev.customParameters,
+          grant,
         });
         return;
       }
@@ -118,7 +122,7 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
         return;
       default:
         if (!call) throw new GatewayError('GW_ERR_TRANSPORT_OUT_OF_ORDER', `${ev.type} before start`);
-        if (ev.type === 'media') call.handleMedia(ev.payload);
+        if (ev.type === 'media') call.handleMedia(ev.payload, receivedAtMs);
         else if (ev.type === 'mark') call.handleMark(ev.name);
         else call.handleDtmf(ev.digit);
     }

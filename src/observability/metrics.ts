@@ -4,6 +4,8 @@
  * passed to whatever records. Names follow `voice_gateway_<area>_<name>_<unit>`.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { LatencyRecorder } from './latency.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -11,9 +13,48 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   const registry = options.registry ?? new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'voice_gateway_' });
   const r = [registry];
+  const latency = new LatencyRecorder();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+
+  new Gauge({
+    name: 'voice_gateway_pipeline_latency_seconds',
+    help: 'Pipeline-added latency per frame (HDR histogram quantiles), by direction (ingress: media in -> provider send; egress: provider audio -> first frame out)',
+    labelNames: ['direction', 'quantile'] as const,
+    registers: r,
+    collect() {
+      for (const direction of ['ingress', 'egress'] as const) {
+        const s = latency.summary(direction);
+        const q: [string, number][] = [['0.5', s.p50Ms], ['0.9', s.p90Ms], ['0.99', s.p99Ms], ['0.999', s.p999Ms], ['1', s.maxMs]];
+        for (const [quantile, v] of q) this.set({ direction, quantile }, v / 1000);
+      }
+    },
+  });
+  new Gauge({
+    name: 'voice_gateway_pipeline_fixed_delay_seconds',
+    help: 'Fixed buffering delays the pipeline adds by design (resampler filters, VAD window), by stage; not processing time',
+    labelNames: ['stage'] as const,
+    registers: r,
+    collect() {
+      for (const [stage, ms] of latency.fixedDelayMs) this.set({ stage }, ms / 1000);
+    },
+  });
+  new Gauge({
+    name: 'voice_gateway_event_loop_delay_seconds',
+    help: 'Event-loop delay quantiles since start (perf_hooks.monitorEventLoopDelay)',
+    labelNames: ['quantile'] as const,
+    registers: r,
+    collect() {
+      for (const [quantile, p] of [['0.5', 50], ['0.99', 99], ['1', 100]] as const) {
+        this.set({ quantile }, (p === 100 ? loopDelay.max : loopDelay.percentile(p)) / 1e9);
+      }
+    },
+  });
 
   return {
     registry,
+    latency,
+    loopDelay,
 
     // Voice activity detection
     vadWindowsTotal: new Counter({

@@ -13,8 +13,12 @@ export interface AudioFormat {
   readonly sampleRate: number;
 }
 
-/** Carrier codecs on the wire; L16 is big-endian PCM16 as RTP carries it. */
-export type WireCodec = 'mulaw' | 'alaw' | 'l16';
+/**
+ * Codecs a transport hands the call: G.711 from carriers, L16 (big-endian PCM16, as RTP carries it),
+ * and pcm16 (little-endian PCM16, what a transport that decodes its own codec, like WebRTC's Opus,
+ * hands over).
+ */
+export type WireCodec = 'mulaw' | 'alaw' | 'l16' | 'pcm16';
 
 export interface WireFormat {
   readonly codec: WireCodec;

@@ -14,7 +14,8 @@ export interface IngressGraphOptions {
   /** What the sink takes. */
   readonly sinkFormat: AudioFormat;
   readonly onPcm: (pcm: AudioFrame) => void;
-  readonly sink: (frame: AudioFrame | EncodedFrame) => void;
+  /** Takes each frame with the time its message arrived (performance.now()). */
+  readonly sink: (frame: AudioFrame | EncodedFrame, receivedAtMs: number) => void;
   /** Frames allowed to wait inside the graph before the oldest is dropped. */
   readonly maxQueuedFrames: number;
   readonly onDrop: (count: number) => void;
@@ -22,7 +23,7 @@ export interface IngressGraphOptions {
 }
 
 export function isPassthrough(wire: WireFormat, sink: AudioFormat): boolean {
-  return wire.codec !== 'l16' && sink.codec === wire.codec && sink.sampleRate === wire.sampleRate;
+  return (wire.codec === 'mulaw' || wire.codec === 'alaw') && sink.codec === wire.codec && sink.sampleRate === wire.sampleRate;
 }
 
 export class IngressGraph {
@@ -52,7 +53,7 @@ export class IngressGraph {
       highWaterMark: 16,
       write(item: IngressItem, _enc, callback) {
         try {
-          opts.sink(passthrough && item.encoded ? item.encoded : item.pcm);
+          opts.sink(passthrough && item.encoded ? item.encoded : item.pcm, item.receivedAtMs);
           callback();
         } catch (err) {
           callback(err as Error);

@@ -11,12 +11,15 @@ import { Resampler } from './resample/resampler.js';
 export interface IngressItem {
   readonly encoded: EncodedFrame | undefined;
   readonly pcm: AudioFrame;
+  /** performance.now() when the transport received the frame, for pipeline latency. */
+  readonly receivedAtMs: number;
 }
 
 export interface WireFrame {
   readonly payload: Uint8Array;
   readonly seq: number;
   readonly timestampMs: number;
+  readonly receivedAtMs: number;
 }
 
 export class DecodeStage {
@@ -32,7 +35,7 @@ export class DecodeStage {
     const samples = this.#codec.decode(frame.payload);
     const pcm: AudioFrame = { samples, sampleRate: this.#format.sampleRate, seq: frame.seq, timestampMs: frame.timestampMs };
     const encoded: EncodedFrame | undefined =
-      this.#format.codec === 'l16'
+      this.#format.codec === 'l16' || this.#format.codec === 'pcm16'
         ? undefined
         : {
             codec: this.#format.codec,
@@ -42,7 +45,7 @@ export class DecodeStage {
             timestampMs: frame.timestampMs,
             sampleCount: samples.length,
           };
-    return { encoded, pcm };
+    return { encoded, pcm, receivedAtMs: frame.receivedAtMs };
   }
 }
 
@@ -80,6 +83,7 @@ export class ResampleStage {
     return {
       encoded: item.encoded,
       pcm: { samples, sampleRate: this.#to, seq: item.pcm.seq, timestampMs: item.pcm.timestampMs },
+      receivedAtMs: item.receivedAtMs,
     };
   }
 }

@@ -212,6 +212,14 @@ class GuardedSession implements ProviderSession {
     }
   }
 
+  sendText(text: string): void {
+    try {
+      this.#inner.sendText?.(text);
+    } catch (err) {
+      this.#guard.record({ ok: false, error: err }, 'send_text');
+    }
+  }
+
   get events(): AsyncIterable<ProviderEvent> {
     const inner = this.#inner.events;
     const self = this;

@@ -45,6 +45,8 @@ export interface ProviderSession {
   endTurn(turn: TurnInfo): void;
   /** The caller spoke over the reply: stop it. `heardMs` is how much of it the caller heard. */
   interrupt(info: { responseId: string; heardMs: number }): void;
+  /** A text message in the caller's turn (DTMF, a system note); providers without text input ignore it. */
+  sendText?(text: string): void;
   readonly events: AsyncIterable<ProviderEvent>;
   close(): Promise<void>;
 }

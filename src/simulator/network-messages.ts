@@ -37,7 +37,7 @@ export function twilioMessages(streamSid: string): NetworkMessages {
   };
 }
 
-const TELNYX_ENCODING: Record<WireCodec, string> = { mulaw: 'PCMU', alaw: 'PCMA', l16: 'L16' };
+const TELNYX_ENCODING: Record<WireCodec, string> = { mulaw: 'PCMU', alaw: 'PCMA', l16: 'L16', pcm16: 'L16' };
 
 export function telnyxMessages(streamId: string): NetworkMessages {
   let seq = 0;

@@ -6,7 +6,7 @@ import type { AudioFormat, WireFormat } from '../pipeline/frame.js';
 
 export type { WireCodec, WireFormat } from '../pipeline/frame.js';
 
-export type TransportName = 'twilio' | 'telnyx';
+export type TransportName = 'twilio' | 'telnyx' | 'webrtc';
 
 export type InboundMediaEvent =
   | { type: 'connected' }

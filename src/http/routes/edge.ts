@@ -1,4 +1,6 @@
 /** Edge guards shared by the carrier routes: allowlist and draining checks as fastify hooks. */
+import { timingSafeEqual } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
 import { rejectEdge, type RouteContext } from '../app.js';
@@ -24,4 +26,42 @@ export function formParams(body: unknown): Record<string, string> {
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
   }
   return out;
+}
+
+function isLoopback(ip: string): boolean {
+  try {
+    const addr = ipaddr.process(ip);
+    return addr.range() === 'loopback';
+  } catch {
+    return false;
+  }
+}
+
+function tokenMatches(given: string, tokens: readonly string[]): boolean {
+  const g = Buffer.from(given);
+  let ok = false;
+  for (const t of tokens) {
+    const b = Buffer.from(t);
+    if (b.length === g.length && timingSafeEqual(b, g)) ok = true;
+  }
+  return ok;
+}
+
+/**
+ * /api/v1/* needs `Authorization: Bearer <one of API_TOKENS>`. With no tokens configured the API is
+ * open to loopback clients only (the `npm start` demo), never to the network.
+ */
+export function requireApiToken(ctx: RouteContext) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const tokens = ctx.config.apiTokens;
+    if (tokens.length === 0) {
+      if (isLoopback(request.ip)) return;
+      throw rejectEdge(ctx, request, 'api', new GatewayError('GW_ERR_HTTP_UNAUTHORIZED', 'API_TOKENS is not set: the API answers loopback clients only'), 'no_tokens_remote');
+    }
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/.exec(header);
+    if (!match || !tokenMatches(match[1], tokens)) {
+      throw rejectEdge(ctx, request, 'api', new GatewayError('GW_ERR_HTTP_UNAUTHORIZED', match ? 'unknown API token' : 'missing bearer token'), match ? 'bad_token' : 'missing_token');
+    }
+  };
 }

@@ -5,9 +5,22 @@
  */
 import { randomBytes } from 'node:crypto';
 
+/** What a webhook (or an outbound call request) knew about the call when it issued the token. */
+export interface StreamGrantInfo {
+  /** Our call id when it was assigned before the stream (outbound calls), else the call gets a new one. */
+  readonly callId?: string;
+  readonly direction?: 'inbound' | 'outbound';
+  readonly from?: string;
+  readonly to?: string;
+  /** A provider asked for by name (outbound request), else PROVIDERS order. */
+  readonly provider?: string;
+  readonly metadata?: Record<string, unknown>;
+}
+
 interface Grant {
-  /** Undefined when the carrier's call id is not known when the token is issued (TeXML). */
-  callId: string | undefined;
+  /** The carrier's call id; undefined when not known when the token is issued (TeXML). */
+  carrierCallId: string | undefined;
+  info: StreamGrantInfo;
   expiresAt: number;
 }
 
@@ -21,21 +34,25 @@ export class StreamTokens {
     this.#now = opts.now ?? Date.now;
   }
 
-  issue(callId?: string): string {
+  issue(carrierCallId?: string, info: StreamGrantInfo = {}): string {
     this.#prune();
     const token = randomBytes(24).toString('base64url');
-    this.#grants.set(token, { callId, expiresAt: this.#now() + this.#ttlMs });
+    this.#grants.set(token, { carrierCallId, info, expiresAt: this.#now() + this.#ttlMs });
     return token;
   }
 
-  /** True once for a live token issued for `callId` (or for no particular call). */
-  consume(token: string | undefined, callId?: string): boolean {
-    if (!token) return false;
+  /**
+   * Spends a token: its grant info once for a live token issued for `carrierCallId` (or for no
+   * particular call), else undefined. A token presented for the wrong call is spent too, so a guessed
+   * pairing gets no second try.
+   */
+  consume(token: string | undefined, carrierCallId?: string): StreamGrantInfo | undefined {
+    if (!token) return undefined;
     const grant = this.#grants.get(token);
-    if (!grant) return false;
+    if (!grant) return undefined;
     this.#grants.delete(token);
-    if (grant.expiresAt < this.#now()) return false;
-    return grant.callId === undefined || grant.callId === callId;
+    if (grant.expiresAt < this.#now()) return undefined;
+    return grant.carrierCallId === undefined || grant.carrierCallId === carrierCallId ? grant.info : undefined;
   }
 
   /** Whether a token is live, without spending it (to refuse a WebSocket upgrade early). */

@@ -1,0 +1,55 @@
+/**
+ * Pipeline-added latency, per frame, in HDR-style histograms (perf_hooks' native RecordableHistogram:
+ * recording is one native call, no allocation). Two directions: `ingress` (media message event ->
+ * provider send) and `egress` (provider audio -> frame written toward the caller, for the first frame
+ * of each reply; later frames wait for real-time pacing by design, which is not processing).
+ * Fixed buffering (resampler filter delay, VAD windows) is reported apart, never mixed in.
+ */
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+
+export type LatencyDirection = 'ingress' | 'egress';
+
+export interface LatencySummary {
+  count: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  meanMs: number;
+}
+
+export class LatencyRecorder {
+  readonly #hist: Record<LatencyDirection, RecordableHistogram> = {
+    ingress: createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 }),
+    egress: createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 }),
+  };
+  /** Fixed delays (ms) by name, e.g. resampler filter delay; not per-frame processing. */
+  readonly fixedDelayMs = new Map<string, number>();
+
+  /** Record one frame's added latency given its start from `performance.now()`. */
+  recordSince(direction: LatencyDirection, startMs: number): void {
+    const ns = Math.round((performance.now() - startMs) * 1e6);
+    this.#hist[direction].record(ns > 0 ? ns : 1);
+  }
+
+  summary(direction: LatencyDirection): LatencySummary {
+    const h = this.#hist[direction];
+    const ms = (ns: number) => Number((ns / 1e6).toFixed(4));
+    if (h.count === 0) return { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, meanMs: 0 };
+    return {
+      count: h.count,
+      p50Ms: ms(h.percentile(50)),
+      p90Ms: ms(h.percentile(90)),
+      p99Ms: ms(h.percentile(99)),
+      p999Ms: ms(h.percentile(99.9)),
+      maxMs: ms(h.max),
+      meanMs: ms(h.mean),
+    };
+  }
+
+  reset(): void {
+    this.#hist.ingress.reset();
+    this.#hist.egress.reset();
+  }
+}
