@@ -24,6 +24,7 @@ export interface Config {
   openai: { apiKey?: string; baseUrl?: string; model: string; voice: string; turnDetection: 'none' | 'server_vad' | 'semantic_vad'; caFile?: string };
   gemini: { apiKey?: string; baseUrl?: string; model: string; voice?: string };
   deepgram: { apiKey?: string; baseUrl?: string; sttModel: string; ttsModel: string };
+  failover: { switchDeadlineMs: number; responseTimeoutMs: number; failback: boolean; allDown: 'hangup' | 'echo'; standby: boolean };
   breaker: { errorThresholdPercentage: number; volumeThreshold: number; resetTimeoutMs: number; connectTimeoutMs: number; rollingWindowMs: number };
   twilio: {
     authToken?: string;
@@ -184,6 +185,13 @@ export function loadConfig(env: Env = process.env): Config {
       baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
       sttModel: str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3',
       ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? 'aura-2-thalia-en',
+    },
+    failover: {
+      switchDeadlineMs: int(env, 'SWITCH_DEADLINE_MS', 3000, 10, 60_000),
+      responseTimeoutMs: int(env, 'PROVIDER_RESPONSE_TIMEOUT_MS', 1500, 10, 120_000),
+      failback: oneOf(env, 'FAILBACK', ['0', '1', 'true', 'false'], '0') === '1' || str(env, 'FAILBACK') === 'true',
+      allDown: oneOf(env, 'ALL_PROVIDERS_DOWN', ['hangup', 'echo'], 'hangup'),
+      standby: oneOf(env, 'STANDBY', ['0', '1', 'true', 'false'], '0') === '1' || str(env, 'STANDBY') === 'true',
     },
     breaker: {
       errorThresholdPercentage: int(env, 'BREAKER_ERROR_THRESHOLD_PERCENT', 50, 1, 100),

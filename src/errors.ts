@@ -18,6 +18,7 @@ export const ERRORS = {
   GW_ERR_AUDIO_UNSUPPORTED_CODEC: { message: 'unsupported codec', retryable: false, statusCode: 400 },
   GW_ERR_AUDIO_BAD_WAV: { message: 'not a readable PCM WAV file', retryable: false, statusCode: 400 },
   GW_ERR_AUDIO_BAD_INPUT: { message: 'audio input is not valid', retryable: false, statusCode: 400 },
+  GW_ERR_AUDIO_OPUS: { message: 'Opus encode or decode failed', retryable: false },
   // Voice activity detection
   GW_ERR_VAD_MODEL_NOT_FOUND: { message: 'Silero VAD model file not found', retryable: false },
   GW_ERR_VAD_INFERENCE: { message: 'VAD inference failed', retryable: true },
@@ -47,6 +48,10 @@ export const ERRORS = {
   GW_ERR_TRANSPORT_BAD_MESSAGE: { message: 'media message is missing required fields', retryable: false },
   GW_ERR_TRANSPORT_BAD_TOKEN: { message: 'media stream token is missing, unknown or already used', retryable: false, statusCode: 403 },
   GW_ERR_TRANSPORT_RATE_LIMITED: { message: 'media messages arrive faster than allowed', retryable: false },
+  GW_ERR_TRANSPORT_BAD_SDP: { message: 'SDP offer is malformed or cannot be answered', retryable: false, statusCode: 400 },
+  GW_ERR_TRANSPORT_TOO_MANY_SESSIONS: { message: 'too many WebRTC sessions', retryable: true, statusCode: 429 },
+  GW_ERR_TRANSPORT_NEGOTIATION_FAILED: { message: 'WebRTC negotiation failed', retryable: true, statusCode: 503 },
+  GW_ERR_TRANSPORT_BAD_SESSION_TOKEN: { message: 'browser session token is missing, unknown, expired or already used', retryable: false, statusCode: 403 },
   // Carrier REST APIs
   GW_ERR_CARRIER_API: { message: 'carrier API request failed', retryable: true, statusCode: 502 },
   // Providers
@@ -54,11 +59,26 @@ export const ERRORS = {
   GW_ERR_PROVIDER_AUTH: { message: 'provider rejected the credentials', retryable: false },
   GW_ERR_PROVIDER_CLOSED: { message: 'provider session is closed', retryable: true },
   GW_ERR_PROVIDER_UNKNOWN: { message: 'unknown provider', retryable: false, statusCode: 400 },
+  GW_ERR_CALL_SWITCH_CONFLICT: { message: 'the call cannot switch provider now', retryable: true, statusCode: 409 },
   GW_ERR_PROVIDER_BREAKER_OPEN: { message: 'provider circuit breaker is open', retryable: true, statusCode: 503 },
   GW_ERR_PROVIDER_TIMEOUT: { message: 'provider did not answer in time', retryable: true },
   GW_ERR_PROVIDER_PROTOCOL: { message: 'provider sent something we cannot use', retryable: true },
   GW_ERR_PROVIDER_REMOTE: { message: 'provider reported an error', retryable: true },
   GW_ERR_PROVIDER_QUOTA: { message: 'provider quota or rate limit exhausted', retryable: false },
+  // Calls and records
+  GW_ERR_CALL_NOT_FOUND: { message: 'no call with this id', retryable: false, statusCode: 404 },
+  GW_ERR_CALL_NOT_LIVE: { message: 'the call is not live', retryable: false, statusCode: 409 },
+  GW_ERR_CALL_BAD_NUMBER: { message: 'phone number is not in E.164 form', retryable: false, statusCode: 400 },
+  GW_ERR_CALL_BAD_DIGITS: { message: 'DTMF digits are not valid', retryable: false, statusCode: 400 },
+  GW_ERR_CALL_BAD_REQUEST: { message: 'call request is not valid', retryable: false, statusCode: 400 },
+  GW_ERR_CALL_BAD_CURSOR: { message: 'listing cursor is not valid', retryable: false, statusCode: 400 },
+  GW_ERR_CALL_CARRIER_NOT_CONFIGURED: { message: 'the carrier is not configured for call control', retryable: false, statusCode: 503 },
+  GW_ERR_CALL_CARRIER_REJECTED: { message: 'the carrier API refused the request', retryable: false, statusCode: 502 },
+  GW_ERR_CALL_CARRIER_UNREACHABLE: { message: 'the carrier API could not be reached', retryable: true, statusCode: 502 },
+  GW_ERR_CALL_CARRIER_TIMEOUT: { message: 'the carrier API did not answer in time', retryable: true, statusCode: 504 },
+  GW_ERR_STORE_OPEN: { message: 'the call record store cannot be opened', retryable: false },
+  GW_ERR_STORE_SCHEMA: { message: 'the call record store has a newer schema than this gateway knows', retryable: false },
+  GW_ERR_STORE_WRITE: { message: 'a call record could not be written', retryable: true, statusCode: 500 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

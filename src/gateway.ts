@@ -12,7 +12,7 @@ import { createVadService, type VadService } from './pipeline/vad/vad-service.js
 import { CallManager } from './calls/call-manager.js';
 import { buildApp } from './http/app.js';
 import { createTelnyxCallControl } from './carriers/telnyx-call-control.js';
-import { createProviders } from './providers/registry.js';
+import { createProviders, withAllDownFallback } from './providers/registry.js';
 
 export interface Gateway {
   readonly app: FastifyInstance;
@@ -37,7 +37,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
   const vad: VadService = createVadService({ engine: config.vadEngine, pool, metrics, logger, turn });
   const calls = new CallManager({
-    providers: createProviders(config, { metrics, logger }),
+    providers: withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger }),
+    failover: config.failover,
     instructions: config.instructions,
     vad,
     metrics,

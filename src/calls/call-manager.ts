@@ -11,9 +11,11 @@ import type { StreamGrantInfo } from '../http/security/stream-tokens.js';
 import { GatewayError } from '../errors.js';
 import { Call, type CallTransport } from './call.js';
 import type { CallRecorder } from './call-recorder.js';
+import type { FailoverSettings, GuardedLike } from './failover.js';
 
 export interface CallManagerOptions {
-  readonly providers: readonly Provider[];
+  readonly providers: readonly GuardedLike[];
+  readonly failover?: FailoverSettings;
   readonly vad: VadService;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -83,6 +85,8 @@ export class CallManager {
       correlationId: args.correlationId,
       transport: args.transport,
       provider,
+      providers: this.#opts.providers,
+      failover: this.#opts.failover,
       vad: this.#opts.vad,
       metrics,
       logger,

@@ -21,6 +21,8 @@ export interface EgressOptions {
   readonly leadMs: number;
   readonly maxQueueMs: number;
   readonly onDrop: (frames: number) => void;
+  /** The carrier confirmed a whole reply played (its end mark came back). */
+  readonly onPlayed?: (responseId: string) => void;
   /** The first frame of a reply went out, `ms` after its first provider audio arrived. */
   readonly onFirstFrame?: (ms: number) => void;
   readonly now?: () => number;
@@ -40,7 +42,7 @@ export class Egress {
   readonly #sink: EgressSink;
   readonly #frameSamples: number;
   readonly #frameMs: number;
-  readonly #leadFrames: number;
+  readonly #leadMs: number;
   readonly #maxQueueFrames: number;
   readonly #onDrop: (frames: number) => void;
   readonly #now: () => number;
@@ -51,8 +53,7 @@ export class Egress {
   #queue: Item[] = [];
   #queuedFrames = 0;
   #timer: NodeJS.Timeout | undefined;
-  #clockStart = 0;
-  #clockFrames = 0;
+  #playoutEnd = 0;
   #pendingMarks = new Map<string, { responseId: string; atFrame: number }>();
   #playback = new Map<string, ResponsePlayback>();
   #currentResponse: string | undefined;
@@ -67,7 +68,7 @@ export class Egress {
     this.#sink = opts.sink;
     this.#frameMs = opts.frameMs ?? 20;
     this.#frameSamples = (opts.format.sampleRate * this.#frameMs) / 1000;
-    this.#leadFrames = Math.round(opts.leadMs / this.#frameMs);
+    this.#leadMs = opts.leadMs;
     this.#maxQueueFrames = Math.ceil(opts.maxQueueMs / this.#frameMs);
     this.#onDrop = opts.onDrop;
     this.#now = opts.now ?? (() => performance.now());
@@ -142,7 +143,10 @@ export class Egress {
     this.#pendingMarks.delete(name);
     const playback = this.#playback.get(mark.responseId);
     if (playback) playback.ackedMs = playback.sentFrames * this.#frameMs;
-    if (name.startsWith('end:')) this.#playback.delete(mark.responseId);
+    if (name.startsWith('end:')) {
+      this.#playback.delete(mark.responseId);
+      this.#opts.onPlayed?.(mark.responseId);
+    }
   }
 
   /** How much of a reply the caller has heard: confirmed by marks, else estimated from send times. */
@@ -229,31 +233,36 @@ export class Egress {
 
   #kick(): void {
     if (this.#timer !== undefined || this.#queue.length === 0) return;
-    this.#clockStart = this.#now();
-    this.#clockFrames = 0;
     this.#tick();
   }
 
   #stopClock(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#playoutEnd = 0;
   }
 
-  /** Send every frame that is due (lead included), then sleep until the next one is. */
+  /**
+   * Send while the carrier holds less than the lead of unplayed audio, then sleep until it does again.
+   * `#playoutEnd` is when everything sent so far finishes playing at the carrier, so a reply that
+   * arrives in one burst and one that trickles in frame by frame are paced alike.
+   */
   #tick = (): void => {
     this.#timer = undefined;
     const now = this.#now();
-    const due = Math.floor((now - this.#clockStart) / this.#frameMs) + 1 + this.#leadFrames;
-    while (this.#queue.length > 0 && this.#clockFrames < due) {
-      const item = this.#queue.shift()!;
+    while (this.#queue.length > 0) {
+      const item = this.#queue[0];
       if (item.kind === 'mark') {
+        this.#queue.shift();
         this.#pendingMarks.set(item.name, { responseId: item.responseId, atFrame: this.#framesSent });
         this.#sink.sendMark(item.name);
         continue;
       }
+      if (this.#playoutEnd - now > this.#leadMs) break;
+      this.#queue.shift();
       this.#queuedFrames--;
-      this.#clockFrames++;
       this.#framesSent++;
+      this.#playoutEnd = Math.max(now, this.#playoutEnd) + this.#frameMs;
       let playback = this.#playback.get(item.responseId);
       if (!playback) {
         playback = { sentFrames: 0, firstSentAt: now, ackedMs: 0 };
@@ -265,14 +274,7 @@ export class Egress {
       playback.sentFrames++;
       this.#sink.sendMedia(item.payload);
     }
-    // Marks right after the last frame go out now rather than a frame later.
-    while (this.#queue.length > 0 && this.#queue[0].kind === 'mark') {
-      const item = this.#queue.shift() as Extract<Item, { kind: 'mark' }>;
-      this.#pendingMarks.set(item.name, { responseId: item.responseId, atFrame: this.#framesSent });
-      this.#sink.sendMark(item.name);
-    }
     if (this.#queue.length === 0) return;
-    const nextAt = this.#clockStart + (this.#clockFrames - this.#leadFrames) * this.#frameMs;
-    this.#timer = setTimeout(this.#tick, Math.max(0, nextAt - this.#now()));
+    this.#timer = setTimeout(this.#tick, Math.max(0, this.#playoutEnd - this.#leadMs - now));
   };
 }

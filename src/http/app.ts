@@ -17,6 +17,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerTwilioRoutes } from './routes/twilio.js';
 import { registerTelnyxRoutes } from './routes/telnyx.js';
 import { registerCallsApi } from './routes/calls-api.js';
+import { registerSwitchRoute } from './routes/switch.js';
 
 export interface AppDeps {
   readonly config: Config;
@@ -108,6 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerTwilioRoutes(app, ctx);
   registerTelnyxRoutes(app, ctx);
   registerCallsApi(app, ctx);
+  registerSwitchRoute(app, ctx);
   return app;
 }
 

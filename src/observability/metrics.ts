@@ -164,6 +164,19 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       buckets: LATENCY_BUCKETS_S,
       registers: r,
     }),
+    providerSwitchesTotal: new Counter({
+      name: 'voice_gateway_provider_switches_total',
+      help: 'Provider switches during calls, by from, to, reason and result (ok, rolled_back, failed)',
+      labelNames: ['from', 'to', 'reason', 'result'] as const,
+      registers: r,
+    }),
+    providerSwitchDurationSeconds: new Histogram({
+      name: 'voice_gateway_provider_switch_duration_seconds',
+      help: 'Time from a switch trigger to the new provider taking the call (or the switch giving up), by result',
+      labelNames: ['result'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    }),
     circuitBreakerState: new Gauge({
       name: 'voice_gateway_circuit_breaker_state',
       help: 'Provider circuit breaker state: 0 closed, 1 half-open, 2 open',

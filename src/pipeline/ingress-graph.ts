@@ -13,9 +13,10 @@ export interface IngressGraphOptions {
   readonly wireFormat: WireFormat;
   /** What the sink takes. */
   readonly sinkFormat: AudioFormat;
+  /** Sees each live frame's PCM at the carrier rate (VAD); replayed frames are not shown again. */
   readonly onPcm: (pcm: AudioFrame) => void;
-  /** Takes each frame with the time its message arrived (performance.now()). */
-  readonly sink: (frame: AudioFrame | EncodedFrame, receivedAtMs: number) => void;
+  /** Takes each frame with the time its message arrived (performance.now()) and whether it is a replay. */
+  readonly sink: (frame: AudioFrame | EncodedFrame, receivedAtMs: number, replay: boolean) => void;
   /** Frames allowed to wait inside the graph before the oldest is dropped. */
   readonly maxQueuedFrames: number;
   readonly onDrop: (count: number) => void;
@@ -53,7 +54,7 @@ export class IngressGraph {
       highWaterMark: 16,
       write(item: IngressItem, _enc, callback) {
         try {
-          opts.sink(passthrough && item.encoded ? item.encoded : item.pcm, item.receivedAtMs);
+          opts.sink(passthrough && item.encoded ? item.encoded : item.pcm, item.receivedAtMs, item.replay);
           callback();
         } catch (err) {
           callback(err as Error);

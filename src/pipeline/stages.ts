@@ -13,6 +13,8 @@ export interface IngressItem {
   readonly pcm: AudioFrame;
   /** performance.now() when the transport received the frame, for pipeline latency. */
   readonly receivedAtMs: number;
+  /** Replayed to a new provider after a failover: VAD and latency already saw it once. */
+  readonly replay: boolean;
 }
 
 export interface WireFrame {
@@ -20,6 +22,7 @@ export interface WireFrame {
   readonly seq: number;
   readonly timestampMs: number;
   readonly receivedAtMs: number;
+  readonly replay?: boolean;
 }
 
 export class DecodeStage {
@@ -45,7 +48,7 @@ export class DecodeStage {
             timestampMs: frame.timestampMs,
             sampleCount: samples.length,
           };
-    return { encoded, pcm, receivedAtMs: frame.receivedAtMs };
+    return { encoded, pcm, receivedAtMs: frame.receivedAtMs, replay: frame.replay === true };
   }
 }
 
@@ -58,7 +61,7 @@ export class TapStage {
   }
 
   process(item: IngressItem): IngressItem {
-    this.#tap(item.pcm);
+    if (!item.replay) this.#tap(item.pcm);
     return item;
   }
 }
@@ -84,6 +87,7 @@ export class ResampleStage {
       encoded: item.encoded,
       pcm: { samples, sampleRate: this.#to, seq: item.pcm.seq, timestampMs: item.pcm.timestampMs },
       receivedAtMs: item.receivedAtMs,
+      replay: item.replay,
     };
   }
 }

@@ -58,6 +58,8 @@ export class GuardedProvider implements Provider {
       rollingCountBuckets: 10,
       name: adapter.name,
     });
+    // Every live call on this provider listens for 'open' (to switch away at once).
+    this.#breaker.setMaxListeners(0);
     const gauge = this.#metrics.circuitBreakerState;
     gauge.set({ provider: this.name }, 0);
     this.#breaker.on('open', () => {
@@ -72,6 +74,14 @@ export class GuardedProvider implements Provider {
       gauge.set({ provider: this.name }, STATE_VALUE.closed);
       this.#log.info({ event: 'breaker_closed' }, `circuit breaker for ${this.name} closed`);
     });
+  }
+
+  /** Be told when the breaker opens (the call switches away at once). Returns an unsubscribe. */
+  onOpen(listener: () => void): () => void {
+    this.#breaker.on('open', listener);
+    return () => {
+      this.#breaker.removeListener('open', listener);
+    };
   }
 
   get state(): BreakerState {

@@ -6,8 +6,10 @@ import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { DeepgramProvider } from './deepgram/deepgram-provider.js';
 import { EchoProvider } from './echo/echo-provider.js';
 import { GuardedProvider } from './guard.js';
+import { OpenAIRealtimeProvider } from './openai/openai-provider.js';
 import type { Provider } from './types.js';
 
 export type AdapterFactory = (config: Config) => Provider;
@@ -15,6 +17,8 @@ export type AdapterFactory = (config: Config) => Provider;
 /** Adapters by name. Real providers register here; each reads its own keys from the config. */
 export const ADAPTERS: Record<string, AdapterFactory> = {
   echo: () => new EchoProvider(),
+  deepgram: (config) => new DeepgramProvider(config.deepgram),
+  openai: (config) => new OpenAIRealtimeProvider({ ...config.openai, instructions: config.instructions }),
 };
 
 export function createProviders(config: Config, deps: { metrics: Metrics; logger: Logger }): GuardedProvider[] {
@@ -23,4 +27,13 @@ export function createProviders(config: Config, deps: { metrics: Metrics; logger
     if (!factory) throw new GatewayError('GW_ERR_PROVIDER_UNKNOWN', `'${name}'`);
     return new GuardedProvider(factory(config), { ...deps, breaker: config.breaker });
   });
+}
+
+/**
+ * ALL_PROVIDERS_DOWN=echo keeps a caller on the embedded echo provider when every configured provider
+ * is down (it is appended last to the fallback order); the default, hangup, apologises and ends the call.
+ */
+export function withAllDownFallback(providers: GuardedProvider[], config: Config, deps: { metrics: Metrics; logger: Logger }): GuardedProvider[] {
+  if (config.failover.allDown !== 'echo' || providers.some((p) => p.name === 'echo')) return providers;
+  return [...providers, new GuardedProvider(new EchoProvider(), { ...deps, breaker: config.breaker })];
 }

@@ -49,6 +49,19 @@ describe('egress', () => {
     expect(Math.max(...pcm)).toBeGreaterThan(6000);
   });
 
+  it('paces a reply that arrives one frame per event as strictly as one that arrives in a burst', () => {
+    const { egress, sent } = setup({ leadMs: 60 });
+    const all = tone(8000 * 2, 8000);
+    for (let i = 0; i < 100; i++) {
+      egress.pushAudio({ samples: all.subarray(i * 160, (i + 1) * 160), sampleRate: 8000, seq: i, timestampMs: i * 20 }, 'r1');
+    }
+    egress.endResponse('r1');
+    // Only the lead (60 ms) plus the frame now playing may be ahead of real time.
+    expect(sent.filter((s) => s.kind === 'media').length).toBe(4);
+    vi.advanceTimersByTime(1000);
+    expect(sent.filter((s) => s.kind === 'media').length).toBe(54);
+  });
+
   it('is playing until the end mark is echoed, and reports heard time', () => {
     const { egress } = setup({ leadMs: 0 });
     egress.pushAudio({ samples: tone(8000, 8000), sampleRate: 8000, seq: 0, timestampMs: 0 }, 'r1');

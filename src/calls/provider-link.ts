@@ -1,0 +1,103 @@
+/**
+ * One provider's end of a call: the ingress graph built for that provider's input format, the sink
+ * that holds frames until its session is attached, and the session. A failover builds a new link,
+ * replays unaccepted audio into it, and retires the old one, so two providers never share a graph or
+ * a resampler state.
+ */
+import type { AudioFormat, AudioFrame, WireFormat } from '../pipeline/frame.js';
+import { IngressGraph } from '../pipeline/ingress-graph.js';
+import type { WireFrame } from '../pipeline/stages.js';
+import type { Provider, ProviderSession, TurnInfo } from '../providers/types.js';
+import { ProviderSink } from './provider-sink.js';
+
+export interface ProviderLinkOptions {
+  readonly provider: Provider;
+  readonly inputFormat: AudioFormat;
+  readonly wire: WireFormat;
+  readonly onPcm: (pcm: AudioFrame) => void;
+  /** A live frame reached the sink `receivedAtMs` after arrival (replays are not reported). */
+  readonly onDelivered: (receivedAtMs: number) => void;
+  readonly onDrop: (stage: string, n: number) => void;
+  readonly onError: (err: Error) => void;
+  readonly maxHeldFrames: number;
+}
+
+export class ProviderLink {
+  readonly provider: Provider;
+  readonly inputFormat: AudioFormat;
+  readonly #graph: IngressGraph;
+  readonly #sink: ProviderSink;
+  #session: ProviderSession | undefined;
+  #retired = false;
+
+  constructor(opts: ProviderLinkOptions) {
+    this.provider = opts.provider;
+    this.inputFormat = opts.inputFormat;
+    this.#sink = new ProviderSink({ maxHeldFrames: opts.maxHeldFrames, onDrop: (n) => opts.onDrop('provider_hold', n) });
+    this.#graph = new IngressGraph({
+      wireFormat: opts.wire,
+      sinkFormat: opts.inputFormat,
+      onPcm: opts.onPcm,
+      sink: (frame, receivedAtMs, replay) => {
+        this.#sink.write(frame);
+        if (!replay) opts.onDelivered(receivedAtMs);
+      },
+      maxQueuedFrames: 500,
+      onDrop: (n) => opts.onDrop('ingress_overflow', n),
+      onError: opts.onError,
+    });
+  }
+
+  get session(): ProviderSession | undefined {
+    return this.#session;
+  }
+
+  get retired(): boolean {
+    return this.#retired;
+  }
+
+  get fixedDelayMs(): number {
+    return this.#graph.fixedDelayMs;
+  }
+
+  /** Frames waiting in the sink for a session (during connect or a switch). */
+  get heldFrames(): number {
+    return this.#sink.heldFrames;
+  }
+
+  get framesDelivered(): number {
+    return this.#sink.framesDelivered;
+  }
+
+  write(frame: WireFrame): void {
+    if (!this.#retired) this.#graph.write(frame);
+  }
+
+  endTurn(turn: TurnInfo): void {
+    if (!this.#retired) this.#sink.endTurn(turn);
+  }
+
+  /** Attach the session: everything held so far (replay first, then live) drains into it in order. */
+  attach(session: ProviderSession): void {
+    this.#session = session;
+    this.#sink.attach(session);
+  }
+
+  /** Stop taking frames; close the session unless it is being handed on. */
+  async retire(options: { closeSession: boolean }): Promise<void> {
+    if (this.#retired) return;
+    this.#retired = true;
+    this.#graph.destroy();
+    const session = this.#sink.detach() ?? this.#session;
+    if (options.closeSession && session) await session.close();
+  }
+
+  /** End of call: let the graph deliver what it holds, then close the session. */
+  async finish(): Promise<void> {
+    if (this.#retired) return;
+    await this.#graph.end();
+    this.#retired = true;
+    const session = this.#sink.detach() ?? this.#session;
+    if (session) await session.close();
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * Failover without losing frames: faults injected mid-utterance and mid-reply, manual switches across
+ * four providers with the conversation carried over, rollback, and the all-down outcome. Frames are
+ * checked by sequence number: the new provider must receive the whole turn, in order, once.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Call, type CallTransport } from '../../src/calls/call.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { createVadService, type VadService } from '../../src/pipeline/vad/vad-service.js';
+import { GuardedProvider } from '../../src/providers/guard.js';
+import { readBytes, readLabels } from '../support/fixtures.js';
+import { ScriptedProvider, type Fault } from '../fakes/scripted-provider.js';
+
+const AUDIO = readBytes('calls/call-quiet.8k.ulaw');
+const LABELS = readLabels('call-quiet');
+const FRAME = 160;
+
+interface Harness {
+  call: Call;
+  providers: ScriptedProvider[];
+  guarded: GuardedProvider[];
+  metrics: Metrics;
+  sent: { media: number; clears: number; marks: string[]; closed: boolean };
+  feed(untilMs: number): Promise<void>;
+  vad: VadService;
+}
+
+let open: Harness[] = [];
+afterEach(async () => {
+  for (const h of open) {
+    await h.call.end('test_over');
+    await h.vad.close();
+  }
+  open = [];
+});
+
+async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?: number; switchDeadlineMs?: number; echoMarks?: boolean } = {}): Promise<Harness> {
+  const metrics = createMetrics();
+  const logger = silentLogger();
+  const guarded = providers.map(
+    (p) => new GuardedProvider(p, { metrics, logger, breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 60_000, connectTimeoutMs: 2000, rollingWindowMs: 10_000 } }),
+  );
+  const vad = createVadService({ engine: 'energy', metrics, logger });
+  const sent = { media: 0, clears: 0, marks: [] as string[], closed: false };
+  let call: Call | undefined;
+  const transport: CallTransport = {
+    name: 'twilio',
+    format: { codec: 'mulaw', sampleRate: 8000 },
+    sendMedia: () => {
+      sent.media++;
+    },
+    sendMark: (name) => {
+      sent.marks.push(name);
+      // The carrier echoes a mark once the audio before it has played; here, a little later.
+      if (opts.echoMarks !== false) setTimeout(() => call?.handleMark(name), 30);
+    },
+    sendClear: () => {
+      sent.clears++;
+    },
+    close: () => {
+      sent.closed = true;
+    },
+  };
+  call = new Call({
+    id: 'call-1',
+    carrierCallId: 'CA1',
+    correlationId: 'corr-1',
+    transport,
+    provider: guarded[0],
+    providers: guarded,
+    failover: { switchDeadlineMs: opts.switchDeadlineMs ?? 1000, responseTimeoutMs: opts.responseTimeoutMs ?? 400, failback: false, allDown: 'hangup' },
+    vad,
+    metrics,
+    logger,
+    media: { egressLeadMs: 60, egressMaxQueueMs: 60_000 },
+  });
+  await call.start();
+  let fedMs = 0;
+  const h: Harness = {
+    call,
+    providers,
+    guarded,
+    metrics,
+    sent,
+    vad,
+    // Feed the caller's audio four times faster than real time, yielding so timers and events run.
+    async feed(untilMs: number) {
+      while (fedMs < untilMs && (fedMs / 20 + 1) * FRAME <= AUDIO.length) {
+        const i = fedMs / 20;
+        call!.handleMedia(AUDIO.subarray(i * FRAME, (i + 1) * FRAME));
+        fedMs += 20;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+  };
+  open.push(h);
+  return h;
+}
+
+/** Every seq from first to last exactly once, in order. */
+function expectContiguous(seqs: number[]) {
+  for (let i = 1; i < seqs.length; i++) expect(seqs[i], `seq after ${String(seqs[i - 1])}`).toBe(seqs[i - 1] + 1);
+}
+
+async function until(cond: () => boolean, ms = 5000) {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const U1 = LABELS.utterances[0];
+const U2 = LABELS.utterances[1];
+
+describe.each<Fault>(['close', 'hang', 'error', 'auth', 'slow'])('provider fault: %s', (fault) => {
+  it('mid-utterance: the next provider gets the whole turn, in order, and answers it', async () => {
+    const a = new ScriptedProvider('a');
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b]);
+    await h.feed(U1.startMs + 800); // the caller is mid-utterance
+    a.fault(fault);
+    await h.feed(U1.endMs + 1200); // the turn ends; detection may wait for the response deadline
+    await until(() => h.call.provider === 'b' && (b.current?.turns.length ?? 0) >= 1);
+    const got = b.current!.seqs;
+    expectContiguous(got);
+    // The whole turn is there: from before the speech onset to past its end.
+    expect(got[0]).toBeLessThanOrEqual(Math.floor(U1.startMs / 20));
+    expect(got.at(-1)).toBeGreaterThanOrEqual(Math.floor(U1.endMs / 20));
+    // The next reply comes from the new provider.
+    await until(() => h.call.snapshot().transcripts.some((t) => t.provider === 'b' && t.role === 'assistant'));
+    const snap = h.call.snapshot();
+    expect(snap.switches).toHaveLength(1);
+    expect(snap.switches[0]).toMatchObject({ from: 'a', to: 'b', result: 'ok' });
+    // The record names exactly what the new provider was given by the switch: the replay, then the held frames.
+    const handed = snap.switches[0].framesReplayed + snap.switches[0].framesHeld;
+    expect(snap.switches[0].firstSeq).toBe(got[0]);
+    expect(snap.switches[0].lastSeq).toBe(got[handed - 1]);
+    expect(snap.providersUsed).toEqual(['a', 'b']);
+  });
+
+  it('while the bot is speaking: the reply is cleared and the new provider answers the pending turn', async () => {
+    const a = new ScriptedProvider('a', { replyMs: 3000 });
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b]);
+    await h.feed(U1.endMs + 900); // turn 1 answered by a; its 3 s reply is playing
+    await until(() => h.sent.media > 5);
+    const clearsBefore = h.sent.clears;
+    a.fault(fault);
+    if (fault === 'hang' || fault === 'slow') {
+      // Nothing visible goes wrong until the provider fails to answer a turn: the caller asks again.
+      await h.feed(U2.endMs + 900);
+    }
+    await until(() => h.call.provider === 'b' && (b.current?.turns.length ?? 0) >= 1);
+    expect(h.sent.clears).toBeGreaterThan(clearsBefore);
+    const got = b.current!.seqs;
+    expectContiguous(got);
+    if (fault !== 'hang' && fault !== 'slow') {
+      // The interrupted answer's turn is replayed whole to b, which answers it.
+      expect(got[0]).toBeLessThanOrEqual(Math.floor(U1.startMs / 20));
+      expect(got.at(-1)).toBeGreaterThanOrEqual(Math.floor(U1.endMs / 20));
+    } else {
+      expect(got[0]).toBeLessThanOrEqual(Math.floor(U2.startMs / 20));
+      expect(got.at(-1)).toBeGreaterThanOrEqual(Math.floor(U2.endMs / 20));
+    }
+    await until(() => h.call.snapshot().transcripts.some((t) => t.provider === 'b' && t.role === 'assistant'));
+  });
+});
+
+describe('manual switches', () => {
+  it('moves openai -> gemini -> deepgram -> echo in one call, carrying the conversation each time', async () => {
+    const names = ['openai', 'gemini', 'deepgram', 'echo'];
+    const ps = names.map((n) => new ScriptedProvider(n));
+    const h = await harness(ps, { responseTimeoutMs: 5000 });
+    const utterances = LABELS.utterances;
+    let fed = 0;
+    for (let i = 1; i < names.length; i++) {
+      const u = utterances[Math.min(i - 1, utterances.length - 1)];
+      if (i - 1 < utterances.length) {
+        await h.feed(u.endMs + 900);
+        fed++;
+        await until(() => h.call.history.filter((t) => t.role === 'assistant').length >= fed);
+      }
+      const history = [...h.call.history];
+      const record = await h.call.switchProvider('manual', names[i]);
+      expect(record).toMatchObject({ from: names[i - 1], to: names[i], result: 'ok', reason: 'manual' });
+      expect(ps[i].current!.history).toEqual(history);
+      expect(history.length).toBe(2 * fed);
+    }
+    expect(h.call.snapshot().providersUsed).toEqual(names);
+    expect(h.call.provider).toBe('echo');
+  });
+
+  it('rolls back to the old provider when the new one fails, and the call goes on there', async () => {
+    const a = new ScriptedProvider('a');
+    const bad = new ScriptedProvider('bad', { failConnect: 'GW_ERR_PROVIDER_CONNECT' });
+    const h = await harness([a, bad]);
+    await h.feed(U1.startMs + 500);
+    const record = await h.call.switchProvider('manual', 'bad');
+    expect(record.result).toBe('rolled_back');
+    expect(record.attempts[0]).toMatchObject({ provider: 'bad', ok: false });
+    expect(h.call.provider).toBe('a');
+    await h.feed(U1.endMs + 900);
+    const seqs = a.current!.seqs;
+    expectContiguous(seqs); // nothing lost or doubled across the failed switch
+    expect(seqs.at(-1)).toBeGreaterThanOrEqual(Math.floor(U1.endMs / 20));
+    await until(() => h.call.snapshot().transcripts.some((t) => t.provider === 'a' && t.role === 'assistant'));
+  });
+
+  it('rolls back within the deadline when the new provider hangs', async () => {
+    const a = new ScriptedProvider('a');
+    const hung = new ScriptedProvider('hung', { failConnect: 'hang' });
+    const h = await harness([a, hung], { switchDeadlineMs: 300 });
+    await h.feed(U1.startMs);
+    const record = await h.call.switchProvider('manual', 'hung');
+    expect(record.result).toBe('rolled_back');
+    expect(record.durationMs).toBeLessThan(2000);
+    expect(h.call.provider).toBe('a');
+  });
+});
+
+describe('all providers down', () => {
+  it('tries each in order, skips none silently, then apologises and hangs up', async () => {
+    const a = new ScriptedProvider('a');
+    const b = new ScriptedProvider('b', { failConnect: 'GW_ERR_PROVIDER_CONNECT' });
+    const c = new ScriptedProvider('c', { failConnect: 'GW_ERR_PROVIDER_AUTH' });
+    const h = await harness([a, b, c]);
+    await h.feed(U1.startMs + 500);
+    a.fault('close');
+    await until(() => h.sent.closed, 5000);
+    const snap = h.call.snapshot();
+    expect(snap.endReason).toBe('all_providers_down');
+    expect(snap.switches[0]).toMatchObject({ from: 'a', to: 'none', result: 'failed' });
+    expect(snap.switches[0].attempts.map((x) => x.provider)).toEqual(['b', 'c']);
+    expect(h.sent.media).toBeGreaterThan(10); // the apology tone was played
+  });
+});

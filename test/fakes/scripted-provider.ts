@@ -1,0 +1,150 @@
+/**
+ * An in-process provider for failover tests: it records every frame's sequence number, every turn end
+ * and the history it was given, answers turns on a script, and misbehaves on cue (close, hang, error,
+ * reject the key, answer slowly) — mid-utterance or mid-reply.
+ */
+import { GatewayError } from '../../src/errors.js';
+import type { AudioFormat, AudioFrame, EncodedFrame } from '../../src/pipeline/frame.js';
+import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../../src/providers/types.js';
+import { AsyncQueue } from '../../src/util/async-queue.js';
+
+export type Fault = 'close' | 'hang' | 'error' | 'auth' | 'slow';
+
+export interface ScriptedOptions {
+  inputFormats?: AudioFormat[];
+  /** Reply this long after a turn ends. */
+  replyDelayMs?: number;
+  /** Reply audio length. */
+  replyMs?: number;
+  /** Make connect fail with this error code. */
+  failConnect?: 'GW_ERR_PROVIDER_CONNECT' | 'GW_ERR_PROVIDER_AUTH' | 'hang';
+  connectDelayMs?: number;
+}
+
+export interface SessionLog {
+  history: ConversationTurn[];
+  seqs: number[];
+  turns: TurnInfo[];
+  interrupts: { responseId: string; heardMs: number }[];
+  texts: string[];
+  closed: boolean;
+}
+
+export class ScriptedProvider implements Provider {
+  readonly name: string;
+  readonly inputFormats: readonly AudioFormat[];
+  readonly sessions: SessionLog[] = [];
+  readonly opts: ScriptedOptions;
+  connectAttempts = 0;
+  #live: ScriptedSession[] = [];
+
+  constructor(name: string, opts: ScriptedOptions = {}) {
+    this.name = name;
+    this.opts = opts;
+    this.inputFormats = opts.inputFormats ?? [{ codec: 'pcm16', sampleRate: 16000 }];
+  }
+
+  async connect(options: ProviderConnectOptions): Promise<ProviderSession> {
+    this.connectAttempts++;
+    if (this.opts.connectDelayMs) await new Promise((r) => setTimeout(r, this.opts.connectDelayMs));
+    if (this.opts.failConnect === 'hang') {
+      await new Promise<void>((_r, reject) => options.signal?.addEventListener('abort', () => reject(new GatewayError('GW_ERR_PROVIDER_TIMEOUT', 'hung'))));
+    }
+    if (this.opts.failConnect) throw new GatewayError(this.opts.failConnect as 'GW_ERR_PROVIDER_CONNECT', `${this.name} refused`);
+    const log: SessionLog = { history: [...options.history], seqs: [], turns: [], interrupts: [], texts: [], closed: false };
+    this.sessions.push(log);
+    const s = new ScriptedSession(this, log, options.inputFormat);
+    this.#live.push(s);
+    return s;
+  }
+
+  /** The newest session misbehaves from now on. */
+  fault(kind: Fault): void {
+    this.#live.at(-1)?.fault(kind);
+  }
+
+  get current(): SessionLog | undefined {
+    return this.sessions.at(-1);
+  }
+}
+
+class ScriptedSession implements ProviderSession {
+  readonly provider: string;
+  readonly inputFormat: AudioFormat;
+  readonly outputFormat: AudioFormat = { codec: 'pcm16', sampleRate: 16000 };
+  readonly #queue = new AsyncQueue<ProviderEvent>();
+  readonly #owner: ScriptedProvider;
+  readonly #log: SessionLog;
+  #fault: Fault | undefined;
+  #timers = new Set<NodeJS.Timeout>();
+  #turnNo = 0;
+
+  constructor(owner: ScriptedProvider, log: SessionLog, inputFormat: AudioFormat) {
+    this.#owner = owner;
+    this.#log = log;
+    this.provider = owner.name;
+    this.inputFormat = inputFormat;
+  }
+
+  get events(): AsyncIterable<ProviderEvent> {
+    return this.#queue;
+  }
+
+  fault(kind: Fault): void {
+    this.#fault = kind;
+    if (kind === 'close') {
+      this.#queue.push({ type: 'closed', reason: 'socket closed by provider' });
+      this.#queue.end();
+    } else if (kind === 'error') {
+      this.#queue.push({ type: 'error', error: new GatewayError('GW_ERR_PROVIDER_REMOTE', 'server_error'), fatal: true });
+    } else if (kind === 'auth') {
+      this.#queue.push({ type: 'error', error: new GatewayError('GW_ERR_PROVIDER_AUTH', 'invalid_api_key'), fatal: true });
+    }
+  }
+
+  pushAudio(frame: AudioFrame | EncodedFrame): void {
+    if (this.#fault === 'close' || this.#log.closed) throw new GatewayError('GW_ERR_PROVIDER_CLOSED', this.provider);
+    this.#log.seqs.push(frame.seq);
+  }
+
+  sendText(text: string): void {
+    this.#log.texts.push(text);
+  }
+
+  endTurn(turn: TurnInfo): void {
+    this.#log.turns.push(turn);
+    if (this.#fault === 'hang' || this.#fault === 'close') return;
+    const n = ++this.#turnNo;
+    const delay = this.#fault === 'slow' ? 2000 : (this.#owner.opts.replyDelayMs ?? 20);
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      this.#reply(n, turn);
+    }, delay);
+    this.#timers.add(t);
+  }
+
+  #reply(n: number, turn: TurnInfo): void {
+    if (this.#log.closed) return;
+    const responseId = `${this.provider}-r${String(n)}`;
+    this.#queue.push({ type: 'transcript', role: 'user', text: `turn ${String(turn.startMs)}`, final: true });
+    this.#queue.push({ type: 'responseStart', responseId });
+    const frames = Math.round((this.#owner.opts.replyMs ?? 200) / 20);
+    for (let i = 0; i < frames; i++) {
+      const samples = new Int16Array(320);
+      for (let j = 0; j < 320; j++) samples[j] = Math.round(4000 * Math.sin((2 * Math.PI * 500 * (i * 320 + j)) / 16000));
+      this.#queue.push({ type: 'audio', responseId, frame: { samples, sampleRate: 16000, seq: i, timestampMs: i * 20 } });
+    }
+    this.#queue.push({ type: 'transcript', role: 'assistant', text: `${this.provider} answer ${String(n)}`, final: true });
+    this.#queue.push({ type: 'responseDone', responseId });
+  }
+
+  interrupt(info: { responseId: string; heardMs: number }): void {
+    this.#log.interrupts.push(info);
+  }
+
+  async close(): Promise<void> {
+    this.#log.closed = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#queue.end();
+  }
+}
