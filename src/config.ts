@@ -52,6 +52,53 @@ export interface Config {
   shutdownDeadlineMs: number;
   /** Bearer tokens for /api/v1/*; several at once so keys can be rotated. Empty: open demo mode on loopback only. */
   apiTokens: string[];
+  // Calls and records (outbound calls, call control, status callbacks, the call log)
+  calls: CallsConfig;
+}
+
+export interface CallsConfig {
+  /** SQLite file for call records (created on first start), or ':memory:'. */
+  recordPath: string;
+  /** Finished calls older than this many days are pruned. */
+  recordDays: number;
+  /** Twilio REST (outbound calls, hangup): the account; the auth token is TWILIO_AUTH_TOKEN. */
+  twilioAccountSid?: string;
+  /** Twilio REST base URL (default https://api.twilio.com): a fake in tests. */
+  twilioApiBaseUrl?: string;
+  /** Telnyx Call Control connection (application) outbound calls are placed on. */
+  telnyxConnectionId?: string;
+  /** Deadline for one carrier REST request; past it the API answers 504. */
+  carrierTimeoutMs: number;
+  /** How long an outbound call may ring (clamped so its stream token, STREAM_TOKEN_TTL_MS, outlives it). */
+  ringTimeoutS: number;
+  /** Ask carriers to post call progress (Twilio statusCallback, Telnyx webhook_url) to us. */
+  statusCallbacks: boolean;
+  /** Caller key presses reach the provider as text. */
+  dtmfToProvider: boolean;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = oneOf(env, name, ['true', 'false', '1', '0'], fallback ? 'true' : 'false');
+  return raw === 'true' || raw === '1';
+}
+
+function callsConfig(env: Env): CallsConfig {
+  const optionalUrl = (name: string) => (str(env, name) === undefined ? undefined : url(env, name, ''));
+  const accountSid = str(env, 'TWILIO_ACCOUNT_SID');
+  if (accountSid !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(accountSid)) {
+    throw invalid('TWILIO_ACCOUNT_SID', 'must be AC followed by 32 hex digits');
+  }
+  return {
+    recordPath: str(env, 'CALL_RECORD_PATH') ?? './data/calls.sqlite',
+    recordDays: int(env, 'CALL_RECORD_DAYS', 30, 1, 36_500),
+    twilioAccountSid: accountSid,
+    twilioApiBaseUrl: optionalUrl('TWILIO_API_BASE_URL'),
+    telnyxConnectionId: str(env, 'TELNYX_CONNECTION_ID'),
+    carrierTimeoutMs: int(env, 'CARRIER_API_TIMEOUT_MS', 10_000, 100, 120_000),
+    ringTimeoutS: int(env, 'CALL_RING_TIMEOUT_S', 30, 5, 600),
+    statusCallbacks: bool(env, 'CALL_STATUS_CALLBACKS', true),
+    dtmfToProvider: bool(env, 'DTMF_TO_PROVIDER', true),
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -223,5 +270,6 @@ export function loadConfig(env: Env = process.env): Config {
     },
     shutdownDeadlineMs: int(env, 'SHUTDOWN_DEADLINE_MS', 10_000, 0, 600_000),
     apiTokens: list(env, 'API_TOKENS'),
+    calls: callsConfig(env),
   };
 }

@@ -12,6 +12,9 @@ import { createVadService, type VadService } from './pipeline/vad/vad-service.js
 import { CallManager } from './calls/call-manager.js';
 import { buildApp } from './http/app.js';
 import { createTelnyxCallControl } from './carriers/telnyx-call-control.js';
+import { createCallControl } from './carriers/call-control.js';
+import { callRecordsFor } from './store/call-records.js';
+import { StreamTokens } from './http/security/stream-tokens.js';
 import { createProviders, withAllDownFallback } from './providers/registry.js';
 
 export interface Gateway {
@@ -36,6 +39,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   if (config.vadEngine === 'silero') pool = createWorkerPool({ size: config.workerPoolSize, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
   const vad: VadService = createVadService({ engine: config.vadEngine, pool, metrics, logger, turn });
+  // Call records: opened (and migrated) before any call can start.
+  const records = callRecordsFor(config, { metrics, logger });
   const calls = new CallManager({
     providers: withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger }),
     failover: config.failover,
@@ -44,16 +49,24 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     metrics,
     logger,
     media: config.media,
+    recorder: records,
+    dtmfToProvider: config.calls.dtmfToProvider,
   });
   const telnyxCallControl = config.telnyx.apiKey
-    ? createTelnyxCallControl({ apiKey: config.telnyx.apiKey, baseUrl: config.telnyx.apiBaseUrl })
+    ? createTelnyxCallControl({ apiKey: config.telnyx.apiKey, baseUrl: config.telnyx.apiBaseUrl, timeoutMs: config.calls.carrierTimeoutMs })
     : undefined;
+  // One token table for webhooks and outbound calls (an outbound call's grant is issued by call control).
+  const tokens = new StreamTokens({ ttlMs: config.media.streamTokenTtlMs, now: overrides.now });
+  const callControl = createCallControl(config, { calls, tokens, records, telnyx: telnyxCallControl, metrics, logger });
   const app = await buildApp({
     config,
     logger,
     metrics,
     calls,
     telnyxCallControl,
+    tokens,
+    callRecords: records,
+    callControl,
     isReady: () => pool?.ready ?? true,
     now: overrides.now,
   });
@@ -66,9 +79,12 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     close(deadlineMs = config.shutdownDeadlineMs) {
       closing ??= (async () => {
         await calls.drain(deadlineMs);
+        callControl.close();
         await app.close();
+        records.close();
         await vad.close();
         await pool?.close();
+        metrics.close();
       })();
       return closing;
     },

@@ -147,6 +147,9 @@ export class Call {
   #link: ProviderLink;
   /** The session whose events reach the caller; none while a switch is in progress. */
   #activeSession: ProviderSession | undefined;
+  /** A warm session on the next provider (STANDBY=1), its relay loop already running. */
+  #standby: { provider: GuardedLike; session: ProviderSession; inputFormat: AudioFormat } | undefined;
+  #standbyTimer: NodeJS.Timeout | undefined;
   #switching: Promise<SwitchRecord> | undefined;
   #turnEndedAt: number | undefined;
   #responseTimer: NodeJS.Timeout | undefined;
@@ -291,11 +294,67 @@ export class Call {
     return this.#state === 'ending' || this.#state === 'ended';
   }
 
-  #adopt(link: ProviderLink, session: ProviderSession): void {
+  #adopt(link: ProviderLink, session: ProviderSession, relayRunning = false): void {
     link.attach(session);
     this.#activeSession = session;
     this.#providersUsed.push(session.provider);
-    void this.#relay(session);
+    if (!relayRunning) void this.#relay(session);
+    this.#refreshStandby();
+  }
+
+  /** Keep one connected session on the next provider in order (STANDBY=1); replaced if it drops. */
+  #refreshStandby(delayMs = 0): void {
+    if (!this.#failover.standby || this.#isOver() || this.#standbyTimer) return;
+    const next = fallbackOrder(this.#opts.providers ?? [], this.provider, new Set())[0];
+    if (this.#standby && this.#standby.provider === next) return;
+    const stale = this.#standby;
+    this.#standby = undefined;
+    if (stale) void stale.session.close().catch(() => undefined);
+    if (!next) return;
+    this.#standbyTimer = setTimeout(() => {
+      this.#standbyTimer = undefined;
+      if (this.#isOver() || this.#standby) return;
+      const inputFormat = negotiateInput(this.#transport.format, next.inputFormats);
+      next
+        .connect({
+          callId: this.id,
+          inputFormat,
+          callerFormat: pcmFormatOf(this.#transport.format),
+          instructions: this.#opts.instructions,
+          // The conversation is handed over when the standby takes the call (appendHistory).
+          history: [],
+          logger: this.#log,
+          signal: this.#abort.signal,
+        })
+        .then(
+          (session) => {
+            if (this.#isOver() || this.#standby || next.name === this.provider) {
+              void session.close();
+              return;
+            }
+            this.#standby = { provider: next, session, inputFormat };
+            this.#log.debug({ event: 'standby_ready', provider: next.name }, 'warm standby connected');
+            void this.#relay(session);
+          },
+          (err: unknown) => {
+            this.#log.warn({ event: 'standby_failed', provider: next.name, code: isGatewayError(err) ? err.code : undefined }, 'warm standby failed to connect');
+            this.#refreshStandby(1000);
+          },
+        );
+    }, delayMs);
+    this.#standbyTimer.unref();
+  }
+
+  /** Take the warm standby for `provider` if it is usable now. */
+  #takeStandby(provider: GuardedLike, link: ProviderLink): ProviderSession | undefined {
+    const sb = this.#standby;
+    if (!sb || sb.provider !== provider || sb.inputFormat.codec !== link.inputFormat.codec || sb.inputFormat.sampleRate !== link.inputFormat.sampleRate) return undefined;
+    if (this.#history.length > 0) {
+      if (!sb.session.appendHistory) return undefined;
+      sb.session.appendHistory([...this.#history]);
+    }
+    this.#standby = undefined;
+    return sb.session;
   }
 
   /** One media payload from the transport; `receivedAtMs` is performance.now() at its message event. */
@@ -396,7 +455,13 @@ export class Call {
       for await (const ev of session.events) {
         if (this.#isOver()) break;
         // A session being switched away from may still talk (or be rolled back to): not to this caller now.
-        if (session !== this.#activeSession) continue;
+        if (session !== this.#activeSession) {
+          if (session === this.#standby?.session && (ev.type === 'closed' || (ev.type === 'error' && ev.fatal))) {
+            this.#standby = undefined;
+            this.#refreshStandby(1000);
+          }
+          continue;
+        }
         switch (ev.type) {
           case 'responseStart':
             this.#providerSpoke();
@@ -537,8 +602,9 @@ export class Call {
       const liveFromSeq = this.#seq;
       this.#link = link;
       const deadline = AbortSignal.timeout(this.#failover.switchDeadlineMs);
+      const warm = this.#takeStandby(candidate, link);
       try {
-        const session = await link.provider.connect(this.#connectOptions(link, AbortSignal.any([this.#abort.signal, deadline])));
+        const session = warm ?? (await link.provider.connect(this.#connectOptions(link, AbortSignal.any([this.#abort.signal, deadline]))));
         if (this.#isOver()) {
           await session.close();
           break;
@@ -546,8 +612,8 @@ export class Call {
         const framesHeld = this.#seq - liveFromSeq;
         if (framesHeld > 0) lastSeq = this.#seq - 1;
         firstSeq ??= framesHeld > 0 ? liveFromSeq : undefined;
-        this.#adopt(link, session);
-        attempts.push({ provider: candidate.name, ok: true, durationMs: Math.round(performance.now() - ta) });
+        this.#adopt(link, session, warm !== undefined);
+        attempts.push({ provider: candidate.name, ok: true, durationMs: Math.round(performance.now() - ta), ...(warm ? { warm: true } : {}) });
         void old.retire({ closeSession: true }).catch(() => undefined);
         if (this.#ring.pendingTurns > 0) this.#armResponseTimer();
         return this.#finishSwitch({ from, to: candidate.name, reason, startedAt, t0, framesHeld, framesReplayed: replayed, firstSeq, lastSeq, result: 'ok', attempts });
@@ -646,6 +712,10 @@ export class Call {
     this.#providerSpoke();
     for (const u of this.#unsubscribe) u();
     if (this.#switching) await this.#switching.catch(() => undefined);
+    if (this.#standbyTimer) clearTimeout(this.#standbyTimer);
+    const standby = this.#standby;
+    this.#standby = undefined;
+    if (standby) await standby.session.close().catch(() => undefined);
     this.#vad.close();
     this.#egress.close();
     await this.#link.finish().catch((err: unknown) => this.#log.warn({ event: 'provider_close_failed', err }, 'provider close failed'));

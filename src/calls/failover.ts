@@ -18,6 +18,8 @@ export type SwitchResult = 'ok' | 'rolled_back' | 'failed';
 export interface SwitchAttempt {
   provider: string;
   ok: boolean;
+  /** Taken from the warm standby: no handshake. */
+  warm?: boolean;
   error?: string;
   durationMs: number;
 }
@@ -49,6 +51,8 @@ export interface FailoverSettings {
   readonly failback: boolean;
   /** When every provider is down: hang up after an apology tone, or keep the caller on echo. */
   readonly allDown: 'hangup' | 'echo';
+  /** Keep a connected session on the next provider so a switch costs no handshake. */
+  readonly standby?: boolean;
 }
 
 export const DEFAULT_FAILOVER: FailoverSettings = {

@@ -18,6 +18,7 @@ import { registerTwilioRoutes } from './routes/twilio.js';
 import { registerTelnyxRoutes } from './routes/telnyx.js';
 import { registerCallsApi } from './routes/calls-api.js';
 import { registerSwitchRoute } from './routes/switch.js';
+import { registerWebRtcRoutes } from './routes/webrtc.js';
 
 export interface AppDeps {
   readonly config: Config;
@@ -110,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerTelnyxRoutes(app, ctx);
   registerCallsApi(app, ctx);
   registerSwitchRoute(app, ctx);
+  registerWebRtcRoutes(app, ctx);
   return app;
 }
 

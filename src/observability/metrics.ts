@@ -55,6 +55,10 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     registry,
     latency,
     loopDelay,
+    /** Stop the event-loop monitor (the process-wide metrics live as long as the process; tests close theirs). */
+    close(): void {
+      loopDelay.disable();
+    },
 
     // Voice activity detection
     vadWindowsTotal: new Counter({
@@ -136,6 +140,30 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       registers: r,
     }),
 
+    // WebRTC (browser) transport
+    webrtcSessionsActive: new Gauge({
+      name: 'voice_gateway_webrtc_sessions_active',
+      help: 'WebRTC sessions open (negotiating or in a call)',
+      registers: r,
+    }),
+    webrtcNegotiationSeconds: new Histogram({
+      name: 'voice_gateway_webrtc_negotiation_seconds',
+      help: 'Time from a WebRTC offer to our answer, ICE gathering included',
+      buckets: LATENCY_BUCKETS_S,
+      registers: r,
+    }),
+    webrtcPacketsConcealedTotal: new Counter({
+      name: 'voice_gateway_webrtc_packets_concealed_total',
+      help: 'Inbound RTP packets lost and concealed with Opus PLC',
+      registers: r,
+    }),
+    webrtcPacketsDiscardedTotal: new Counter({
+      name: 'voice_gateway_webrtc_packets_discarded_total',
+      help: 'Inbound RTP packets discarded, by reason (late, duplicate, undecodable)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+
     // HTTP edge
     webhookRejectedTotal: new Counter({
       name: 'voice_gateway_webhook_rejected_total',
@@ -187,6 +215,50 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       name: 'voice_gateway_provider_active_sessions',
       help: 'Open provider sessions, by provider',
       labelNames: ['provider'] as const,
+      registers: r,
+    }),
+
+    // Calls and records (call control, carrier REST, the call log)
+    callControlTotal: new Counter({
+      name: 'voice_gateway_call_control_total',
+      help: 'Call-control requests (dial, hangup, dtmf), by action, transport and outcome (ok, rejected, timeout, unreachable, not_configured, error)',
+      labelNames: ['action', 'transport', 'outcome'] as const,
+      registers: r,
+    }),
+    carrierApiSeconds: new Histogram({
+      name: 'voice_gateway_carrier_api_seconds',
+      help: 'Carrier REST request time, by carrier and operation',
+      labelNames: ['carrier', 'op'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: r,
+    }),
+    carrierCallbacksTotal: new Counter({
+      name: 'voice_gateway_carrier_callbacks_total',
+      help: 'Carrier status callbacks and call events folded into records, by carrier and outcome (folded, unknown_call)',
+      labelNames: ['carrier', 'outcome'] as const,
+      registers: r,
+    }),
+    callRecordWriteSeconds: new Histogram({
+      name: 'voice_gateway_call_record_write_seconds',
+      help: 'Call record store transactions, by kind (batch, ended, dialing, carrier_event, ...)',
+      labelNames: ['kind'] as const,
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      registers: r,
+    }),
+    callRecordWriteErrorsTotal: new Counter({
+      name: 'voice_gateway_call_record_write_errors_total',
+      help: 'Call record store transactions that failed, by kind',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
+    callRecordsPrunedTotal: new Counter({
+      name: 'voice_gateway_call_records_pruned_total',
+      help: 'Finished call records deleted by retention (CALL_RECORD_DAYS)',
+      registers: r,
+    }),
+    callRecordsOrphanedTotal: new Counter({
+      name: 'voice_gateway_call_records_orphaned_total',
+      help: 'Calls left live or dialing by a stopped gateway process, marked ended by the sweep',
       registers: r,
     }),
   };

@@ -10,7 +10,7 @@ import { GatewayError, isGatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AudioFrame, EncodedFrame } from '../pipeline/frame.js';
-import type { Provider, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from './types.js';
+import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from './types.js';
 
 export interface BreakerSettings {
   readonly errorThresholdPercentage: number;
@@ -220,6 +220,12 @@ class GuardedSession implements ProviderSession {
     } catch (err) {
       this.#guard.record({ ok: false, error: err }, 'interrupt');
     }
+  }
+
+  get appendHistory(): ((turns: readonly ConversationTurn[]) => void) | undefined {
+    const inner = this.#inner;
+    if (!inner.appendHistory) return undefined;
+    return (turns) => inner.appendHistory!(turns);
   }
 
   sendText(text: string): void {

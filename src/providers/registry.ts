@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DeepgramProvider } from './deepgram/deepgram-provider.js';
 import { EchoProvider } from './echo/echo-provider.js';
+import { GeminiLiveProvider } from './gemini/gemini-provider.js';
 import { GuardedProvider } from './guard.js';
 import { OpenAIRealtimeProvider } from './openai/openai-provider.js';
 import type { Provider } from './types.js';
@@ -17,6 +18,7 @@ export type AdapterFactory = (config: Config) => Provider;
 /** Adapters by name. Real providers register here; each reads its own keys from the config. */
 export const ADAPTERS: Record<string, AdapterFactory> = {
   echo: () => new EchoProvider(),
+  gemini: (config) => new GeminiLiveProvider({ ...config.gemini, instructions: config.instructions }),
   deepgram: (config) => new DeepgramProvider(config.deepgram),
   openai: (config) => new OpenAIRealtimeProvider({ ...config.openai, instructions: config.instructions }),
 };

@@ -47,6 +47,11 @@ export interface ProviderSession {
   interrupt(info: { responseId: string; heardMs: number }): void;
   /** A text message in the caller's turn (DTMF, a system note); providers without text input ignore it. */
   sendText?(text: string): void;
+  /**
+   * Add conversation turns after connect (a warm standby taking over a call). A session without it
+   * can only be given history at connect, so it is never used as a standby once history exists.
+   */
+  appendHistory?(turns: readonly ConversationTurn[]): void;
   readonly events: AsyncIterable<ProviderEvent>;
   close(): Promise<void>;
 }

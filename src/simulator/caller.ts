@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
 import type { WireCodec } from '../pipeline/frame.js';
 import { twilioSignature } from '../http/security/twilio-signature.js';
+import { DtmfDetector } from '../pipeline/dtmf.js';
 import { callWebhook } from './webhook.js';
 import { telnyxMessages, twilioMessages, type NetworkMessages } from './network-messages.js';
 
@@ -33,6 +34,12 @@ export interface SimulatedCallOptions {
   readonly signal?: AbortSignal;
   /** Media WebSocket URL override (skip the webhook), with the stream parameters to send. */
   readonly stream?: { url: string; parameters: Record<string, string> };
+  /** The carrier's id for the call (an outbound call's, as its REST API gave it); else a new one. */
+  readonly carrierCallId?: string;
+  readonly from?: string;
+  readonly to?: string;
+  /** Key presses to send as the network's `dtmf` events, at these caller media times. */
+  readonly dtmf?: readonly { atMs: number; digit: string }[];
 }
 
 export interface HeardReply {
@@ -62,6 +69,10 @@ export interface SimulatedCallResult {
   clearAtMs: number[];
   /** Media time of each sent frame that was the caller's audio (not pause silence): index = audio frame. */
   audioFrameSentAtMs: number[];
+  /** DTMF tones heard in the audio that came back (in-band digits), caller media time. */
+  dtmfHeard: { digit: string; atMs: number }[];
+  /** `dtmf` events sent, caller media time. */
+  dtmfSent: { digit: string; atMs: number }[];
 }
 
 const FRAME_MS = 20;
@@ -76,15 +87,15 @@ function rms(pcm: Int16Array): number {
 }
 
 export async function simulateCall(opts: SimulatedCallOptions): Promise<SimulatedCallResult> {
-  const carrierCallId = (opts.transport === 'twilio' ? 'CA' : 'v3:') + randomUUID().replace(/-/g, '');
+  const carrierCallId = opts.carrierCallId ?? (opts.transport === 'twilio' ? 'CA' : 'v3:') + randomUUID().replace(/-/g, '');
   const target =
     opts.stream ??
     (await callWebhook({
       transport: opts.transport,
       baseUrl: opts.baseUrl,
       carrierCallId,
-      from: '+15550100',
-      to: '+15550199',
+      from: opts.from ?? '+15550100',
+      to: opts.to ?? '+15550199',
       twilioAuthToken: opts.twilioAuthToken,
       telnyxSecretKey: opts.telnyxSecretKey,
     }));
@@ -129,12 +140,16 @@ async function runStream(
     arrivalsMs: [],
     clearAtMs: [],
     audioFrameSentAtMs: [],
+    dtmfHeard: [],
+    dtmfSent: [],
   };
+  const detector = new DtmfDetector(8000);
+  const dtmfToSend = [...(opts.dtmf ?? [])].sort((a, b) => a.atMs - b.atMs);
   const t0 = performance.now();
   const mediaNow = () => (performance.now() - t0) * speed;
 
   // Playout simulation: each received frame plays for 20 ms after the previous one finishes.
-  let playoutEndMs = 0;
+  let playoutEndMs = -Infinity; // nothing received yet: no reply is playing
   const pendingMarks: { name: string; timer: NodeJS.Timeout }[] = [];
   let current: { startMs: number; lastMs: number; chunks: Uint8Array[]; latencyMs: number | undefined } | undefined;
   let lastSpeechSentMs: number | undefined;
@@ -164,6 +179,7 @@ async function runStream(
     const now = mediaNow();
     if (msg.event === 'media' && msg.media?.payload) {
       const payload = Buffer.from(msg.media.payload, 'base64');
+      for (const d of detector.push(codec.decode(payload))) result.dtmfHeard.push({ digit: d.digit, atMs: now });
       result.framesReceived++;
       result.arrivalsMs.push(now);
       if (current && now - current.lastMs > REPLY_GAP_MS && playoutEndMs < now) closeReply(false);
@@ -207,7 +223,7 @@ async function runStream(
   });
 
   ws.send(msgs.connected());
-  ws.send(msgs.start({ carrierCallId, streamId: '', codec: opts.codec, customParameters: parameters }));
+  ws.send(msgs.start({ carrierCallId, streamId: '', codec: opts.codec, customParameters: parameters, from: opts.from, to: opts.to }));
 
   let audioIndex = 0;
   let frameNo = 0;
@@ -221,6 +237,11 @@ async function runStream(
   while (!stopped && ws.readyState === ws.OPEN) {
     const now = mediaNow();
     if (now > maxMs) break;
+    while (dtmfToSend.length > 0 && dtmfToSend[0].atMs <= now) {
+      const { digit } = dtmfToSend.shift()!;
+      ws.send(msgs.dtmf(digit));
+      result.dtmfSent.push({ digit, atMs: now });
+    }
     const replyPlaying = playoutEndMs + REPLY_GAP_MS > now;
     let payload: string;
     if (audioIndex < totalAudioFrames && !(polite && replyPlaying)) {
@@ -230,7 +251,7 @@ async function runStream(
       result.audioFrameSentAtMs.push(now);
       audioIndex++;
     } else {
-      if (audioIndex >= totalAudioFrames && !replyPlaying && now - Math.max(lastReplyActivityMs, (lastSpeechSentMs ?? 0)) > tailMs) break;
+      if (audioIndex >= totalAudioFrames && dtmfToSend.length === 0 && !replyPlaying && now - Math.max(lastReplyActivityMs, (lastSpeechSentMs ?? 0)) > tailMs) break;
       payload = silence;
     }
     ws.send(msgs.media(payload, frameNo * FRAME_MS, frameNo));

@@ -3,7 +3,7 @@ import type { WireCodec } from '../pipeline/frame.js';
 
 export interface NetworkMessages {
   connected(): string;
-  start(p: { carrierCallId: string; streamId: string; codec: WireCodec; customParameters: Record<string, string> }): string;
+  start(p: { carrierCallId: string; streamId: string; codec: WireCodec; customParameters: Record<string, string>; from?: string; to?: string }): string;
   media(payloadBase64: string, timestampMs: number, chunk: number): string;
   dtmf(digit: string): string;
   mark(name: string): string;
@@ -52,8 +52,8 @@ export function telnyxMessages(streamId: string): NetworkMessages {
         start: {
           call_control_id: p.carrierCallId,
           call_session_id: `session-${p.carrierCallId}`,
-          from: '+15550100',
-          to: '+15550199',
+          from: p.from ?? '+15550100',
+          to: p.to ?? '+15550199',
           client_state: '',
           custom_parameters: p.customParameters,
           media_format: { encoding: TELNYX_ENCODING[p.codec], sample_rate: 8000, channels: 1 },

@@ -35,7 +35,7 @@ afterEach(async () => {
   open = [];
 });
 
-async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?: number; switchDeadlineMs?: number; echoMarks?: boolean } = {}): Promise<Harness> {
+async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?: number; switchDeadlineMs?: number; echoMarks?: boolean; standby?: boolean } = {}): Promise<Harness> {
   const metrics = createMetrics();
   const logger = silentLogger();
   const guarded = providers.map(
@@ -69,7 +69,7 @@ async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?
     transport,
     provider: guarded[0],
     providers: guarded,
-    failover: { switchDeadlineMs: opts.switchDeadlineMs ?? 1000, responseTimeoutMs: opts.responseTimeoutMs ?? 400, failback: false, allDown: 'hangup' },
+    failover: { switchDeadlineMs: opts.switchDeadlineMs ?? 1000, responseTimeoutMs: opts.responseTimeoutMs ?? 400, failback: false, allDown: 'hangup', standby: opts.standby },
     vad,
     metrics,
     logger,
@@ -234,5 +234,37 @@ describe('all providers down', () => {
     expect(snap.switches[0]).toMatchObject({ from: 'a', to: 'none', result: 'failed' });
     expect(snap.switches[0].attempts.map((x) => x.provider)).toEqual(['b', 'c']);
     expect(h.sent.media).toBeGreaterThan(10); // the apology tone was played
+  });
+});
+
+describe('warm standby', () => {
+  it('keeps a session open on the next provider and switches to it without a handshake, history included', async () => {
+    const a = new ScriptedProvider('a');
+    const b = new ScriptedProvider('b', { connectDelayMs: 150 });
+    const c = new ScriptedProvider('c');
+    const h = await harness([a, b, c], { standby: true });
+    await until(() => b.connectAttempts === 1 && b.sessions.length === 1);
+    await h.feed(U1.endMs + 900);
+    await until(() => h.call.history.length >= 2);
+    const history = [...h.call.history];
+    a.fault('close');
+    await until(() => h.call.provider === 'b');
+    const record = h.call.snapshot().switches[0];
+    expect(record.attempts[0]).toMatchObject({ provider: 'b', ok: true, warm: true });
+    expect(record.durationMs).toBeLessThan(100); // no 150 ms handshake on the path
+    expect(b.connectAttempts).toBe(1);
+    expect(b.current!.history).toEqual(history);
+    // The next standby is c, refreshed behind the switch.
+    await until(() => c.connectAttempts === 1);
+  });
+
+  it('replaces a standby that drops', async () => {
+    const a = new ScriptedProvider('a');
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b], { standby: true });
+    await until(() => b.sessions.length === 1);
+    b.fault('close');
+    await until(() => b.sessions.length === 2, 4000);
+    expect(h.call.provider).toBe('a');
   });
 });

@@ -107,6 +107,10 @@ class ScriptedSession implements ProviderSession {
     this.#log.seqs.push(frame.seq);
   }
 
+  appendHistory(turns: readonly ConversationTurn[]): void {
+    this.#log.history.push(...turns);
+  }
+
   sendText(text: string): void {
     this.#log.texts.push(text);
   }

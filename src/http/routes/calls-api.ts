@@ -1,16 +1,78 @@
-/** Read-only view of live calls. */
+/**
+ * The calls API: the call log (live calls merged with finished ones from the store) and, through
+ * ./call-control.ts, placing calls, hanging up and sending DTMF. Everything under /api/v1 needs an
+ * API token (requireApiToken).
+ *
+ * GET /api/v1/calls?state=live|ended|all&limit=1..500&cursor=...  newest first;
+ *   live = dialing and live calls, ended = ended and failed ones. `nextCursor` continues the listing.
+ * GET /api/v1/calls/:callId  one record, live or stored.
+ */
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors.js';
+import type { CallControl } from '../../carriers/call-control.js';
+import type { CallRecords } from '../../store/call-records.js';
+import { liveRecord, type CallRecord, type RecordState } from '../../store/call-record.js';
 import type { RouteContext } from '../app.js';
 import { requireApiToken } from './edge.js';
+import { registerCallControlRoutes } from './call-control.js';
+
+declare module '../app.js' {
+  interface AppDeps {
+    /** The call log; without it the API lists live calls only. */
+    readonly callRecords?: CallRecords;
+    /** Outbound calls, hangup, DTMF, carrier status folding. */
+    readonly callControl?: CallControl;
+  }
+}
+
+const STATES: Record<string, readonly RecordState[]> = {
+  live: ['dialing', 'live'],
+  ended: ['ended', 'failed'],
+  all: ['dialing', 'live', 'ended', 'failed'],
+};
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 500;
+
+function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_LIMIT;
+  if (!/^\d{1,4}$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_LIMIT) {
+    throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `'limit' must be a whole number from 1 to ${String(MAX_LIMIT)}, got '${raw.slice(0, 20)}'`);
+  }
+  return Number(raw);
+}
 
 export function registerCallsApi(app: FastifyInstance, ctx: RouteContext): void {
   const onRequest = requireApiToken(ctx);
-  app.get('/api/v1/calls', { onRequest }, async () => ({ calls: ctx.calls.list().map((c) => c.snapshot()) }));
+
+  /** A live call's fresh record, or the stored one. */
+  const recordOf = (callId: string, stored?: CallRecord): CallRecord | undefined => {
+    const call = ctx.calls.get(callId);
+    if (call) return liveRecord(call.snapshot(), stored ?? ctx.callRecords?.store.get(callId));
+    return stored ?? ctx.callRecords?.store.get(callId);
+  };
+
+  app.get<{ Querystring: { state?: string; limit?: string; cursor?: string } }>('/api/v1/calls', { onRequest }, async (request) => {
+    const q = request.query;
+    const stateName = q.state ?? 'all';
+    const states = STATES[stateName];
+    if (!states) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `'state' must be live, ended or all, got '${stateName.slice(0, 20)}'`);
+    const limit = parseLimit(q.limit);
+    const records = ctx.callRecords;
+    if (!records) {
+      const live = stateName === 'ended' ? [] : ctx.calls.list().map((c) => liveRecord(c.snapshot(), undefined));
+      return { calls: live.slice(0, limit), nextCursor: null };
+    }
+    // Calls that started this instant are still in the recorder's batch: write it so they are listed.
+    records.flush();
+    const page = records.store.list({ states, limit, cursor: q.cursor });
+    return { calls: page.records.map((r) => recordOf(r.callId, r) ?? r), nextCursor: page.nextCursor };
+  });
 
   app.get<{ Params: { callId: string } }>('/api/v1/calls/:callId', { onRequest }, async (request) => {
-    const call = ctx.calls.get(request.params.callId);
-    if (!call) throw new GatewayError('GW_ERR_HTTP_NOT_FOUND', `no live call '${request.params.callId}'`);
-    return call.snapshot();
+    const record = recordOf(request.params.callId);
+    if (!record) throw new GatewayError('GW_ERR_CALL_NOT_FOUND', `'${request.params.callId}'`);
+    return record;
   });
+
+  registerCallControlRoutes(app, ctx, onRequest);
 }

@@ -56,6 +56,9 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     const eventType = body?.data?.event_type;
     const payload = body?.data?.payload ?? {};
     if (typeof eventType !== 'string') throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'data.event_type is missing');
+    // Call records: every call.* event (answered, hangup, AMD...) of a call we know is folded into its record.
+    const occurredAt = (body?.data as { occurred_at?: unknown } | undefined)?.occurred_at;
+    ctx.callControl?.foldTelnyxEvent(eventType, payload, typeof occurredAt === 'string' ? occurredAt : undefined);
     if (eventType === 'call.initiated' && payload.direction !== 'outgoing') {
       const callControlId = payload.call_control_id;
       if (typeof callControlId !== 'string' || callControlId === '') {

@@ -47,6 +47,19 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     return reply.type('text/xml').send(twilioConnectStream(ctx.wsBase + TWILIO_MEDIA_PATH, { token }));
   });
 
+  // Call records: Twilio's statusCallback (and async AMD result) for calls we placed, signed like the
+  // voice webhook. Our callback URL carries ?callId= so it finds the record before the CallSid is known.
+  app.post('/twilio/status', { onRequest }, async (request, reply) => {
+    const isJson = (request.headers['content-type'] ?? '').includes('json');
+    const params = formParams(request.body);
+    verify(request, 'twilio_status', config.publicUrl + request.url, isJson ? undefined : params);
+    if (!params.CallSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
+    const callId = (request.query as Record<string, string | undefined>).callId;
+    const outcome = ctx.callControl?.foldTwilioStatus(params, callId) ?? 'ignored';
+    request.log.debug({ event: 'twilio_status', carrierCallId: params.CallSid, status: params.CallStatus, outcome }, 'Twilio status callback');
+    return reply.code(204).send();
+  });
+
   app.get(
     TWILIO_MEDIA_PATH,
     {

@@ -89,6 +89,10 @@ class EchoSession implements ProviderSession {
     this.#timers.add(timer);
   }
 
+  appendHistory(): void {
+    // Echo answers from audio alone; the conversation text has nothing to change here.
+  }
+
   interrupt(): void {
     // Replies are emitted whole; the call drops what it has queued. Nothing is left to stop here.
   }

@@ -1,0 +1,117 @@
+/**
+ * Twilio's Calls API through the official SDK: place a call whose TwiML connects its media to us,
+ * and hang one up. The API base URL is configurable (tests point it at a loopback fake): twilio-node
+ * has no base-URL option, so a RequestClient subclass (its documented custom-HTTP-client hook)
+ * re-bases api.twilio.com URLs. Nothing is retried: a dial is not idempotent.
+ */
+import twilio from 'twilio';
+import { CarrierCallError, isTimeoutCode, networkCode, withDeadline } from './carrier-errors.js';
+
+export interface TwilioDial {
+  readonly to: string;
+  readonly from: string;
+  readonly twiml: string;
+  /** Where Twilio posts call progress (signed like the voice webhook). */
+  readonly statusCallback?: string;
+  /** Answering-machine detection, run asynchronously so the media starts at once. */
+  readonly machineDetection?: 'Enable' | 'DetectMessageEnd';
+  readonly amdCallback?: string;
+  readonly ringTimeoutS: number;
+}
+
+export interface TwilioCalls {
+  dial(d: TwilioDial): Promise<{ sid: string; status: string }>;
+  /** `completed` ends an answered call; `canceled` one still queued or ringing. */
+  hangup(callSid: string, status: 'completed' | 'canceled'): Promise<void>;
+}
+
+export interface TwilioCallsOptions {
+  readonly accountSid: string;
+  readonly authToken: string;
+  /** e.g. http://127.0.0.1:PORT for a fake; default https://api.twilio.com. */
+  readonly baseUrl?: string;
+  readonly timeoutMs: number;
+}
+
+type RequestOptions = Parameters<twilio.RequestClient['request']>[0];
+
+class RebasedRequestClient extends twilio.RequestClient {
+  readonly #base: URL;
+
+  constructor(base: string, opts: ConstructorParameters<typeof twilio.RequestClient>[0]) {
+    super(opts);
+    this.#base = new URL(base);
+  }
+
+  override request<TData>(opts: RequestOptions & { data?: TData }) {
+    const url = new URL(opts.uri);
+    if (url.hostname === 'api.twilio.com') {
+      const rebased = new URL(this.#base.href.replace(/\/+$/, '') + url.pathname + url.search);
+      return super.request<TData>({ ...opts, uri: rebased.href });
+    }
+    return super.request<TData>(opts);
+  }
+}
+
+function twilioError(op: string, err: unknown): CarrierCallError {
+  const e = err as { status?: unknown; code?: unknown; message?: unknown; moreInfo?: unknown };
+  if (typeof e.status === 'number' && e.status >= 400) {
+    // RestException: Twilio answered with an error body {code, message, more_info, status}.
+    return new CarrierCallError(
+      'GW_ERR_CALL_CARRIER_REJECTED',
+      { name: 'twilio', op, status: e.status, code: e.code === undefined ? undefined : String(e.code), message: String(e.message ?? 'error') },
+      { cause: err },
+    );
+  }
+  const code = networkCode(err);
+  if (isTimeoutCode(code)) {
+    return new CarrierCallError('GW_ERR_CALL_CARRIER_TIMEOUT', { name: 'twilio', op, message: `request timed out (${String(code)})` }, { cause: err });
+  }
+  return new CarrierCallError('GW_ERR_CALL_CARRIER_UNREACHABLE', { name: 'twilio', op, message: `${code ?? 'request failed'}: ${String(e.message ?? err)}` }, { cause: err });
+}
+
+export function createTwilioCalls(opts: TwilioCallsOptions): TwilioCalls {
+  const httpOpts = { timeout: opts.timeoutMs, autoRetry: false };
+  const client = twilio(opts.accountSid, opts.authToken, {
+    autoRetry: false,
+    timeout: opts.timeoutMs,
+    ...(opts.baseUrl ? { httpClient: new RebasedRequestClient(opts.baseUrl, httpOpts) } : {}),
+  });
+  // Our own deadline as well as the SDK's socket timeout, so a hung carrier answers 504 on time.
+  const deadlineMs = opts.timeoutMs + 250;
+
+  return {
+    async dial(d) {
+      try {
+        const call = await withDeadline(
+          client.calls.create({
+            to: d.to,
+            from: d.from,
+            twiml: d.twiml,
+            timeout: d.ringTimeoutS,
+            ...(d.statusCallback
+              ? { statusCallback: d.statusCallback, statusCallbackMethod: 'POST', statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'] }
+              : {}),
+            ...(d.machineDetection
+              ? { machineDetection: d.machineDetection, asyncAmd: 'true', ...(d.amdCallback ? { asyncAmdStatusCallback: d.amdCallback, asyncAmdStatusCallbackMethod: 'POST' } : {}) }
+              : {}),
+          }),
+          deadlineMs,
+          'twilio',
+          'dial',
+        );
+        return { sid: call.sid, status: String(call.status) };
+      } catch (err) {
+        throw err instanceof CarrierCallError ? err : twilioError('dial', err);
+      }
+    },
+
+    async hangup(callSid, status) {
+      try {
+        await withDeadline(client.calls(callSid).update({ status }), deadlineMs, 'twilio', 'hangup');
+      } catch (err) {
+        throw err instanceof CarrierCallError ? err : twilioError('hangup', err);
+      }
+    },
+  };
+}

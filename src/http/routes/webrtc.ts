@@ -1,0 +1,117 @@
+/**
+ * Browser calls over WebRTC, and the page that makes them.
+ *
+ * Signalling is one HTTP round trip, no trickle ICE: the page gathers its candidates, then
+ *   POST /webrtc/offer   { sdp, type: 'offer', token }  ->  { sdp, type: 'answer', sessionId, callId, provider }
+ * and the gateway gathers its own candidates before it answers. `token` comes from
+ * POST /api/v1/sessions (one-time, 60 s). The page ends the call with
+ *   DELETE /webrtc/sessions/:sessionId
+ * and closes its RTCPeerConnection. GET /api/v1/webrtc/sessions lists live sessions and their RTP stats.
+ *
+ * The client (index.html, app.js, styles.css) is served at `/` from src/http/static, or from the copy
+ * `npm run build` puts in dist/http/static.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { GatewayError } from '../../errors.js';
+import { WebRtcEndpoint } from '../../transports/webrtc/endpoint.js';
+import { rejectEdge, type RouteContext } from '../app.js';
+import { StreamTokens } from '../security/stream-tokens.js';
+import { notDrainingHook, requireApiToken } from './edge.js';
+import { registerSessionsApi, SESSION_TOKEN_PURPOSE, SESSION_TOKEN_TTL_MS } from './sessions.js';
+
+const STATIC_FILES: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'styles.css': 'text/css; charset=utf-8',
+};
+
+const STATIC_HEADERS = {
+  'cache-control': 'no-cache',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'permissions-policy': 'microphone=(self), camera=()',
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
+};
+
+/**
+ * The static folder next to this module (src/http/static under tsx, dist/http/static once built),
+ * else the source folder seen from dist (a build that did not copy it).
+ */
+export function findStaticDir(moduleUrl: string = import.meta.url): string | undefined {
+  const here = dirname(fileURLToPath(moduleUrl));
+  const candidates = [join(here, '..', 'static'), join(here, '..', '..', '..', 'src', 'http', 'static')];
+  return candidates.find((dir) => existsSync(join(dir, 'index.html')));
+}
+
+function loadStatic(dir: string | undefined): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  if (!dir) return files;
+  for (const name of Object.keys(STATIC_FILES)) {
+    const path = join(dir, name);
+    if (existsSync(path)) files.set(name, readFileSync(path));
+  }
+  return files;
+}
+
+interface OfferBody {
+  sdp?: unknown;
+  type?: unknown;
+  token?: unknown;
+}
+
+export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const endpoint = new WebRtcEndpoint({ calls: ctx.calls, logger: ctx.logger, metrics: ctx.metrics });
+  // Browser tokens live apart from carrier stream tokens: neither can stand in for the other.
+  const tokens = new StreamTokens({ ttlMs: SESSION_TOKEN_TTL_MS, now: ctx.now });
+  app.addHook('onClose', async () => endpoint.close());
+  registerSessionsApi(app, ctx, tokens);
+
+  // Files are small and fixed: read once, served from memory.
+  const dir = findStaticDir();
+  const files = loadStatic(dir);
+  if (files.size < Object.keys(STATIC_FILES).length) {
+    ctx.logger.warn({ event: 'static_missing', dir, found: [...files.keys()] }, 'browser client files not found; / will answer 404');
+  }
+  const serve = (name: string) => async (_request: unknown, reply: FastifyReply) => {
+    const body = files.get(name);
+    if (!body) throw new GatewayError('GW_ERR_HTTP_NOT_FOUND', `${name} is not installed (run npm run build)`);
+    return reply.headers(STATIC_HEADERS).type(STATIC_FILES[name]).send(body);
+  };
+  app.get('/', serve('index.html'));
+  app.get('/index.html', serve('index.html'));
+  app.get('/app.js', serve('app.js'));
+  app.get('/styles.css', serve('styles.css'));
+
+  app.post('/webrtc/offer', { onRequest: notDrainingHook(ctx) }, async (request) => {
+    const body = (request.body ?? {}) as OfferBody;
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'send JSON {"sdp": "...", "type": "offer", "token": "..."}');
+    }
+    if (body.type !== 'offer') throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', '`type` must be "offer"');
+    const token = typeof body.token === 'string' ? body.token : undefined;
+    if (!tokens.consume(token, SESSION_TOKEN_PURPOSE)) {
+      throw rejectEdge(
+        ctx,
+        request,
+        'webrtc_offer',
+        new GatewayError('GW_ERR_TRANSPORT_BAD_SESSION_TOKEN', 'get a fresh one from POST /api/v1/sessions'),
+        token ? 'bad_token' : 'missing_token',
+      );
+    }
+    const answer = await endpoint.open({ sdp: body.sdp, clientIp: request.ip, correlationId: request.id });
+    request.log.info({ event: 'webrtc_answered', sessionId: answer.sessionId, callId: answer.callId, provider: answer.provider }, 'WebRTC offer answered');
+    return answer;
+  });
+
+  app.delete<{ Params: { sessionId: string } }>('/webrtc/sessions/:sessionId', async (request) => {
+    const { sessionId } = request.params;
+    if (!(await endpoint.hangup(sessionId))) throw new GatewayError('GW_ERR_HTTP_NOT_FOUND', `no WebRTC session '${sessionId}'`);
+    return { sessionId, state: 'closed' };
+  });
+
+  app.get('/api/v1/webrtc/sessions', { onRequest: requireApiToken(ctx) }, async () => ({ sessions: endpoint.list() }));
+}

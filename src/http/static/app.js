@@ -1,0 +1,257 @@
+// Browser client for the voice gateway: microphone -> RTCPeerConnection -> gateway, bot audio back.
+// Plain ES module, no build step. Signalling is one HTTP round trip with gathered candidates (no
+// trickle ICE): POST /webrtc/offer {sdp, type, token} -> {sdp, type, sessionId, callId, provider}.
+// The token comes from the page URL (#token=..., handed out by the operator's backend from
+// POST /api/v1/sessions) or, in demo mode (gateway on localhost, no API tokens), from that endpoint.
+
+const ui = {
+  start: document.getElementById('start'),
+  end: document.getElementById('end'),
+  status: document.getElementById('status'),
+  provider: document.getElementById('provider'),
+  level: document.getElementById('level'),
+  remote: document.getElementById('remote'),
+};
+
+const GATHER_TIMEOUT_MS = 5000;
+
+/** An error whose message is written for the person using the page. */
+class CallError extends Error {}
+
+/** The call in progress, or null. */
+let current = null;
+
+function setStatus(state, text) {
+  ui.status.dataset.state = state;
+  ui.status.textContent = text;
+}
+
+function microphoneMessage(err) {
+  switch (err && err.name) {
+    case 'NotAllowedError':
+    case 'PermissionDeniedError':
+      return 'Microphone access was denied. Allow the microphone for this site in your browser settings, then press Start call again.';
+    case 'NotFoundError':
+    case 'DevicesNotFoundError':
+    case 'OverconstrainedError':
+      return 'No microphone was found. Connect a microphone, then press Start call again.';
+    case 'NotReadableError':
+    case 'TrackStartError':
+    case 'AbortError':
+      return 'The microphone could not be opened. Another application may be using it; close it and try again.';
+    case 'SecurityError':
+      return 'Microphone access is blocked on this page. Open it over https or on localhost.';
+    default:
+      return `The microphone could not be started (${(err && (err.message || err.name)) || 'unknown error'}).`;
+  }
+}
+
+/** Turns a gateway error response into words. */
+async function gatewayMessage(res) {
+  let code = '';
+  let detail = `HTTP ${res.status}`;
+  try {
+    const body = await res.json();
+    code = (body && body.error && body.error.code) || '';
+    detail = (body && body.error && body.error.message) || detail;
+  } catch {
+    // not JSON: keep the status
+  }
+  switch (code) {
+    case 'GW_ERR_TRANSPORT_TOO_MANY_SESSIONS':
+      return `Too many calls are open (${detail}). End another call and try again.`;
+    case 'GW_ERR_TRANSPORT_BAD_SESSION_TOKEN':
+      return 'The session link has expired or was already used. Reload the page, or ask for a new link, and try again.';
+    case 'GW_ERR_HTTP_UNAUTHORIZED':
+      return 'This gateway needs a session link from its operator: it only hands out calls by itself on localhost.';
+    case 'GW_ERR_HTTP_NOT_READY':
+      return 'The gateway is not taking calls right now. Try again in a moment.';
+    case 'GW_ERR_TRANSPORT_BAD_SDP':
+      return `This browser's call setup was not accepted: ${detail}.`;
+    default:
+      return `The call could not be started: ${detail}.`;
+  }
+}
+
+async function post(url, body) {
+  try {
+    return await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  } catch {
+    throw new CallError('The gateway could not be reached. Check your connection and try again.');
+  }
+}
+
+async function sessionToken() {
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromLink) {
+    // One-time: drop it from the address bar so a reload does not try it again.
+    history.replaceState(null, '', location.pathname + location.search);
+    return fromLink;
+  }
+  const res = await post('/api/v1/sessions', {});
+  if (!res.ok) throw new CallError(await gatewayMessage(res));
+  return (await res.json()).token;
+}
+
+function iceGatheringComplete(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    };
+    const check = () => {
+      if (pc.iceGatheringState === 'complete') done();
+    };
+    // Send what we have after the timeout: host candidates come first and are usually enough.
+    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
+
+function startMeter(call) {
+  const AudioCtx = window.AudioContext || window.webkitAudioContext;
+  if (!AudioCtx) return;
+  const ctx = new AudioCtx();
+  call.audioContext = ctx;
+  ctx.resume().catch(() => {});
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 1024;
+  ctx.createMediaStreamSource(call.stream).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  let shown = -1;
+  const tick = () => {
+    if (call.ended) return;
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (let i = 0; i < samples.length; i++) sum += samples[i] * samples[i];
+    const rms = Math.sqrt(sum / samples.length);
+    // -60 dBFS .. 0 dBFS onto 0..1: speech sits in the middle instead of at the bottom.
+    const level = Math.max(0, Math.min(1, (20 * Math.log10(rms + 1e-9) + 60) / 60));
+    const percent = Math.round(level * 100);
+    if (percent !== shown) {
+      shown = percent;
+      ui.level.value = level;
+      ui.level.textContent = `${percent}%`;
+    }
+    call.frame = requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+function release(call) {
+  if (call.frame) cancelAnimationFrame(call.frame);
+  if (call.pc) call.pc.close();
+  if (call.stream) for (const track of call.stream.getTracks()) track.stop();
+  if (call.audioContext) call.audioContext.close().catch(() => {});
+  ui.remote.srcObject = null;
+  ui.level.value = 0;
+  ui.level.textContent = '0%';
+}
+
+function finish(call, state, text) {
+  if (call.ended) return;
+  call.ended = true;
+  release(call);
+  if (current === call) current = null;
+  setStatus(state, text);
+  ui.end.disabled = true;
+  ui.start.disabled = false;
+}
+
+function onConnectionState(call) {
+  if (call.ended) return;
+  switch (call.pc.connectionState) {
+    case 'connected':
+      setStatus('connected', 'Connected. Speak now.');
+      break;
+    case 'disconnected':
+      setStatus('connecting', 'Connection interrupted. Reconnecting...');
+      break;
+    case 'failed':
+      hangUp(call, 'error', 'The connection failed. A firewall may be blocking it; check your network and try again.');
+      break;
+    case 'closed':
+      finish(call, 'ended', 'Ended. The gateway closed the call.');
+      break;
+  }
+}
+
+async function startCall() {
+  if (current) return;
+  const call = { pc: null, stream: null, sessionId: null, ended: false, audioContext: null, frame: 0 };
+  current = call;
+  ui.start.disabled = true;
+  ui.end.disabled = false;
+  ui.provider.textContent = 'Not connected';
+  setStatus('connecting', 'Connecting... Allow the microphone if your browser asks.');
+  try {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.RTCPeerConnection) {
+      throw new CallError('This browser cannot place calls from this page. Use a current browser, over https or on localhost.');
+    }
+    try {
+      call.stream = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+        video: false,
+      });
+    } catch (err) {
+      throw new CallError(microphoneMessage(err));
+    }
+    if (call.ended) return release(call);
+    startMeter(call);
+    setStatus('connecting', 'Connecting...');
+    const token = await sessionToken();
+    if (call.ended) return release(call);
+
+    const pc = new RTCPeerConnection();
+    call.pc = pc;
+    pc.addTransceiver(call.stream.getAudioTracks()[0], { direction: 'sendrecv', streams: [call.stream] });
+    pc.addEventListener('track', (event) => {
+      ui.remote.srcObject = event.streams[0] || new MediaStream([event.track]);
+      ui.remote.play().catch(() => {});
+    });
+    pc.addEventListener('connectionstatechange', () => onConnectionState(call));
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGatheringComplete(pc);
+    if (call.ended) return;
+
+    const res = await post('/webrtc/offer', { sdp: pc.localDescription.sdp, type: 'offer', token });
+    if (!res.ok) throw new CallError(await gatewayMessage(res));
+    const answer = await res.json();
+    call.sessionId = answer.sessionId;
+    if (call.ended) return endOnGateway(call);
+    ui.provider.textContent = answer.provider;
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+  } catch (err) {
+    const text = err instanceof CallError ? err.message : `The call could not be started: ${err && err.message ? err.message : err}.`;
+    await hangUp(call, 'error', text);
+  }
+}
+
+async function endOnGateway(call) {
+  if (!call.sessionId) return;
+  const id = encodeURIComponent(call.sessionId);
+  call.sessionId = null;
+  try {
+    await fetch(`/webrtc/sessions/${id}`, { method: 'DELETE', keepalive: true });
+  } catch {
+    // The gateway also ends calls whose peer goes away; nothing more to do here.
+  }
+}
+
+async function hangUp(call, state, text) {
+  if (call.ended) return;
+  finish(call, state, text);
+  await endOnGateway(call);
+}
+
+ui.start.addEventListener('click', () => {
+  void startCall();
+});
+ui.end.addEventListener('click', () => {
+  if (current) void hangUp(current, 'ended', 'Ended. Press Start call to call again.');
+});
+window.addEventListener('pagehide', () => {
+  if (current) void hangUp(current, 'ended', 'Ended.');
+});

@@ -1,0 +1,119 @@
+/**
+ * Reading what the OpenAI Realtime server sends: which event types exist, how its errors map to our
+ * codes, and how an audio delta is checked before it becomes a frame. Pure functions.
+ */
+import { GatewayError, type ErrorCode } from '../../errors.js';
+
+/**
+ * Server event types of the GA protocol (openai-node 6.x `RealtimeServerEvent`). Anything else is
+ * reported as a protocol error, once per type and session.
+ */
+export const KNOWN_SERVER_EVENTS: ReadonlySet<string> = new Set([
+  'conversation.created',
+  'conversation.item.added',
+  'conversation.item.created',
+  'conversation.item.deleted',
+  'conversation.item.done',
+  'conversation.item.input_audio_transcription.completed',
+  'conversation.item.input_audio_transcription.delta',
+  'conversation.item.input_audio_transcription.failed',
+  'conversation.item.input_audio_transcription.segment',
+  'conversation.item.retrieved',
+  'conversation.item.truncated',
+  'error',
+  'input_audio_buffer.cleared',
+  'input_audio_buffer.committed',
+  'input_audio_buffer.dtmf_event_received',
+  'input_audio_buffer.speech_started',
+  'input_audio_buffer.speech_stopped',
+  'input_audio_buffer.timeout_triggered',
+  'mcp_list_tools.completed',
+  'mcp_list_tools.failed',
+  'mcp_list_tools.in_progress',
+  'output_audio_buffer.cleared',
+  'output_audio_buffer.started',
+  'output_audio_buffer.stopped',
+  'rate_limits.updated',
+  'response.content_part.added',
+  'response.content_part.done',
+  'response.created',
+  'response.done',
+  'response.function_call_arguments.delta',
+  'response.function_call_arguments.done',
+  'response.mcp_call.completed',
+  'response.mcp_call.failed',
+  'response.mcp_call.in_progress',
+  'response.mcp_call_arguments.delta',
+  'response.mcp_call_arguments.done',
+  'response.output_audio.delta',
+  'response.output_audio.done',
+  'response.output_audio_transcript.delta',
+  'response.output_audio_transcript.done',
+  'response.output_item.added',
+  'response.output_item.done',
+  'response.output_text.delta',
+  'response.output_text.done',
+  'session.created',
+  'session.updated',
+]);
+
+/** The `error` object of a server `error` event, or of a failed response's status details. */
+export interface RemoteError {
+  readonly type?: string | null;
+  readonly code?: string | null;
+  readonly message?: string | null;
+}
+
+const AUTH_CODES = new Set(['invalid_api_key', 'invalid_authentication', 'unauthorized', 'forbidden']);
+const QUOTA_CODES = new Set(['insufficient_quota', 'rate_limit_exceeded', 'billing_hard_limit_reached']);
+/** Codes after which the session cannot go on. */
+const FATAL_CODES = new Set(['session_expired', 'session_closed']);
+/**
+ * Races no client can avoid, and that change nothing: a cancel for a response that has just finished
+ * on the server (its `response.done` is on the wire). Logged, not surfaced.
+ */
+export const BENIGN_CODES: ReadonlySet<string> = new Set(['response_cancel_not_active']);
+
+export function codeOfRemote(err: RemoteError): ErrorCode {
+  const code = err.code ?? '';
+  const type = err.type ?? '';
+  if (AUTH_CODES.has(code) || type === 'authentication_error') return 'GW_ERR_PROVIDER_AUTH';
+  if (QUOTA_CODES.has(code) || type === 'insufficient_quota' || type === 'rate_limit_error') return 'GW_ERR_PROVIDER_QUOTA';
+  return 'GW_ERR_PROVIDER_REMOTE';
+}
+
+export function isFatalRemote(err: RemoteError): boolean {
+  return codeOfRemote(err) !== 'GW_ERR_PROVIDER_REMOTE' || FATAL_CODES.has(err.code ?? '');
+}
+
+/** Failed WebSocket upgrades come back from ws as `Unexpected server response: <status>`. */
+export function codeOfHandshakeFailure(message: string): { code: ErrorCode; status: number | undefined } {
+  const m = /Unexpected server response: (\d{3})/.exec(message);
+  const status = m ? Number(m[1]) : undefined;
+  if (status === 401 || status === 403) return { code: 'GW_ERR_PROVIDER_AUTH', status };
+  if (status === 429) return { code: 'GW_ERR_PROVIDER_QUOTA', status };
+  return { code: 'GW_ERR_PROVIDER_CONNECT', status };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Decode a base64 audio delta, strictly: Node's decoder skips characters it does not know, which
+ * would turn a corrupt delta into plausible-looking noise.
+ */
+export function decodeAudioDelta(delta: unknown, bytesPerSample: 1 | 2): Uint8Array {
+  if (typeof delta !== 'string' || delta.length % 4 !== 0 || !BASE64.test(delta)) {
+    throw new GatewayError('GW_ERR_PROVIDER_PROTOCOL', 'audio delta is not valid base64');
+  }
+  const bytes = Buffer.from(delta, 'base64');
+  if (bytesPerSample === 2 && bytes.length % 2 !== 0) {
+    throw new GatewayError('GW_ERR_PROVIDER_PROTOCOL', `PCM16 audio delta has an odd byte count (${String(bytes.length)})`);
+  }
+  return bytes;
+}
+
+/** Replace every occurrence of a secret in text the provider or a library produced. */
+export function redact(text: string, secret: string | undefined): string {
+  if (!secret) return text;
+  return text.split(secret).join('[redacted]');
+}

@@ -1,0 +1,70 @@
+/**
+ * The OpenAI Realtime adapter (GA protocol) over the official SDK's WebSocket client. It connects,
+ * encodes and decodes; breaker, metrics and retries live in the guard. G.711 callers talk to the
+ * model in their own codec both ways, so their audio is never transcoded on our side.
+ */
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { OpenAI } from 'openai';
+import { OpenAIRealtimeWS } from 'openai/realtime/ws';
+import type { Config } from '../../config.js';
+import { GatewayError } from '../../errors.js';
+import type { AudioFormat } from '../../pipeline/frame.js';
+import type { Provider, ProviderConnectOptions, ProviderSession } from '../types.js';
+import { OpenAIRealtimeSession } from './session.js';
+import { INPUT_FORMATS, chooseFormats } from './session-config.js';
+
+export type OpenAIProviderConfig = Config['openai'] & { readonly instructions: string };
+
+const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+
+export class OpenAIRealtimeProvider implements Provider {
+  readonly name = 'openai';
+  readonly inputFormats: readonly AudioFormat[] = INPUT_FORMATS;
+  readonly #config: OpenAIProviderConfig;
+  #client: OpenAI | undefined;
+  #ca: Promise<string[]> | undefined;
+
+  constructor(config: OpenAIProviderConfig) {
+    this.#config = config;
+  }
+
+  async connect(options: ProviderConnectOptions): Promise<ProviderSession> {
+    if (options.signal?.aborted) throw new GatewayError('GW_ERR_PROVIDER_CONNECT', 'openai connect aborted');
+    const apiKey = this.#config.apiKey;
+    if (!apiKey) throw new GatewayError('GW_ERR_PROVIDER_AUTH', 'OPENAI_API_KEY is not set');
+    const formats = chooseFormats(options.inputFormat, options.callerFormat);
+    const ca = await this.#trustedCas();
+    if (options.signal?.aborted) throw new GatewayError('GW_ERR_PROVIDER_CONNECT', 'openai connect aborted');
+    // The base URL is always passed so the SDK never falls back to reading the environment itself.
+    this.#client ??= new OpenAI({ apiKey, baseURL: this.#config.baseUrl ?? DEFAULT_BASE_URL, organization: null, project: null, maxRetries: 0 });
+    // The SDK dials as soon as it is constructed; the session attaches its listeners before any I/O.
+    const rt = new OpenAIRealtimeWS({ model: this.#config.model, options: ca ? { ca } : {} }, this.#client);
+    const session = new OpenAIRealtimeSession(rt, {
+      apiKey,
+      input: formats.input,
+      output: formats.output,
+      instructions: options.instructions ?? this.#config.instructions,
+      voice: this.#config.voice,
+      turnDetection: this.#config.turnDetection,
+      history: options.history,
+      logger: options.logger.child({ provider: this.name }),
+    });
+    await session.opened(options.signal);
+    return session;
+  }
+
+  /** The default roots plus OPENAI_CA_FILE (a TLS-inspecting proxy, or a test server), read once. */
+  #trustedCas(): Promise<string[]> | undefined {
+    const file = this.#config.caFile;
+    if (!file) return undefined;
+    this.#ca ??= readFile(file, 'utf8').then(
+      (pem) => [...rootCertificates, pem],
+      (err: unknown) => {
+        this.#ca = undefined;
+        throw new GatewayError('GW_ERR_CONFIG_INVALID', `OPENAI_CA_FILE cannot be read: ${(err as Error).message}`, { cause: err });
+      },
+    );
+    return this.#ca;
+  }
+}

@@ -1,0 +1,394 @@
+/**
+ * One browser call: a werift RTCPeerConnection (ICE, DTLS-SRTP as werift does them) with one audio
+ * track each way, bridged to a Call exactly like a telephony media socket is.
+ *
+ *   RTP in -> JitterBuffer (order, loss) -> Opus decode / PLC -> 20 ms PCM16 48 kHz -> call.handleMedia
+ *   egress 20 ms PCM16 48 kHz -> Opus encode -> RtpClock -> RTP out;   marks -> PlayoutClock -> handleMark
+ *
+ * Signalling is one round trip: the browser sends an offer with its candidates gathered, and we answer
+ * only once ours are gathered too (no trickle ICE). The session owns its timers (one watchdog, one
+ * timer per pending mark) and closes everything it opened, once, whichever side ends first.
+ */
+import {
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RtpHeader,
+  RtpPacket,
+  type MediaStreamTrack,
+  type RTCIceServer,
+  type RTCRtpTransceiver,
+} from 'werift';
+import type { Call, CallTransport } from '../../calls/call.js';
+import type { CallManager } from '../../calls/call-manager.js';
+import { GatewayError, isGatewayError } from '../../errors.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { pcm16FromBytes, pcm16ToBytes, type WireFormat } from '../../pipeline/frame.js';
+import { JitterBuffer, type JitterItem, type JitterStats } from './jitter-buffer.js';
+import { OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder, OpusEncoder, opusPacketSamples } from './opus.js';
+import { PlayoutClock, RtpClock } from './outbound.js';
+
+export const WEBRTC_WIRE_FORMAT: WireFormat = { codec: 'pcm16', sampleRate: OPUS_RATE };
+const FRAME_MS = (OPUS_FRAME_SAMPLES * 1000) / OPUS_RATE;
+
+export interface SessionTimeouts {
+  /** Our ICE gathering, before the answer is sent. Host candidates take a few ms; STUN longer. */
+  readonly gatherMs: number;
+  /** From the answer to ICE + DTLS connected. */
+  readonly connectMs: number;
+  /** How long a 'disconnected' peer may take to come back. */
+  readonly disconnectedMs: number;
+  /** No RTP for this long on a connected session ends it (browsers send audio even in silence). */
+  readonly mediaIdleMs: number;
+  /** Network plus browser jitter buffer, added to playout before a mark counts as heard. */
+  readonly receiverDelayMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: SessionTimeouts = {
+  gatherMs: 5000,
+  connectMs: 20_000,
+  disconnectedMs: 10_000,
+  mediaIdleMs: 20_000,
+  receiverDelayMs: 60,
+};
+
+export type SessionState = 'new' | 'answered' | 'connected' | 'closing' | 'closed';
+
+export interface SessionStats {
+  sessionId: string;
+  callId: string | undefined;
+  clientIp: string;
+  state: SessionState;
+  connectionState: string;
+  createdAt: string;
+  rtpIn: number;
+  rtpOut: number;
+  framesToCall: number;
+  undecodable: number;
+  marksHeard: number;
+  jitter: JitterStats;
+}
+
+export interface WebRtcSessionOptions {
+  readonly id: string;
+  readonly clientIp: string;
+  readonly correlationId: string;
+  readonly calls: CallManager;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly iceServers?: RTCIceServer[];
+  readonly timeouts?: Partial<SessionTimeouts>;
+  readonly onClosed: (session: WebRtcSession) => void;
+}
+
+export interface SessionAnswer {
+  readonly sdp: string;
+  readonly callId: string;
+  readonly provider: string;
+}
+
+function opusCodec(): RTCRtpCodecParameters {
+  // Opus is always signalled as 2 channels in SDP (RFC 7587); we send mono and downmix what we get.
+  return new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: OPUS_RATE, channels: 2 });
+}
+
+export class WebRtcSession {
+  readonly id: string;
+  readonly clientIp: string;
+  readonly createdAt = new Date();
+  readonly #opts: WebRtcSessionOptions;
+  readonly #timeouts: SessionTimeouts;
+  readonly #log: Logger;
+  readonly #jitter = new JitterBuffer({ samplesOf: opusPacketSamples });
+  readonly #decoder = new OpusDecoder();
+  readonly #encoder = new OpusEncoder();
+  readonly #rtpClock = new RtpClock({ clockRate: OPUS_RATE, frameSamples: OPUS_FRAME_SAMPLES });
+  readonly #playout: PlayoutClock;
+  readonly #markTimers = new Set<NodeJS.Timeout>();
+  #pc: RTCPeerConnection | undefined;
+  #transceiver: RTCRtpTransceiver | undefined;
+  #call: Call | undefined;
+  #state: SessionState = 'new';
+  #payloadType = -1;
+  #watchdog: NodeJS.Timeout | undefined;
+  #answeredAtMs = 0;
+  #disconnectedAtMs: number | undefined;
+  #lastRtpAtMs = 0;
+  /** Decoded samples short of a whole 20 ms frame (only when packets are not 20 ms). */
+  #pending: Int16Array | undefined;
+  #rtpIn = 0;
+  #rtpOut = 0;
+  #framesToCall = 0;
+  #undecodable = 0;
+  #marksHeard = 0;
+  #reported = { lost: 0, late: 0, duplicates: 0, undecodable: 0 };
+  #closing: Promise<void> | undefined;
+
+  constructor(opts: WebRtcSessionOptions) {
+    this.#opts = opts;
+    this.id = opts.id;
+    this.clientIp = opts.clientIp;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.#playout = new PlayoutClock({ frameMs: FRAME_MS, receiverDelayMs: this.#timeouts.receiverDelayMs });
+    this.#log = opts.logger.child({ sessionId: opts.id, correlationId: opts.correlationId, transport: 'webrtc' });
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get call(): Call | undefined {
+    return this.#call;
+  }
+
+  /**
+   * Answer a checked offer: apply it, gather our candidates, then start the call. Throws
+   * GW_ERR_TRANSPORT_BAD_SDP when werift cannot use the offer, GW_ERR_TRANSPORT_NEGOTIATION_FAILED
+   * when gathering fails; the caller closes the session either way.
+   */
+  async answer(offerSdp: string): Promise<SessionAnswer> {
+    const pc = new RTCPeerConnection({ codecs: { audio: [opusCodec()] }, iceServers: this.#opts.iceServers ?? [] });
+    this.#pc = pc;
+    pc.onTrack.subscribe((track: MediaStreamTrack) => {
+      track.onReceiveRtp.subscribe((rtp) => this.#onRtp(rtp));
+    });
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+    } catch (err) {
+      throw new GatewayError('GW_ERR_TRANSPORT_BAD_SDP', `the offer could not be applied: ${(err as Error).message}`, { cause: err });
+    }
+    const transceiver = pc.getTransceivers().find((t) => t.kind === 'audio');
+    if (!transceiver) throw new GatewayError('GW_ERR_TRANSPORT_BAD_SDP', 'the offer has no audio section');
+    transceiver.setDirection('sendrecv');
+    this.#transceiver = transceiver;
+    try {
+      await pc.setLocalDescription(await pc.createAnswer());
+    } catch (err) {
+      throw new GatewayError('GW_ERR_TRANSPORT_BAD_SDP', `no answer fits the offer: ${(err as Error).message}`, { cause: err });
+    }
+    const opus = transceiver.codecs.find((c) => c.mimeType.toLowerCase() === 'audio/opus');
+    if (!opus?.payloadType) throw new GatewayError('GW_ERR_TRANSPORT_BAD_SDP', 'Opus was not negotiated');
+    this.#payloadType = opus.payloadType;
+    await this.#gathered(pc);
+    const sdp = pc.localDescription?.sdp;
+    if (!sdp) throw new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', 'no local description after gathering');
+    if (this.#state !== 'new') throw new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', 'session closed while negotiating');
+
+    pc.connectionStateChange.subscribe((state) => this.#onConnectionState(state));
+    this.#state = 'answered';
+    this.#answeredAtMs = performance.now();
+    this.#watchdog = setInterval(() => this.#check(), 1000);
+    const call = this.#opts.calls.create({
+      carrierCallId: `webrtc-${this.id}`,
+      correlationId: this.#opts.correlationId,
+      transport: this.#transport(),
+    });
+    this.#call = call;
+    return { sdp, callId: call.id, provider: call.snapshot().provider };
+  }
+
+  /** End the call and release the peer connection and timers, once. */
+  close(reason: string): Promise<void> {
+    this.#closing ??= this.#close(reason);
+    return this.#closing;
+  }
+
+  stats(): SessionStats {
+    return {
+      sessionId: this.id,
+      callId: this.#call?.id,
+      clientIp: this.clientIp,
+      state: this.#state,
+      connectionState: this.#pc?.connectionState ?? 'new',
+      createdAt: this.createdAt.toISOString(),
+      rtpIn: this.#rtpIn,
+      rtpOut: this.#rtpOut,
+      framesToCall: this.#framesToCall,
+      undecodable: this.#undecodable,
+      marksHeard: this.#marksHeard,
+      jitter: this.#jitter.stats(),
+    };
+  }
+
+  async #close(reason: string): Promise<void> {
+    const wasOpen = this.#state !== 'new';
+    this.#state = 'closing';
+    if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
+    this.#watchdog = undefined;
+    this.#clearMarks();
+    this.#report();
+    // Ending the call closes its transport, which lands back here and gets this same promise.
+    if (this.#call) await this.#call.end(reason);
+    if (this.#pc) await this.#pc.close().catch((err: unknown) => this.#log.warn({ event: 'webrtc_close_failed', err }, 'peer connection close failed'));
+    this.#pc = undefined;
+    this.#transceiver = undefined;
+    this.#state = 'closed';
+    if (wasOpen) this.#log.info({ event: 'webrtc_closed', reason, ...this.#summary() }, 'WebRTC session closed');
+    this.#opts.onClosed(this);
+  }
+
+  #summary(): Record<string, number> {
+    const j = this.#jitter.stats();
+    return { rtpIn: this.#rtpIn, rtpOut: this.#rtpOut, lost: j.lost, late: j.late, reordered: j.reordered, undecodable: this.#undecodable };
+  }
+
+  async #gathered(pc: RTCPeerConnection): Promise<void> {
+    if (pc.iceGatheringState === 'complete') return;
+    let timer: NodeJS.Timeout | undefined;
+    let sub: { unSubscribe: () => void } | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(
+          () => reject(new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', `ICE gathering took over ${String(this.#timeouts.gatherMs)} ms`)),
+          this.#timeouts.gatherMs,
+        );
+        sub = pc.iceGatheringStateChange.subscribe((state) => {
+          if (state === 'complete') resolve();
+        });
+        if (pc.iceGatheringState === 'complete') resolve();
+      });
+    } finally {
+      clearTimeout(timer);
+      sub?.unSubscribe();
+    }
+  }
+
+  #transport(): CallTransport {
+    return {
+      name: 'webrtc',
+      format: WEBRTC_WIRE_FORMAT,
+      sendMedia: (payload) => this.#sendMedia(payload),
+      sendMark: (name) => this.#sendMark(name),
+      sendClear: () => {
+        // The browser keeps what it already buffered (tens of ms); nothing more is queued here.
+        this.#clearMarks();
+        this.#playout.reset(performance.now());
+      },
+      close: (_code, reason) => {
+        void this.close(reason ?? 'call_ended');
+      },
+    };
+  }
+
+  #onConnectionState(state: string): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.#log.debug({ event: 'webrtc_connection_state', state }, 'connection state');
+    switch (state) {
+      case 'connected':
+        this.#disconnectedAtMs = undefined;
+        if (this.#state === 'answered') {
+          this.#state = 'connected';
+          this.#lastRtpAtMs = performance.now();
+          this.#log.info({ event: 'webrtc_connected', setupMs: Math.round(this.#lastRtpAtMs - this.#answeredAtMs) }, 'WebRTC peer connected');
+        }
+        break;
+      case 'disconnected':
+        this.#disconnectedAtMs ??= performance.now();
+        break;
+      case 'failed':
+      case 'closed':
+        void this.close(`peer_${state}`);
+        break;
+    }
+  }
+
+  /** Once a second: deadlines, and loss counters into metrics (not per packet). */
+  #check(): void {
+    const now = performance.now();
+    const t = this.#timeouts;
+    if (this.#state === 'answered' && now - this.#answeredAtMs > t.connectMs) void this.close('ice_timeout');
+    else if (this.#disconnectedAtMs !== undefined && now - this.#disconnectedAtMs > t.disconnectedMs) void this.close('peer_disconnected');
+    else if (this.#state === 'connected' && now - this.#lastRtpAtMs > t.mediaIdleMs) void this.close('media_timeout');
+    this.#report();
+  }
+
+  #report(): void {
+    const j = this.#jitter.stats();
+    const m = this.#opts.metrics;
+    const r = this.#reported;
+    if (j.lost > r.lost) m.webrtcPacketsConcealedTotal.inc(j.lost - r.lost);
+    if (j.late > r.late) m.webrtcPacketsDiscardedTotal.inc({ reason: 'late' }, j.late - r.late);
+    if (j.duplicates > r.duplicates) m.webrtcPacketsDiscardedTotal.inc({ reason: 'duplicate' }, j.duplicates - r.duplicates);
+    if (this.#undecodable > r.undecodable) m.webrtcPacketsDiscardedTotal.inc({ reason: 'undecodable' }, this.#undecodable - r.undecodable);
+    this.#reported = { lost: j.lost, late: j.late, duplicates: j.duplicates, undecodable: this.#undecodable };
+  }
+
+  #onRtp(rtp: RtpPacket): void {
+    const call = this.#call;
+    if (!call || this.#state === 'closing' || this.#state === 'closed') return;
+    const receivedAtMs = performance.now();
+    this.#lastRtpAtMs = receivedAtMs;
+    this.#rtpIn++;
+    const { header } = rtp;
+    if (header.payloadType !== this.#payloadType || rtp.payload.length === 0) {
+      this.#undecodable++;
+      return;
+    }
+    const items = this.#jitter.push({ seq: header.sequenceNumber, timestamp: header.timestamp, payload: rtp.payload });
+    for (let i = 0; i < items.length; i++) this.#deliver(call, items[i], receivedAtMs);
+  }
+
+  #deliver(call: Call, item: JitterItem, receivedAtMs: number): void {
+    let pcm: Int16Array;
+    if (item.kind === 'lost') pcm = this.#decoder.conceal(item.samples);
+    else {
+      try {
+        pcm = this.#decoder.decode(item.payload);
+      } catch (err) {
+        this.#undecodable++;
+        if (this.#undecodable <= 3) this.#log.warn({ event: 'webrtc_undecodable', code: isGatewayError(err) ? err.code : undefined, err }, 'Opus packet could not be decoded');
+        pcm = this.#decoder.conceal(opusPacketSamples(item.payload) || OPUS_FRAME_SAMPLES);
+      }
+    }
+    if (this.#pending !== undefined) {
+      const joined = new Int16Array(this.#pending.length + pcm.length);
+      joined.set(this.#pending);
+      joined.set(pcm, this.#pending.length);
+      pcm = joined;
+      this.#pending = undefined;
+    }
+    // The call's graph takes 20 ms frames; a browser sending 20 ms packets needs no copy here.
+    const n = OPUS_FRAME_SAMPLES;
+    let offset = 0;
+    for (; offset + n <= pcm.length; offset += n) {
+      this.#framesToCall++;
+      call.handleMedia(pcm16ToBytes(pcm.subarray(offset, offset + n)), receivedAtMs);
+    }
+    if (offset < pcm.length) this.#pending = pcm.slice(offset);
+  }
+
+  #sendMedia(payload: Uint8Array): void {
+    const sender = this.#transceiver?.sender;
+    if (!sender || this.#state === 'closing' || this.#state === 'closed') return;
+    const now = performance.now();
+    let packet: Uint8Array;
+    try {
+      packet = this.#encoder.encode(pcm16FromBytes(payload));
+    } catch (err) {
+      this.#log.error({ event: 'webrtc_encode_failed', err }, 'Opus encode failed');
+      return;
+    }
+    const stamp = this.#rtpClock.next(now);
+    this.#playout.frameSent(now);
+    this.#rtpOut++;
+    const header = new RtpHeader({ payloadType: this.#payloadType, sequenceNumber: stamp.sequenceNumber, timestamp: stamp.timestamp, marker: stamp.marker });
+    sender.sendRtp(new RtpPacket(header, Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength))).catch((err: unknown) => {
+      this.#log.debug({ event: 'webrtc_send_failed', err }, 'RTP send failed');
+    });
+  }
+
+  #sendMark(name: string): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    const timer = setTimeout(() => {
+      this.#markTimers.delete(timer);
+      this.#marksHeard++;
+      this.#call?.handleMark(name);
+    }, this.#playout.heardInMs(performance.now()));
+    this.#markTimers.add(timer);
+  }
+
+  #clearMarks(): void {
+    for (const t of this.#markTimers) clearTimeout(t);
+    this.#markTimers.clear();
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The whole path on the OpenAI Realtime provider, against the loopback fake over real TLS: a Twilio
+ * caller's mu-law goes to the fake untouched (audio/pcmu in), our VAD ends the turn (commit +
+ * response.create), the fake answers with the committed audio in mu-law (audio/pcmu out) and the caller
+ * hears its own words back through egress.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeMulaw } from '../../src/pipeline/codecs/g711.js';
+import { simulateCall } from '../../src/simulator/caller.js';
+import { OpenAIRealtimeFake } from '../fakes/openai-realtime-fake.js';
+import { readBytes } from '../support/fixtures.js';
+import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { maxNormalisedCorrelation } from '../support/signal.js';
+
+describe('gateway end to end on the OpenAI Realtime provider (loopback fake)', () => {
+  let fake: OpenAIRealtimeFake;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    fake = await OpenAIRealtimeFake.start({ replyDelayMs: 50, chunkMs: 200 });
+    gw = await startTestGateway({
+      PROVIDERS: 'openai',
+      OPENAI_API_KEY: fake.apiKey,
+      OPENAI_BASE_URL: fake.baseUrl,
+      OPENAI_CA_FILE: fake.caFile,
+      VAD_ENGINE: 'energy',
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    await fake?.close();
+  });
+
+  it('a Twilio caller hears its own utterance back, mu-law end to end', { timeout: 30_000 }, async () => {
+    const speech = readBytes('g711/cards-003.ulaw');
+    const audio = new Uint8Array(4000 + speech.length + 12000).fill(0xff);
+    audio.set(speech, 4000);
+    const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 1500 });
+
+    // The session was set up for G.711 mu-law both ways, with our VAD driving turns.
+    expect(fake.handshakes).toEqual([{ path: '/v1/realtime', model: 'gpt-realtime', authorized: true }]);
+    const [update] = fake.received('session.update') as unknown as { session: { type: string; audio: { input: Record<string, unknown>; output: Record<string, unknown> } } }[];
+    expect(update.session.type).toBe('realtime');
+    expect(update.session.audio.input.format).toEqual({ type: 'audio/pcmu' });
+    expect(update.session.audio.input.turn_detection).toBeNull();
+    expect(update.session.audio.output.format).toEqual({ type: 'audio/pcmu' });
+    // One turn: committed once, answered once.
+    expect(fake.received('input_audio_buffer.commit')).toHaveLength(1);
+    expect(fake.received('response.create')).toHaveLength(1);
+    // The caller's bytes reached the provider exactly as sent (no transcode on the way in).
+    const appended = fake.appendedAudio();
+    // (The simulated caller may lead with a few silent frames, so look for the speech, byte for byte.)
+    expect(appended.indexOf(Buffer.from(speech))).toBeGreaterThanOrEqual(4000);
+
+    // The caller heard one reply, and it is what it said.
+    expect(result.replies).toHaveLength(1);
+    const reply = result.replies[0];
+    expect(reply.cleared).toBe(false);
+    const said = decodeMulaw(speech);
+    const { ncc } = maxNormalisedCorrelation(said, reply.pcm, Math.max(0, reply.pcm.length - said.length));
+    expect(ncc).toBeGreaterThan(0.95);
+
+    expect(await metricValue(gw.gateway, 'voice_gateway_provider_requests_total', { provider: 'openai', op: 'connect', status: 'ok' })).toBe(1);
+    expect(await metricValue(gw.gateway, 'voice_gateway_circuit_breaker_state', { provider: 'openai' })).toBe(0);
+    expect(gw.logs.some((l) => l.event === 'provider_error')).toBe(false);
+    expect(gw.rawLogs.some((l) => l.includes(fake.apiKey))).toBe(false);
+  });
+});
