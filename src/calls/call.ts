@@ -582,6 +582,7 @@ export class Call {
     }
 
     const attempts: SwitchAttempt[] = [];
+    let turnsReplayed = 0;
     for (const candidate of candidates) {
       if (this.#isOver()) break;
       const ta = performance.now();
@@ -589,6 +590,7 @@ export class Call {
       // Replay first, then point live frames at the new link: order is the ring's, then arrival.
       const replay = this.#ring.entries();
       let replayed = 0;
+      turnsReplayed = 0;
       let firstSeq: number | undefined;
       let lastSeq: number | undefined;
       for (const e of replay) {
@@ -597,7 +599,10 @@ export class Call {
           replayed++;
           firstSeq ??= e.frame.seq;
           lastSeq = e.frame.seq;
-        } else link.endTurn(e.turn);
+        } else {
+          link.endTurn(e.turn);
+          turnsReplayed++;
+        }
       }
       const liveFromSeq = this.#seq;
       this.#link = link;
@@ -616,7 +621,7 @@ export class Call {
         attempts.push({ provider: candidate.name, ok: true, durationMs: Math.round(performance.now() - ta), ...(warm ? { warm: true } : {}) });
         void old.retire({ closeSession: true }).catch(() => undefined);
         if (this.#ring.pendingTurns > 0) this.#armResponseTimer();
-        return this.#finishSwitch({ from, to: candidate.name, reason, startedAt, t0, framesHeld, framesReplayed: replayed, firstSeq, lastSeq, result: 'ok', attempts });
+        return this.#finishSwitch({ from, to: candidate.name, reason, startedAt, t0, framesHeld, framesReplayed: replayed, turnsReplayed, firstSeq, lastSeq, result: 'ok', attempts });
       } catch (err) {
         attempts.push({ provider: candidate.name, ok: false, error: isGatewayError(err) ? err.code : (err as Error).message, durationMs: Math.round(performance.now() - ta) });
         this.#log.warn({ event: 'switch_attempt_failed', from, to: candidate.name, err }, 'switch attempt failed');
@@ -655,6 +660,7 @@ export class Call {
     t0: number;
     framesHeld: number;
     framesReplayed: number;
+    turnsReplayed?: number;
     firstSeq: number | undefined;
     lastSeq: number | undefined;
     result: SwitchRecord['result'];
@@ -670,6 +676,7 @@ export class Call {
       durationMs: Math.round(durationMs * 10) / 10,
       framesHeld: r.framesHeld,
       framesReplayed: r.framesReplayed,
+      turnsReplayed: r.turnsReplayed ?? 0,
       firstSeq: r.firstSeq,
       lastSeq: r.lastSeq,
       result: r.result,

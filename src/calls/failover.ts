@@ -35,6 +35,8 @@ export interface SwitchRecord {
   framesHeld: number;
   /** Unaccepted frames of the current turn replayed to the new provider. */
   framesReplayed: number;
+  /** Caller turns among the replay that the new provider is asked to answer. */
+  turnsReplayed: number;
   /** Sequence numbers of the frames replayed and held, in the order the new provider got them. */
   firstSeq: number | undefined;
   lastSeq: number | undefined;

@@ -45,6 +45,7 @@ export class ProviderLink {
       maxQueuedFrames: 500,
       onDrop: (n) => opts.onDrop('ingress_overflow', n),
       onError: opts.onError,
+      onMarker: (turn) => this.#sink.endTurn(turn as TurnInfo),
     });
   }
 
@@ -73,8 +74,9 @@ export class ProviderLink {
     if (!this.#retired) this.#graph.write(frame);
   }
 
+  /** The caller's turn ended after the frames written so far: it follows them through the graph. */
   endTurn(turn: TurnInfo): void {
-    if (!this.#retired) this.#sink.endTurn(turn);
+    if (!this.#retired) this.#graph.writeMarker(turn);
   }
 
   /** Attach the session: everything held so far (replay first, then live) drains into it in order. */

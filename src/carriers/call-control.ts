@@ -390,10 +390,10 @@ export class CallControl {
       callId: callIdHint,
       carrierCallId: params.CallSid,
       event: { status, at: new Date(at).toISOString(), ...(Object.keys(detail).length > 0 ? { detail } : {}) },
-      answeredAt: status === 'in-progress' ? at : undefined,
+      answeredAt: status === 'in-progress' ? this.#now() : undefined,
       answeredBy: params.AnsweredBy,
       endReason: terminal ? `carrier_${status.replace(/-/g, '_')}` : undefined,
-      endedAt: terminal ? at : undefined,
+      endedAt: terminal ? this.#now() : undefined,
     });
   }
 
@@ -424,13 +424,17 @@ export class CallControl {
       callId,
       carrierCallId: str(payload.call_control_id),
       event: { status: eventType.slice('call.'.length), at: new Date(at).toISOString(), ...(Object.keys(detail).length > 0 ? { detail } : {}) },
-      answeredAt: eventType === 'call.answered' ? at : undefined,
+      answeredAt: eventType === 'call.answered' ? this.#now() : undefined,
       answeredBy: amd,
       endReason: isHangup ? `carrier_${str(payload.hangup_cause) ?? 'hangup'}` : undefined,
-      endedAt: isHangup ? at : undefined,
+      endedAt: isHangup ? this.#now() : undefined,
     });
   }
 
+  /**
+   * Record times (answered, ended) are our clock at receipt, the same clock as the creation time;
+   * the carrier's own timestamp (Twilio's has whole seconds only) stays on the event.
+   */
   #fold(
     carrier: CarrierName,
     u: { callId?: string; carrierCallId?: string; event: CarrierEvent; answeredAt?: number; answeredBy?: string; endReason?: string; endedAt?: number },

@@ -6,7 +6,7 @@
  */
 import { Readable, Writable, pipeline } from 'node:stream';
 import type { AudioFormat, AudioFrame, EncodedFrame, WireFormat } from './frame.js';
-import { DecodeStage, ResampleStage, TapStage, type IngressItem, type WireFrame } from './stages.js';
+import { DecodeStage, ResampleStage, TapStage, isMarker, type GraphMarker, type IngressItem, type WireFrame } from './stages.js';
 import { processorTransform } from './stream-adapter.js';
 
 export interface IngressGraphOptions {
@@ -21,6 +21,8 @@ export interface IngressGraphOptions {
   readonly maxQueuedFrames: number;
   readonly onDrop: (count: number) => void;
   readonly onError: (err: Error) => void;
+  /** A marker written with writeMarker() reached the sink, after every frame written before it. */
+  readonly onMarker?: (marker: unknown) => void;
 }
 
 export function isPassthrough(wire: WireFormat, sink: AudioFormat): boolean {
@@ -52,8 +54,13 @@ export class IngressGraph {
     const sink = new Writable({
       objectMode: true,
       highWaterMark: 16,
-      write(item: IngressItem, _enc, callback) {
+      write(item: IngressItem | GraphMarker, _enc, callback) {
         try {
+          if (isMarker(item)) {
+            opts.onMarker?.(item.marker);
+            callback();
+            return;
+          }
           opts.sink(passthrough && item.encoded ? item.encoded : item.pcm, item.receivedAtMs, item.replay);
           callback();
         } catch (err) {
@@ -82,6 +89,12 @@ export class IngressGraph {
       return;
     }
     this.#source.push(frame);
+  }
+
+  /** Queue a marker behind the frames written so far (it is never dropped). */
+  writeMarker(marker: unknown): void {
+    if (this.#source.destroyed || this.#source.readableEnded) return;
+    this.#source.push({ marker } satisfies GraphMarker);
   }
 
   /** Ends the graph after every queued frame has reached the sink. */

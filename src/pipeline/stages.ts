@@ -17,6 +17,18 @@ export interface IngressItem {
   readonly replay: boolean;
 }
 
+/**
+ * A marker that travels through the graph in the same queue as audio (a caller turn ended here), so
+ * it reaches the sink after every frame written before it, however the stages buffer.
+ */
+export interface GraphMarker<M = unknown> {
+  readonly marker: M;
+}
+
+export function isMarker(x: unknown): x is GraphMarker {
+  return typeof x === 'object' && x !== null && 'marker' in x;
+}
+
 export interface WireFrame {
   readonly payload: Uint8Array;
   readonly seq: number;
@@ -34,7 +46,8 @@ export class DecodeStage {
     this.#codec = pcmCodec(format.codec);
   }
 
-  process(frame: WireFrame): IngressItem {
+  process(frame: WireFrame | GraphMarker): IngressItem | GraphMarker {
+    if (isMarker(frame)) return frame;
     const samples = this.#codec.decode(frame.payload);
     const pcm: AudioFrame = { samples, sampleRate: this.#format.sampleRate, seq: frame.seq, timestampMs: frame.timestampMs };
     const encoded: EncodedFrame | undefined =
@@ -60,8 +73,8 @@ export class TapStage {
     this.#tap = tap;
   }
 
-  process(item: IngressItem): IngressItem {
-    if (!item.replay) this.#tap(item.pcm);
+  process(item: IngressItem | GraphMarker): IngressItem | GraphMarker {
+    if (!isMarker(item) && !item.replay) this.#tap(item.pcm);
     return item;
   }
 }
@@ -80,7 +93,8 @@ export class ResampleStage {
     return this.#resampler.delayMs;
   }
 
-  process(item: IngressItem): IngressItem | null {
+  process(item: IngressItem | GraphMarker): IngressItem | GraphMarker | null {
+    if (isMarker(item)) return item;
     const samples = this.#resampler.process(item.pcm.samples);
     if (samples.length === 0) return null;
     return {

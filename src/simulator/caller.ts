@@ -289,6 +289,8 @@ export function summarise(result: SimulatedCallResult) {
     replyLatencyMs: result.replies.map((r) => (r.latencyMs === undefined ? null : Math.round(r.latencyMs))),
     clearsReceived: result.clears.length,
     marksEchoed: result.marksEchoed,
+    dtmfSent: result.dtmfSent.map((d) => d.digit).join(''),
+    dtmfHeard: result.dtmfHeard.map((d) => d.digit).join(''),
     closeCode: result.closeCode ?? null,
   };
 }

@@ -9,15 +9,26 @@ import nacl from 'tweetnacl';
 import { pcmCodec } from '../../pipeline/codecs/wire-codec.js';
 import { Resampler } from '../../pipeline/resample/resampler.js';
 import { readWav, writeWav } from '../../pipeline/wav.js';
-import { simulateCall, summarise } from '../../simulator/caller.js';
+import { simulateCall, summarise, type SimulatedCallResult } from '../../simulator/caller.js';
+import { answerOutboundCall } from '../../simulator/outbound.js';
 import { usageError } from '../main.js';
 
 const HELP = `Usage: voice-gateway call --transport twilio|telnyx --url BASE --in FILE [options]
+       voice-gateway call --outbound NETWORK_URL --in FILE [options]
 
 Plays the telephony network's part: calls the gateway's webhook, opens the media stream, sends FILE
 as 20 ms frames in real time, acknowledges marks, honours clear, and prints a JSON summary.
 
+With --outbound it plays the callee of a call the gateway places: it takes the next dial the
+carrier's REST API (a fake serving /_sim/..., see src/simulator/network-desk.ts) was asked for, and
+streams to the URL and with the call id, token and codec that dial carried; --transport, --url and
+--codec then come from the dial. A hangup the gateway asks the carrier for ends the stream.
+
 Options:
+  --outbound NETWORK_URL      answer the next outbound call placed through the fake at NETWORK_URL
+  --wait-s N                  with --outbound: how long to wait for a call to be placed (default 60)
+  --dtmf DIGITS@MS[,...]      press keys: each DIGITS group starts at MS of caller media time, 200 ms
+                              apart (e.g. 12#@3000 sends 1, 2, # at 3.0, 3.2, 3.4 s)
   --transport twilio|telnyx   which carrier to play (required)
   --url BASE                  the gateway's public base URL, e.g. http://127.0.0.1:8080 (required)
   --in FILE                   audio to speak: a WAV (any rate), or raw 8 kHz .ulaw/.alaw (required)
@@ -46,6 +57,9 @@ export async function run(argv: string[]): Promise<number> {
         'telnyx-secret-key': { type: 'string' },
         'tail-ms': { type: 'string', default: '4000' },
         'max-duration-s': { type: 'string', default: '600' },
+        outbound: { type: 'string' },
+        'wait-s': { type: 'string', default: '60' },
+        dtmf: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -56,17 +70,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const transport = values.transport;
-  if (transport !== 'twilio' && transport !== 'telnyx') throw usageError('--transport must be twilio or telnyx');
-  if (!values.url) throw usageError('--url is required');
   if (!values.in) throw usageError('--in is required');
-  const codecName = values.codec === 'pcma' ? 'alaw' : values.codec === 'pcmu' ? 'mulaw' : undefined;
-  if (!codecName) throw usageError('--codec must be pcmu or pcma');
-  if (transport === 'twilio' && codecName !== 'mulaw') throw usageError('Twilio media streams are mu-law only');
   const turnTaking = values['turn-taking'];
   if (turnTaking !== 'polite' && turnTaking !== 'overlap') throw usageError('--turn-taking must be polite or overlap');
-
-  const audio = loadAudio(values.in, codecName);
+  const dtmf = values.dtmf === undefined ? undefined : parseDtmf(values.dtmf);
   let telnyxSecretKey: Uint8Array | undefined;
   if (values['telnyx-secret-key']) {
     const raw = new Uint8Array(Buffer.from(values['telnyx-secret-key'], 'base64'));
@@ -74,17 +81,33 @@ export async function run(argv: string[]): Promise<number> {
     else if (raw.length === 64) telnyxSecretKey = raw;
     else throw usageError('--telnyx-secret-key must be 32 or 64 bytes, base64');
   }
-  const result = await simulateCall({
-    transport,
-    baseUrl: values.url,
-    audio,
-    codec: codecName,
+  const common = {
     turnTaking,
     twilioAuthToken: values['auth-token'],
     telnyxSecretKey,
     tailMs: Number(values['tail-ms']),
     maxDurationMs: Number(values['max-duration-s']) * 1000,
-  });
+    dtmf,
+  } as const;
+
+  let result: SimulatedCallResult;
+  let extra: Record<string, unknown> = {};
+  if (values.outbound !== undefined) {
+    if (values.transport !== undefined || values.url !== undefined) throw usageError('--outbound takes the transport and stream URL from the dial; drop --transport and --url');
+    const waitS = Number(values['wait-s']);
+    if (!Number.isFinite(waitS) || waitS <= 0) throw usageError('--wait-s must be a positive number');
+    const out = await answerOutboundCall({ ...common, networkUrl: values.outbound, pcm: loadPcm(values.in), waitMs: waitS * 1000 });
+    result = out;
+    extra = { outbound: { transport: out.dial.transport, from: out.dial.from, to: out.dial.to }, carrierEvents: out.carrierEvents };
+  } else {
+    const transport = values.transport;
+    if (transport !== 'twilio' && transport !== 'telnyx') throw usageError('--transport must be twilio or telnyx');
+    if (!values.url) throw usageError('--url is required');
+    const codecName = values.codec === 'pcma' ? 'alaw' : values.codec === 'pcmu' ? 'mulaw' : undefined;
+    if (!codecName) throw usageError('--codec must be pcmu or pcma');
+    if (transport === 'twilio' && codecName !== 'mulaw') throw usageError('Twilio media streams are mu-law only');
+    result = await simulateCall({ ...common, transport, baseUrl: values.url, audio: pcmCodec(codecName).encode(loadPcm(values.in)), codec: codecName });
+  }
   if (values.out) {
     // Place each reply at its arrival time so the file sounds like the call did.
     const end = result.replies.reduce((m, r) => Math.max(m, r.startMs + (r.pcm.length / 8)), 0);
@@ -92,18 +115,26 @@ export async function run(argv: string[]): Promise<number> {
     for (const r of result.replies) timeline.set(r.pcm.subarray(0, timeline.length - Math.round(r.startMs * 8)), Math.round(r.startMs * 8));
     writeFileSync(values.out, writeWav({ samples: timeline, sampleRate: 8000 }));
   }
-  process.stdout.write(`${JSON.stringify(summarise(result), null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ ...summarise(result), ...extra }, null, 2)}\n`);
   return 0;
 }
 
-function loadAudio(path: string, codec: 'mulaw' | 'alaw'): Uint8Array {
+/** `12#@3000,9@8000` -> 1, 2, # from 3000 ms (200 ms apart), 9 at 8000 ms. */
+function parseDtmf(spec: string): { atMs: number; digit: string }[] {
+  const out: { atMs: number; digit: string }[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^([0-9A-D*#]+)@(\d+)$/.exec(part.trim());
+    if (!m) throw usageError(`--dtmf '${part}' is not DIGITS@MS (digits 0-9 A-D * #)`);
+    [...m[1]].forEach((digit, i) => out.push({ digit, atMs: Number(m[2]) + i * 200 }));
+  }
+  return out;
+}
+
+/** The audio file as PCM16 at 8 kHz (the wire codec is applied once it is known). */
+function loadPcm(path: string): Int16Array {
   const bytes = new Uint8Array(readFileSync(path));
   const ext = extname(path).toLowerCase();
-  if (ext === '.ulaw' || ext === '.mulaw' || ext === '.alaw') {
-    const fileCodec = ext === '.alaw' ? 'alaw' : 'mulaw';
-    if (fileCodec === codec) return bytes;
-    return pcmCodec(codec).encode(pcmCodec(fileCodec).decode(bytes));
-  }
+  if (ext === '.ulaw' || ext === '.mulaw' || ext === '.alaw') return pcmCodec(ext === '.alaw' ? 'alaw' : 'mulaw').decode(bytes);
   const wav = readWav(bytes);
   let pcm = wav.samples;
   if (wav.sampleRate !== 8000) {
@@ -115,5 +146,5 @@ function loadAudio(path: string, codec: 'mulaw' | 'alaw'): Uint8Array {
     joined.set(tail, head.length);
     pcm = joined.subarray(r.delaySamples);
   }
-  return pcmCodec(codec).encode(pcm);
+  return pcm;
 }

@@ -6,7 +6,8 @@
  * and the gateway gathers its own candidates before it answers. `token` comes from
  * POST /api/v1/sessions (one-time, 60 s). The page ends the call with
  *   DELETE /webrtc/sessions/:sessionId
- * and closes its RTCPeerConnection. GET /api/v1/webrtc/sessions lists live sessions and their RTP stats.
+ * and closes its RTCPeerConnection; it polls GET /webrtc/sessions/:sessionId (404 once ended) to learn
+ * when the gateway ended it. GET /api/v1/webrtc/sessions lists live sessions and their RTP stats.
  *
  * The client (index.html, app.js, styles.css) is served at `/` from src/http/static, or from the copy
  * `npm run build` puts in dist/http/static.
@@ -105,6 +106,17 @@ export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): v
     const answer = await endpoint.open({ sdp: body.sdp, clientIp: request.ip, correlationId: request.id });
     request.log.info({ event: 'webrtc_answered', sessionId: answer.sessionId, callId: answer.callId, provider: answer.provider }, 'WebRTC offer answered');
     return answer;
+  });
+
+  // The page polls this to learn when the gateway ended the call: browsers notice a silent peer only
+  // after ICE consent fails (~7 s to 'disconnected', ~30 s to 'failed'). The session id is the
+  // capability here, as for DELETE: an unguessable UUID only the offerer was given.
+  app.get<{ Params: { sessionId: string } }>('/webrtc/sessions/:sessionId', async (request) => {
+    const { sessionId } = request.params;
+    const session = endpoint.get(sessionId);
+    if (!session) throw new GatewayError('GW_ERR_HTTP_NOT_FOUND', `no WebRTC session '${sessionId}'`);
+    const call = session.call?.snapshot();
+    return { sessionId, state: session.state, callState: call?.state, provider: call?.provider };
   });
 
   app.delete<{ Params: { sessionId: string } }>('/webrtc/sessions/:sessionId', async (request) => {

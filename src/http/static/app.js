@@ -14,6 +14,8 @@ const ui = {
 };
 
 const GATHER_TIMEOUT_MS = 5000;
+/** How often the page asks whether the gateway still has the call (it may end it: shutdown, errors). */
+const POLL_MS = 2000;
 
 /** An error whose message is written for the person using the page. */
 class CallError extends Error {}
@@ -140,7 +142,30 @@ function startMeter(call) {
   tick();
 }
 
+/** Ask the gateway about the call; it answers 404 once the call has ended on its side. */
+async function poll(call) {
+  if (call.ended || !call.sessionId) return;
+  let res;
+  try {
+    res = await fetch(`/webrtc/sessions/${encodeURIComponent(call.sessionId)}`, { cache: 'no-store' });
+  } catch {
+    return; // the network may come back; the connection state tells us if it does not
+  }
+  if (call.ended) return;
+  if (res.status === 404) {
+    call.sessionId = null;
+    finish(call, 'ended', 'Ended. The gateway closed the call.');
+    return;
+  }
+  if (res.ok) {
+    const body = await res.json();
+    // The provider can change mid-call (failover); show the one answering now.
+    if (body.provider && ui.provider.textContent !== body.provider) ui.provider.textContent = body.provider;
+  }
+}
+
 function release(call) {
+  if (call.poller) clearInterval(call.poller);
   if (call.frame) cancelAnimationFrame(call.frame);
   if (call.pc) call.pc.close();
   if (call.stream) for (const track of call.stream.getTracks()) track.stop();
@@ -168,6 +193,7 @@ function onConnectionState(call) {
       break;
     case 'disconnected':
       setStatus('connecting', 'Connection interrupted. Reconnecting...');
+      void poll(call);
       break;
     case 'failed':
       hangUp(call, 'error', 'The connection failed. A firewall may be blocking it; check your network and try again.');
@@ -180,7 +206,7 @@ function onConnectionState(call) {
 
 async function startCall() {
   if (current) return;
-  const call = { pc: null, stream: null, sessionId: null, ended: false, audioContext: null, frame: 0 };
+  const call = { pc: null, stream: null, sessionId: null, ended: false, audioContext: null, frame: 0, poller: 0 };
   current = call;
   ui.start.disabled = true;
   ui.end.disabled = false;
@@ -222,6 +248,7 @@ async function startCall() {
     call.sessionId = answer.sessionId;
     if (call.ended) return endOnGateway(call);
     ui.provider.textContent = answer.provider;
+    call.poller = setInterval(() => void poll(call), POLL_MS);
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
   } catch (err) {
     const text = err instanceof CallError ? err.message : `The call could not be started: ${err && err.message ? err.message : err}.`;

@@ -1,0 +1,122 @@
+/**
+ * Failover through a real gateway against the providers' loopback fakes: a manual switch chain
+ * OpenAI -> Gemini -> Deepgram -> echo in one call with the conversation carried over, and a provider
+ * that drops the socket mid-reply, after which the next provider answers the pending turn.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeMulaw } from '../../src/pipeline/codecs/g711.js';
+import { simulateCall } from '../../src/simulator/caller.js';
+import { DeepgramFake } from '../fakes/deepgram-fake.js';
+import { GeminiLiveFake } from '../fakes/gemini-live-fake.js';
+import { OpenAIRealtimeFake } from '../fakes/openai-realtime-fake.js';
+import { readBytes, readLabels } from '../support/fixtures.js';
+import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { maxNormalisedCorrelation } from '../support/signal.js';
+
+async function until(cond: () => boolean, ms: number, what: string) {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('failover against the loopback provider fakes', () => {
+  let openai: OpenAIRealtimeFake;
+  let gemini: GeminiLiveFake;
+  let deepgram: DeepgramFake;
+  beforeAll(async () => {
+    openai = await OpenAIRealtimeFake.start({ userTranscript: 'what time is it', replyTranscript: 'it is noon' });
+    gemini = await GeminiLiveFake.start({ replyDelayMs: 50, chunkMs: 40 });
+    deepgram = await DeepgramFake.start({ apiKey: 'dg-key', transcript: 'read me the card' });
+  });
+  afterAll(async () => {
+    await openai.close();
+    await gemini.close();
+    await deepgram.close();
+  });
+
+  function env(extra: Record<string, string> = {}) {
+    return {
+      PROVIDERS: 'openai,gemini,deepgram,echo',
+      OPENAI_API_KEY: openai.apiKey,
+      OPENAI_BASE_URL: openai.baseUrl,
+      OPENAI_CA_FILE: openai.caFile,
+      GEMINI_API_KEY: gemini.apiKey,
+      GEMINI_BASE_URL: gemini.baseUrl,
+      DEEPGRAM_API_KEY: 'dg-key',
+      DEEPGRAM_BASE_URL: deepgram.url,
+      VAD_ENGINE: 'energy',
+      PROVIDER_RESPONSE_TIMEOUT_MS: '4000',
+      ...extra,
+    };
+  }
+
+  it('switches by hand openai -> gemini -> deepgram -> echo in one call, each carrying the conversation', { timeout: 90_000 }, async () => {
+    const gw: TestGateway = await startTestGateway(env());
+    try {
+      const audio = readBytes('calls/call-quiet.8k.ulaw');
+      const call = simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 2500 });
+      await until(() => gw.gateway.calls.size === 1, 5000, 'the call');
+      const live = gw.gateway.calls.list()[0];
+      const post = async (provider: string) => {
+        const res = await fetch(`${gw.baseUrl}/api/v1/calls/${live.id}/provider`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ provider }),
+        });
+        return { status: res.status, body: (await res.json()) as { switch: { result: string; from: string; to: string } } };
+      };
+      const chain = ['gemini', 'deepgram', 'echo'];
+      for (let i = 0; i < chain.length; i++) {
+        // Wait until the current provider has answered a turn and the caller heard it, then switch.
+        // (A turn enters the history once the caller has heard its answer to the end.)
+        await until(() => live.history.filter((t) => t.role === 'assistant').length >= i + 1, 40_000, `answer ${String(i + 1)}`);
+        const historyBefore = [...live.history];
+        const res = await post(chain[i]);
+        expect(res.status).toBe(200);
+        expect(res.body.switch).toMatchObject({ to: chain[i], result: 'ok' });
+        if (chain[i] === 'gemini') {
+          // Gemini got the conversation so far as client content turns.
+          const turns = gemini.of('clientContent').flatMap((c) => (c.turns as { role: string; parts: { text: string }[] }[]) ?? []);
+          expect(turns.map((t) => t.parts[0].text)).toEqual(historyBefore.map((h) => h.text));
+          expect(historyBefore.map((h) => h.text)).toEqual(['what time is it', 'it is noon']);
+        }
+      }
+      const result = await call;
+      const snap = live.snapshot();
+      expect(snap.providersUsed).toEqual(['openai', 'gemini', 'deepgram', 'echo']);
+      expect(snap.switches.map((s) => s.result)).toEqual(['ok', 'ok', 'ok']);
+      expect(result.replies.length).toBeGreaterThanOrEqual(3);
+      expect(await metricValue(gw.gateway, 'voice_gateway_provider_switches_total', { reason: 'manual', result: 'ok' })).toBe(3);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a provider that drops the socket mid-reply: the next one answers the pending turn with the whole utterance', { timeout: 60_000 }, async () => {
+    const dropper = await OpenAIRealtimeFake.start({ faults: { closeAfterDeltas: 3 }, chunkMs: 100, chunkIntervalMs: 100 });
+    const gw = await startTestGateway({ ...env(), PROVIDERS: 'openai,gemini', OPENAI_API_KEY: dropper.apiKey, OPENAI_BASE_URL: dropper.baseUrl, OPENAI_CA_FILE: dropper.caFile });
+    try {
+      const speech = readBytes('g711/cards-003.ulaw');
+      const audio = new Uint8Array(4000 + speech.length + 16000).fill(0xff);
+      audio.set(speech, 4000);
+      const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 2000 });
+      const ended = gw.logs.find((l) => l.event === 'switch_finished');
+      expect(ended).toMatchObject({ from: 'openai', to: 'gemini', reason: 'provider_closed', result: 'ok' });
+      // The caller heard the cut reply, a clear, and then Gemini's answer to the same turn: the echo of what it said.
+      expect(result.clears.length).toBeGreaterThanOrEqual(1);
+      const last = result.replies.at(-1)!;
+      const input = decodeMulaw(audio);
+      // The reply lags the input by the resamplers' delay (~16 ms): skip its first 100 ms so the lag is positive.
+      const probe = last.pcm.subarray(800, Math.min(last.pcm.length, input.length - 4000));
+      expect(maxNormalisedCorrelation(probe, input, input.length - probe.length).ncc).toBeGreaterThanOrEqual(0.8);
+      // Gemini received the whole turn: at least as much 16 kHz audio as the utterance lasted.
+      const geminiBytes = gemini.of('realtimeInput').filter((r) => r.audio).reduce((n, r) => n + Buffer.from((r.audio as { data: string }).data, 'base64').length, 0);
+      expect(geminiBytes / 32).toBeGreaterThanOrEqual((speech.length / 8) * 0.95);
+    } finally {
+      await gw.close();
+      await dropper.close();
+    }
+  });
+});

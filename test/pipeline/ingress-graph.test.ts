@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { IngressGraph } from '../../src/pipeline/ingress-graph.js';
+import type { AudioFrame, EncodedFrame } from '../../src/pipeline/frame.js';
+
+describe('ingress graph', () => {
+  function graph(sinkRate: number, codec: 'pcm16' | 'mulaw' = 'pcm16') {
+    const seen: (string | number)[] = [];
+    const vad: number[] = [];
+    const g = new IngressGraph({
+      wireFormat: { codec: 'mulaw', sampleRate: 8000 },
+      sinkFormat: { codec, sampleRate: sinkRate },
+      onPcm: (pcm) => vad.push(pcm.seq),
+      sink: (frame: AudioFrame | EncodedFrame) => seen.push(frame.seq),
+      onMarker: (m) => seen.push(String(m)),
+      maxQueuedFrames: 100,
+      onDrop: () => undefined,
+      onError: (err) => {
+        throw err;
+      },
+    });
+    return { g, seen, vad };
+  }
+  const payload = new Uint8Array(160).fill(0xff);
+
+  it('delivers a turn marker after every frame written before it, even on a fresh (buffering) graph', async () => {
+    const { g, seen } = graph(16000);
+    for (let seq = 0; seq < 5; seq++) g.write({ payload, seq, timestampMs: seq * 20, receivedAtMs: 0, replay: true });
+    g.writeMarker('turn-end');
+    g.write({ payload, seq: 5, timestampMs: 100, receivedAtMs: 0 });
+    await g.end();
+    expect(seen).toEqual([0, 1, 2, 3, 4, 'turn-end', 5]);
+  });
+
+  it('hands the sink the original bytes when it takes the carrier codec, while VAD still sees PCM (live frames only)', async () => {
+    const { g, seen, vad } = graph(8000, 'mulaw');
+    const got: (AudioFrame | EncodedFrame)[] = [];
+    const g2 = new IngressGraph({
+      wireFormat: { codec: 'mulaw', sampleRate: 8000 },
+      sinkFormat: { codec: 'mulaw', sampleRate: 8000 },
+      onPcm: () => undefined,
+      sink: (f) => got.push(f),
+      maxQueuedFrames: 10,
+      onDrop: () => undefined,
+      onError: () => undefined,
+    });
+    g2.write({ payload, seq: 7, timestampMs: 0, receivedAtMs: 0 });
+    await g2.end();
+    expect('payload' in got[0] && got[0].payload).toBe(payload);
+    g.write({ payload, seq: 1, timestampMs: 0, receivedAtMs: 0, replay: true });
+    g.write({ payload, seq: 2, timestampMs: 20, receivedAtMs: 0 });
+    await g.end();
+    expect(seen).toEqual([1, 2]);
+    expect(vad).toEqual([2]); // a replayed frame is not shown to VAD twice
+  });
+});
