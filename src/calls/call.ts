@@ -485,7 +485,8 @@ export class Call {
             else if (this.#failover.failback) this.#maybeFailBack();
             break;
           case 'transcript':
-            this.#providerSpoke();
+            // Hearing the caller (a user transcript) is not answering: only the assistant's words count.
+            if (ev.role === 'assistant') this.#providerSpoke();
             if (ev.final && ev.text.trim() !== '') {
               this.#transcripts.push({ role: ev.role, text: ev.text, atMs: Math.round(this.mediaTimeMs), provider: session.provider });
               this.#pendingHistory.push({ role: ev.role, text: ev.text });
@@ -500,7 +501,9 @@ export class Call {
             // goAway: adapters that can resume (Gemini) reconnect themselves; if they cannot, 'closed' follows.
             break;
           case 'error':
-            if (ev.fatal) void this.switchProvider('provider_error');
+            // Fatal: the session is gone. Non-fatal while a turn waits for its answer: that answer is
+            // not coming (the provider refused the request), so do not wait out the deadline.
+            if (ev.fatal || (this.#responseTimer !== undefined && ev.error.code !== 'GW_ERR_PROVIDER_PROTOCOL')) void this.switchProvider('provider_error');
             break;
           case 'closed':
             void this.switchProvider('provider_closed');
@@ -523,7 +526,8 @@ export class Call {
 
   #maybeFailBack(): void {
     const providers = this.#opts.providers ?? [];
-    const preferred = providers.find((p) => p.state !== 'open');
+    // Only a provider whose breaker has closed again (another call's trial succeeded) is gone back to.
+    const preferred = providers.find((p) => p.state === undefined || p.state === 'closed');
     if (!preferred || preferred.name === this.provider || this.#switching || this.#vad.speaking) return;
     const currentIndex = providers.findIndex((p) => p.name === this.provider);
     if (currentIndex > providers.indexOf(preferred)) void this.switchProvider('recovery', preferred.name);

@@ -35,11 +35,11 @@ afterEach(async () => {
   open = [];
 });
 
-async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?: number; switchDeadlineMs?: number; echoMarks?: boolean; standby?: boolean } = {}): Promise<Harness> {
+async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?: number; switchDeadlineMs?: number; echoMarks?: boolean; standby?: boolean; failback?: boolean; resetTimeoutMs?: number } = {}): Promise<Harness> {
   const metrics = createMetrics();
   const logger = silentLogger();
   const guarded = providers.map(
-    (p) => new GuardedProvider(p, { metrics, logger, breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 60_000, connectTimeoutMs: 2000, rollingWindowMs: 10_000 } }),
+    (p) => new GuardedProvider(p, { metrics, logger, breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: opts.resetTimeoutMs ?? 60_000, connectTimeoutMs: 2000, rollingWindowMs: 10_000 } }),
   );
   const vad = createVadService({ engine: 'energy', metrics, logger });
   const sent = { media: 0, clears: 0, marks: [] as string[], closed: false };
@@ -69,7 +69,7 @@ async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?
     transport,
     provider: guarded[0],
     providers: guarded,
-    failover: { switchDeadlineMs: opts.switchDeadlineMs ?? 1000, responseTimeoutMs: opts.responseTimeoutMs ?? 400, failback: false, allDown: 'hangup', standby: opts.standby },
+    failover: { switchDeadlineMs: opts.switchDeadlineMs ?? 1000, responseTimeoutMs: opts.responseTimeoutMs ?? 400, failback: opts.failback ?? false, allDown: 'hangup', standby: opts.standby },
     vad,
     metrics,
     logger,
@@ -266,5 +266,30 @@ describe('warm standby', () => {
     b.fault('close');
     await until(() => b.sessions.length === 2, 4000);
     expect(h.call.provider).toBe('a');
+  });
+});
+
+describe('failback', () => {
+  it('returns to the preferred provider at a turn boundary once its breaker has closed again, not before', async () => {
+    const a = new ScriptedProvider('a');
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b], { failback: true, resetTimeoutMs: 300 });
+    await h.feed(U1.startMs + 500);
+    a.fault('auth'); // a rejects the key: its breaker opens at once and the call moves to b
+    await until(() => h.call.provider === 'b');
+    expect(h.guarded[0].state).toBe('open');
+    await h.feed(U1.endMs + 900);
+    await until(() => h.call.history.length >= 2);
+    expect(h.call.provider).toBe('b'); // a's breaker is not closed: no failback
+    await until(() => h.guarded[0].state === 'halfOpen', 2000);
+    // Another call's connect is the half-open trial; it succeeds and closes the breaker.
+    const trial = await h.guarded[0].connect({ callId: 'other', inputFormat: { codec: 'pcm16', sampleRate: 16000 }, callerFormat: { codec: 'mulaw', sampleRate: 8000 }, history: [], logger: silentLogger() });
+    await trial.close();
+    expect(h.guarded[0].state).toBe('closed');
+    await h.feed(U2.endMs + 900);
+    await until(() => h.call.provider === 'a');
+    const last = h.call.snapshot().switches.at(-1)!;
+    expect(last).toMatchObject({ from: 'b', to: 'a', reason: 'recovery', result: 'ok' });
+    expect(a.current!.history.length).toBeGreaterThanOrEqual(2);
   });
 });

@@ -119,4 +119,59 @@ describe('failover against the loopback provider fakes', () => {
       await dropper.close();
     }
   });
+
+  // Each fault of the providers' fakes, through a real gateway: the call moves on to Gemini and the
+  // caller's turn is answered there (an echo of what it said).
+  const faults: [string, Record<string, unknown>, string][] = [
+    ['closes the socket mid-reply', { faults: { closeAfterDeltas: 2 }, chunkMs: 100, chunkIntervalMs: 100 }, 'provider_closed'],
+    ['answers with an error event', { faults: { errorEvent: { type: 'server_error', message: 'The server had an error' } } }, 'provider_error'],
+    ['rejects the key mid-call', { faults: { errorEvent: { type: 'invalid_request_error', code: 'invalid_api_key', message: 'Incorrect API key provided' } } }, 'breaker_open|provider_error'],
+    ['hangs (never answers)', { faults: { hang: 'response' } }, 'provider_silent'],
+    ['is slow (2 s per reply)', { replyDelayMs: 2000 }, 'provider_silent'],
+  ];
+  it.each(faults)('openai %s: the call goes on with gemini, which answers the same turn', { timeout: 60_000 }, async (_name, options, reason) => {
+    const bad = await OpenAIRealtimeFake.start(options);
+    const gw = await startTestGateway({ ...env(), PROVIDERS: 'openai,gemini', OPENAI_API_KEY: bad.apiKey, OPENAI_BASE_URL: bad.baseUrl, OPENAI_CA_FILE: bad.caFile, PROVIDER_RESPONSE_TIMEOUT_MS: '1200' });
+    try {
+      const speech = readBytes('g711/cards-003.ulaw');
+      const audio = new Uint8Array(4000 + speech.length + 20000).fill(0xff);
+      audio.set(speech, 4000);
+      const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 2500 });
+      const sw = gw.logs.find((l) => l.event === 'switch_finished');
+      expect(sw).toMatchObject({ from: 'openai', to: 'gemini', result: 'ok' });
+      expect(String(sw!.reason)).toMatch(new RegExp(`^(${reason})$`));
+      expect(sw!.turnsReplayed).toBe(1);
+      const last = result.replies.at(-1)!;
+      const input = decodeMulaw(audio);
+      const probe = last.pcm.subarray(800, Math.min(last.pcm.length, input.length - 4000));
+      expect(maxNormalisedCorrelation(probe, input, input.length - probe.length).ncc).toBeGreaterThanOrEqual(0.8);
+    } finally {
+      await gw.close();
+      await bad.close();
+    }
+  });
+
+  it('openai drops the socket mid-utterance: gemini gets the whole turn and answers it', { timeout: 60_000 }, async () => {
+    const dropper = await OpenAIRealtimeFake.start({});
+    const gw = await startTestGateway({ ...env(), PROVIDERS: 'openai,gemini', OPENAI_API_KEY: dropper.apiKey, OPENAI_BASE_URL: dropper.baseUrl, OPENAI_CA_FILE: dropper.caFile });
+    try {
+      const speech = readBytes('g711/cards-003.ulaw');
+      const audio = new Uint8Array(4000 + speech.length + 16000).fill(0xff);
+      audio.set(speech, 4000);
+      const call = simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 2000 });
+      // 0.5 s of silence, then speech: cut the provider off 0.4 s into the utterance.
+      await until(() => dropper.appendedAudio().length > 4000 + 3200, 10_000, 'mid-utterance');
+      dropper.closeClients();
+      const result = await call;
+      const sw = gw.logs.find((l) => l.event === 'switch_finished');
+      expect(sw).toMatchObject({ from: 'openai', to: 'gemini', reason: 'provider_closed', result: 'ok', firstSeq: 0 });
+      const last = result.replies.at(-1)!;
+      const input = decodeMulaw(audio);
+      const probe = last.pcm.subarray(800, Math.min(last.pcm.length, input.length - 4000));
+      expect(maxNormalisedCorrelation(probe, input, input.length - probe.length).ncc).toBeGreaterThanOrEqual(0.8);
+    } finally {
+      await gw.close();
+      await dropper.close();
+    }
+  });
 });
