@@ -586,7 +586,6 @@ export class Call {
     }
 
     const attempts: SwitchAttempt[] = [];
-    let turnsReplayed = 0;
     for (const candidate of candidates) {
       if (this.#isOver()) break;
       const ta = performance.now();
@@ -594,7 +593,7 @@ export class Call {
       // Replay first, then point live frames at the new link: order is the ring's, then arrival.
       const replay = this.#ring.entries();
       let replayed = 0;
-      turnsReplayed = 0;
+      let turnsReplayed = 0;
       let firstSeq: number | undefined;
       let lastSeq: number | undefined;
       for (const e of replay) {

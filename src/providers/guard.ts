@@ -238,11 +238,11 @@ class GuardedSession implements ProviderSession {
 
   get events(): AsyncIterable<ProviderEvent> {
     const inner = this.#inner.events;
-    const self = this;
+    const observe = (ev: ProviderEvent) => this.#observe(ev);
     return {
       async *[Symbol.asyncIterator]() {
         for await (const ev of inner) {
-          self.#observe(ev);
+          observe(ev);
           yield ev;
         }
       },

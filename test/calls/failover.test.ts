@@ -43,7 +43,7 @@ async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?
   );
   const vad = createVadService({ engine: 'energy', metrics, logger });
   const sent = { media: 0, clears: 0, marks: [] as string[], closed: false };
-  let call: Call | undefined;
+  const ref: { call?: Call } = {};
   const transport: CallTransport = {
     name: 'twilio',
     format: { codec: 'mulaw', sampleRate: 8000 },
@@ -53,7 +53,7 @@ async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?
     sendMark: (name) => {
       sent.marks.push(name);
       // The carrier echoes a mark once the audio before it has played; here, a little later.
-      if (opts.echoMarks !== false) setTimeout(() => call?.handleMark(name), 30);
+      if (opts.echoMarks !== false) setTimeout(() => ref.call?.handleMark(name), 30);
     },
     sendClear: () => {
       sent.clears++;
@@ -62,7 +62,7 @@ async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?
       sent.closed = true;
     },
   };
-  call = new Call({
+  const call = new Call({
     id: 'call-1',
     carrierCallId: 'CA1',
     correlationId: 'corr-1',
@@ -75,6 +75,7 @@ async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?
     logger,
     media: { egressLeadMs: 60, egressMaxQueueMs: 60_000 },
   });
+  ref.call = call;
   await call.start();
   let fedMs = 0;
   const h: Harness = {
@@ -88,7 +89,7 @@ async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?
     async feed(untilMs: number) {
       while (fedMs < untilMs && (fedMs / 20 + 1) * FRAME <= AUDIO.length) {
         const i = fedMs / 20;
-        call!.handleMedia(AUDIO.subarray(i * FRAME, (i + 1) * FRAME));
+        call.handleMedia(AUDIO.subarray(i * FRAME, (i + 1) * FRAME));
         fedMs += 20;
         await new Promise((r) => setTimeout(r, 5));
       }

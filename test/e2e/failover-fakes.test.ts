@@ -9,7 +9,7 @@ import { simulateCall } from '../../src/simulator/caller.js';
 import { DeepgramFake } from '../fakes/deepgram-fake.js';
 import { GeminiLiveFake } from '../fakes/gemini-live-fake.js';
 import { OpenAIRealtimeFake } from '../fakes/openai-realtime-fake.js';
-import { readBytes, readLabels } from '../support/fixtures.js';
+import { readBytes } from '../support/fixtures.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { maxNormalisedCorrelation } from '../support/signal.js';
 
