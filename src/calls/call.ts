@@ -5,113 +5,25 @@
  * provider, record how much was heard).
  */
 import { createHistogram } from 'node:perf_hooks';
+import { isGatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { AudioFrame, WireFormat } from '../pipeline/frame.js';
-import { pcmFormatOf, type TransportName } from '../transports/media-events.js';
+import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
+import type { AudioFormat, AudioFrame } from '../pipeline/frame.js';
 import { Resampler } from '../pipeline/resample/resampler.js';
-import { isPassthrough } from '../pipeline/ingress-graph.js';
+import type { WireFrame } from '../pipeline/stages.js';
 import type { CallVad } from '../pipeline/vad/call-vad.js';
 import type { TurnEvent } from '../pipeline/vad/turn-detector.js';
-import type { VadService } from '../pipeline/vad/vad-service.js';
-import type { AudioFormat } from '../pipeline/frame.js';
-import type { ConversationTurn, Provider, ProviderSession, TurnInfo } from '../providers/types.js';
-import { isGatewayError } from '../errors.js';
+import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderSession, TurnInfo } from '../providers/types.js';
+import { pcmFormatOf } from '../transports/media-events.js';
+import type { BargeIn, CallOptions, CallSnapshot, CallState, CallTransport, TranscriptEntry } from './call-types.js';
+import { negotiateInput } from './call-types.js';
 import { Egress } from './egress.js';
-import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
-import { ProviderLink } from './provider-link.js';
+import { DEFAULT_FAILOVER, type FailoverSettings, type SwitchReason, type SwitchRecord } from './failover.js';
 import { FrameRing } from './frame-ring.js';
-import { DEFAULT_FAILOVER, fallbackOrder, type FailoverSettings, type GuardedLike, type SwitchAttempt, type SwitchReason, type SwitchRecord } from './failover.js';
-import type { WireFrame } from '../pipeline/stages.js';
+import { ProviderLink } from './provider-link.js';
+import { ProviderSwitcher, type SwitchHost } from './switcher.js';
 
-export interface CallTransport {
-  readonly name: TransportName;
-  readonly format: WireFormat;
-  sendMedia(payload: Uint8Array): void;
-  sendMark(name: string): void;
-  sendClear(): void;
-  /** Close the media connection (for Twilio: the TwiML after <Connect> runs). */
-  close(code?: number, reason?: string): void;
-}
-
-export interface CallOptions {
-  readonly id: string;
-  readonly carrierCallId: string;
-  readonly correlationId: string;
-  readonly transport: CallTransport;
-  /** The provider to start on. */
-  readonly provider: Provider;
-  /** Every configured provider, in PROVIDERS order: the failover candidates. */
-  readonly providers?: readonly GuardedLike[];
-  readonly failover?: FailoverSettings;
-  readonly vad: VadService;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
-  readonly customParameters?: Record<string, string>;
-  readonly instructions?: string;
-  readonly direction?: 'inbound' | 'outbound';
-  readonly from?: string;
-  readonly to?: string;
-  readonly metadata?: Record<string, unknown>;
-  /** Caller key presses go to the provider as text ("The caller pressed 5."). */
-  readonly dtmfToProvider?: boolean;
-  readonly onEnded?: (call: Call) => void;
-}
-
-export interface BargeIn {
-  readonly atMs: number;
-  readonly responseId: string;
-  readonly heardMs: number;
-  readonly framesDropped: number;
-}
-
-export type CallState = 'connecting' | 'active' | 'ending' | 'ended';
-
-export interface TranscriptEntry {
-  role: 'user' | 'assistant';
-  text: string;
-  /** Call media time when it was received. */
-  atMs: number;
-  provider: string;
-}
-
-export interface CallSnapshot {
-  callId: string;
-  carrierCallId: string;
-  correlationId: string;
-  direction: 'inbound' | 'outbound';
-  from: string | undefined;
-  to: string | undefined;
-  metadata: Record<string, unknown> | undefined;
-  transport: string;
-  codec: string;
-  sampleRate: number;
-  provider: string;
-  state: CallState;
-  startedAt: string;
-  endedAt: string | undefined;
-  endReason: string | undefined;
-  framesIn: number;
-  framesOut: number;
-  framesDropped: number;
-  turns: number;
-  bargeIns: BargeIn[];
-  dtmf: { digit: string; atMs: number; direction: 'in' | 'out' }[];
-  vadEngine: string;
-  providersUsed: string[];
-  transcripts: TranscriptEntry[];
-  latency: { ingressP50Ms: number; ingressP99Ms: number; ingressMaxMs: number; replyLatencyMs: number[] };
-  switches: SwitchRecord[];
-  switching: boolean;
-}
-
-/** Choose what the provider gets: the carrier codec untouched if it takes it, else PCM16 at its first rate. */
-export function negotiateInput(wire: WireFormat, accepted: readonly AudioFormat[]): AudioFormat {
-  const direct = accepted.find((f) => isPassthrough(wire, f));
-  if (direct) return direct;
-  return accepted.find((f) => f.codec === 'pcm16') ?? { codec: 'pcm16', sampleRate: wire.sampleRate };
-}
+export * from './call-types.js';
 
 const IDLE_KEEP_FRAMES = 50; // 1 s of lead-in kept while nobody speaks, so a turn's start is never trimmed
 const RING_FRAMES = 2048; // ~40 s of 20 ms frames: the longest turn a failover can replay whole
@@ -139,7 +51,6 @@ export class Call {
   /** Turns the provider finished answering whose reply the caller has not yet heard to the end. */
   #answeredNotPlayed = 0;
   readonly #providersUsed: string[] = [];
-  readonly #switches: SwitchRecord[] = [];
   readonly #ingressLatency = createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 2 });
   readonly #replyLatencyMs: number[] = [];
   readonly #abort = new AbortController();
@@ -147,10 +58,7 @@ export class Call {
   #link: ProviderLink;
   /** The session whose events reach the caller; none while a switch is in progress. */
   #activeSession: ProviderSession | undefined;
-  /** A warm session on the next provider (STANDBY=1), its relay loop already running. */
-  #standby: { provider: GuardedLike; session: ProviderSession; inputFormat: AudioFormat } | undefined;
-  #standbyTimer: NodeJS.Timeout | undefined;
-  #switching: Promise<SwitchRecord> | undefined;
+  readonly #switcher: ProviderSwitcher;
   #turnEndedAt: number | undefined;
   #responseTimer: NodeJS.Timeout | undefined;
   #lastResponseId: string | undefined;
@@ -187,6 +95,7 @@ export class Call {
       }
     };
     this.#link = this.#newLink(opts.provider);
+    this.#switcher = new ProviderSwitcher(this.#switchHost());
     this.#egress = new Egress({
       format: wire,
       sink: {
@@ -225,7 +134,7 @@ export class Call {
   }
 
   get switching(): boolean {
-    return this.#switching !== undefined;
+    return this.#switcher.switching;
   }
 
   #drop(stage: string, n: number): void {
@@ -250,13 +159,13 @@ export class Call {
     });
   }
 
-  #connectOptions(link: ProviderLink, signal: AbortSignal) {
+  #connectOptions(inputFormat: AudioFormat, signal: AbortSignal, history: readonly ConversationTurn[] = this.#history): ProviderConnectOptions {
     return {
       callId: this.id,
-      inputFormat: link.inputFormat,
+      inputFormat,
       callerFormat: pcmFormatOf(this.#transport.format),
       instructions: this.#opts.instructions,
-      history: [...this.#history],
+      history: [...history],
       logger: this.#log,
       signal,
     };
@@ -275,12 +184,13 @@ export class Call {
     }
     const link = this.#link;
     try {
-      const session = await link.provider.connect(this.#connectOptions(link, this.#abort.signal));
+      const session = await link.provider.connect(this.#connectOptions(link.inputFormat, this.#abort.signal));
       if (this.#isOver()) {
         await session.close();
         return;
       }
       this.#adopt(link, session);
+      this.#switcher.refreshStandby();
       this.#state = 'active';
     } catch (err) {
       this.#log.warn({ event: 'provider_connect_failed', provider: link.provider.name, code: isGatewayError(err) ? err.code : undefined }, 'first provider failed to connect');
@@ -297,64 +207,8 @@ export class Call {
   #adopt(link: ProviderLink, session: ProviderSession, relayRunning = false): void {
     link.attach(session);
     this.#activeSession = session;
-    this.#providersUsed.push(session.provider);
+    if (this.#providersUsed.at(-1) !== session.provider || !relayRunning) this.#providersUsed.push(session.provider);
     if (!relayRunning) void this.#relay(session);
-    this.#refreshStandby();
-  }
-
-  /** Keep one connected session on the next provider in order (STANDBY=1); replaced if it drops. */
-  #refreshStandby(delayMs = 0): void {
-    if (!this.#failover.standby || this.#isOver() || this.#standbyTimer) return;
-    const next = fallbackOrder(this.#opts.providers ?? [], this.provider, new Set())[0];
-    if (this.#standby && this.#standby.provider === next) return;
-    const stale = this.#standby;
-    this.#standby = undefined;
-    if (stale) void stale.session.close().catch(() => undefined);
-    if (!next) return;
-    this.#standbyTimer = setTimeout(() => {
-      this.#standbyTimer = undefined;
-      if (this.#isOver() || this.#standby) return;
-      const inputFormat = negotiateInput(this.#transport.format, next.inputFormats);
-      next
-        .connect({
-          callId: this.id,
-          inputFormat,
-          callerFormat: pcmFormatOf(this.#transport.format),
-          instructions: this.#opts.instructions,
-          // The conversation is handed over when the standby takes the call (appendHistory).
-          history: [],
-          logger: this.#log,
-          signal: this.#abort.signal,
-        })
-        .then(
-          (session) => {
-            if (this.#isOver() || this.#standby || next.name === this.provider) {
-              void session.close();
-              return;
-            }
-            this.#standby = { provider: next, session, inputFormat };
-            this.#log.debug({ event: 'standby_ready', provider: next.name }, 'warm standby connected');
-            void this.#relay(session);
-          },
-          (err: unknown) => {
-            this.#log.warn({ event: 'standby_failed', provider: next.name, code: isGatewayError(err) ? err.code : undefined }, 'warm standby failed to connect');
-            this.#refreshStandby(1000);
-          },
-        );
-    }, delayMs);
-    this.#standbyTimer.unref();
-  }
-
-  /** Take the warm standby for `provider` if it is usable now. */
-  #takeStandby(provider: GuardedLike, link: ProviderLink): ProviderSession | undefined {
-    const sb = this.#standby;
-    if (!sb || sb.provider !== provider || sb.inputFormat.codec !== link.inputFormat.codec || sb.inputFormat.sampleRate !== link.inputFormat.sampleRate) return undefined;
-    if (this.#history.length > 0) {
-      if (!sb.session.appendHistory) return undefined;
-      sb.session.appendHistory([...this.#history]);
-    }
-    this.#standby = undefined;
-    return sb.session;
   }
 
   /** One media payload from the transport; `receivedAtMs` is performance.now() at its message event. */
@@ -421,7 +275,7 @@ export class Call {
     if (this.#responseTimer) return;
     this.#responseTimer = setTimeout(() => {
       this.#responseTimer = undefined;
-      if (this.#isOver() || this.#switching || !this.#link.session) return;
+      if (this.#isOver() || this.#switcher.switching || !this.#link.session) return;
       this.#log.warn({ event: 'provider_silent', provider: this.provider, timeoutMs: this.#failover.responseTimeoutMs }, 'provider did not answer the turn in time');
       void this.switchProvider('provider_silent');
     }, this.#failover.responseTimeoutMs);
@@ -456,10 +310,7 @@ export class Call {
         if (this.#isOver()) break;
         // A session being switched away from may still talk (or be rolled back to): not to this caller now.
         if (session !== this.#activeSession) {
-          if (session === this.#standby?.session && (ev.type === 'closed' || (ev.type === 'error' && ev.fatal))) {
-            this.#standby = undefined;
-            this.#refreshStandby(1000);
-          }
+          if (this.#switcher.isStandby(session) && (ev.type === 'closed' || (ev.type === 'error' && ev.fatal))) this.#switcher.standbyLost();
           continue;
         }
         switch (ev.type) {
@@ -528,170 +379,65 @@ export class Call {
     const providers = this.#opts.providers ?? [];
     // Only a provider whose breaker has closed again (another call's trial succeeded) is gone back to.
     const preferred = providers.find((p) => p.state === undefined || p.state === 'closed');
-    if (!preferred || preferred.name === this.provider || this.#switching || this.#vad.speaking) return;
+    if (!preferred || preferred.name === this.provider || this.#switcher.switching || this.#vad.speaking) return;
     const currentIndex = providers.findIndex((p) => p.name === this.provider);
     if (currentIndex > providers.indexOf(preferred)) void this.switchProvider('recovery', preferred.name);
   }
 
   /**
-   * Move the call to another provider without losing a frame: new frames are held in order (in the new
-   * link's sink), the unaccepted audio of the current turn is replayed ahead of them, the new provider
-   * gets the conversation so far, and only when it is up is the old one let go. A manual switch to a
-   * provider that fails rolls back; a failure-driven one tries the next candidate; when none is left,
-   * the configured all-down outcome applies. Never throws; resolves with the switch record.
+   * Move the call to another provider without losing a frame (see switcher.ts). Never throws;
+   * resolves with the switch record.
    */
   switchProvider(reason: SwitchReason, target?: string): Promise<SwitchRecord> {
-    if (this.#switching) return this.#switching;
-    const p = this.#doSwitch(reason, target).finally(() => {
-      this.#switching = undefined;
-    });
-    this.#switching = p;
-    return p;
+    return this.#switcher.switchProvider(reason, target);
   }
 
-  async #doSwitch(reason: SwitchReason, target: string | undefined): Promise<SwitchRecord> {
-    const { metrics } = this.#opts;
-    const t0 = performance.now();
-    const startedAt = new Date();
-    const old = this.#link;
-    const from = old.provider.name;
-    const heldFromSeq = this.#seq;
-    const providers = this.#opts.providers ?? [this.#opts.provider];
-    let candidates: GuardedLike[];
-    if (target !== undefined) {
-      // The API checks the name first; an unknown one here simply finds no candidate and rolls back.
-      candidates = providers.filter((p) => p.name === target);
-    } else {
-      candidates = fallbackOrder(providers, from, new Set());
-    }
+  /** What the switcher needs of this call, and nothing more. */
+  #switchHost(): SwitchHost {
+    return {
+      log: this.#log,
+      metrics: this.#opts.metrics,
+      signal: this.#abort.signal,
+      providers: this.#opts.providers ?? [this.#opts.provider],
+      settings: this.#failover,
+      isOver: () => this.#isOver(),
+      link: () => this.#link,
+      setLink: (link) => {
+        this.#link = link;
+      },
+      newLink: (provider) => this.#newLink(provider),
+      unaccepted: (fromSeq) => this.#ring.entries(fromSeq),
+      nextSeq: () => this.#seq,
+      pendingTurns: () => this.#ring.pendingTurns,
+      history: () => this.#history,
+      inputFormatFor: (provider) => negotiateInput(this.#transport.format, provider.inputFormats),
+      connectOptions: (inputFormat, signal, history) => this.#connectOptions(inputFormat, signal, history),
+      quiesce: (old) => this.#quiesce(old),
+      adopt: (link, session, relayRunning) => this.#adopt(link, session, relayRunning),
+      watch: (session) => void this.#relay(session),
+      armResponseTimer: () => this.#armResponseTimer(),
+      allProvidersDown: (old) => this.#allProvidersDown(old),
+    };
+  }
+
+  /** A switch begins: nothing the old provider says reaches the caller, and a reply in progress ends cleanly. */
+  #quiesce(old: ProviderLink): void {
     this.#providerSpoke();
     this.#activeSession = undefined;
     // Answers the caller has not heard to the end are asked again of the new provider.
     this.#answeredNotPlayed = 0;
     this.#pendingHistory = [];
-    this.#log.info({ event: 'switch_started', from, reason, candidates: candidates.map((c) => c.name) }, 'switching provider');
-
-    // A reply in progress ends now, cleanly: the caller stops hearing it and the old provider stops it.
-    if (this.#egress.playing) {
-      const responseId = this.#egress.currentResponseId ?? this.#lastResponseId ?? '';
-      const heardMs = this.#egress.heardMs(responseId);
-      this.#transport.sendClear();
-      const dropped = this.#egress.clear();
-      if (dropped > 0) metrics.framesDroppedTotal.inc({ stage: 'switch' }, dropped);
-      try {
-        old.session?.interrupt({ responseId, heardMs });
-      } catch {
-        /* the old provider may be the broken one */
-      }
+    if (!this.#egress.playing) return;
+    const responseId = this.#egress.currentResponseId ?? this.#lastResponseId ?? '';
+    const heardMs = this.#egress.heardMs(responseId);
+    this.#transport.sendClear();
+    const dropped = this.#egress.clear();
+    if (dropped > 0) this.#opts.metrics.framesDroppedTotal.inc({ stage: 'switch' }, dropped);
+    try {
+      old.session?.interrupt({ responseId, heardMs });
+    } catch {
+      /* the old provider may be the broken one */
     }
-
-    const attempts: SwitchAttempt[] = [];
-    for (const candidate of candidates) {
-      if (this.#isOver()) break;
-      const ta = performance.now();
-      const link = this.#newLink(candidate);
-      // Replay first, then point live frames at the new link: order is the ring's, then arrival.
-      const replay = this.#ring.entries();
-      let replayed = 0;
-      let turnsReplayed = 0;
-      let firstSeq: number | undefined;
-      let lastSeq: number | undefined;
-      for (const e of replay) {
-        if (e.kind === 'frame') {
-          link.write({ ...e.frame, replay: true });
-          replayed++;
-          firstSeq ??= e.frame.seq;
-          lastSeq = e.frame.seq;
-        } else {
-          link.endTurn(e.turn);
-          turnsReplayed++;
-        }
-      }
-      const liveFromSeq = this.#seq;
-      this.#link = link;
-      const deadline = AbortSignal.timeout(this.#failover.switchDeadlineMs);
-      const warm = this.#takeStandby(candidate, link);
-      try {
-        const session = warm ?? (await link.provider.connect(this.#connectOptions(link, AbortSignal.any([this.#abort.signal, deadline]))));
-        if (this.#isOver()) {
-          await session.close();
-          break;
-        }
-        const framesHeld = this.#seq - liveFromSeq;
-        if (framesHeld > 0) lastSeq = this.#seq - 1;
-        firstSeq ??= framesHeld > 0 ? liveFromSeq : undefined;
-        this.#adopt(link, session, warm !== undefined);
-        attempts.push({ provider: candidate.name, ok: true, durationMs: Math.round(performance.now() - ta), ...(warm ? { warm: true } : {}) });
-        void old.retire({ closeSession: true }).catch(() => undefined);
-        if (this.#ring.pendingTurns > 0) this.#armResponseTimer();
-        return this.#finishSwitch({ from, to: candidate.name, reason, startedAt, t0, framesHeld, framesReplayed: replayed, turnsReplayed, firstSeq, lastSeq, result: 'ok', attempts });
-      } catch (err) {
-        attempts.push({ provider: candidate.name, ok: false, error: isGatewayError(err) ? err.code : (err as Error).message, durationMs: Math.round(performance.now() - ta) });
-        this.#log.warn({ event: 'switch_attempt_failed', from, to: candidate.name, err }, 'switch attempt failed');
-        await link.retire({ closeSession: true });
-      }
-    }
-
-    // Nothing took the call. A manual switch returns to the provider it came from, which still works.
-    if (reason === 'manual' || reason === 'recovery') {
-      if (old.session && !old.retired && !this.#isOver()) {
-        const back = this.#newLink(old.provider);
-        const missed = this.#ring.entries(heldFromSeq);
-        for (const e of missed) {
-          if (e.kind === 'frame') back.write({ ...e.frame, replay: true });
-          else back.endTurn(e.turn);
-        }
-        this.#link = back;
-        const session = old.session;
-        await old.retire({ closeSession: false });
-        // Its relay loop never stopped: making it active again is all it takes.
-        back.attach(session);
-        this.#activeSession = session;
-        return this.#finishSwitch({ from, to: from, reason, startedAt, t0, framesHeld: missed.length, framesReplayed: 0, firstSeq: undefined, lastSeq: undefined, result: 'rolled_back', attempts });
-      }
-    }
-    const record = this.#finishSwitch({ from, to: 'none', reason, startedAt, t0, framesHeld: 0, framesReplayed: 0, firstSeq: undefined, lastSeq: undefined, result: 'failed', attempts });
-    void this.#allProvidersDown(old);
-    return record;
-  }
-
-  #finishSwitch(r: {
-    from: string;
-    to: string;
-    reason: SwitchReason;
-    startedAt: Date;
-    t0: number;
-    framesHeld: number;
-    framesReplayed: number;
-    turnsReplayed?: number;
-    firstSeq: number | undefined;
-    lastSeq: number | undefined;
-    result: SwitchRecord['result'];
-    attempts: SwitchAttempt[];
-  }): SwitchRecord {
-    const durationMs = performance.now() - r.t0;
-    const record: SwitchRecord = {
-      from: r.from,
-      to: r.to,
-      reason: r.reason,
-      startedAt: r.startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-      durationMs: Math.round(durationMs * 10) / 10,
-      framesHeld: r.framesHeld,
-      framesReplayed: r.framesReplayed,
-      turnsReplayed: r.turnsReplayed ?? 0,
-      firstSeq: r.firstSeq,
-      lastSeq: r.lastSeq,
-      result: r.result,
-      attempts: r.attempts,
-    };
-    this.#switches.push(record);
-    const { metrics } = this.#opts;
-    metrics.providerSwitchesTotal.inc({ from: r.from, to: r.to, reason: r.reason, result: r.result });
-    metrics.providerSwitchDurationSeconds.observe({ result: r.result }, durationMs / 1000);
-    const level = r.result === 'ok' ? 'info' : 'warn';
-    this.#log[level]({ event: 'switch_finished', ...record }, `provider switch ${r.from} -> ${r.to}: ${r.result}`);
-    return record;
   }
 
   /** Every provider is down: a short falling tone (the caller hears that something ended), then hang up. */
@@ -721,11 +467,7 @@ export class Call {
     this.#abort.abort();
     this.#providerSpoke();
     for (const u of this.#unsubscribe) u();
-    if (this.#switching) await this.#switching.catch(() => undefined);
-    if (this.#standbyTimer) clearTimeout(this.#standbyTimer);
-    const standby = this.#standby;
-    this.#standby = undefined;
-    if (standby) await standby.session.close().catch(() => undefined);
+    await this.#switcher.close();
     this.#vad.close();
     this.#egress.close();
     await this.#link.finish().catch((err: unknown) => this.#log.warn({ event: 'provider_close_failed', err }, 'provider close failed'));
@@ -733,7 +475,7 @@ export class Call {
     this.#state = 'ended';
     this.#endedAt = new Date();
     this.#log.info(
-      { event: 'call_ended', reason, carrierCallId: this.carrierCallId, framesIn: this.#framesIn, framesOut: this.#egress.framesSent, framesDropped: this.#framesDropped, turns: this.#turns, switches: this.#switches.length },
+      { event: 'call_ended', reason, carrierCallId: this.carrierCallId, framesIn: this.#framesIn, framesOut: this.#egress.framesSent, framesDropped: this.#framesDropped, turns: this.#turns, switches: this.#switcher.records.length },
       'call ended',
     );
     this.#opts.onEnded?.(this);
@@ -774,8 +516,8 @@ export class Call {
         ingressMaxMs: h.count ? ms(h.max) : 0,
         replyLatencyMs: [...this.#replyLatencyMs],
       },
-      switches: [...this.#switches],
-      switching: this.#switching !== undefined,
+      switches: [...this.#switcher.records],
+      switching: this.#switcher.switching,
     };
   }
 

@@ -1,0 +1,100 @@
+/** The shapes a Call is built from and reports: its transport, options and snapshot. */
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { AudioFormat, WireFormat } from '../pipeline/frame.js';
+import { isPassthrough } from '../pipeline/ingress-graph.js';
+import type { VadService } from '../pipeline/vad/vad-service.js';
+import type { Provider } from '../providers/types.js';
+import type { TransportName } from '../transports/media-events.js';
+import type { FailoverSettings, GuardedLike, SwitchRecord } from './failover.js';
+import type { Call } from './call.js';
+
+export interface CallTransport {
+  readonly name: TransportName;
+  readonly format: WireFormat;
+  sendMedia(payload: Uint8Array): void;
+  sendMark(name: string): void;
+  sendClear(): void;
+  /** Close the media connection (for Twilio: the TwiML after <Connect> runs). */
+  close(code?: number, reason?: string): void;
+}
+
+export interface CallOptions {
+  readonly id: string;
+  readonly carrierCallId: string;
+  readonly correlationId: string;
+  readonly transport: CallTransport;
+  /** The provider to start on. */
+  readonly provider: Provider;
+  /** Every configured provider, in PROVIDERS order: the failover candidates. */
+  readonly providers?: readonly GuardedLike[];
+  readonly failover?: FailoverSettings;
+  readonly vad: VadService;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
+  readonly customParameters?: Record<string, string>;
+  readonly instructions?: string;
+  readonly direction?: 'inbound' | 'outbound';
+  readonly from?: string;
+  readonly to?: string;
+  readonly metadata?: Record<string, unknown>;
+  /** Caller key presses go to the provider as text ("The caller pressed 5."). */
+  readonly dtmfToProvider?: boolean;
+  readonly onEnded?: (call: Call) => void;
+}
+
+export interface BargeIn {
+  readonly atMs: number;
+  readonly responseId: string;
+  readonly heardMs: number;
+  readonly framesDropped: number;
+}
+
+export type CallState = 'connecting' | 'active' | 'ending' | 'ended';
+
+export interface TranscriptEntry {
+  role: 'user' | 'assistant';
+  text: string;
+  /** Call media time when it was received. */
+  atMs: number;
+  provider: string;
+}
+
+export interface CallSnapshot {
+  callId: string;
+  carrierCallId: string;
+  correlationId: string;
+  direction: 'inbound' | 'outbound';
+  from: string | undefined;
+  to: string | undefined;
+  metadata: Record<string, unknown> | undefined;
+  transport: string;
+  codec: string;
+  sampleRate: number;
+  provider: string;
+  state: CallState;
+  startedAt: string;
+  endedAt: string | undefined;
+  endReason: string | undefined;
+  framesIn: number;
+  framesOut: number;
+  framesDropped: number;
+  turns: number;
+  bargeIns: BargeIn[];
+  dtmf: { digit: string; atMs: number; direction: 'in' | 'out' }[];
+  vadEngine: string;
+  providersUsed: string[];
+  transcripts: TranscriptEntry[];
+  latency: { ingressP50Ms: number; ingressP99Ms: number; ingressMaxMs: number; replyLatencyMs: number[] };
+  switches: SwitchRecord[];
+  switching: boolean;
+}
+
+/** Choose what the provider gets: the carrier codec untouched if it takes it, else PCM16 at its first rate. */
+export function negotiateInput(wire: WireFormat, accepted: readonly AudioFormat[]): AudioFormat {
+  const direct = accepted.find((f) => isPassthrough(wire, f));
+  if (direct) return direct;
+  return accepted.find((f) => f.codec === 'pcm16') ?? { codec: 'pcm16', sampleRate: wire.sampleRate };
+}
+
