@@ -52,6 +52,8 @@ export interface Config {
   shutdownDeadlineMs: number;
   /** Bearer tokens for /api/v1/*; several at once so keys can be rotated. Empty: open demo mode on loopback only. */
   apiTokens: string[];
+  /** The echo provider's wait before it plays a turn back (stands in for model thinking time; benchmarks). */
+  echoReplyDelayMs: number;
   // Calls and records (outbound calls, call control, status callbacks, the call log)
   calls: CallsConfig;
 }
@@ -270,6 +272,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     shutdownDeadlineMs: int(env, 'SHUTDOWN_DEADLINE_MS', 10_000, 0, 600_000),
     apiTokens: list(env, 'API_TOKENS'),
+    echoReplyDelayMs: int(env, 'ECHO_REPLY_DELAY_MS', 0, 0, 60_000),
     calls: callsConfig(env),
   };
 }

@@ -79,7 +79,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     close(deadlineMs = config.shutdownDeadlineMs) {
       closing ??= (async () => {
         await calls.drain(deadlineMs);
-        callControl.close();
+        await callControl.close();
         await app.close();
         records.close();
         await vad.close();

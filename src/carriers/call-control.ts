@@ -27,7 +27,8 @@ import { TELNYX_MEDIA_PATH } from '../http/routes/telnyx.js';
 import { twilioConnectStream } from '../http/twiml.js';
 import { DTMF_DIGITS, dtmfTones } from '../pipeline/dtmf.js';
 import type { CallRecords } from '../store/call-records.js';
-import type { CarrierEvent } from '../store/call-record.js';
+import type { CarrierUpdate } from '../store/call-store.js';
+import { telnyxEventUpdate, twilioStatusUpdate } from './carrier-status.js';
 import { CarrierCallError, type CarrierName } from './carrier-errors.js';
 import type { TelnyxCallControl } from './telnyx-call-control.js';
 import { createTwilioCalls, type TwilioCalls } from './twilio-calls.js';
@@ -74,7 +75,6 @@ export interface CallControlDeps {
   readonly now?: () => number;
 }
 
-const TWILIO_TERMINAL = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
 /** After the carrier says a call is over, give the media stream this long to stop on its own. */
 const CARRIER_END_GRACE_MS = 2000;
 
@@ -275,7 +275,7 @@ export class CallControl {
     if (rec.state !== 'dialing') throw new GatewayError('GW_ERR_CALL_NOT_LIVE', `'${callId}' is ${rec.state}${rec.endReason ? ` (${rec.endReason})` : ''}`);
     if (!rec.carrierCallId) throw new GatewayError('GW_ERR_CALL_NOT_LIVE', `'${callId}' is still being placed; try again in a moment`);
     // Ringing: cancel it at the carrier, then the record ends and the token is revoked.
-    await this.#carrierHangup(rec.transport, rec.carrierCallId, 'canceled', callId);
+    await this.#carrierHangup(rec.transport, rec.carrierCallId, callId, { ringing: true });
     this.#settleDialing(callId);
     this.#d.records.store.endDialing(callId, reason);
     this.#log.info({ event: 'call_hangup', callId, reason, dialing: true }, 'ringing call cancelled');
@@ -288,7 +288,7 @@ export class CallControl {
     const withdraw = this.#d.records.expectEnd(call.id, reason);
     let via: 'carrier' | 'media';
     try {
-      via = await this.#carrierHangup(s.transport, call.carrierCallId, 'completed', call.id);
+      via = await this.#carrierHangup(s.transport, call.carrierCallId, call.id);
     } catch (err) {
       if (!goneAtCarrier(err)) {
         withdraw();
@@ -302,8 +302,12 @@ export class CallControl {
     return { callId: call.id, state: 'ended' as const, endReason: reason, via };
   }
 
-  /** 'carrier' when the carrier's REST API hung up; 'media' when closing our stream is the hangup. */
-  async #carrierHangup(transport: string, carrierCallId: string, twilioStatus: 'completed' | 'canceled', callId: string): Promise<'carrier' | 'media'> {
+  /**
+   * 'carrier' when the carrier's REST API hung up; 'media' when closing our stream is the hangup.
+   * Twilio gets Status=completed whatever the call's state: `canceled` leaves a call that was
+   * answered a moment ago (stream not open yet) running, `completed` ends it in any state.
+   */
+  async #carrierHangup(transport: string, carrierCallId: string, callId: string, opts: { ringing?: boolean } = {}): Promise<'carrier' | 'media'> {
     const t0 = performance.now();
     const done = (outcome: string) => {
       this.#d.metrics.callControlTotal.inc({ action: 'hangup', transport, outcome });
@@ -313,11 +317,11 @@ export class CallControl {
       if (transport === 'twilio') {
         // Without REST credentials, closing the stream ends a Twilio call: nothing follows our <Connect>.
         if (!this.#d.twilio) {
-          if (twilioStatus === 'canceled') this.#carrierFor('twilio', 'hangup');
+          if (opts.ringing) this.#carrierFor('twilio', 'hangup'); // no stream to close: REST is the only way
           this.#d.metrics.callControlTotal.inc({ action: 'hangup', transport, outcome: 'ok' });
           return 'media';
         }
-        await this.#d.twilio.hangup(carrierCallId, twilioStatus);
+        await this.#d.twilio.hangup(carrierCallId, 'completed');
       } else if (transport === 'telnyx') {
         await (this.#carrierFor('telnyx', 'hangup') as TelnyxCallControl).hangup(carrierCallId);
       } else {
@@ -377,68 +381,17 @@ export class CallControl {
 
   /** A verified Twilio status callback (or async AMD result). `callIdHint` comes from our callback URL. */
   foldTwilioStatus(params: Record<string, string>, callIdHint: string | undefined): 'folded' | 'unknown_call' | 'ignored' {
-    const status = params.CallStatus ?? (params.AnsweredBy ? 'amd' : undefined);
-    if (!status) return 'ignored';
-    const parsed = params.Timestamp ? Date.parse(params.Timestamp) : NaN;
-    const at = Number.isFinite(parsed) ? parsed : this.#now();
-    const detail: Record<string, string> = {};
-    for (const k of ['CallDuration', 'AnsweredBy', 'MachineDetectionDuration', 'SipResponseCode', 'ErrorCode', 'SequenceNumber']) {
-      if (params[k] !== undefined) detail[k] = params[k];
-    }
-    const terminal = TWILIO_TERMINAL.has(status);
-    return this.#fold('twilio', {
-      callId: callIdHint,
-      carrierCallId: params.CallSid,
-      event: { status, at: new Date(at).toISOString(), ...(Object.keys(detail).length > 0 ? { detail } : {}) },
-      answeredAt: status === 'in-progress' ? this.#now() : undefined,
-      answeredBy: params.AnsweredBy,
-      endReason: terminal ? `carrier_${status.replace(/-/g, '_')}` : undefined,
-      endedAt: terminal ? this.#now() : undefined,
-    });
+    const update = twilioStatusUpdate(params, callIdHint, this.#now());
+    return update ? this.#fold('twilio', update) : 'ignored';
   }
 
   /** A verified Telnyx Call Control event. */
   foldTelnyxEvent(eventType: string, payload: Record<string, unknown>, occurredAt: string | undefined): 'folded' | 'unknown_call' | 'ignored' {
-    if (!eventType.startsWith('call.')) return 'ignored';
-    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
-    const parsed = occurredAt ? Date.parse(occurredAt) : NaN;
-    const at = Number.isFinite(parsed) ? parsed : this.#now();
-    let callId: string | undefined;
-    const state = str(payload.client_state);
-    if (state) {
-      try {
-        const decoded = JSON.parse(Buffer.from(state, 'base64').toString('utf8')) as { callId?: unknown };
-        if (typeof decoded.callId === 'string') callId = decoded.callId;
-      } catch {
-        /* someone else's client_state */
-      }
-    }
-    const detail: Record<string, string> = {};
-    for (const k of ['hangup_cause', 'hangup_source', 'sip_hangup_cause', 'result', 'direction']) {
-      const v = str(payload[k]);
-      if (v) detail[k] = v;
-    }
-    const isHangup = eventType === 'call.hangup';
-    const amd = eventType === 'call.machine.detection.ended' || eventType === 'call.machine.premium.detection.ended' ? str(payload.result) : undefined;
-    return this.#fold('telnyx', {
-      callId,
-      carrierCallId: str(payload.call_control_id),
-      event: { status: eventType.slice('call.'.length), at: new Date(at).toISOString(), ...(Object.keys(detail).length > 0 ? { detail } : {}) },
-      answeredAt: eventType === 'call.answered' ? this.#now() : undefined,
-      answeredBy: amd,
-      endReason: isHangup ? `carrier_${str(payload.hangup_cause) ?? 'hangup'}` : undefined,
-      endedAt: isHangup ? this.#now() : undefined,
-    });
+    const update = telnyxEventUpdate(eventType, payload, occurredAt, this.#now());
+    return update ? this.#fold('telnyx', update) : 'ignored';
   }
 
-  /**
-   * Record times (answered, ended) are our clock at receipt, the same clock as the creation time;
-   * the carrier's own timestamp (Twilio's has whole seconds only) stays on the event.
-   */
-  #fold(
-    carrier: CarrierName,
-    u: { callId?: string; carrierCallId?: string; event: CarrierEvent; answeredAt?: number; answeredBy?: string; endReason?: string; endedAt?: number },
-  ): 'folded' | 'unknown_call' {
+  #fold(carrier: CarrierName, u: CarrierUpdate): 'folded' | 'unknown_call' {
     const found = this.#d.records.store.applyCarrierEvent(u);
     this.#d.metrics.carrierCallbacksTotal.inc({ carrier, outcome: found ? 'folded' : 'unknown_call' });
     if (!found) {
@@ -462,11 +415,25 @@ export class CallControl {
     return 'folded';
   }
 
-  close(): void {
-    for (const { timer } of this.#dialing.values()) clearTimeout(timer);
-    this.#dialing.clear();
+  /**
+   * Shutting down: calls still ringing can no longer stream to us (new streams are refused while
+   * draining), so cancel them at the carrier (best effort, bounded) and end their records.
+   */
+  async close(waitMs = 2000): Promise<void> {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    const ringing = [...this.#dialing.keys()];
+    const cancels = ringing.map(async (callId) => {
+      this.#settleDialing(callId);
+      if (this.#d.calls.get(callId)) return;
+      const rec = this.#d.records.store.get(callId);
+      if (rec?.state !== 'dialing') return;
+      this.#d.records.store.endDialing(callId, 'shutdown');
+      if (rec.carrierCallId) await this.#carrierHangup(rec.transport, rec.carrierCallId, callId, { ringing: true });
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(cancels), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 }
 

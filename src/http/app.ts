@@ -10,6 +10,8 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CallManager } from '../calls/call-manager.js';
 import type { TelnyxCallControl } from '../carriers/telnyx-call-control.js';
+import type { CallControl } from '../carriers/call-control.js';
+import type { CallRecords } from '../store/call-records.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.js';
 import { StreamTokens } from './security/stream-tokens.js';
@@ -29,6 +31,10 @@ export interface AppDeps {
   /** Worker pool up and the like; draining is checked separately. */
   readonly isReady?: () => boolean;
   readonly telnyxCallControl?: TelnyxCallControl;
+  /** The call log; without it the API lists live calls only. */
+  readonly callRecords?: CallRecords;
+  /** Outbound calls, hangup, DTMF, carrier status folding. */
+  readonly callControl?: CallControl;
   readonly now?: () => number;
 }
 

@@ -17,7 +17,7 @@ export type AdapterFactory = (config: Config) => Provider;
 
 /** Adapters by name. Real providers register here; each reads its own keys from the config. */
 export const ADAPTERS: Record<string, AdapterFactory> = {
-  echo: () => new EchoProvider(),
+  echo: (config) => new EchoProvider({ replyDelayMs: config.echoReplyDelayMs }),
   gemini: (config) => new GeminiLiveProvider({ ...config.gemini, instructions: config.instructions }),
   deepgram: (config) => new DeepgramProvider(config.deepgram),
   openai: (config) => new OpenAIRealtimeProvider({ ...config.openai, instructions: config.instructions }),

@@ -116,7 +116,7 @@ describe('outbound calls through Twilio', () => {
     expect(r.state).toBe('ended');
     expect(r.endReason).toBe('api_hangup');
     const update = rig.twilio.requests.find((x) => x.op === 'update' && x.callSid === placed.body.carrierCallId)!;
-    expect(update.form.Status).toBe('canceled');
+    expect(update.form.Status).toBe('completed');
   });
 });
 

@@ -12,7 +12,7 @@ export interface InjectGateway {
 }
 
 export async function injectGateway(env: Record<string, string>, now?: () => number): Promise<InjectGateway> {
-  const config = loadConfig({ VAD_ENGINE: 'energy', LOG_LEVEL: 'debug', SHUTDOWN_DEADLINE_MS: '0', ...env });
+  const config = loadConfig({ VAD_ENGINE: 'energy', LOG_LEVEL: 'debug', SHUTDOWN_DEADLINE_MS: '0', CALL_RECORD_PATH: ':memory:', ...env });
   const rawLogs: string[] = [];
   const logs: Record<string, unknown>[] = [];
   const destination = new Writable({

@@ -36,6 +36,8 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     LOG_LEVEL: 'debug',
     WORKER_POOL_SIZE: '1',
     SHUTDOWN_DEADLINE_MS: '0',
+    // Each test gateway keeps its own call log in memory, not in the repo's ./data.
+    CALL_RECORD_PATH: ':memory:',
     ...env,
   });
   const rawLogs: string[] = [];

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Resampler } from '../../src/pipeline/resample/resampler.js';
-import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder, opusPacketSamples, tocFrameSamples, type OpusEncoderOptions } from '../../src/transports/webrtc/opus.js';
+import { describeToc, OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder, opusPacketSamples, tocFrameSamples, type OpusEncoderOptions } from '../../src/transports/webrtc/opus.js';
 import { readFixtureWav, SPEECH_CLIPS } from '../support/fixtures.js';
 
 /** libopus's algorithmic delay at 48 kHz: 2.5 ms look-ahead + 4 ms delay compensation. */
@@ -211,8 +211,16 @@ describe('Opus packet arithmetic (RFC 6716 section 3.1)', () => {
     expect(opusPacketSamples(new Uint8Array(0))).toBe(0);
   });
 
-  it('what our encoder sends is 20 ms per packet', () => {
+  it('what our encoder sends is CELT wideband, 20 ms per packet', () => {
     const enc = new OpusEncoder();
-    expect(opusPacketSamples(enc.encode(new Int16Array(N)))).toBe(N);
+    const packet = enc.encode(new Int16Array(N));
+    expect(opusPacketSamples(packet)).toBe(N);
+    expect(describeToc(packet[0])).toBe('CELT WB 20 ms');
+  });
+
+  it('describes a TOC in words', () => {
+    expect(describeToc(9 << 3)).toBe('SILK WB 20 ms');
+    expect(describeToc(13 << 3)).toBe('hybrid SWB 20 ms');
+    expect(describeToc(28 << 3)).toBe('CELT FB 2.5 ms');
   });
 });

@@ -129,6 +129,7 @@ describe('POST /webrtc/offer', () => {
     expect(answer.sdp).toContain('a=end-of-candidates');
     expect(answer.sdp).toMatch(/^a=rtpmap:\d+ opus\/48000\/2/im);
     expect(answer.sdp).toMatch(/^a=sendrecv/m);
+    expect(answer.sdp).toMatch(/^a=fmtp:\d+ minptime=10;maxplaybackrate=16000;sprop-maxcapturerate=16000$/m);
     expect(gw.gateway.calls.get(answer.callId)?.snapshot()).toMatchObject({ transport: 'webrtc', codec: 'pcm16', sampleRate: 48000 });
     const status = await app.inject({ method: 'GET', url: `/webrtc/sessions/${answer.sessionId}` });
     expect(status.json()).toMatchObject({ sessionId: answer.sessionId, state: 'answered', provider: 'echo' });
@@ -279,7 +280,6 @@ describe('WebRTC resources', () => {
       await settle(() => udpSockets() === baseline.udp && timers() <= baseline.timers);
       gc();
       const after = { udp: udpSockets(), timers: timers(), heap: process.memoryUsage().heapUsed };
-      console.log('RESDBG', baseline, after, peakUdp);
       expect(after.udp).toBe(baseline.udp);
       expect(after.timers).toBeLessThanOrEqual(baseline.timers);
       expect(gw.gateway.calls.size).toBe(0);

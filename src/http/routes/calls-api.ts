@@ -9,21 +9,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import type { CallControl } from '../../carriers/call-control.js';
-import type { CallRecords } from '../../store/call-records.js';
 import { liveRecord, type CallRecord, type RecordState } from '../../store/call-record.js';
 import type { RouteContext } from '../app.js';
 import { requireApiToken } from './edge.js';
 import { registerCallControlRoutes } from './call-control.js';
 
-declare module '../app.js' {
-  interface AppDeps {
-    /** The call log; without it the API lists live calls only. */
-    readonly callRecords?: CallRecords;
-    /** Outbound calls, hangup, DTMF, carrier status folding. */
-    readonly callControl?: CallControl;
-  }
-}
 
 const STATES: Record<string, readonly RecordState[]> = {
   live: ['dialing', 'live'],

@@ -172,3 +172,12 @@ export function opusPacketSamples(packet: Uint8Array): number {
   // More than 120 ms in one packet is invalid (RFC 6716 section 3.2.5).
   return frames === 0 || total > 5760 ? 0 : total;
 }
+
+/** A TOC byte in words: mode, audio bandwidth, frame duration (for stats and logs). */
+export function describeToc(toc: number): string {
+  const config = toc >> 3;
+  const ms = tocFrameSamples(toc) / 48;
+  if (config < 12) return `SILK ${['NB', 'MB', 'WB'][config >> 2]} ${String(ms)} ms`;
+  if (config < 16) return `hybrid ${config < 14 ? 'SWB' : 'FB'} ${String(ms)} ms`;
+  return `CELT ${['NB', 'WB', 'SWB', 'FB'][(config - 16) >> 2]} ${String(ms)} ms`;
+}

@@ -60,3 +60,17 @@ export function checkOffer(sdp: unknown): OfferSummary {
   }
   return { opusPayloadType: payloadType, candidates };
 }
+
+/**
+ * Put our Opus receive preferences into an answer. werift copies the offer's fmtp into its answer,
+ * but an answer's fmtp describes what the answerer wants to receive, so we state ours.
+ */
+export function withOpusFmtp(answerSdp: string, payloadType: number, fmtp: string): string {
+  const eol = answerSdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = answerSdp.split(eol);
+  const kept = lines.filter((l) => !l.startsWith(`a=fmtp:${String(payloadType)} `));
+  const at = kept.findIndex((l) => l.startsWith(`a=rtpmap:${String(payloadType)} `));
+  if (at < 0) return answerSdp;
+  kept.splice(at + 1, 0, `a=fmtp:${String(payloadType)} ${fmtp}`);
+  return kept.join(eol);
+}

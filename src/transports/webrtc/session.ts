@@ -25,11 +25,14 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { pcm16FromBytes, pcm16ToBytes, type WireFormat } from '../../pipeline/frame.js';
 import { JitterBuffer, type JitterItem, type JitterStats } from './jitter-buffer.js';
-import { OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder, OpusEncoder, opusPacketSamples } from './opus.js';
+import { describeToc, OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder, OpusEncoder, opusPacketSamples } from './opus.js';
 import { PlayoutClock, RtpClock } from './outbound.js';
+import { withOpusFmtp } from './sdp.js';
 
 export const WEBRTC_WIRE_FORMAT: WireFormat = { codec: 'pcm16', sampleRate: OPUS_RATE };
 const FRAME_MS = (OPUS_FRAME_SAMPLES * 1000) / OPUS_RATE;
+/** Longest we wait for werift to close a peer connection before moving on. */
+const CLOSE_WAIT_MS = 1000;
 
 export interface SessionTimeouts {
   /** Our ICE gathering, before the answer is sent. Host candidates take a few ms; STUN longer. */
@@ -67,6 +70,8 @@ export interface SessionStats {
   undecodable: number;
   marksHeard: number;
   jitter: JitterStats;
+  /** What the browser's last packet was (its TOC byte), e.g. 'SILK WB 20 ms'. */
+  opusIn: string | undefined;
 }
 
 export interface WebRtcSessionOptions {
@@ -87,8 +92,17 @@ export interface SessionAnswer {
   readonly provider: string;
 }
 
+/**
+ * Our Opus receive preferences, written into the answer (werift would echo the offer's fmtp).
+ * `maxplaybackrate=16000` tells the browser nothing above 8 kHz is needed (VAD and providers run at
+ * 16/24 kHz), so it encodes SILK wideband, which costs us ~30% less to decode than the hybrid mode
+ * it picks otherwise; `sprop-maxcapturerate=16000` says our own audio is wideband too. No
+ * `useinbandfec=1`: our decoder cannot use FEC (see opus.ts), so the browser need not send it.
+ */
+export const OPUS_FMTP = 'minptime=10;maxplaybackrate=16000;sprop-maxcapturerate=16000';
+
+/** Opus is always "2 channels" in SDP (RFC 7587); we send mono and downmix what we get. */
 function opusCodec(): RTCRtpCodecParameters {
-  // Opus is always signalled as 2 channels in SDP (RFC 7587); we send mono and downmix what we get.
   return new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: OPUS_RATE, channels: 2 });
 }
 
@@ -105,6 +119,8 @@ export class WebRtcSession {
   readonly #rtpClock = new RtpClock({ clockRate: OPUS_RATE, frameSamples: OPUS_FRAME_SAMPLES });
   readonly #playout: PlayoutClock;
   readonly #markTimers = new Set<NodeJS.Timeout>();
+  /** Aborted on close, so a negotiation in progress stops waiting at once. */
+  readonly #abort = new AbortController();
   #pc: RTCPeerConnection | undefined;
   #transceiver: RTCRtpTransceiver | undefined;
   #call: Call | undefined;
@@ -121,6 +137,7 @@ export class WebRtcSession {
   #framesToCall = 0;
   #undecodable = 0;
   #marksHeard = 0;
+  #lastToc = -1;
   #reported = { lost: 0, late: 0, duplicates: 0, undecodable: 0 };
   #closing: Promise<void> | undefined;
 
@@ -153,8 +170,9 @@ export class WebRtcSession {
       track.onReceiveRtp.subscribe((rtp) => this.#onRtp(rtp));
     });
     try {
-      await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+      await this.#unlessClosed(pc.setRemoteDescription({ type: 'offer', sdp: offerSdp }));
     } catch (err) {
+      if (isGatewayError(err)) throw err;
       throw new GatewayError('GW_ERR_TRANSPORT_BAD_SDP', `the offer could not be applied: ${(err as Error).message}`, { cause: err });
     }
     const transceiver = pc.getTransceivers().find((t) => t.kind === 'audio');
@@ -162,17 +180,20 @@ export class WebRtcSession {
     transceiver.setDirection('sendrecv');
     this.#transceiver = transceiver;
     try {
-      await pc.setLocalDescription(await pc.createAnswer());
+      // With STUN/TURN servers werift resolves this only once gathering is done.
+      await this.#unlessClosed(pc.setLocalDescription(await pc.createAnswer()));
     } catch (err) {
+      if (isGatewayError(err)) throw err;
       throw new GatewayError('GW_ERR_TRANSPORT_BAD_SDP', `no answer fits the offer: ${(err as Error).message}`, { cause: err });
     }
     const opus = transceiver.codecs.find((c) => c.mimeType.toLowerCase() === 'audio/opus');
-    if (!opus?.payloadType) throw new GatewayError('GW_ERR_TRANSPORT_BAD_SDP', 'Opus was not negotiated');
+    if (opus?.payloadType === undefined) throw new GatewayError('GW_ERR_TRANSPORT_BAD_SDP', 'Opus was not negotiated');
     this.#payloadType = opus.payloadType;
     await this.#gathered(pc);
-    const sdp = pc.localDescription?.sdp;
-    if (!sdp) throw new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', 'no local description after gathering');
+    const gatheredSdp = pc.localDescription?.sdp;
+    if (!gatheredSdp) throw new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', 'no local description after gathering');
     if (this.#state !== 'new') throw new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', 'session closed while negotiating');
+    const sdp = withOpusFmtp(gatheredSdp, this.#payloadType, OPUS_FMTP);
 
     pc.connectionStateChange.subscribe((state) => this.#onConnectionState(state));
     this.#state = 'answered';
@@ -207,19 +228,21 @@ export class WebRtcSession {
       undecodable: this.#undecodable,
       marksHeard: this.#marksHeard,
       jitter: this.#jitter.stats(),
+      opusIn: this.#lastToc < 0 ? undefined : describeToc(this.#lastToc),
     };
   }
 
   async #close(reason: string): Promise<void> {
     const wasOpen = this.#state !== 'new';
     this.#state = 'closing';
+    this.#abort.abort();
     if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
     this.#watchdog = undefined;
     this.#clearMarks();
     this.#report();
     // Ending the call closes its transport, which lands back here and gets this same promise.
     if (this.#call) await this.#call.end(reason);
-    if (this.#pc) await this.#pc.close().catch((err: unknown) => this.#log.warn({ event: 'webrtc_close_failed', err }, 'peer connection close failed'));
+    if (this.#pc) await this.#closePeer(this.#pc);
     this.#pc = undefined;
     this.#transceiver = undefined;
     this.#state = 'closed';
@@ -227,29 +250,61 @@ export class WebRtcSession {
     this.#opts.onClosed(this);
   }
 
+  /**
+   * werift's close waits for STUN/TURN gathering still in flight (~5 s against an unreachable server);
+   * a shutdown should not. Past the bound it finishes in the background and releases its sockets.
+   */
+  async #closePeer(pc: RTCPeerConnection): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const closed = pc.close().catch((err: unknown) => this.#log.warn({ event: 'webrtc_close_failed', err }, 'peer connection close failed'));
+    await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+
   #summary(): Record<string, number> {
     const j = this.#jitter.stats();
     return { rtpIn: this.#rtpIn, rtpOut: this.#rtpOut, lost: j.lost, late: j.late, reordered: j.reordered, undecodable: this.#undecodable };
   }
 
+  /** `step`, unless the session closes first: then GW_ERR_TRANSPORT_NEGOTIATION_FAILED at once. */
+  async #unlessClosed<T>(step: Promise<T>): Promise<T> {
+    const signal = this.#abort.signal;
+    let onAbort: (() => void) | undefined;
+    const closed = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', 'session closed while negotiating'));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([step, closed]);
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Our candidates are all known, or a GatewayError: too slow, or the session closed meanwhile. */
   async #gathered(pc: RTCPeerConnection): Promise<void> {
     if (pc.iceGatheringState === 'complete') return;
     let timer: NodeJS.Timeout | undefined;
     let sub: { unSubscribe: () => void } | undefined;
+    let onAbort: (() => void) | undefined;
+    const signal = this.#abort.signal;
     try {
       await new Promise<void>((resolve, reject) => {
-        timer = setTimeout(
-          () => reject(new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', `ICE gathering took over ${String(this.#timeouts.gatherMs)} ms`)),
-          this.#timeouts.gatherMs,
-        );
+        const fail = (detail: string) => reject(new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', detail));
+        timer = setTimeout(() => fail(`ICE gathering took over ${String(this.#timeouts.gatherMs)} ms`), this.#timeouts.gatherMs);
+        onAbort = () => fail('session closed while gathering');
+        signal.addEventListener('abort', onAbort, { once: true });
         sub = pc.iceGatheringStateChange.subscribe((state) => {
           if (state === 'complete') resolve();
         });
         if (pc.iceGatheringState === 'complete') resolve();
+        if (signal.aborted) onAbort();
       });
     } finally {
       clearTimeout(timer);
       sub?.unSubscribe();
+      if (onAbort) signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -324,6 +379,7 @@ export class WebRtcSession {
       this.#undecodable++;
       return;
     }
+    this.#lastToc = rtp.payload[0];
     const items = this.#jitter.push({ seq: header.sequenceNumber, timestamp: header.timestamp, payload: rtp.payload });
     for (let i = 0; i < items.length; i++) this.#deliver(call, items[i], receivedAtMs);
   }

@@ -1,0 +1,164 @@
+/**
+ * `voice-gateway bench`, as a function: the runs a set of options asks for (the baseline bridge, the
+ * gateway at each VAD setting, or a --find-max search per VAD setting) and the report they make.
+ */
+import { defaultAudioPath, loadCallerAudio } from './caller-audio.js';
+import { findMax } from './find-max.js';
+import { configuredProvider, echoProvider, fakeOpenAIProvider, type ProviderSetup } from './providers.js';
+import { machineInfo, ratiosOf, type BenchReport, type FindMaxResult, type Ratios } from './report.js';
+import { DEFAULT_CRITERIA, type Criteria, type RunResult } from './result.js';
+import { runOnce, type RunSpec } from './run-once.js';
+
+export type VadSetting = 'silero' | 'energy' | 'off';
+
+export interface BenchOptions {
+  readonly calls: number;
+  readonly durationS: number;
+  readonly rampS?: number;
+  readonly settleS: number;
+  readonly transport: 'twilio' | 'telnyx';
+  readonly provider: 'echo' | 'fake-openai';
+  readonly vads: readonly VadSetting[];
+  readonly baseline: boolean;
+  readonly replyDelayMs: number;
+  readonly url?: string;
+  readonly pid?: number;
+  readonly twilioAuthToken?: string;
+  readonly findMax: boolean;
+  readonly startCalls: number;
+  readonly maxCalls: number;
+  readonly criteria: Criteria;
+  readonly seed: number;
+  readonly audioPath?: string;
+  readonly gatewayEnv: Record<string, string>;
+  readonly egressLeadMs: number;
+  readonly lateBoundMs: number;
+  readonly lateIngressMs: number;
+  readonly cpuProfileDir?: string;
+  readonly baseEnv: Record<string, string | undefined>;
+  readonly log: (line: string) => void;
+}
+
+export const DEFAULTS = {
+  calls: 50,
+  durationS: 30,
+  settleS: 2,
+  transport: 'twilio',
+  provider: 'echo',
+  vads: ['silero'],
+  replyDelayMs: 200,
+  startCalls: 25,
+  maxCalls: 2000,
+  criteria: DEFAULT_CRITERIA,
+  seed: 1,
+  egressLeadMs: 60,
+  lateBoundMs: 0,
+  lateIngressMs: 60,
+} as const;
+
+/** Calls start at up to 50 a second, never in under 2 s. */
+export const rampFor = (calls: number) => Math.max(2, Math.ceil(calls / 50));
+
+export async function runBench(opts: BenchOptions): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const audio = loadCallerAudio(opts.audioPath ?? defaultAudioPath());
+  const notes: string[] = [];
+  if (audio.source === 'synthetic') notes.push('caller audio: synthetic voiced tones (no fixture found); pass --audio FILE (8 kHz mu-law) for speech');
+  const providerFor = async (vad: VadSetting): Promise<ProviderSetup> => {
+    if (opts.url) return configuredProvider();
+    if (opts.provider === 'echo') return echoProvider({ replyDelayMs: opts.replyDelayMs });
+    // With no VAD of ours, the provider ends turns (server VAD), as the sample bridges have it do.
+    return fakeOpenAIProvider({ replyDelayMs: opts.replyDelayMs, turnDetection: vad === 'off' ? 'server_vad' : 'none' });
+  };
+  const spec = (target: RunSpec['target'], vad: VadSetting, provider: ProviderSetup, calls: number): RunSpec => ({
+    target,
+    calls,
+    windowS: opts.durationS,
+    rampS: opts.rampS ?? rampFor(calls),
+    settleS: opts.settleS,
+    transport: opts.transport,
+    vad,
+    provider,
+    replyDelayMs: opts.replyDelayMs,
+    audio,
+    seed: opts.seed,
+    baseEnv: opts.baseEnv,
+    gatewayEnv: opts.gatewayEnv,
+    egressLeadMs: opts.egressLeadMs,
+    lateBoundMs: opts.lateBoundMs,
+    lateIngressMs: opts.lateIngressMs,
+    cpuProfileDir: opts.cpuProfileDir,
+    url: opts.url,
+    pid: opts.pid,
+    twilioAuthToken: opts.twilioAuthToken,
+    log: opts.log,
+  });
+
+  const runs: RunResult[] = [];
+  const findMaxResults: FindMaxResult[] = [];
+  let baseline: RunResult | undefined;
+  if (opts.baseline) {
+    if (opts.provider !== 'fake-openai' || opts.transport !== 'twilio' || opts.url) {
+      throw new Error('--baseline needs --provider fake-openai and --transport twilio, with the gateway started by the bench (no --url)');
+    }
+    opts.log(`baseline bridge: ${String(opts.calls)} calls`);
+    baseline = await runOnce(spec('baseline', 'off', await providerFor('off'), opts.calls));
+    runs.push(baseline);
+  }
+  for (const vad of opts.vads) {
+    const provider = await providerFor(vad);
+    if (opts.findMax) {
+      const { result, runs: stepRuns } = await findMax({
+        startCalls: opts.startCalls,
+        maxCalls: opts.maxCalls,
+        criteria: opts.criteria,
+        vad,
+        provider: provider.name,
+        runAt: (calls) => runOnce(spec('gateway', vad, provider, calls)),
+        log: opts.log,
+      });
+      findMaxResults.push(result);
+      const atMax = stepRuns.find((r) => r.calls === result.maxCalls);
+      if (atMax) runs.push(atMax);
+    } else {
+      opts.log(`gateway, vad ${vad}: ${String(opts.calls)} calls`);
+      runs.push(await runOnce(spec('gateway', vad, provider, opts.calls)));
+    }
+  }
+  let ratios: Record<string, Ratios> | undefined;
+  if (baseline) {
+    const b = baseline;
+    ratios = Object.fromEntries(runs.filter((r) => r.target === 'gateway').map((r) => [r.label, ratiosOf(r, b)]));
+  }
+  return {
+    schema: 1,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    config: {
+      calls: opts.calls,
+      durationS: opts.durationS,
+      rampS: opts.rampS ?? rampFor(opts.calls),
+      settleS: opts.settleS,
+      transport: opts.transport,
+      provider: opts.url ? 'as configured' : opts.provider,
+      vads: opts.vads,
+      baseline: opts.baseline,
+      replyDelayMs: opts.replyDelayMs,
+      url: opts.url,
+      findMax: opts.findMax ? { startCalls: opts.startCalls, maxCalls: opts.maxCalls, criteria: opts.criteria } : undefined,
+      seed: opts.seed,
+      audio: audio.source.replace(/^.*\/test\/fixtures\//, 'test/fixtures/'),
+      gatewayEnv: opts.gatewayEnv,
+      egressLeadMs: opts.egressLeadMs,
+      lateBoundMs: opts.lateBoundMs,
+      lateIngressMs: opts.lateIngressMs,
+    },
+    runs,
+    ratios,
+    findMax: findMaxResults.length > 0 ? findMaxResults : undefined,
+    micro: undefined,
+    notes,
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * --find-max: the largest number of calls that holds the bar (result.ts `evaluate`) for the whole
+ * window. Doubling from a start until a run fails, then bisecting to a resolution of 10% (at least 5
+ * calls). Each step is a fresh bridge process, so one step's leftovers never weigh on the next.
+ */
+import { availableParallelism } from 'node:os';
+import type { FindMaxResult } from './report.js';
+import { evaluate, type Criteria, type RunResult } from './result.js';
+
+export interface FindMaxOptions {
+  readonly startCalls: number;
+  readonly maxCalls: number;
+  readonly criteria: Criteria;
+  readonly vad: string;
+  readonly provider: string;
+  readonly runAt: (calls: number) => Promise<RunResult>;
+  readonly log: (line: string) => void;
+}
+
+export async function findMax(opts: FindMaxOptions): Promise<{ result: FindMaxResult; runs: RunResult[] }> {
+  const steps: FindMaxResult['steps'] = [];
+  const runs: RunResult[] = [];
+  const tried = new Map<number, { pass: boolean; reasons: string[]; run: RunResult }>();
+  const attempt = async (calls: number) => {
+    const known = tried.get(calls);
+    if (known) return known;
+    opts.log(`find-max: trying ${String(calls)} calls`);
+    const run = await opts.runAt(calls);
+    const verdict = evaluate(run, opts.criteria);
+    const step = { ...verdict, run };
+    tried.set(calls, step);
+    steps.push({ calls, pass: verdict.pass, reasons: verdict.reasons });
+    runs.push(run);
+    opts.log(`find-max: ${String(calls)} calls ${verdict.pass ? 'pass' : `fail: ${verdict.reasons.join('; ')}`}`);
+    return step;
+  };
+
+  let lo = 0;
+  let hi: number | undefined;
+  let n = Math.min(opts.startCalls, opts.maxCalls);
+  for (;;) {
+    if ((await attempt(n)).pass) {
+      lo = n;
+      if (n >= opts.maxCalls) break;
+      n = Math.min(opts.maxCalls, n * 2);
+    } else {
+      hi = n;
+      break;
+    }
+  }
+  while (hi !== undefined && hi - lo > Math.max(5, Math.round(lo * 0.1))) {
+    const mid = Math.round((lo + hi) / 2);
+    if ((await attempt(mid)).pass) lo = mid;
+    else hi = mid;
+  }
+  const cores = availableParallelism();
+  const atMax = tried.get(lo)?.run;
+  const firstFail = hi === undefined ? undefined : tried.get(hi);
+  let bound = hi === undefined ? `--max-calls ${String(opts.maxCalls)} (no run failed)` : `${String(hi)} calls: ${firstFail!.reasons.join('; ')}`;
+  if (firstFail?.run.harness.saturated) bound += ' (the load generator was saturated too: the harness may be the limit)';
+  return {
+    result: {
+      vad: opts.vad,
+      provider: opts.provider,
+      criteria: opts.criteria,
+      maxCalls: lo,
+      cores,
+      callsPerCore: Number((lo / cores).toFixed(1)),
+      callsPerGatewayCore: atMax && atMax.cpu.coresUsed > 0 ? Number((lo / atMax.cpu.coresUsed).toFixed(1)) : undefined,
+      bound,
+      steps: steps.sort((a, b) => a.calls - b.calls),
+    },
+    runs,
+  };
+}

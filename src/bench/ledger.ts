@@ -1,0 +1,209 @@
+/**
+ * Frame accounting by tag (see frame-tag.ts), on the load generator's one clock: when each caller
+ * frame was sent, when (and whether) the provider fake got it, which reply frames the fake sent for
+ * which response, and whether the caller got them. Lost is then a set difference, not an estimate.
+ *
+ * Definitions (what the load generator can observe itself):
+ * - ingress lost: a frame the caller sent that never reached the provider. Split by whether it was
+ *   sent before the call's provider session was up (its first append reached the fake): the gateway
+ *   holds and delivers those; a bridge that drops audio until the provider socket opens does not.
+ * - egress lost: a reply frame the provider sent that the caller never got, unless its response was
+ *   interrupted (the caller got a `clear` after the response started, or the bridge cancelled or
+ *   truncated it at the provider): those frames are dropped on purpose and counted apart.
+ * - ingress through-latency: provider arrival - caller send, for frames sent after the session was
+ *   up and inside the measurement window. Egress through-latency: caller arrival of a response's
+ *   first frame - the provider's send of its first delta. Both include two loopback hops and this
+ *   process's own scheduling, for the gateway and the baseline alike.
+ */
+import { MsHistogram } from './stats.js';
+import type { FrameTag } from './frame-tag.js';
+
+interface CallBook {
+  sendAt: Float64Array;
+  /** Times the frame reached the provider (more than 1: a duplicate). */
+  atProvider: Uint8Array;
+  sessionUpAt: number;
+  /** Reply frame (by the caller frame seq it echoes) -> response index + 1 (0: none). */
+  replyResponse: Int32Array;
+  replyIndex: Int32Array;
+  replyArrived: Uint8Array;
+  /** Responses not yet fully received, for `clear`. */
+  open: number[];
+}
+
+interface ResponseBook {
+  call: number;
+  firstSentAt: number;
+  frames: number;
+  received: number;
+  interrupted: boolean;
+}
+
+export interface LedgerTally {
+  sent: number;
+  atProvider: number;
+  lostIngress: number;
+  lostIngressConnecting: number;
+  duplicateIngress: number;
+  lateIngress: number;
+  untaggedAtProvider: number;
+  replyFramesSent: number;
+  replyFramesExpected: number;
+  replyFramesReceived: number;
+  lostEgress: number;
+  droppedByInterruption: number;
+  responses: number;
+  responsesInterrupted: number;
+  untaggedAtCaller: number;
+}
+
+export class FrameLedger {
+  readonly ingress = new MsHistogram();
+  readonly egressFirstFrame = new MsHistogram();
+  readonly #calls: CallBook[] = [];
+  readonly #responses: ResponseBook[] = [];
+  readonly #responseByKey = new Map<string, number>();
+  readonly #responseByItem = new Map<string, number>();
+  readonly #maxFrames: number;
+  readonly #lateIngressMs: number;
+  #window: [number, number] = [Infinity, Infinity];
+  #lateIngress = 0;
+  #untaggedAtProvider = 0;
+  #untaggedAtCaller = 0;
+
+  constructor(opts: { calls: number; maxFrames: number; lateIngressMs: number }) {
+    this.#maxFrames = opts.maxFrames;
+    this.#lateIngressMs = opts.lateIngressMs;
+    for (let i = 0; i < opts.calls; i++) {
+      this.#calls.push({
+        sendAt: new Float64Array(opts.maxFrames),
+        atProvider: new Uint8Array(opts.maxFrames),
+        sessionUpAt: Infinity,
+        replyResponse: new Int32Array(opts.maxFrames),
+        replyIndex: new Int32Array(opts.maxFrames),
+        replyArrived: new Uint8Array(opts.maxFrames),
+        open: [],
+      });
+    }
+  }
+
+  get maxFrames(): number {
+    return this.#maxFrames;
+  }
+
+  /** Latency samples are taken for frames sent (responses started) inside [from, to). */
+  setWindow(from: number, to: number): void {
+    this.#window = [from, to];
+  }
+
+  #inWindow(t: number): boolean {
+    return t >= this.#window[0] && t < this.#window[1];
+  }
+
+  // Caller side
+
+  sent(call: number, seq: number, at: number): void {
+    this.#calls[call].sendAt[seq] = at;
+  }
+
+  /** A reply frame reached the caller; returns its index in its response, or -1 if untagged/unknown. */
+  callerReceived(tag: FrameTag | undefined, at: number): { response: number; index: number } | undefined {
+    const book = tag && tag.call < this.#calls.length && tag.seq < this.#maxFrames ? this.#calls[tag.call] : undefined;
+    const r = book ? book.replyResponse[tag!.seq] - 1 : -1;
+    if (!book || r < 0) {
+      this.#untaggedAtCaller++;
+      return undefined;
+    }
+    const seq = tag!.seq;
+    if (book.replyArrived[seq]++ > 0) return undefined; // a duplicate: counted once
+    const resp = this.#responses[r];
+    resp.received++;
+    if (resp.received === resp.frames) {
+      const i = book.open.indexOf(r);
+      if (i >= 0) book.open.splice(i, 1);
+    }
+    const index = book.replyIndex[seq];
+    if (index === 0 && this.#inWindow(resp.firstSentAt)) this.egressFirstFrame.record(at - resp.firstSentAt);
+    return { response: r, index };
+  }
+
+  /** The caller was told to drop what it has queued: every response already started is interrupted. */
+  callerCleared(call: number, at: number): void {
+    const book = this.#calls[call];
+    for (const r of book.open) if (this.#responses[r].firstSentAt <= at) this.#responses[r].interrupted = true;
+  }
+
+  // Provider side
+
+  providerReceived(tag: FrameTag | undefined, at: number): void {
+    if (!tag || tag.call >= this.#calls.length || tag.seq >= this.#maxFrames) {
+      this.#untaggedAtProvider++;
+      return;
+    }
+    const book = this.#calls[tag.call];
+    if (book.sessionUpAt === Infinity) book.sessionUpAt = at;
+    if (book.atProvider[tag.seq]++ > 0) return;
+    const sentAt = book.sendAt[tag.seq];
+    if (sentAt === 0 || sentAt < book.sessionUpAt) return; // held while the provider connected: no sample
+    const ms = at - sentAt;
+    if (ms > this.#lateIngressMs) this.#lateIngress++;
+    if (this.#inWindow(sentAt)) this.ingress.record(ms);
+  }
+
+  /** The provider sent reply audio: its frames' tags, in order, for response `key`. */
+  providerSent(key: string, itemId: string | undefined, tags: readonly (FrameTag | undefined)[], at: number): void {
+    let r = this.#responseByKey.get(key);
+    for (const tag of tags) {
+      if (!tag || tag.call >= this.#calls.length || tag.seq >= this.#maxFrames) continue;
+      const book = this.#calls[tag.call];
+      if (r === undefined) {
+        r = this.#responses.length;
+        this.#responses.push({ call: tag.call, firstSentAt: at, frames: 0, received: 0, interrupted: false });
+        this.#responseByKey.set(key, r);
+        book.open.push(r);
+      }
+      const resp = this.#responses[r];
+      book.replyResponse[tag.seq] = r + 1;
+      book.replyIndex[tag.seq] = resp.frames++;
+    }
+    if (r !== undefined && itemId !== undefined) this.#responseByItem.set(itemId, r);
+  }
+
+  /** The bridge cancelled a response, or truncated its item, at the provider. */
+  providerInterrupted(key: { responseId?: string; itemId?: string }): void {
+    const r = key.responseId !== undefined ? this.#responseByKey.get(key.responseId) : key.itemId !== undefined ? this.#responseByItem.get(key.itemId) : undefined;
+    if (r !== undefined) this.#responses[r].interrupted = true;
+  }
+
+  tally(framesSentPerCall: readonly number[]): LedgerTally {
+    const t: LedgerTally = {
+      sent: 0, atProvider: 0, lostIngress: 0, lostIngressConnecting: 0, duplicateIngress: 0, lateIngress: this.#lateIngress,
+      untaggedAtProvider: this.#untaggedAtProvider, replyFramesSent: 0, replyFramesExpected: 0, replyFramesReceived: 0,
+      lostEgress: 0, droppedByInterruption: 0, responses: this.#responses.length, responsesInterrupted: 0, untaggedAtCaller: this.#untaggedAtCaller,
+    };
+    this.#calls.forEach((book, call) => {
+      const sent = framesSentPerCall[call] ?? 0;
+      t.sent += sent;
+      for (let seq = 0; seq < sent; seq++) {
+        const n = book.atProvider[seq];
+        if (n > 0) {
+          t.atProvider++;
+          t.duplicateIngress += n - 1;
+        } else if (book.sendAt[seq] < book.sessionUpAt) t.lostIngressConnecting++;
+        else t.lostIngress++;
+      }
+    });
+    for (const resp of this.#responses) {
+      t.replyFramesSent += resp.frames;
+      t.replyFramesReceived += resp.received;
+      if (resp.interrupted) {
+        t.responsesInterrupted++;
+        t.droppedByInterruption += resp.frames - resp.received;
+      } else {
+        t.replyFramesExpected += resp.frames;
+        t.lostEgress += resp.frames - resp.received;
+      }
+    }
+    return t;
+  }
+}

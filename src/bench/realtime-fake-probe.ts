@@ -1,0 +1,77 @@
+/**
+ * Watches a loopback OpenAI Realtime fake (test/fakes/openai-realtime-fake.ts) from inside the load
+ * generator's process, on the same clock as the callers: every `input_audio_buffer.append` it gets
+ * (by the frame tag in the audio), every reply delta it sends, every cancel and truncate. It uses only
+ * the fake's public surface: new connections are caught as they are added to `connections`, their
+ * recorded-message lists are replaced by the probe (a load run would otherwise keep every message of
+ * every call in memory), and their `send` is wrapped to time the deltas.
+ *
+ * The fake is a test tool and is not shipped; the bench command loads it from the source tree.
+ */
+import { FRAME_BYTES } from './caller-audio.js';
+import { readTag, readTagBase64, type FrameTag } from './frame-tag.js';
+import type { FrameLedger } from './ledger.js';
+
+type Message = { readonly type: string; readonly [key: string]: unknown };
+
+/** The parts of a FakeConnection the probe touches. */
+export interface FakeConnectionLike {
+  readonly messages: Message[];
+  readonly appended: Buffer[];
+  send: (event: Record<string, unknown>) => void;
+}
+
+/** The parts of OpenAIRealtimeFake the probe touches. */
+export interface RealtimeFakeLike {
+  readonly connections: FakeConnectionLike[];
+  readonly messages: Message[];
+  readonly sent: Record<string, unknown>[];
+}
+
+const forget = (): number => 0;
+
+export function probeRealtimeFake(fake: RealtimeFakeLike, ledger: FrameLedger): void {
+  fake.messages.push = forget;
+  fake.sent.push = forget;
+  const add = fake.connections.push.bind(fake.connections);
+  fake.connections.push = (...conns: FakeConnectionLike[]) => {
+    for (const c of conns) watch(c, ledger);
+    return add(...conns);
+  };
+}
+
+function watch(conn: FakeConnectionLike, ledger: FrameLedger): void {
+  conn.appended.push = forget;
+  conn.messages.push = (...msgs: Message[]) => {
+    for (const m of msgs) onClientMessage(m, ledger);
+    return 0;
+  };
+  const send = conn.send;
+  conn.send = (event) => {
+    if (event.type === 'response.output_audio.delta') onDelta(event, ledger);
+    send(event);
+  };
+}
+
+function onClientMessage(m: Message, ledger: FrameLedger): void {
+  switch (m.type) {
+    case 'input_audio_buffer.append':
+      ledger.providerReceived(typeof m.audio === 'string' ? readTagBase64(m.audio) : undefined, performance.now());
+      return;
+    case 'response.cancel':
+      if (typeof m.response_id === 'string') ledger.providerInterrupted({ responseId: m.response_id });
+      return;
+    case 'conversation.item.truncate':
+      if (typeof m.item_id === 'string') ledger.providerInterrupted({ itemId: m.item_id });
+      return;
+  }
+}
+
+function onDelta(event: Record<string, unknown>, ledger: FrameLedger): void {
+  const at = performance.now();
+  if (typeof event.delta !== 'string' || typeof event.response_id !== 'string') return;
+  const bytes = Buffer.from(event.delta, 'base64');
+  const tags: (FrameTag | undefined)[] = [];
+  for (let offset = 0; offset + FRAME_BYTES <= bytes.length; offset += FRAME_BYTES) tags.push(readTag(bytes, offset));
+  ledger.providerSent(event.response_id, typeof event.item_id === 'string' ? event.item_id : undefined, tags, at);
+}

@@ -1,0 +1,74 @@
+/** What one load run reports (the JSON schema of a run), and the pass/fail criteria of --find-max. */
+import type { Summary } from './stats.js';
+import type { TargetKind } from './target-process.js';
+
+/** Quantiles the gateway exports for its own per-frame latency (no count: they are gauges). */
+export type Quantiles = Omit<Summary, 'count' | 'mean'>;
+
+export interface RunResult {
+  target: TargetKind;
+  label: string;
+  calls: number;
+  callsConnected: number;
+  callsFailed: number;
+  callsDropped: number;
+  failures: string[];
+  windowS: number;
+  frames: {
+    /** 'tags': every frame matched by its tag at the provider and back; 'gateway-counters': by the gateway's own counts. */
+    accounting: 'tags' | 'gateway-counters';
+    scheduled: number;
+    sent: number;
+    atProvider: number | undefined;
+    received: number;
+    lost: { ingress: number; ingressWhileConnecting: number; egress: number; total: number };
+    late: { egress: number; egressOutsideWindow: number; ingress: number | undefined };
+    /** Reply frames not played because the reply was interrupted (barge-in, superseded): by design. */
+    droppedByInterruption: number | undefined;
+    responses: number | undefined;
+    gatewayDropped: Record<string, number> | undefined;
+    gatewayRejected: Record<string, number> | undefined;
+  };
+  latency: {
+    /** The gateway's own per-frame figures (/metrics, since the gateway process started). */
+    added: { ingress: Quantiles; egress: Quantiles } | undefined;
+    /** Through the bridge, on the load generator's clock (tags; measurement window). */
+    through: { ingress: Summary; egress: Summary } | undefined;
+    /** End of the caller's utterance to the first frame of the reply it hears (includes turn detection and the provider's delay). */
+    reply: Summary;
+  };
+  fixedDelaysMs: Record<string, number> | undefined;
+  egressJitter: Summary;
+  cpu: { seconds: number; wallSeconds: number; coresUsed: number; shareOfMachine: number; msPerCallSecond: number };
+  memory: { rssIdleMiB: number; rssLoadedMiB: number; rssPerCallKiB: number; heapIdleMiB: number | undefined; heapLoadedMiB: number | undefined; heapPerCallKiB: number | undefined };
+  eventLoopDelayP99Ms: number | undefined;
+  gateway: { turns: number; bargeIns: number; providerErrors: number; switches: number; vadFallbacks: number } | undefined;
+  harness: { sendLag: Summary; eventLoopDelayP99Ms: number; cpuSeconds: number; wallSeconds: number; drainMs: number; saturated: boolean };
+  warnings: string[];
+}
+
+export interface Criteria {
+  addedP99Ms: number;
+  jitterP99Ms: number;
+  cpuShare: number;
+}
+
+export const DEFAULT_CRITERIA: Criteria = { addedP99Ms: 5, jitterP99Ms: 2, cpuShare: 0.8 };
+
+/** Does a run hold the --find-max bar? Every reason it does not, in words. */
+export function evaluate(r: RunResult, c: Criteria = DEFAULT_CRITERIA): { pass: boolean; reasons: string[] } {
+  const reasons: string[] = [];
+  if (r.callsFailed > 0 || r.callsDropped > 0) reasons.push(`${String(r.callsFailed)} calls failed, ${String(r.callsDropped)} dropped`);
+  const added = r.latency.added ?? (r.latency.through ? { ingress: r.latency.through.ingress, egress: r.latency.through.egress } : undefined);
+  if (added) {
+    for (const dir of ['ingress', 'egress'] as const) {
+      if (added[dir].p99 > c.addedP99Ms) reasons.push(`${dir} added latency p99 ${String(added[dir].p99)} ms > ${String(c.addedP99Ms)} ms`);
+    }
+  }
+  if (r.frames.lost.total > 0) reasons.push(`${String(r.frames.lost.total)} frames lost`);
+  const late = r.frames.late.egress + (r.frames.late.ingress ?? 0);
+  if (late > 0) reasons.push(`${String(late)} frames late`);
+  if (r.egressJitter.p99 > c.jitterP99Ms) reasons.push(`egress jitter p99 ${String(r.egressJitter.p99)} ms > ${String(c.jitterP99Ms)} ms`);
+  if (r.cpu.shareOfMachine > c.cpuShare) reasons.push(`CPU ${(r.cpu.shareOfMachine * 100).toFixed(0)}% of the cores > ${String(c.cpuShare * 100)}%`);
+  return { pass: reasons.length === 0, reasons };
+}

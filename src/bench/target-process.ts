@@ -1,0 +1,229 @@
+/**
+ * The bridge under test runs in its own process, so its CPU and memory are its own and not the load
+ * generator's: the gateway (`voice-gateway serve`) or the baseline bridge (bench/baseline/bridge.ts).
+ * CPU and RSS are read from /proc/<pid> for both (all threads: the gateway's VAD workers count), heap
+ * and event-loop delay from the gateway's /metrics or the baseline's IPC stats answer.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parsePromText, promValue, type PromSample } from './prom-text.js';
+
+export type TargetKind = 'gateway' | 'baseline';
+
+export interface ResourceSample {
+  at: number;
+  cpuSeconds: number;
+  rssBytes: number;
+  heapUsedBytes: number | undefined;
+  eventLoopDelayP99Ms: number | undefined;
+}
+
+export interface TargetProcess {
+  readonly kind: TargetKind;
+  readonly pid: number;
+  readonly baseUrl: string;
+  resources(): Promise<ResourceSample>;
+  /** The gateway's /metrics, parsed (undefined for the baseline). */
+  metrics(): Promise<PromSample[] | undefined>;
+  /** JSON log lines at warn or above, and the last lines of output, for the report. */
+  readonly warnings: string[];
+  readonly outputTail: string[];
+  stop(): Promise<void>;
+}
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const RUNNING_FROM_DIST = fileURLToPath(import.meta.url).includes('/dist/');
+const CLK_TCK = 100; // USER_HZ on Linux: /proc times are in 1/100 s
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+function hasTsx(): boolean {
+  try {
+    createRequire(REPO_ROOT + 'package.json').resolve('tsx');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** How to start each target: the gateway from dist when this runs from dist, else from source via tsx. */
+export function targetCommand(kind: TargetKind): string[] {
+  if (kind === 'gateway') {
+    if (RUNNING_FROM_DIST) return [REPO_ROOT + 'dist/cli/bin.js', 'serve'];
+    return ['--import', 'tsx', REPO_ROOT + 'src/cli/bin.ts', 'serve'];
+  }
+  const bridge = REPO_ROOT + 'bench/baseline/bridge.ts';
+  if (!existsSync(bridge) || !hasTsx()) throw new Error('the baseline bridge runs from the source tree (bench/baseline/bridge.ts, with tsx installed)');
+  return ['--import', 'tsx', bridge];
+}
+
+function procSample(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at ") ": utime is field 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return { cpuSeconds, rssBytes: rssKb * 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+interface BaselineStats {
+  cpuSeconds: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  eventLoopDelayP99Ms: number;
+}
+
+export async function startTarget(opts: {
+  kind: TargetKind;
+  env: Record<string, string | undefined>;
+  command?: string[];
+  readyTimeoutMs?: number;
+  cpuProfileDir?: string;
+}): Promise<TargetProcess> {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${String(port)}`;
+  const args = [...(opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : []), ...(opts.command ?? targetCommand(opts.kind))];
+  const env: Record<string, string | undefined> = { ...opts.env, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: baseUrl };
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const warnings: string[] = [];
+  const outputTail: string[] = [];
+  const onLine = (line: string) => {
+    if (!line.trim()) return;
+    outputTail.push(line.slice(0, 400));
+    if (outputTail.length > 30) outputTail.shift();
+    try {
+      const j = JSON.parse(line) as { level?: number; msg?: string; event?: string };
+      if ((j.level ?? 0) >= 40 && warnings.length < 200) warnings.push(`${String(j.event ?? '')}: ${String(j.msg ?? '')}`);
+    } catch {
+      /* not a JSON log line */
+    }
+  };
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let buffered = '';
+    stream.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let i;
+      while ((i = buffered.indexOf('\n')) >= 0) {
+        onLine(buffered.slice(0, i));
+        buffered = buffered.slice(i + 1);
+      }
+    });
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const pid = child.pid!;
+
+  // Ready: the gateway's /ready (workers up), the baseline's /health.
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
+  const path = opts.kind === 'gateway' ? '/ready' : '/health';
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${opts.kind} exited with ${String(child.exitCode)} before it was ready:\n${outputTail.join('\n')}`);
+    try {
+      if ((await fetch(baseUrl + path)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${opts.kind} not ready within ${String(opts.readyTimeoutMs ?? 60_000)} ms:\n${outputTail.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const baselineStats = () =>
+    new Promise<BaselineStats | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), 2000);
+      child.once('message', (m: unknown) => {
+        clearTimeout(timer);
+        resolve(m as BaselineStats);
+      });
+      child.send('stats');
+    });
+
+  const metrics = async (): Promise<PromSample[] | undefined> => {
+    if (opts.kind !== 'gateway') return undefined;
+    const res = await fetch(`${baseUrl}/metrics`);
+    return parsePromText(await res.text());
+  };
+
+  return {
+    kind: opts.kind,
+    pid,
+    baseUrl,
+    warnings,
+    outputTail,
+    metrics,
+    async resources() {
+      const at = performance.now();
+      const proc = procSample(pid);
+      if (opts.kind === 'baseline') {
+        const s = await baselineStats();
+        return { at, cpuSeconds: proc?.cpuSeconds ?? s?.cpuSeconds ?? 0, rssBytes: proc?.rssBytes ?? s?.rssBytes ?? 0, heapUsedBytes: s?.heapUsedBytes, eventLoopDelayP99Ms: s?.eventLoopDelayP99Ms };
+      }
+      const m = (await metrics())!;
+      return {
+        at,
+        cpuSeconds: proc?.cpuSeconds ?? promValue(m, 'voice_gateway_process_cpu_seconds_total'),
+        rssBytes: proc?.rssBytes ?? promValue(m, 'voice_gateway_process_resident_memory_bytes'),
+        heapUsedBytes: promValue(m, 'voice_gateway_nodejs_heap_size_used_bytes'),
+        eventLoopDelayP99Ms: promValue(m, 'voice_gateway_event_loop_delay_seconds', { quantile: '0.99' }) * 1000,
+      };
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/**
+ * A gateway someone else started (--url): resources from its /metrics (process CPU and RSS of the
+ * default metrics), or from /proc when its pid is given. It is not stopped.
+ */
+export function attachTarget(baseUrl: string, pid?: number): TargetProcess {
+  const metrics = async () => parsePromText(await (await fetch(`${baseUrl.replace(/\/+$/, '')}/metrics`)).text());
+  return {
+    kind: 'gateway',
+    pid: pid ?? 0,
+    baseUrl: baseUrl.replace(/\/+$/, ''),
+    warnings: [],
+    outputTail: [],
+    metrics,
+    async resources() {
+      const at = performance.now();
+      const m = await metrics();
+      const proc = pid ? procSample(pid) : undefined;
+      return {
+        at,
+        cpuSeconds: proc?.cpuSeconds ?? promValue(m, 'voice_gateway_process_cpu_seconds_total'),
+        rssBytes: proc?.rssBytes ?? promValue(m, 'voice_gateway_process_resident_memory_bytes'),
+        heapUsedBytes: promValue(m, 'voice_gateway_nodejs_heap_size_used_bytes'),
+        eventLoopDelayP99Ms: promValue(m, 'voice_gateway_event_loop_delay_seconds', { quantile: '0.99' }) * 1000,
+      };
+    },
+    async stop() {
+      /* not ours to stop */
+    },
+  };
+}
