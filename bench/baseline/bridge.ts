@@ -94,7 +94,8 @@ wss.on('connection', (connection) => {
   });
 });
 
-// Harness instrumentation (not part of the bridge's work): answered on request, over IPC.
+// Harness instrumentation (not part of the bridge's work): answered on request, over IPC. The loop
+// monitor samples every 10 ms like the gateway's, and reports whole intervals as the gateway's does.
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();
 process.on('message', (m) => {

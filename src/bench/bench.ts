@@ -35,6 +35,7 @@ export interface BenchOptions {
   readonly lateBoundMs: number;
   readonly lateIngressMs: number;
   readonly cpuProfileDir?: string;
+  readonly gatewayCommand?: string[];
   readonly baseEnv: Record<string, string | undefined>;
   readonly log: (line: string) => void;
 }
@@ -89,6 +90,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     lateBoundMs: opts.lateBoundMs,
     lateIngressMs: opts.lateIngressMs,
     cpuProfileDir: opts.cpuProfileDir,
+    gatewayCommand: opts.gatewayCommand,
     url: opts.url,
     pid: opts.pid,
     twilioAuthToken: opts.twilioAuthToken,

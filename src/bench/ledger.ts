@@ -27,7 +27,7 @@ interface CallBook {
   replyResponse: Int32Array;
   replyIndex: Int32Array;
   replyArrived: Uint8Array;
-  /** Responses not yet fully received, for `clear`. */
+  /** Responses still playing for the caller (the provider has not finished it, or its last frame has not arrived): what a `clear` interrupts. */
   open: number[];
 }
 
@@ -37,6 +37,10 @@ interface ResponseBook {
   frames: number;
   received: number;
   interrupted: boolean;
+  /** The provider has sent its last delta. */
+  done: boolean;
+  /** The caller frame seq the response's last frame so far echoes. */
+  lastSeq: number;
 }
 
 export interface LedgerTally {
@@ -91,6 +95,13 @@ export class FrameLedger {
     return this.#maxFrames;
   }
 
+  /** Calls whose provider session is up (their first frame reached the provider). */
+  sessionsUp(): number {
+    let n = 0;
+    for (const book of this.#calls) if (book.sessionUpAt !== Infinity) n++;
+    return n;
+  }
+
   /** Latency samples are taken for frames sent (responses started) inside [from, to). */
   setWindow(from: number, to: number): void {
     this.#window = [from, to];
@@ -118,19 +129,27 @@ export class FrameLedger {
     if (book.replyArrived[seq]++ > 0) return undefined; // a duplicate: counted once
     const resp = this.#responses[r];
     resp.received++;
-    if (resp.received === resp.frames) {
-      const i = book.open.indexOf(r);
-      if (i >= 0) book.open.splice(i, 1);
-    }
     const index = book.replyIndex[seq];
+    this.#settle(r);
     if (index === 0 && this.#inWindow(resp.firstSentAt)) this.egressFirstFrame.record(at - resp.firstSentAt);
     return { response: r, index };
   }
 
-  /** The caller was told to drop what it has queued: every response already started is interrupted. */
+  /** The caller was told to drop what it has queued: every response still playing is interrupted. */
   callerCleared(call: number, at: number): void {
     const book = this.#calls[call];
     for (const r of book.open) if (this.#responses[r].firstSentAt <= at) this.#responses[r].interrupted = true;
+  }
+
+  /** A response stops being open once the provider finished it and its last frame reached the caller. */
+  #settle(r: number): void {
+    const resp = this.#responses[r];
+    const book = this.#calls[resp.call];
+    // The last frame, not every frame: a reply that lost a frame mid-way has still finished playing.
+    if (!resp.done || book.replyArrived[resp.lastSeq] === 0) return;
+    const open = book.open;
+    const i = open.indexOf(r);
+    if (i >= 0) open.splice(i, 1);
   }
 
   // Provider side
@@ -158,15 +177,24 @@ export class FrameLedger {
       const book = this.#calls[tag.call];
       if (r === undefined) {
         r = this.#responses.length;
-        this.#responses.push({ call: tag.call, firstSentAt: at, frames: 0, received: 0, interrupted: false });
+        this.#responses.push({ call: tag.call, firstSentAt: at, frames: 0, received: 0, interrupted: false, done: false, lastSeq: tag.seq });
         this.#responseByKey.set(key, r);
         book.open.push(r);
       }
       const resp = this.#responses[r];
       book.replyResponse[tag.seq] = r + 1;
       book.replyIndex[tag.seq] = resp.frames++;
+      resp.lastSeq = tag.seq;
     }
     if (r !== undefined && itemId !== undefined) this.#responseByItem.set(itemId, r);
+  }
+
+  /** The provider sent the response's last audio. */
+  providerDone(key: string): void {
+    const r = this.#responseByKey.get(key);
+    if (r === undefined) return;
+    this.#responses[r].done = true;
+    this.#settle(r);
   }
 
   /** The bridge cancelled a response, or truncated its item, at the provider. */

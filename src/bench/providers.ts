@@ -51,7 +51,7 @@ interface RealtimeFakeInstance extends RealtimeFakeLike {
 }
 
 interface RealtimeFakeModule {
-  OpenAIRealtimeFake: { start(options: { replyDelayMs?: number; chunkMs?: number }): Promise<RealtimeFakeInstance> };
+  OpenAIRealtimeFake: { start(options: { replyDelayMs?: number; chunkMs?: number; chunkIntervalMs?: number }): Promise<RealtimeFakeInstance> };
 }
 
 const FAKE_PATH = 'test/fakes/openai-realtime-fake.ts';
@@ -82,8 +82,9 @@ export async function fakeOpenAIProvider(opts: { replyDelayMs: number; turnDetec
     name: 'fake-openai',
     tagged: true,
     async start(ledger) {
-      // 100 ms deltas sent back to back, like the real service's faster-than-real-time stream.
-      const fake = await mod.OpenAIRealtimeFake.start({ replyDelayMs: opts.replyDelayMs, chunkMs: 100 });
+      // 100 ms deltas every 20 ms: faster than real time, as the real service streams, and never one
+      // long synchronous burst in this process (which would delay the callers' receipt of the first).
+      const fake = await mod.OpenAIRealtimeFake.start({ replyDelayMs: opts.replyDelayMs, chunkMs: 100, chunkIntervalMs: 20 });
       probeRealtimeFake(fake, ledger);
       return {
         gatewayEnv: {

@@ -49,6 +49,10 @@ function watch(conn: FakeConnectionLike, ledger: FrameLedger): void {
   const send = conn.send;
   conn.send = (event) => {
     if (event.type === 'response.output_audio.delta') onDelta(event, ledger);
+    else if (event.type === 'response.done') {
+      const id = (event.response as { id?: unknown } | undefined)?.id;
+      if (typeof id === 'string') ledger.providerDone(id);
+    }
     send(event);
   };
 }

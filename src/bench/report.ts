@@ -92,14 +92,16 @@ export function tableRows(runs: RunResult[]): string[][] {
     row('frames sent / at provider / received', (r) => `${String(r.frames.sent)} / ${r.frames.atProvider === undefined ? '-' : String(r.frames.atProvider)} / ${String(r.frames.received)}`),
     row('frames lost in / in-while-connecting / out', (r) => `${String(r.frames.lost.ingress)} / ${String(r.frames.lost.ingressWhileConnecting)} / ${String(r.frames.lost.egress)}`),
     row('frames late out / in', (r) => `${String(r.frames.late.egress)} / ${r.frames.late.ingress === undefined ? '-' : String(r.frames.late.ingress)}`),
+    row('calls that fell back from Silero to energy', (r) => (r.gateway ? String(Object.values(r.gateway.vadFallbacks).reduce((a, b) => a + b, 0)) : '-')),
     row('reply frames dropped by interruption', (r) => (r.frames.droppedByInterruption === undefined ? '-' : String(r.frames.droppedByInterruption))),
     row('egress jitter |interval-20ms|, ms p50 / p99', (r) => q2(r.egressJitter)),
     row('CPU ms per call-second', (r) => f(r.cpu.msPerCallSecond, 3)),
     row('CPU cores used (share of machine)', (r) => `${f(r.cpu.coresUsed)} (${(r.cpu.shareOfMachine * 100).toFixed(0)}%)`),
+    row('calls per core, CPU alone (at 100%)', (r) => (r.cpu.coresUsed > 0 ? (r.callsConnected / r.cpu.coresUsed).toFixed(0) : '-')),
     row('RSS per call, KiB (idle -> loaded MiB)', (r) => `${f(r.memory.rssPerCallKiB, 1)} (${f(r.memory.rssIdleMiB, 0)} -> ${f(r.memory.rssLoadedMiB, 0)})`),
     row('heap per call, KiB', (r) => f(r.memory.heapPerCallKiB, 1)),
     row('event-loop delay p99, ms', (r) => f(r.eventLoopDelayP99Ms)),
-    row('harness: send lag p99 / loop p99, ms', (r) => `${f(r.harness.sendLag.p99)} / ${f(r.harness.eventLoopDelayP99Ms)}${r.harness.saturated ? ' SATURATED' : ''}`),
+    row('harness: send lag p99 / loop p99 ms, cores', (r) => `${f(r.harness.sendLag.p99)} / ${f(r.harness.eventLoopDelayP99Ms)}, ${f(r.harness.cpuSeconds / r.harness.wallSeconds)}${r.harness.saturated ? ' SATURATED' : ''}`),
   ];
 }
 
@@ -109,7 +111,7 @@ export function textTable(rows: string[][]): string {
 }
 
 function mdTable(rows: string[][]): string {
-  const [head, ...body] = rows;
+  const [head, ...body] = rows.map((r) => r.map((cell) => cell.replace(/\|/g, '\\|')));
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 

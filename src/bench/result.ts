@@ -42,7 +42,9 @@ export interface RunResult {
   cpu: { seconds: number; wallSeconds: number; coresUsed: number; shareOfMachine: number; msPerCallSecond: number };
   memory: { rssIdleMiB: number; rssLoadedMiB: number; rssPerCallKiB: number; heapIdleMiB: number | undefined; heapLoadedMiB: number | undefined; heapPerCallKiB: number | undefined };
   eventLoopDelayP99Ms: number | undefined;
-  gateway: { turns: number; bargeIns: number; providerErrors: number; switches: number; vadFallbacks: number } | undefined;
+  /** What the callers were sent besides audio: marks they echoed back (after playout), clears. */
+  caller: { marksEchoed: number; clears: number };
+  gateway: { turns: number; bargeIns: number; providerErrors: number; switches: number; vadFallbacks: Record<string, number> } | undefined;
   harness: { sendLag: Summary; eventLoopDelayP99Ms: number; cpuSeconds: number; wallSeconds: number; drainMs: number; saturated: boolean };
   warnings: string[];
 }
@@ -59,6 +61,9 @@ export const DEFAULT_CRITERIA: Criteria = { addedP99Ms: 5, jitterP99Ms: 2, cpuSh
 export function evaluate(r: RunResult, c: Criteria = DEFAULT_CRITERIA): { pass: boolean; reasons: string[] } {
   const reasons: string[] = [];
   if (r.callsFailed > 0 || r.callsDropped > 0) reasons.push(`${String(r.callsFailed)} calls failed, ${String(r.callsDropped)} dropped`);
+  // "With Silero on every call": a call that fell back to the energy VAD is not one.
+  const fallbacks = Object.values(r.gateway?.vadFallbacks ?? {}).reduce((a, b) => a + b, 0);
+  if (fallbacks > 0) reasons.push(`${String(fallbacks)} calls fell back from Silero to the energy VAD`);
   const added = r.latency.added ?? (r.latency.through ? { ingress: r.latency.through.ingress, egress: r.latency.through.egress } : undefined);
   if (added) {
     for (const dir of ['ingress', 'egress'] as const) {

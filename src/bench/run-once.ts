@@ -33,6 +33,8 @@ export interface RunSpec {
   readonly lateBoundMs: number;
   readonly lateIngressMs: number;
   readonly cpuProfileDir?: string;
+  /** How to start the gateway (node arguments); default: dist when running from dist, else source via tsx. */
+  readonly gatewayCommand?: string[];
   /** Drive a gateway that is already running here instead of starting one (and its pid, for /proc). */
   readonly url?: string;
   readonly pid?: number;
@@ -81,14 +83,15 @@ const LOSSY_EGRESS_STAGES = ['egress_overflow'];
 
 export async function runOnce(spec: RunSpec): Promise<RunResult> {
   const tailS = 30 + spec.replyDelayMs / 1000;
-  const maxFrames = Math.ceil(((spec.rampS + spec.settleS + spec.windowS + tailS + 10) * 1000) / FRAME_MS);
+  // Ramp, settle, up to 30 s of call set-up, the window, the drain, and slack.
+  const maxFrames = Math.ceil(((spec.rampS + spec.settleS + 30 + spec.windowS + tailS + 10) * 1000) / FRAME_MS);
   const ledger = new FrameLedger({ calls: spec.calls, maxFrames, lateIngressMs: spec.lateIngressMs });
   const provider = await spec.provider.start(ledger);
   let target: TargetProcess | undefined;
   try {
     if (spec.target === 'baseline' && !provider.baselineEnv) throw new Error(`the baseline bridge needs --provider fake-openai (not ${spec.provider.name})`);
     const env = spec.target === 'gateway' ? gatewayEnv(spec, provider.gatewayEnv) : { ...spec.baseEnv, ...provider.baselineEnv };
-    target = spec.url ? attachTarget(spec.url, spec.pid) : await startTarget({ kind: spec.target, env, cpuProfileDir: spec.cpuProfileDir });
+    target = spec.url ? attachTarget(spec.url, spec.pid) : await startTarget({ kind: spec.target, env, cpuProfileDir: spec.cpuProfileDir, command: spec.target === 'gateway' ? spec.gatewayCommand : undefined });
     const t = target;
     spec.log(`${spec.target} up (pid ${String(t.pid)}): ${String(spec.calls)} calls, ${String(spec.rampS)} s ramp, ${String(spec.windowS)} s window`);
     await new Promise((r) => setTimeout(r, 500));
@@ -107,6 +110,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       windowMs: spec.windowS * 1000,
       ledger,
       tagged: spec.provider.tagged,
+      sessionsUp: spec.provider.tagged ? () => ledger.sessionsUp() : undefined,
       egressLeadMs: spec.egressLeadMs,
       lateBoundMs: spec.lateBoundMs,
       quietMs: 1500 + spec.replyDelayMs,
@@ -184,9 +188,14 @@ function summarise(
   const m = metricsEnd;
   const fixed = m ? promByLabel(m, 'voice_gateway_pipeline_fixed_delay_seconds', 'stage') : undefined;
   const gatewayCount = (name: string) => promValue(metricsFinal, name) - promValue(metrics0, name);
-  const harnessSaturated = load.harness.sendLag.p99 > 10 || load.harness.eventLoopDelayP99Ms > 20;
+  const harnessSaturated = load.harness.sendLag.p99 > 10 || load.harness.eventLoopDelayP99Ms > 10;
   const warnings = dedupe(target.warnings);
   if (harnessSaturated) warnings.unshift(`the load generator itself lagged (send lag p99 ${String(load.harness.sendLag.p99)} ms, event-loop delay p99 ${String(load.harness.eventLoopDelayP99Ms)} ms): figures at this load are bounded by the harness`);
+  const fallbacks = counter('voice_gateway_vad_fallbacks_total', 'reason');
+  const fellBack = Object.values(fallbacks).reduce((a, b) => a + b, 0);
+  if (isGateway && fellBack > 0) {
+    warnings.unshift(`${String(fellBack)} of ${String(load.callsConnected)} calls fell back from Silero to the energy VAD (${Object.keys(fallbacks).join(', ')}): this run's "silero" figures are partly the energy VAD's`);
+  }
   if (!spec.provider.tagged && spec.vad === 'off') warnings.push('VAD off with the echo provider: no turns end, so no replies; egress is not exercised');
 
   return {
@@ -222,13 +231,14 @@ function summarise(
       heapPerCallKiB: heapPer === undefined ? undefined : r1(heapPer),
     },
     eventLoopDelayP99Ms: res.end.eventLoopDelayP99Ms === undefined ? undefined : r3(res.end.eventLoopDelayP99Ms),
+    caller: { marksEchoed: load.marksEchoed, clears: load.clears },
     gateway: isGateway
       ? {
           turns: gatewayCount('voice_gateway_turns_total'),
           bargeIns: gatewayCount('voice_gateway_barge_ins_total'),
           providerErrors: gatewayCount('voice_gateway_provider_errors_total'),
           switches: gatewayCount('voice_gateway_provider_switches_total'),
-          vadFallbacks: gatewayCount('voice_gateway_vad_fallbacks_total'),
+          vadFallbacks: fallbacks,
         }
       : undefined,
     harness: { ...load.harness, drainMs: load.drainMs, saturated: harnessSaturated },

@@ -37,6 +37,13 @@ export interface TargetProcess {
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RUNNING_FROM_DIST = fileURLToPath(import.meta.url).includes('/dist/');
 const CLK_TCK = 100; // USER_HZ on Linux: /proc times are in 1/100 s
+/**
+ * perf_hooks.monitorEventLoopDelay records each whole sampling interval, not the lateness: an idle
+ * process reads about `resolution`. The gateway samples every 10 ms (observability/metrics.ts), and so
+ * does the baseline's probe; the figures here are the lateness, with the interval taken off.
+ */
+export const LOOP_MONITOR_RESOLUTION_MS = 10;
+const lateness = (intervalMs: number) => Math.max(0, intervalMs - LOOP_MONITOR_RESOLUTION_MS);
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -110,8 +117,8 @@ export async function startTarget(opts: {
     outputTail.push(line.slice(0, 400));
     if (outputTail.length > 30) outputTail.shift();
     try {
-      const j = JSON.parse(line) as { level?: number; msg?: string; event?: string };
-      if ((j.level ?? 0) >= 40 && warnings.length < 200) warnings.push(`${String(j.event ?? '')}: ${String(j.msg ?? '')}`);
+      const j = JSON.parse(line) as { level?: number; msg?: string; event?: string; reason?: string };
+      if ((j.level ?? 0) >= 40 && warnings.length < 200) warnings.push(`${String(j.event ?? '')}: ${String(j.msg ?? '')}${j.reason ? ` (${j.reason})` : ''}`);
     } catch {
       /* not a JSON log line */
     }
@@ -175,7 +182,7 @@ export async function startTarget(opts: {
       const proc = procSample(pid);
       if (opts.kind === 'baseline') {
         const s = await baselineStats();
-        return { at, cpuSeconds: proc?.cpuSeconds ?? s?.cpuSeconds ?? 0, rssBytes: proc?.rssBytes ?? s?.rssBytes ?? 0, heapUsedBytes: s?.heapUsedBytes, eventLoopDelayP99Ms: s?.eventLoopDelayP99Ms };
+        return { at, cpuSeconds: proc?.cpuSeconds ?? s?.cpuSeconds ?? 0, rssBytes: proc?.rssBytes ?? s?.rssBytes ?? 0, heapUsedBytes: s?.heapUsedBytes, eventLoopDelayP99Ms: s === undefined ? undefined : lateness(s.eventLoopDelayP99Ms) };
       }
       const m = (await metrics())!;
       return {
@@ -183,7 +190,7 @@ export async function startTarget(opts: {
         cpuSeconds: proc?.cpuSeconds ?? promValue(m, 'voice_gateway_process_cpu_seconds_total'),
         rssBytes: proc?.rssBytes ?? promValue(m, 'voice_gateway_process_resident_memory_bytes'),
         heapUsedBytes: promValue(m, 'voice_gateway_nodejs_heap_size_used_bytes'),
-        eventLoopDelayP99Ms: promValue(m, 'voice_gateway_event_loop_delay_seconds', { quantile: '0.99' }) * 1000,
+        eventLoopDelayP99Ms: lateness(promValue(m, 'voice_gateway_event_loop_delay_seconds', { quantile: '0.99' }) * 1000),
       };
     },
     async stop() {
@@ -219,7 +226,7 @@ export function attachTarget(baseUrl: string, pid?: number): TargetProcess {
         cpuSeconds: proc?.cpuSeconds ?? promValue(m, 'voice_gateway_process_cpu_seconds_total'),
         rssBytes: proc?.rssBytes ?? promValue(m, 'voice_gateway_process_resident_memory_bytes'),
         heapUsedBytes: promValue(m, 'voice_gateway_nodejs_heap_size_used_bytes'),
-        eventLoopDelayP99Ms: promValue(m, 'voice_gateway_event_loop_delay_seconds', { quantile: '0.99' }) * 1000,
+        eventLoopDelayP99Ms: lateness(promValue(m, 'voice_gateway_event_loop_delay_seconds', { quantile: '0.99' }) * 1000),
       };
     },
     async stop() {

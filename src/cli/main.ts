@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   serve: { summary: 'run the gateway (HTTP webhooks, media WebSockets, /metrics)', load: () => import('./commands/serve.js') },
   call: { summary: 'play the telephony network: call a gateway with an audio file', load: () => import('./commands/call.js') },
   vad: { summary: 'detect speech segments in an audio file, print JSON', load: () => import('./commands/vad.js') },
+  bench: { summary: 'load-test a gateway with N simulated calls: latency, loss, jitter, CPU and memory per call', load: () => import('./commands/bench.js') },
 };
 
 export function version(): string {

@@ -1,0 +1,168 @@
+/**
+ * `voice-gateway bench`: drive N simulated callers through a gateway (started here in its own
+ * process, or one already running at --url) and report added latency, frames lost and late, pacing
+ * jitter, CPU and memory per call; optionally side by side with the baseline bridge, or searching for
+ * the most calls that hold the bar (--find-max). The work is in src/bench; this parses and prints.
+ */
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULTS, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
+import { findMaxLines, markdown, ratioRows, tableRows, textTable, type BenchReport } from '../../bench/report.js';
+import { usageError } from '../main.js';
+
+const HELP = `Usage: voice-gateway bench [options]
+
+Starts a gateway (its own process) and drives N simulated callers at it, open loop: each call goes
+through the webhook, then sends a 20 ms frame every 20 ms of the caller audio (from a random offset)
+whatever comes back. Prints a table and writes JSON (and markdown with --md).
+
+  --calls N               concurrent calls (default ${String(DEFAULTS.calls)})
+  --duration S            measurement window, seconds (default ${String(DEFAULTS.durationS)}); calls start over a ramp before it
+  --ramp S                seconds over which calls start (default: calls/50, at least 2)
+  --transport T           twilio | telnyx (default twilio)
+  --provider P            echo | fake-openai (default echo). fake-openai is the loopback OpenAI
+                          Realtime fake from the source tree: frames are tagged and matched end to end
+  --vad V[,V...]          silero | energy | off (default silero); several run one after another
+  --baseline              also run the baseline bridge (bench/baseline/bridge.ts) against the same
+                          fake with the same load, and report the gateway's figures as ratios to it
+  --reply-delay-ms MS     the provider's thinking time before a reply (default ${String(DEFAULTS.replyDelayMs)})
+  --find-max              search for the most calls with added latency p99 <= 5 ms, no frame lost or
+                          late, egress jitter p99 <= 2 ms, CPU <= 80% of the cores (per --vad)
+  --start-calls N         find-max: first step (default ${String(DEFAULTS.startCalls)}); --max-calls N: ceiling (default ${String(DEFAULTS.maxCalls)})
+  --max-p99-ms MS, --max-jitter-ms MS, --max-cpu-share F
+                          find-max bar (defaults ${String(DEFAULTS.criteria.addedP99Ms)}, ${String(DEFAULTS.criteria.jitterP99Ms)}, ${String(DEFAULTS.criteria.cpuShare)})
+  --url URL               drive a gateway that is already running (provider as it is configured;
+                          frames counted by its /metrics); --pid N reads its CPU from /proc
+  --json FILE             where to write the JSON report (default bench/results/bench-<time>.json
+                          when that folder exists, else ./voice-gateway-bench-<time>.json)
+  --md FILE               also write a markdown summary
+  --gateway-env K=V       extra gateway setting (repeatable), e.g. WORKER_POOL_SIZE=1
+  --workers N             the gateway's worker pool size (WORKER_POOL_SIZE)
+  --audio FILE            caller audio, 8 kHz mu-law raw (default: the quiet fixture call)
+  --seed N                start offsets are random from this seed (default ${String(DEFAULTS.seed)})
+  --egress-lead-ms MS     the gateway's EGRESS_LEAD_MS (default ${String(DEFAULTS.egressLeadMs)}); its start-of-reply burst is left out of jitter
+  --late-ms MS            a reply frame is late when it arrives this long after playout ran dry (default ${String(DEFAULTS.lateBoundMs)})
+  --cpu-prof DIR          run the gateway under --cpu-prof, profiles into DIR
+  -q, --quiet             no progress lines
+`;
+
+function num(v: string | undefined, name: string, fallback: number, min = 0): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw usageError(`--${name} must be a number >= ${String(min)}, got '${v}'`);
+  return n;
+}
+
+function oneOf<T extends string>(v: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  if (v === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(v)) throw usageError(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
+  return v as T;
+}
+
+export function parseBenchArgs(argv: string[], env: Record<string, string | undefined>): (BenchOptions & { json?: string; md?: string; help: boolean }) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        calls: { type: 'string' }, duration: { type: 'string' }, ramp: { type: 'string' }, transport: { type: 'string' },
+        provider: { type: 'string' }, vad: { type: 'string' }, baseline: { type: 'boolean' }, 'reply-delay-ms': { type: 'string' },
+        'find-max': { type: 'boolean' }, 'start-calls': { type: 'string' }, 'max-calls': { type: 'string' }, url: { type: 'string' },
+        pid: { type: 'string' }, json: { type: 'string' }, md: { type: 'string' }, 'gateway-env': { type: 'string', multiple: true },
+        workers: { type: 'string' }, audio: { type: 'string' }, seed: { type: 'string' }, 'egress-lead-ms': { type: 'string' },
+        'late-ms': { type: 'string' }, 'cpu-prof': { type: 'string' }, 'max-p99-ms': { type: 'string' }, 'max-jitter-ms': { type: 'string' },
+        'max-cpu-share': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+  const vads = (values.vad ?? 'silero').split(',').map((v) => oneOf(v.trim(), 'vad', ['silero', 'energy', 'off'] as const, 'silero')) as VadSetting[];
+  const gatewayEnv: Record<string, string> = {};
+  for (const kv of values['gateway-env'] ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw usageError(`--gateway-env takes KEY=VALUE, got '${kv}'`);
+    gatewayEnv[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  if (values.workers !== undefined) gatewayEnv.WORKER_POOL_SIZE = String(num(values.workers, 'workers', 1, 1));
+  const quiet = values.quiet === true;
+  return {
+    help: values.help === true,
+    calls: num(values.calls, 'calls', DEFAULTS.calls, 1),
+    durationS: num(values.duration, 'duration', DEFAULTS.durationS, 1),
+    rampS: values.ramp === undefined ? undefined : num(values.ramp, 'ramp', 2, 0),
+    settleS: DEFAULTS.settleS,
+    transport: oneOf(values.transport, 'transport', ['twilio', 'telnyx'] as const, DEFAULTS.transport),
+    provider: oneOf(values.provider, 'provider', ['echo', 'fake-openai'] as const, DEFAULTS.provider),
+    vads,
+    baseline: values.baseline === true,
+    replyDelayMs: num(values['reply-delay-ms'], 'reply-delay-ms', DEFAULTS.replyDelayMs),
+    url: values.url,
+    pid: values.pid === undefined ? undefined : num(values.pid, 'pid', 0, 1),
+    twilioAuthToken: env.TWILIO_AUTH_TOKEN,
+    findMax: values['find-max'] === true,
+    startCalls: num(values['start-calls'], 'start-calls', DEFAULTS.startCalls, 1),
+    maxCalls: num(values['max-calls'], 'max-calls', DEFAULTS.maxCalls, 1),
+    criteria: {
+      addedP99Ms: num(values['max-p99-ms'], 'max-p99-ms', DEFAULTS.criteria.addedP99Ms),
+      jitterP99Ms: num(values['max-jitter-ms'], 'max-jitter-ms', DEFAULTS.criteria.jitterP99Ms),
+      cpuShare: num(values['max-cpu-share'], 'max-cpu-share', DEFAULTS.criteria.cpuShare),
+    },
+    seed: num(values.seed, 'seed', DEFAULTS.seed),
+    audioPath: values.audio,
+    gatewayEnv,
+    egressLeadMs: num(values['egress-lead-ms'], 'egress-lead-ms', DEFAULTS.egressLeadMs),
+    lateBoundMs: num(values['late-ms'], 'late-ms', DEFAULTS.lateBoundMs),
+    lateIngressMs: DEFAULTS.lateIngressMs,
+    cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    baseEnv: env,
+    log: quiet ? () => undefined : (line) => process.stderr.write(`bench: ${line}\n`),
+    json: values.json,
+    md: values.md,
+  };
+}
+
+export function printReport(report: BenchReport): string {
+  const out: string[] = [];
+  if (report.runs.length > 0) out.push(textTable(tableRows(report.runs)));
+  if (report.ratios) out.push('', textTable(ratioRows(report.ratios)));
+  for (const fm of report.findMax ?? []) out.push('', ...findMaxLines(fm));
+  const warnings = report.runs.flatMap((r) => r.warnings.slice(0, 5).map((w) => `  ${r.label}: ${w}`));
+  if (warnings.length > 0) out.push('', 'warnings:', ...warnings);
+  return out.join('\n') + '\n';
+}
+
+function defaultJsonPath(): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return existsSync('bench/results') ? `bench/results/bench-${stamp}.json` : `voice-gateway-bench-${stamp}.json`;
+}
+
+export function writeReport(report: BenchReport, json: string, md?: string): void {
+  mkdirSync(dirname(resolve(json)), { recursive: true });
+  writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
+  if (md) {
+    mkdirSync(dirname(resolve(md)), { recursive: true });
+    writeFileSync(md, markdown(report));
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const opts = parseBenchArgs(argv, process.env);
+  if (opts.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let report: BenchReport;
+  try {
+    report = await runBench(opts);
+  } catch (err) {
+    process.stderr.write(`voice-gateway bench: ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(printReport(report));
+  const json = opts.json ?? defaultJsonPath();
+  writeReport(report, json, opts.md);
+  process.stderr.write(`bench: wrote ${json}${opts.md ? ` and ${opts.md}` : ''}\n`);
+  return 0;
+}
