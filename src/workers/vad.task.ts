@@ -10,13 +10,18 @@ import type { VadSampleRate } from '../pipeline/vad/silero-model.js';
 export interface VadTaskPayload {
   readonly sampleRate: VadSampleRate;
   readonly batchSize: number;
-  /** batchSize rows of [context | window] floats (transferred, not copied). */
+  /**
+   * Consecutive windows per stream, longest first (see SileroSession.runSteps); absent means one
+   * window each. A call that fell behind catches up in one task instead of one window per task.
+   */
+  readonly rowSteps?: Uint16Array;
+  /** The rows of [context | window] floats, step after step (transferred, not copied). */
   readonly input: Float32Array;
   /** [2, batchSize, 128] recurrent state (transferred). */
   readonly state: Float32Array;
 }
 
-/** batchSize probabilities followed by the next [2, batchSize, 128] state, transferred back. */
+/** Every window's probability (input order) followed by the final [2, batchSize, 128] state, transferred back. */
 export type VadTaskResult = Float32Array;
 
 let session: Promise<SileroSession> | undefined;
@@ -27,6 +32,9 @@ export default async function vadTask(payload: VadTaskPayload): Promise<VadTaskR
     session = undefined;
     throw err;
   });
-  const result = await (await session).run(payload.sampleRate, payload.batchSize, payload.input, payload.state);
+  const silero = await session;
+  const result = payload.rowSteps
+    ? await silero.runSteps(payload.sampleRate, payload.rowSteps, payload.input, payload.state)
+    : await silero.run(payload.sampleRate, payload.batchSize, payload.input, payload.state);
   return move(result) as VadTaskResult;
 }

@@ -1,6 +1,7 @@
 /**
  * Batching must not change a single probability: several calls at both rates, interleaved frame by
- * frame and joining at different times, scored (a) in shared batches, (b) one window per model run
+ * frame and joining at different times, scored (a) in shared batches, several windows per call in a
+ * task when a call is behind, (a') in shared batches one window per call per task, (b) one window per model run
  * through the same service, and (c) by a reference written here from silero-vad's OnnxWrapper
  * (batch 1, context = last 64/32 samples of the previous window, state carried) run in-process.
  */
@@ -53,19 +54,26 @@ async function reference(session: InferenceSession, call: TestCall): Promise<num
   return out;
 }
 
-async function throughService(pool: WorkerPool, maxBatch: number): Promise<{ probabilities: Map<string, number[]>; maxBatchSeen: number }> {
+async function throughService(
+  pool: WorkerPool,
+  maxBatch: number,
+  maxWindowsPerCall: number,
+): Promise<{ probabilities: Map<string, number[]>; maxBatchSeen: number; maxStepsSeen: number }> {
   // Watch the batches go by on their way to the real pool.
   const sizes: number[] = [];
+  const steps: number[] = [];
   const watched: WorkerPool = {
     size: pool.size,
     ready: true,
     run: (task, payload, options) => {
-      sizes.push((payload as VadTaskPayload).batchSize);
+      const p = payload as VadTaskPayload;
+      sizes.push(p.batchSize);
+      steps.push(p.rowSteps?.[0] ?? 1);
       return pool.run(task, payload, options);
     },
     close: () => Promise.resolve(),
   };
-  const service = createVadService({ engine: 'silero', pool: watched, maxBatch, maxBacklogMs: 60_000 });
+  const service = createVadService({ engine: 'silero', pool: watched, maxBatch, maxWindowsPerCall, maxBacklogMs: 60_000 });
   const probabilities = new Map<string, number[]>();
   const vads = CALLS.map((c) => {
     probabilities.set(c.callId, []);
@@ -89,7 +97,7 @@ async function throughService(pool: WorkerPool, maxBatch: number): Promise<{ pro
   await Promise.all(vads.map((v) => v.flush()));
   for (const v of vads) expect(v.engine).toBe('silero');
   await service.close();
-  return { probabilities, maxBatchSeen: Math.max(...sizes) };
+  return { probabilities, maxBatchSeen: Math.max(...sizes), maxStepsSeen: Math.max(...steps) };
 }
 
 let pool: WorkerPool;
@@ -106,20 +114,25 @@ afterAll(async () => {
 });
 
 describe('Silero batching', () => {
-  it('gives the same probabilities batched, one at a time, and by the reference (to 1e-4)', async () => {
+  it('gives the same probabilities batched, several windows per task, one at a time, and by the reference (to 1e-4)', async () => {
     const expected = new Map<string, number[]>();
     for (const c of CALLS) expected.set(c.callId, await reference(session, c));
 
-    const batched = await throughService(pool, 64);
-    const single = await throughService(pool, 1);
+    const batched = await throughService(pool, 64, 8);
+    const batchedOneStep = await throughService(pool, 64, 1);
+    const single = await throughService(pool, 1, 1);
     expect(batched.maxBatchSeen).toBe(3); // all three calls of a rate shared model runs (one batch per rate)
+    expect(batched.maxStepsSeen).toBeGreaterThan(1); // calls that fell behind caught up in bulk
+    expect(batchedOneStep.maxBatchSeen).toBe(3);
+    expect(batchedOneStep.maxStepsSeen).toBe(1);
     expect(single.maxBatchSeen).toBe(1);
 
     for (const c of CALLS) {
       const want = expected.get(c.callId)!;
       expect(want.length).toBeGreaterThan(20);
       expect(Math.max(...want)).toBeGreaterThan(0.5); // speech is in there, so the check has teeth
-      for (const got of [batched.probabilities.get(c.callId)!, single.probabilities.get(c.callId)!]) {
+      for (const run of [batched, batchedOneStep, single]) {
+        const got = run.probabilities.get(c.callId)!;
         expect(got).toHaveLength(want.length);
         let worst = 0;
         for (let k = 0; k < want.length; k++) worst = Math.max(worst, Math.abs(got[k] - want[k]));

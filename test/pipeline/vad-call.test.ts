@@ -20,14 +20,20 @@ function counterPool(options: { delayMs?: number; hang?: boolean } = {}): Worker
     ready: true,
     batches,
     run<T>(_task: string, payload: unknown, runOptions: WorkerRunOptions = {}): Promise<T> {
-      const { batchSize, state } = payload as VadTaskPayload;
+      const { batchSize, state, rowSteps } = payload as VadTaskPayload;
       batches.push(batchSize);
-      const result = new Float32Array(batchSize + batchSize * SILERO_STATE_SIZE);
+      const steps = rowSteps ?? new Uint16Array(batchSize).fill(1);
+      // Windows are laid out step after step; row b's window of step s sits among that step's rows.
+      const windows = steps.reduce((n, k) => n + k, 0);
+      const result = new Float32Array(windows + batchSize * SILERO_STATE_SIZE);
+      let at = 0;
+      for (let s = 0; s < steps[0]; s++) {
+        for (let b = 0; b < batchSize && steps[b] > s; b++) result[at++] = (state[b * 128] + s) / 100;
+      }
       for (let b = 0; b < batchSize; b++) {
-        const counter = state[b * 128];
-        result[b] = counter / 100;
+        const next = state[b * 128] + steps[b];
         for (let layer = 0; layer < 2; layer++) {
-          result.fill(counter + 1, batchSize + (layer * batchSize + b) * 128, batchSize + (layer * batchSize + b + 1) * 128);
+          result.fill(next, windows + (layer * batchSize + b) * 128, windows + (layer * batchSize + b + 1) * 128);
         }
       }
       return new Promise<T>((resolve, reject) => {

@@ -76,7 +76,6 @@ export class WindowedCallVad implements CallVad, BatchMember {
   readonly #ctx: CallVadContext;
   readonly #window: number;
   readonly #context: number;
-  readonly #rowSamples: number;
   readonly #windowMs: number;
   readonly #msPerSample: number;
   readonly #detector: TurnDetector;
@@ -98,7 +97,8 @@ export class WindowedCallVad implements CallVad, BatchMember {
   #written = 0;
   #completed = 0;
   #scored = 0;
-  #inFlight = false;
+  /** Windows out in a task (0: none). */
+  #inFlight = 0;
   #queued = false;
   #closed = false;
   #waiters: (() => void)[] = [];
@@ -111,7 +111,6 @@ export class WindowedCallVad implements CallVad, BatchMember {
     this.#engine = ctx.engine;
     this.#window = geometry.windowSamples;
     this.#context = geometry.contextSamples;
-    this.#rowSamples = geometry.rowSamples;
     this.#msPerSample = 1000 / geometry.sampleRate;
     this.#windowMs = geometry.windowSamples * this.#msPerSample;
     this.#detector = new TurnDetector({ ...ctx.turn, windowMs: this.#windowMs });
@@ -182,20 +181,19 @@ export class WindowedCallVad implements CallVad, BatchMember {
 
   // --- BatchMember (called by the batcher) ---
 
-  acceptWindow(): boolean {
+  acceptWindows(max: number): number {
     this.#queued = false;
-    if (this.#closed || this.#engine !== 'silero' || this.#inFlight || this.#scored >= this.#completed) return false;
-    this.#inFlight = true;
-    return true;
+    if (this.#closed || this.#engine !== 'silero' || this.#inFlight > 0 || this.#scored >= this.#completed) return 0;
+    this.#inFlight = Math.min(max, this.#completed - this.#scored);
+    return this.#inFlight;
   }
 
-  writeRow(input: Float32Array, state: Float32Array, row: number, batchSize: number): void {
+  writeWindow(input: Float32Array, base: number, step: number): void {
     const ring = this.#samples;
     const mask = this.#sampleMask;
     const ctx = this.#context;
     const win = this.#window;
-    const base = row * this.#rowSamples;
-    const k = this.#scored;
+    const k = this.#scored + step;
     const at = (k * win) & mask;
     if (k > 0) {
       // The context is the tail of the previous window, which sits just before this one.
@@ -203,26 +201,29 @@ export class WindowedCallVad implements CallVad, BatchMember {
       for (let j = 0; j < ctx; j++) input[base + j] = ring[from + j] / 32768;
     }
     for (let j = 0; j < win; j++) input[base + ctx + j] = ring[at + j] / 32768;
+  }
+
+  writeState(state: Float32Array, row: number, batchSize: number): void {
     for (let layer = 0; layer < 2; layer++) {
       const from = layer * SILERO_STATE_UNITS;
       state.set(this.#state.subarray(from, from + SILERO_STATE_UNITS), (layer * batchSize + row) * SILERO_STATE_UNITS);
     }
   }
 
-  onResult(result: Float32Array, row: number, batchSize: number): void {
-    this.#inFlight = false;
+  onResult(probabilities: Float32Array, count: number, result: Float32Array, stateOffset: number, row: number, batchSize: number): void {
+    this.#inFlight = 0;
     if (this.#closed) return;
     for (let layer = 0; layer < 2; layer++) {
-      const from = batchSize + (layer * batchSize + row) * SILERO_STATE_UNITS;
+      const from = stateOffset + (layer * batchSize + row) * SILERO_STATE_UNITS;
       this.#state.set(result.subarray(from, from + SILERO_STATE_UNITS), layer * SILERO_STATE_UNITS);
     }
-    this.#ctx.windowCounters?.silero.inc();
-    this.#apply(result[row]);
+    this.#ctx.windowCounters?.silero.inc(count);
+    for (let i = 0; i < count; i++) this.#apply(probabilities[i]);
     this.#advance();
   }
 
   onError(err: Error, reason: FallbackReason): void {
-    this.#inFlight = false;
+    this.#inFlight = 0;
     if (this.#closed) return;
     this.#fallBack(reason, err);
     this.#advance();
@@ -231,7 +232,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
   // --- internals ---
 
   #idle(): boolean {
-    return !this.#inFlight && this.#scored === this.#completed;
+    return this.#inFlight === 0 && this.#scored === this.#completed;
   }
 
   #completeWindow(): void {
@@ -246,7 +247,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
     if (this.#engine === 'silero' && (this.#completed - this.#scored) * this.#windowMs > this.#ctx.maxBacklogMs) {
       this.#fallBack('backlog', undefined);
     }
-    if (this.#inFlight) return;
+    if (this.#inFlight > 0) return;
     if (this.#engine === 'silero') {
       if (this.#scored < this.#completed) {
         if (!this.#queued) {

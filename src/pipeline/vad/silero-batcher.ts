@@ -5,7 +5,10 @@
  * `maxBatch` calls. At most `maxInFlight` batches are out at once; the rest wait their turn, which
  * keeps batches large under load instead of flooding the workers with small ones.
  *
- * A call has at most one window in flight, because window n+1 needs the state window n produces.
+ * A call has at most one task in flight, because window n+1 needs the state window n produces. A
+ * call that fell behind (a slow or busy worker) sends up to `maxWindowsPerCall` consecutive windows
+ * in its next task, which the worker runs as successive steps: it catches up in one round trip
+ * instead of one window per round trip, so a burst of load does not snowball into a backlog.
  * Each call's state and context live in the call (main thread) and are copied into the batch rows;
  * the buffers are transferred to the worker and the result transferred back.
  */
@@ -20,12 +23,17 @@ export type FallbackReason = 'worker_error' | 'timeout' | 'pool_closed' | 'backl
 /** What the batcher needs from a call. */
 export interface BatchMember {
   readonly sampleRate: VadSampleRate;
-  /** Taken off the queue: true if it still has a window to score (it is then in flight). */
-  acceptWindow(): boolean;
-  /** Write the window's [context | window] row and its state into the batch buffers. */
-  writeRow(input: Float32Array, state: Float32Array, row: number, batchSize: number): void;
-  /** `result` is B probabilities followed by the [2, B, 128] next state. */
-  onResult(result: Float32Array, row: number, batchSize: number): void;
+  /** Taken off the queue: how many consecutive windows (at most `max`) it sends now; they are then in flight. */
+  acceptWindows(max: number): number;
+  /** Write accepted window `step` (0 = the oldest unscored) as a [context | window] row at `offset`. */
+  writeWindow(input: Float32Array, offset: number, step: number): void;
+  /** Write the state before the first accepted window as row `row` of the [2, B, 128] state. */
+  writeState(state: Float32Array, row: number, batchSize: number): void;
+  /**
+   * `probabilities[0..count)` score the accepted windows in order; the state after the last one is
+   * row `row` of the [2, B, 128] block of `result` that starts at `stateOffset`.
+   */
+  onResult(probabilities: Float32Array, count: number, result: Float32Array, stateOffset: number, row: number, batchSize: number): void;
   onError(err: Error, reason: FallbackReason): void;
 }
 
@@ -33,6 +41,8 @@ export interface SileroBatcherOptions {
   pool: WorkerPool;
   maxBatch: number;
   maxInFlight: number;
+  /** Most consecutive windows one call sends in a task (1 = never catch up in bulk). */
+  maxWindowsPerCall: number;
   taskTimeoutMs: number;
   metrics?: Metrics;
 }
@@ -46,9 +56,12 @@ export class SileroBatcher {
   readonly #inFlight = new Set<Promise<void>>();
   #scheduled = false;
   #closed = false;
+  /** One member's probabilities, gathered out of a result (reused: consumed synchronously). */
+  readonly #scratch: Float32Array;
 
   constructor(options: SileroBatcherOptions) {
     this.#o = options;
+    this.#scratch = new Float32Array(options.maxWindowsPerCall);
   }
 
   get inFlight(): number {
@@ -87,30 +100,53 @@ export class SileroBatcher {
   };
 
   #dispatch(rate: VadSampleRate, queue: Set<BatchMember>): void {
-    const members: BatchMember[] = [];
+    const accepted: { member: BatchMember; windows: number }[] = [];
     for (const member of queue) {
       queue.delete(member);
-      if (member.acceptWindow()) members.push(member);
-      if (members.length === this.#o.maxBatch) break;
+      const windows = member.acceptWindows(this.#o.maxWindowsPerCall);
+      if (windows > 0) accepted.push({ member, windows });
+      if (accepted.length === this.#o.maxBatch) break;
     }
-    const batchSize = members.length;
+    const batchSize = accepted.length;
     if (batchSize === 0) return;
+    // Longest first, so the rows still running at any step are a prefix (see SileroSession.runSteps).
+    accepted.sort((a, b) => b.windows - a.windows);
+    const members = accepted.map((a) => a.member);
+    const rowSteps = Uint16Array.from(accepted, (a) => a.windows);
+    const steps = rowSteps[0];
+    // stepStart[s]: index of step s's first row among all windows, in input (and result) order.
+    const stepStart = new Int32Array(steps + 1);
+    for (let step = 0, rows = batchSize; step < steps; step++) {
+      while (rowSteps[rows - 1] <= step) rows--;
+      stepStart[step + 1] = stepStart[step] + rows;
+    }
+    const windows = stepStart[steps];
     const { rowSamples } = SILERO_GEOMETRY[rate];
-    const input = new Float32Array(batchSize * rowSamples);
+    const input = new Float32Array(windows * rowSamples);
     const state = new Float32Array(batchSize * SILERO_STATE_SIZE);
-    for (let row = 0; row < batchSize; row++) members[row].writeRow(input, state, row, batchSize);
+    for (let row = 0; row < batchSize; row++) {
+      members[row].writeState(state, row, batchSize);
+      for (let step = 0; step < rowSteps[row]; step++) {
+        members[row].writeWindow(input, (stepStart[step] + row) * rowSamples, step);
+      }
+    }
 
     const metrics = this.#o.metrics;
     metrics?.vadBatchSize.observe(batchSize);
     const signal = AbortSignal.timeout(this.#o.taskTimeoutMs);
     const startedNs = process.hrtime.bigint();
-    const payload: VadTaskPayload = { sampleRate: rate, batchSize, input, state };
+    const payload: VadTaskPayload = { sampleRate: rate, batchSize, rowSteps, input, state };
     const done = this.#o.pool
       .run<Float32Array>('vad', payload, { transferList: [input.buffer, state.buffer], signal })
       .then(
         (result) => {
           metrics?.vadInferenceSeconds.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
-          for (let row = 0; row < batchSize; row++) members[row].onResult(result, row, batchSize);
+          const scratch = this.#scratch;
+          for (let row = 0; row < batchSize; row++) {
+            const count = rowSteps[row];
+            for (let step = 0; step < count; step++) scratch[step] = result[stepStart[step] + row];
+            members[row].onResult(scratch, count, result, windows, row, batchSize);
+          }
         },
         (err: unknown) => {
           const error = err instanceof Error ? err : new Error(String(err));

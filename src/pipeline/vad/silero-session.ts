@@ -59,6 +59,59 @@ export class SileroSession {
     return result;
   }
 
+  /**
+   * Score several consecutive windows per stream in one call: step s runs the model over the rows
+   * whose `rowSteps` exceed s, feeding each row the state its previous step produced. Rows are sorted
+   * by `rowSteps`, longest first, so the rows of a step are always a prefix. `input` holds the steps
+   * one after another (step s: its rows of [context | window]); `state` is the [2, B, 128] state
+   * before step 0. Returns the probabilities of every step, in the same order as the input rows,
+   * followed by each row's state after its last step ([2, B, 128]).
+   */
+  async runSteps(sampleRate: number, rowSteps: Uint16Array, input: Float32Array, state: Float32Array): Promise<Float32Array> {
+    const { rowSamples } = sileroGeometry(sampleRate);
+    const batchSize = rowSteps.length;
+    let windows = 0;
+    for (let r = 0; r < batchSize; r++) {
+      if (rowSteps[r] < 1 || (r > 0 && rowSteps[r] > rowSteps[r - 1])) {
+        throw new GatewayError('GW_ERR_VAD_BAD_WINDOW', 'row steps must be >= 1 and sorted longest first');
+      }
+      windows += rowSteps[r];
+    }
+    if (batchSize === 0 || input.length !== windows * rowSamples) {
+      throw new GatewayError('GW_ERR_VAD_BAD_WINDOW', `${String(input.length)} input floats for ${String(windows)} windows of ${String(rowSamples)}`);
+    }
+    if (rowSteps[0] === 1) return this.run(sampleRate, batchSize, input, state);
+
+    const result = new Float32Array(windows + batchSize * SILERO_STATE_SIZE);
+    const finalState = result.subarray(windows);
+    let rows = batchSize;
+    let stepState = state;
+    let inAt = 0;
+    for (let step = 0; rows > 0; step++) {
+      const out = await this.run(sampleRate, rows, input.subarray(inAt, inAt + rows * rowSamples), stepState);
+      result.set(out.subarray(0, rows), inAt / rowSamples);
+      inAt += rows * rowSamples;
+      // Rows that end here keep this state; the rest go on with theirs, repacked to the shorter batch.
+      let next = rows;
+      while (next > 0 && rowSteps[next - 1] === step + 1) next--;
+      for (let r = next; r < rows; r++) {
+        for (let layer = 0; layer < 2; layer++) {
+          const from = rows + (layer * rows + r) * SILERO_STATE_UNITS;
+          finalState.set(out.subarray(from, from + SILERO_STATE_UNITS), (layer * batchSize + r) * SILERO_STATE_UNITS);
+        }
+      }
+      if (next > 0) {
+        stepState = new Float32Array(next * SILERO_STATE_SIZE);
+        for (let layer = 0; layer < 2; layer++) {
+          const from = rows + layer * rows * SILERO_STATE_UNITS;
+          stepState.set(out.subarray(from, from + next * SILERO_STATE_UNITS), layer * next * SILERO_STATE_UNITS);
+        }
+      }
+      rows = next;
+    }
+    return result;
+  }
+
   async release(): Promise<void> {
     await this.#session.release();
   }

@@ -25,6 +25,8 @@ export interface VadServiceOptions {
   maxBatch?: number;
   /** Most batches out at once (default: the pool's size). */
   maxInFlight?: number;
+  /** Most consecutive windows a call that fell behind sends in one task (default 8, 256 ms). */
+  maxWindowsPerCall?: number;
   /** A call whose unscored audio exceeds this falls back to energy (default 2000 ms; Infinity for files). */
   maxBacklogMs?: number;
   /** A batch taking longer than this fails its calls over to energy (default 2000 ms). */
@@ -59,6 +61,7 @@ export function createVadService(options: VadServiceOptions): VadService {
         pool,
         maxBatch: Math.floor(positive('maxBatch', options.maxBatch ?? 128)),
         maxInFlight: Math.floor(positive('maxInFlight', options.maxInFlight ?? pool.size)),
+        maxWindowsPerCall: Math.min(Math.floor(positive('maxWindowsPerCall', options.maxWindowsPerCall ?? 8)), 1024),
         taskTimeoutMs: positive('taskTimeoutMs', options.taskTimeoutMs ?? 2000),
         metrics,
       });

@@ -4,9 +4,10 @@
  * model in their own codec both ways, so their audio is never transcoded on our side.
  */
 import { readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { OpenAI } from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
+import type { ClientOptions } from 'ws';
 import type { Config } from '../../config.js';
 import { GatewayError } from '../../errors.js';
 import type { AudioFormat } from '../../pipeline/frame.js';
@@ -23,7 +24,7 @@ export class OpenAIRealtimeProvider implements Provider {
   readonly inputFormats: readonly AudioFormat[] = INPUT_FORMATS;
   readonly #config: OpenAIProviderConfig;
   #client: OpenAI | undefined;
-  #ca: Promise<string[]> | undefined;
+  #tls: Promise<SecureContext> | undefined;
 
   constructor(config: OpenAIProviderConfig) {
     this.#config = config;
@@ -34,12 +35,15 @@ export class OpenAIRealtimeProvider implements Provider {
     const apiKey = this.#config.apiKey;
     if (!apiKey) throw new GatewayError('GW_ERR_PROVIDER_AUTH', 'OPENAI_API_KEY is not set');
     const formats = chooseFormats(options.inputFormat, options.callerFormat);
-    const ca = await this.#trustedCas();
+    const secureContext = await this.#secureContext();
     if (options.signal?.aborted) throw new GatewayError('GW_ERR_PROVIDER_CONNECT', 'openai connect aborted');
     // The base URL is always passed so the SDK never falls back to reading the environment itself.
     this.#client ??= new OpenAI({ apiKey, baseURL: this.#config.baseUrl ?? DEFAULT_BASE_URL, organization: null, project: null, maxRetries: 0 });
     // The SDK dials as soon as it is constructed; the session attaches its listeners before any I/O.
-    const rt = new OpenAIRealtimeWS({ model: this.#config.model, options: ca ? { ca } : {} }, this.#client);
+    // ws hands its options on to tls.connect, which honours a ready secureContext; a bare `ca` would
+    // parse the whole root store again on every connect (about 2 MB and a few ms per call).
+    const wsOptions: ClientOptions & { secureContext?: SecureContext } = secureContext ? { secureContext } : {};
+    const rt = new OpenAIRealtimeWS({ model: this.#config.model, options: wsOptions }, this.#client);
     const session = new OpenAIRealtimeSession(rt, {
       apiKey,
       input: formats.input,
@@ -54,17 +58,17 @@ export class OpenAIRealtimeProvider implements Provider {
     return session;
   }
 
-  /** The default roots plus OPENAI_CA_FILE (a TLS-inspecting proxy, or a test server), read once. */
-  #trustedCas(): Promise<string[]> | undefined {
+  /** The default roots plus OPENAI_CA_FILE (a TLS-inspecting proxy, or a test server), built once. */
+  #secureContext(): Promise<SecureContext> | undefined {
     const file = this.#config.caFile;
     if (!file) return undefined;
-    this.#ca ??= readFile(file, 'utf8').then(
-      (pem) => [...rootCertificates, pem],
+    this.#tls ??= readFile(file, 'utf8').then(
+      (pem) => createSecureContext({ ca: [...rootCertificates, pem] }),
       (err: unknown) => {
-        this.#ca = undefined;
+        this.#tls = undefined;
         throw new GatewayError('GW_ERR_CONFIG_INVALID', `OPENAI_CA_FILE cannot be read: ${(err as Error).message}`, { cause: err });
       },
     );
-    return this.#ca;
+    return this.#tls;
   }
 }
