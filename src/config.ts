@@ -16,6 +16,8 @@ export interface Config {
   logLevel: string;
   workerPoolSize: number;
   vadEngine: VadEngineName;
+  /** How long the Silero batcher gathers windows from many calls before a model run (0: one event-loop turn). */
+  vadBatchWaitMs: number;
   /** Turn-detector knobs; unset ones keep the VAD's defaults (src/pipeline/vad/turn-detector.ts). */
   turn: { minSpeechMs?: number; minSilenceMs?: number; startThreshold?: number; stopThreshold?: number; speechPadMs?: number };
   providers: string[];
@@ -201,6 +203,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     workerPoolSize: int(env, 'WORKER_POOL_SIZE', availableParallelism(), 1, 256),
     vadEngine: oneOf(env, 'VAD_ENGINE', ['silero', 'energy', 'off'], 'silero'),
+    vadBatchWaitMs: int(env, 'VAD_BATCH_WAIT_MS', 8, 0, 32),
     turn: {
       // Barge-in must clear the bot within ~300 ms of the caller's first word, so speech is confirmed
       // after 100 ms here rather than the VAD's offline default of 250 ms.

@@ -38,7 +38,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   let pool: WorkerPool | undefined;
   if (config.vadEngine === 'silero') pool = createWorkerPool({ size: config.workerPoolSize, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
-  const vad: VadService = createVadService({ engine: config.vadEngine, pool, metrics, logger, turn });
+  const vad: VadService = createVadService({ engine: config.vadEngine, batchWaitMs: config.vadBatchWaitMs, pool, metrics, logger, turn });
   // Call records: opened (and migrated) before any call can start.
   const records = callRecordsFor(config, { metrics, logger });
   const calls = new CallManager({

@@ -147,6 +147,36 @@ describe('CallVad', () => {
     expect(Math.max(...pool.batches)).toBeLessThanOrEqual(4);
   });
 
+  it('gathers windows that finish in different event-loop turns into one batch for batchWaitMs', async () => {
+    for (const [batchWaitMs, expected] of [[0, [1, 1, 1]], [50, [3]]] as const) {
+      const pool = counterPool();
+      service = createVadService({ engine: 'silero', pool, batchWaitMs });
+      const calls = ['a', 'b', 'c'].map((callId) => service!.createCallVad({ callId, sampleRate: 16000, onEvent: () => undefined }));
+      for (const call of calls) {
+        call.push(new Int16Array(512), 0); // one whole window, in its own event-loop turn
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(calls.map((c) => c.flush()));
+      expect(pool.batches, `batchWaitMs ${String(batchWaitMs)}`).toEqual(expected);
+      await service.close();
+    }
+  });
+
+  it('lets a call that fell behind catch up several windows in one task, in order', async () => {
+    const pool = counterPool({ delayMs: 40 }); // a busy worker: each task takes longer than a window
+    service = createVadService({ engine: 'silero', pool, maxWindowsPerCall: 8 });
+    const scores: number[] = [];
+    const call = service.createCallVad({ callId: 'behind', sampleRate: 16000, onEvent: () => undefined, onProbability: (p) => scores.push(Math.round(p * 100)) });
+    for (let f = 0; f < 100; f++) {
+      call.push(new Int16Array(320), f * 20);
+      if (f % 5 === 4) await new Promise((r) => setTimeout(r, 20));
+    }
+    await call.flush();
+    expect(scores).toEqual(Array.from({ length: 62 }, (_, k) => k));
+    expect(call.engine).toBe('silero');
+    expect(pool.batches.length).toBeLessThan(62 / 2); // far fewer tasks than windows
+  });
+
   it('falls back to energy when a call falls too far behind, keeping media order', async () => {
     const metrics = createMetrics();
     const pool = counterPool({ hang: true });

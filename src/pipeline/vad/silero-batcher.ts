@@ -1,8 +1,8 @@
 /**
  * The cross-call Silero batcher, one per process (inside the VadService). Calls whose next window
- * is ready join a queue for their sample rate; the queue is flushed on `setImmediate` (so every
- * window that became ready in the same event-loop turn shares one model run) or as soon as it holds
- * `maxBatch` calls. At most `maxInFlight` batches are out at once; the rest wait their turn, which
+ * is ready join a queue for their sample rate; the queue is flushed `batchWaitMs` after the first
+ * window joined it (0: on `setImmediate`, so every window that became ready in the same event-loop
+ * turn shares one model run) or as soon as it holds `maxBatch` calls. At most `maxInFlight` batches are out at once; the rest wait their turn, which
  * keeps batches large under load instead of flooding the workers with small ones.
  *
  * A call has at most one task in flight, because window n+1 needs the state window n produces. A
@@ -43,6 +43,8 @@ export interface SileroBatcherOptions {
   maxInFlight: number;
   /** Most consecutive windows one call sends in a task (1 = never catch up in bulk). */
   maxWindowsPerCall: number;
+  /** Gather windows this long before a batch goes out (0: one event-loop turn). */
+  batchWaitMs: number;
   taskTimeoutMs: number;
   metrics?: Metrics;
 }
@@ -55,6 +57,7 @@ export class SileroBatcher {
   ]);
   readonly #inFlight = new Set<Promise<void>>();
   #scheduled = false;
+  #timer: NodeJS.Timeout | undefined;
   #closed = false;
   /** One member's probabilities, gathered out of a result (reused: consumed synchronously). */
   readonly #scratch: Float32Array;
@@ -82,6 +85,7 @@ export class SileroBatcher {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#timer);
     for (const queue of this.#queues.values()) queue.clear();
     await Promise.allSettled([...this.#inFlight]);
   }
@@ -89,11 +93,13 @@ export class SileroBatcher {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(this.#flush);
+    if (this.#o.batchWaitMs > 0) this.#timer = setTimeout(this.#flush, this.#o.batchWaitMs);
+    else setImmediate(this.#flush);
   }
 
   readonly #flush = (): void => {
     this.#scheduled = false;
+    this.#timer = undefined;
     for (const [rate, queue] of this.#queues) {
       while (queue.size > 0 && this.#inFlight.size < this.#o.maxInFlight) this.#dispatch(rate, queue);
     }
