@@ -95,6 +95,7 @@ export function tableRows(runs: RunResult[]): string[][] {
     row('calls that fell back from Silero to energy', (r) => (r.gateway ? String(Object.values(r.gateway.vadFallbacks).reduce((a, b) => a + b, 0)) : '-')),
     row('reply frames dropped by interruption', (r) => (r.frames.droppedByInterruption === undefined ? '-' : String(r.frames.droppedByInterruption))),
     row('egress jitter |interval-20ms|, ms p50 / p99', (r) => q2(r.egressJitter)),
+    row('egress pacing jitter at the gateway, ms p50/p99/p99.9/max', (r) => q(r.egressPacing)),
     row('CPU ms per call-second', (r) => f(r.cpu.msPerCallSecond, 3)),
     row('CPU cores used (share of machine)', (r) => `${f(r.cpu.coresUsed)} (${(r.cpu.shareOfMachine * 100).toFixed(0)}%)`),
     row('calls per core, CPU alone (at 100%)', (r) => (r.cpu.coresUsed > 0 ? (r.callsConnected / r.cpu.coresUsed).toFixed(0) : '-')),

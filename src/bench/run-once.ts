@@ -71,6 +71,11 @@ function quantilesOf(m: PromSample[], direction: string): Quantiles {
   return { p50: q('0.5'), p90: q('0.9'), p99: q('0.99'), p999: q('0.999'), max: q('1') };
 }
 
+function pacingOf(m: PromSample[]): Quantiles {
+  const q = (quantile: string) => r3(promValue(m, 'voice_gateway_egress_pacing_jitter_seconds', { quantile }) * 1000);
+  return { p50: q('0.5'), p90: q('0.9'), p99: q('0.99'), p999: q('0.999'), max: q('1') };
+}
+
 function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) !== 0) out[k] = v - (before[k] ?? 0);
@@ -215,6 +220,7 @@ function summarise(
     },
     fixedDelaysMs: fixed ? Object.fromEntries(Object.entries(fixed).map(([k, v]) => [k, r3(v * 1000)])) : undefined,
     egressJitter: load.egressJitter,
+    egressPacing: isGateway && m ? pacingOf(m) : undefined,
     cpu: {
       seconds: r3(cpuSeconds),
       wallSeconds: r3(wallSeconds),

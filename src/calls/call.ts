@@ -109,6 +109,7 @@ export class Call {
       maxQueueMs: opts.media.egressMaxQueueMs,
       onDrop: (n) => this.#drop('egress_overflow', n),
       onFirstFrame: (ms) => opts.metrics.latency.recordSince('egress', performance.now() - ms),
+      onPacingJitter: (ms) => opts.metrics.latency.recordPacingJitter(ms),
       onPlayed: () => {
         if (this.#answeredNotPlayed > 0) this.#acceptTurn();
       },

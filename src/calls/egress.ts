@@ -25,6 +25,11 @@ export interface EgressOptions {
   readonly onPlayed?: (responseId: string) => void;
   /** The first frame of a reply went out, `ms` after its first provider audio arrived. */
   readonly onFirstFrame?: (ms: number) => void;
+  /**
+   * A paced frame went out (past the start-of-reply lead, with the frame before it of the same reply
+   * sent while this one already waited): |interval - frame duration| in ms, the pacer's precision.
+   */
+  readonly onPacingJitter?: (ms: number) => void;
   readonly now?: () => number;
 }
 
@@ -43,6 +48,8 @@ export class Egress {
   readonly #frameSamples: number;
   readonly #frameMs: number;
   readonly #leadMs: number;
+  /** Frames a reply's first tick sends at once (the lead plus the frame due now). */
+  readonly #leadFrames: number;
   readonly #maxQueueFrames: number;
   readonly #onDrop: (frames: number) => void;
   readonly #now: () => number;
@@ -57,6 +64,8 @@ export class Egress {
   #pendingMarks = new Map<string, { responseId: string; atFrame: number }>();
   #playback = new Map<string, ResponsePlayback>();
   #currentResponse: string | undefined;
+  /** The last audio frame written: when, of which reply, and whether audio still waited behind it. */
+  #lastSend = { at: 0, responseId: '', backlog: false };
   #responseStartedAt = new Map<string, number>();
   #framesSent = 0;
   #closed = false;
@@ -69,6 +78,7 @@ export class Egress {
     this.#frameMs = opts.frameMs ?? 20;
     this.#frameSamples = (opts.format.sampleRate * this.#frameMs) / 1000;
     this.#leadMs = opts.leadMs;
+    this.#leadFrames = Math.floor(opts.leadMs / this.#frameMs) + 1;
     this.#maxQueueFrames = Math.ceil(opts.maxQueueMs / this.#frameMs);
     this.#onDrop = opts.onDrop;
     this.#now = opts.now ?? (() => performance.now());
@@ -272,6 +282,13 @@ export class Egress {
         if (startedAt !== undefined) this.#opts.onFirstFrame?.(performance.now() - startedAt);
       }
       playback.sentFrames++;
+      const last = this.#lastSend;
+      if (last.backlog && last.responseId === item.responseId && playback.sentFrames > this.#leadFrames) {
+        this.#opts.onPacingJitter?.(Math.abs(now - last.at - this.#frameMs));
+      }
+      last.at = now;
+      last.responseId = item.responseId;
+      last.backlog = this.#queuedFrames > 0;
       this.#sink.sendMedia(item.payload);
     }
     if (this.#queue.length === 0) return;

@@ -4,6 +4,8 @@
  * provider send) and `egress` (provider audio -> frame written toward the caller, for the first frame
  * of each reply; later frames wait for real-time pacing by design, which is not processing).
  * Fixed buffering (resampler filter delay, VAD windows) is reported apart, never mixed in.
+ * A third histogram holds egress pacing jitter: |interval between two paced frames of a reply - 20 ms|
+ * at the moment each is written, the gateway's own pacing precision (a caller also sees the network's).
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 
@@ -24,6 +26,7 @@ export class LatencyRecorder {
     ingress: createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 }),
     egress: createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 }),
   };
+  readonly #pacing = createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 });
   /** Fixed delays (ms) by name, e.g. resampler filter delay; not per-frame processing. */
   readonly fixedDelayMs = new Map<string, number>();
 
@@ -33,23 +36,37 @@ export class LatencyRecorder {
     this.#hist[direction].record(ns > 0 ? ns : 1);
   }
 
+  /** Record one paced frame's |interval - frame duration|, in ms. */
+  recordPacingJitter(ms: number): void {
+    const ns = Math.round(ms * 1e6);
+    this.#pacing.record(ns > 0 ? ns : 1);
+  }
+
+  pacingSummary(): LatencySummary {
+    return summarise(this.#pacing);
+  }
+
   summary(direction: LatencyDirection): LatencySummary {
-    const h = this.#hist[direction];
-    const ms = (ns: number) => Number((ns / 1e6).toFixed(4));
-    if (h.count === 0) return { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, meanMs: 0 };
-    return {
-      count: h.count,
-      p50Ms: ms(h.percentile(50)),
-      p90Ms: ms(h.percentile(90)),
-      p99Ms: ms(h.percentile(99)),
-      p999Ms: ms(h.percentile(99.9)),
-      maxMs: ms(h.max),
-      meanMs: ms(h.mean),
-    };
+    return summarise(this.#hist[direction]);
   }
 
   reset(): void {
     this.#hist.ingress.reset();
     this.#hist.egress.reset();
+    this.#pacing.reset();
   }
+}
+
+function summarise(h: RecordableHistogram): LatencySummary {
+  const ms = (ns: number) => Number((ns / 1e6).toFixed(4));
+  if (h.count === 0) return { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, meanMs: 0 };
+  return {
+    count: h.count,
+    p50Ms: ms(h.percentile(50)),
+    p90Ms: ms(h.percentile(90)),
+    p99Ms: ms(h.percentile(99)),
+    p999Ms: ms(h.percentile(99.9)),
+    maxMs: ms(h.max),
+    meanMs: ms(h.mean),
+  };
 }

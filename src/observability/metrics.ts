@@ -31,6 +31,17 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     },
   });
   new Gauge({
+    name: 'voice_gateway_egress_pacing_jitter_seconds',
+    help: 'Egress pacing precision: |interval between two paced frames of a reply - 20 ms| as each is written (HDR histogram quantiles); excludes the start-of-reply lead burst',
+    labelNames: ['quantile'] as const,
+    registers: r,
+    collect() {
+      const s = latency.pacingSummary();
+      const q: [string, number][] = [['0.5', s.p50Ms], ['0.9', s.p90Ms], ['0.99', s.p99Ms], ['0.999', s.p999Ms], ['1', s.maxMs]];
+      for (const [quantile, v] of q) this.set({ quantile }, v / 1000);
+    },
+  });
+  new Gauge({
     name: 'voice_gateway_pipeline_fixed_delay_seconds',
     help: 'Fixed buffering delays the pipeline adds by design (resampler filters, VAD window), by stage; not processing time',
     labelNames: ['stage'] as const,

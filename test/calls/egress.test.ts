@@ -5,6 +5,7 @@ import { decodeMulaw } from '../../src/pipeline/codecs/g711.js';
 function setup(opts: { leadMs?: number; maxQueueMs?: number } = {}) {
   const sent: { t: number; kind: 'media' | 'mark'; payload?: Uint8Array; name?: string }[] = [];
   const drops: number[] = [];
+  const jitter: number[] = [];
   const egress = new Egress({
     format: { codec: 'mulaw', sampleRate: 8000 },
     sink: {
@@ -14,9 +15,10 @@ function setup(opts: { leadMs?: number; maxQueueMs?: number } = {}) {
     leadMs: opts.leadMs ?? 40,
     maxQueueMs: opts.maxQueueMs ?? 60_000,
     onDrop: (n) => drops.push(n),
+    onPacingJitter: (ms) => jitter.push(ms),
     now: () => Date.now(),
   });
-  return { egress, sent, drops };
+  return { egress, sent, drops, jitter };
 }
 
 const tone = (n: number, rate: number) => Int16Array.from({ length: n }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)));
@@ -60,6 +62,23 @@ describe('egress', () => {
     expect(sent.filter((s) => s.kind === 'media').length).toBe(4);
     vi.advanceTimersByTime(1000);
     expect(sent.filter((s) => s.kind === 'media').length).toBe(54);
+  });
+
+  it('reports pacing jitter for paced frames only: not the lead burst, not a starved queue', () => {
+    const { egress, sent, jitter } = setup({ leadMs: 60 });
+    egress.pushAudio({ samples: tone(160 * 30, 8000), sampleRate: 8000, seq: 0, timestampMs: 0 }, 'r1');
+    vi.advanceTimersByTime(1000);
+    expect(sent.filter((s) => s.kind === 'media')).toHaveLength(30);
+    // 4 frames of lead go at once; the 26 after them are paced, each exactly 20 ms after the last.
+    expect(jitter).toEqual(new Array(26).fill(0));
+
+    // A reply that trickles in slower than real time starves the queue: its gaps are the provider's, not pacing.
+    jitter.length = 0;
+    for (let i = 0; i < 10; i++) {
+      egress.pushAudio({ samples: tone(160, 8000), sampleRate: 8000, seq: i, timestampMs: i * 20 }, 'r2');
+      vi.advanceTimersByTime(40);
+    }
+    expect(jitter).toEqual([]);
   });
 
   it('is playing until the end mark is echoed, and reports heard time', () => {

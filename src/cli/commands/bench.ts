@@ -28,7 +28,7 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
                           fake with the same load, and report the gateway's figures as ratios to it
   --reply-delay-ms MS     the provider's thinking time before a reply (default ${String(DEFAULTS.replyDelayMs)})
   --find-max              search for the most calls with added latency p99 <= 5 ms, no frame lost or
-                          late, egress jitter p99 <= 2 ms, CPU <= 80% of the cores (per --vad)
+                          late, egress pacing jitter p99 <= 2 ms, CPU <= 80% of the cores (per --vad)
   --start-calls N         find-max: first step (default ${String(DEFAULTS.startCalls)}); --max-calls N: ceiling (default ${String(DEFAULTS.maxCalls)})
   --max-p99-ms MS, --max-jitter-ms MS, --max-cpu-share F
                           find-max bar (defaults ${String(DEFAULTS.criteria.addedP99Ms)}, ${String(DEFAULTS.criteria.jitterP99Ms)}, ${String(DEFAULTS.criteria.cpuShare)})

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { evaluate, type RunResult } from '../../src/bench/result.js';
+
+const summary = (p99: number) => ({ count: 100, mean: p99 / 2, p50: p99 / 2, p90: p99, p99, p999: p99, max: p99 });
+const quantiles = (p99: number) => ({ p50: p99 / 2, p90: p99, p99, p999: p99, max: p99 });
+
+function run(over: Partial<RunResult> = {}): RunResult {
+  return {
+    target: 'gateway', label: 'gateway', calls: 10, callsConnected: 10, callsFailed: 0, callsDropped: 0, failures: [], windowS: 10,
+    frames: {
+      accounting: 'tags', scheduled: 1000, sent: 1000, atProvider: 1000, received: 800,
+      lost: { ingress: 0, ingressWhileConnecting: 0, egress: 0, total: 0 },
+      late: { egress: 0, egressOutsideWindow: 0, ingress: 0 },
+      droppedByInterruption: 0, responses: 10, gatewayDropped: {}, gatewayRejected: {},
+    },
+    latency: { added: { ingress: quantiles(0.2), egress: quantiles(0.1) }, through: undefined, reply: summary(700) },
+    fixedDelaysMs: undefined,
+    egressJitter: summary(1),
+    egressPacing: quantiles(1),
+    cpu: { seconds: 1, wallSeconds: 10, coresUsed: 0.1, shareOfMachine: 0.05, msPerCallSecond: 10 },
+    memory: { rssIdleMiB: 100, rssLoadedMiB: 110, rssPerCallKiB: 1000, heapIdleMiB: 10, heapLoadedMiB: 11, heapPerCallKiB: 100 },
+    eventLoopDelayP99Ms: 2,
+    caller: { marksEchoed: 10, clears: 0 },
+    gateway: { turns: 10, bargeIns: 0, providerErrors: 0, switches: 0, vadFallbacks: {} },
+    harness: { sendLag: summary(1), eventLoopDelayP99Ms: 1, cpuSeconds: 1, wallSeconds: 10, drainMs: 100, saturated: false },
+    warnings: [],
+    ...over,
+  };
+}
+
+describe('find-max bar', () => {
+  it('passes a clean run and names every reason a run fails', () => {
+    expect(evaluate(run())).toEqual({ pass: true, reasons: [] });
+    const bad = evaluate(run({
+      callsFailed: 1,
+      gateway: { turns: 1, bargeIns: 0, providerErrors: 0, switches: 0, vadFallbacks: { backlog: 2 } },
+      latency: { added: { ingress: quantiles(6), egress: quantiles(0.1) }, through: undefined, reply: summary(700) },
+      cpu: { seconds: 1, wallSeconds: 10, coresUsed: 1.8, shareOfMachine: 0.9, msPerCallSecond: 10 },
+    }));
+    expect(bad.pass).toBe(false);
+    expect(bad.reasons.join('; ')).toMatch(/1 calls failed.*2 calls fell back.*ingress added latency p99 6 ms.*CPU 90%/);
+  });
+
+  it("judges pacing where the gateway writes when it reports it, else at the callers' ears", () => {
+    // The callers saw 4 ms (their own scheduling and the loopback), the gateway paced within 1 ms.
+    expect(evaluate(run({ egressJitter: summary(4), egressPacing: quantiles(1) })).pass).toBe(true);
+    expect(evaluate(run({ egressJitter: summary(1), egressPacing: quantiles(3) })).reasons).toEqual([
+      'egress pacing jitter p99 3 ms > 2 ms',
+    ]);
+    // The baseline bridge reports nothing of its own: the callers' figure is the one judged.
+    expect(evaluate(run({ egressJitter: summary(4), egressPacing: undefined })).reasons).toEqual(['egress jitter p99 4 ms > 2 ms']);
+  });
+});
