@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { freePort } from '../util/net.js';
 import { fileURLToPath } from 'node:url';
 import { parsePromText, promValue, type PromSample } from './prom-text.js';
 
@@ -45,17 +45,6 @@ const CLK_TCK = 100; // USER_HZ on Linux: /proc times are in 1/100 s
 export const LOOP_MONITOR_RESOLUTION_MS = 10;
 const lateness = (intervalMs: number) => Math.max(0, intervalMs - LOOP_MONITOR_RESOLUTION_MS);
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 function hasTsx(): boolean {
   try {

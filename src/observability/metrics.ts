@@ -5,9 +5,14 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { LatencyRecorder } from './latency.js';
+import { LatencyRecorder, type LatencySummary } from './latency.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** A latency summary as Prometheus-style (quantile label, seconds) pairs; '1' is the maximum. */
+function quantilesInSeconds(s: LatencySummary): [string, number][] {
+  return [['0.5', s.p50Ms / 1000], ['0.9', s.p90Ms / 1000], ['0.99', s.p99Ms / 1000], ['0.999', s.p999Ms / 1000], ['1', s.maxMs / 1000]];
+}
 
 export function createMetrics(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
   const registry = options.registry ?? new Registry();
@@ -24,9 +29,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     registers: r,
     collect() {
       for (const direction of ['ingress', 'egress'] as const) {
-        const s = latency.summary(direction);
-        const q: [string, number][] = [['0.5', s.p50Ms], ['0.9', s.p90Ms], ['0.99', s.p99Ms], ['0.999', s.p999Ms], ['1', s.maxMs]];
-        for (const [quantile, v] of q) this.set({ direction, quantile }, v / 1000);
+        for (const [quantile, seconds] of quantilesInSeconds(latency.summary(direction))) this.set({ direction, quantile }, seconds);
       }
     },
   });
@@ -36,9 +39,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     labelNames: ['quantile'] as const,
     registers: r,
     collect() {
-      const s = latency.pacingSummary();
-      const q: [string, number][] = [['0.5', s.p50Ms], ['0.9', s.p90Ms], ['0.99', s.p99Ms], ['0.999', s.p999Ms], ['1', s.maxMs]];
-      for (const [quantile, v] of q) this.set({ quantile }, v / 1000);
+      for (const [quantile, seconds] of quantilesInSeconds(latency.pacingSummary())) this.set({ quantile }, seconds);
     },
   });
   new Gauge({

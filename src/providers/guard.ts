@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AudioFrame, EncodedFrame } from '../pipeline/frame.js';
 import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from './types.js';
+import { untilAborted } from '../util/abort.js';
 
 export interface BreakerSettings {
   readonly errorThresholdPercentage: number;
@@ -126,7 +127,7 @@ export class GuardedProvider implements Provider {
     let session: ProviderSession;
     try {
       session = (await this.#breaker.fire(() =>
-        withAbort(this.#adapter.connect({ ...options, signal }), signal, () =>
+        untilAborted(this.#adapter.connect({ ...options, signal }), signal, () =>
           timeout.aborted
             ? new GatewayError('GW_ERR_PROVIDER_TIMEOUT', `${this.name} connect took over ${String(this.#settings.connectTimeoutMs)} ms`)
             : new GatewayError('GW_ERR_PROVIDER_CONNECT', `${this.name} connect aborted`),
@@ -153,24 +154,6 @@ function toGatewayError(err: unknown, provider: string): GatewayError {
   const e = err as { code?: string; message?: string };
   if (e.code === 'EOPENBREAKER') return new GatewayError('GW_ERR_PROVIDER_BREAKER_OPEN', provider, { cause: err });
   return new GatewayError('GW_ERR_PROVIDER_CONNECT', `${provider}: ${e.message ?? String(err)}`, { cause: err });
-}
-
-function withAbort<T>(promise: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
-  if (signal.aborted) return Promise.reject(reason());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(reason());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e as Error);
-      },
-    );
-  });
 }
 
 /** Observes a live session: sends stop while the breaker is open, events feed the breaker and metrics. */

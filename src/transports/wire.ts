@@ -1,5 +1,6 @@
 /** Helpers shared by the JSON media protocols: strict base64 and field access that names what is wrong. */
 import { GatewayError } from '../errors.js';
+import type { InboundMediaEvent } from './media-events.js';
 
 // Node's base64 decoder skips characters it does not know; a payload with any is corrupt, not "mostly fine".
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -61,4 +62,20 @@ export function stringRecord(value: unknown): Record<string, string> {
 export function optionalTimestampMs(value: unknown): number | undefined {
   const n = typeof value === 'string' ? Number(value) : typeof value === 'number' ? value : NaN;
   return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+/**
+ * The `media` message both carriers send, alike on the wire: `{ media: { track?, payload, timestamp? } }`
+ * with base64 audio. Only the caller's (inbound) track is accepted.
+ */
+export function inboundMedia(msg: Record<string, unknown>): Extract<InboundMediaEvent, { type: 'media' }> {
+  const media = objectField(msg, 'media', 'media');
+  if (media.track !== undefined && media.track !== 'inbound') {
+    throw new GatewayError('GW_ERR_TRANSPORT_BAD_MESSAGE', `media: unexpected track '${String(media.track)}'`);
+  }
+  return {
+    type: 'media',
+    payload: decodeBase64Strict(media.payload, 'media.payload'),
+    timestampMs: optionalTimestampMs(media.timestamp),
+  };
 }

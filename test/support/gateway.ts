@@ -1,10 +1,10 @@
 /** Starts a real gateway on a loopback port for end-to-end tests, capturing its JSON logs. */
-import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
 import { createGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { freePort } from '../../src/util/net.js';
 
 export interface TestGateway {
   readonly gateway: Gateway;
@@ -14,17 +14,7 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+export { freePort };
 
 export async function startTestGateway(env: Record<string, string> = {}): Promise<TestGateway> {
   const port = await freePort();

@@ -18,6 +18,7 @@ import { EchoResponder, type Responder } from './responder.js';
 import { createClient, SocketLink, type ListenSocket, type SpeakSocket } from './socket.js';
 import { ListenChannel, type ChannelSink, type ListenTuning } from './stt.js';
 import { audioFormatOf, FlushLimiter, SpeakChannel, type SpeakFormat } from './tts.js';
+import { untilAborted } from '../../util/abort.js';
 
 export interface DeepgramOptions {
   /** Writes the replies; defaults to saying the caller's words back. */
@@ -53,24 +54,6 @@ function listenEncoding(format: AudioFormat): { encoding: string; sampleRate: nu
 export function speakFormatFor(caller: AudioFormat): SpeakFormat {
   if (caller.codec === 'mulaw' || caller.codec === 'alaw') return { encoding: caller.codec, sampleRate: 8000 };
   return { encoding: 'linear16', sampleRate: LINEAR16_RATES.includes(caller.sampleRate) ? caller.sampleRate : 24000 };
-}
-
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e as Error);
-      },
-    );
-  });
 }
 
 export class DeepgramProvider implements Provider {

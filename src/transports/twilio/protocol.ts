@@ -5,8 +5,7 @@
 import { GatewayError } from '../../errors.js';
 import type { InboundMediaEvent, MediaProtocol, WireFormat } from '../media-events.js';
 import {
-  decodeBase64Strict, encodeBase64, objectField, optionalString, optionalTimestampMs, parseJsonObject,
-  stringField, stringRecord,
+  encodeBase64, inboundMedia, objectField, optionalString, parseJsonObject, stringField, stringRecord,
 } from '../wire.js';
 
 function formatOf(mediaFormat: Record<string, unknown>): WireFormat {
@@ -30,17 +29,8 @@ export class TwilioProtocol implements MediaProtocol {
   parse(text: string): InboundMediaEvent {
     const msg = parseJsonObject(text);
     switch (msg.event) {
-      case 'media': {
-        const media = objectField(msg, 'media', 'media');
-        if (media.track !== undefined && media.track !== 'inbound') {
-          throw new GatewayError('GW_ERR_TRANSPORT_BAD_MESSAGE', `media: unexpected track '${String(media.track)}'`);
-        }
-        return {
-          type: 'media',
-          payload: decodeBase64Strict(media.payload, 'media.payload'),
-          timestampMs: optionalTimestampMs(media.timestamp),
-        };
-      }
+      case 'media':
+        return inboundMedia(msg);
       case 'connected':
         return { type: 'connected' };
       case 'start': {
