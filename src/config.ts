@@ -23,7 +23,7 @@ export interface Config {
   providers: string[];
   /** System instructions given to every AI provider at session start. */
   instructions: string;
-  openai: { apiKey?: string; baseUrl?: string; model: string; voice: string; turnDetection: 'none' | 'server_vad' | 'semantic_vad'; caFile?: string };
+  openai: { apiKey?: string; baseUrl?: string; model: string; voice: string; turnDetection: 'none' | 'server_vad' | 'semantic_vad'; caFile?: string; endCallTool?: boolean };
   gemini: { apiKey?: string; baseUrl?: string; model: string; voice?: string };
   deepgram: { apiKey?: string; baseUrl?: string; sttModel: string; ttsModel: string };
   failover: { switchDeadlineMs: number; responseTimeoutMs: number; failback: boolean; allDown: 'hangup' | 'echo'; standby: boolean };
@@ -225,6 +225,8 @@ export function loadConfig(env: Env = process.env): Config {
       turnDetection: oneOf(env, 'OPENAI_TURN_DETECTION', ['none', 'server_vad', 'semantic_vad'], 'none'),
       // An extra CA to trust for the Realtime WebSocket (a TLS-inspecting proxy, or a test server).
       caFile: str(env, 'OPENAI_CA_FILE'),
+      // Give the model an end_call function: when it calls it, the gateway hangs up after the goodbye plays.
+      endCallTool: bool(env, 'END_CALL_TOOL', false),
     },
     gemini: {
       apiKey: str(env, 'GEMINI_API_KEY'),

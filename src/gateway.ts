@@ -51,6 +51,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     media: config.media,
     recorder: records,
     dtmfToProvider: config.calls.dtmfToProvider,
+    // A provider's goodbye hangs up the way the API does (callControl is made just below, from calls).
+    hangup: (callId, reason) => callControl.hangup(callId, reason),
   });
   const telnyxCallControl = config.telnyx.apiKey
     ? createTelnyxCallControl({ apiKey: config.telnyx.apiKey, baseUrl: config.telnyx.apiBaseUrl, timeoutMs: config.calls.carrierTimeoutMs })

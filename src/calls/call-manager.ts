@@ -26,6 +26,8 @@ export interface CallManagerOptions {
   readonly recordIntervalMs?: number;
   /** Send caller DTMF to the provider as a text message (default on). */
   readonly dtmfToProvider?: boolean;
+  /** How a call's provider hangs up (call control's hangup, so the carrier leg ends too). */
+  readonly hangup?: (callId: string, reason: string) => Promise<unknown>;
 }
 
 export class CallManager {
@@ -36,6 +38,14 @@ export class CallManager {
   constructor(opts: CallManagerOptions) {
     if (opts.providers.length === 0) throw new Error('CallManager needs at least one provider');
     this.#opts = opts;
+  }
+
+  #providerHangup(callId: string, reason: string): void {
+    this.#opts.hangup?.(callId, reason).catch((err: unknown) => {
+      // The carrier would not hang up: end our side at least, so the call does not outlive the goodbye.
+      this.#opts.logger.warn({ event: 'provider_hangup_failed', callId, err }, 'hangup through call control failed; ending the media side');
+      void this.#calls.get(callId)?.end(reason);
+    });
   }
 
   get draining(): boolean {
@@ -98,6 +108,7 @@ export class CallManager {
       to: grant.to,
       metadata: grant.metadata,
       dtmfToProvider: this.#opts.dtmfToProvider ?? true,
+      onProviderHangup: this.#opts.hangup && ((callId, reason) => this.#providerHangup(callId, reason)),
       onEnded: (c) => {
         this.#calls.delete(c.id);
         metrics.callsActive.dec({ transport: args.transport.name });

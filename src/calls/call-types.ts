@@ -42,6 +42,11 @@ export interface CallOptions {
   /** Caller key presses go to the provider as text ("The caller pressed 5."). */
   readonly dtmfToProvider?: boolean;
   readonly onEnded?: (call: Call) => void;
+  /**
+   * The provider ended the call (its goodbye has played): hang up through call control, so the carrier
+   * leg ends too. Without it the call only closes its media side.
+   */
+  readonly onProviderHangup?: (callId: string, reason: string) => void;
 }
 
 export interface BargeIn {

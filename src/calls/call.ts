@@ -26,6 +26,8 @@ import { ProviderSwitcher, type SwitchHost } from './switcher.js';
 export * from './call-types.js';
 
 const IDLE_KEEP_FRAMES = 50; // 1 s of lead-in kept while nobody speaks, so a turn's start is never trimmed
+/** A provider's goodbye plays out before the hangup, but a stuck playout never keeps a call up past this. */
+const GOODBYE_MAX_WAIT_MS = 15_000;
 const RING_FRAMES = 2048; // ~40 s of 20 ms frames: the longest turn a failover can replay whole
 
 export class Call {
@@ -62,6 +64,10 @@ export class Call {
   #turnEndedAt: number | undefined;
   #responseTimer: NodeJS.Timeout | undefined;
   #lastResponseId: string | undefined;
+  /** Between a provider's responseStart and its responseDone. */
+  #replyOpen = false;
+  #goodbyeRequested = false;
+  #goodbyeTimer: NodeJS.Timeout | undefined;
   #state: CallState = 'connecting';
   #endedAt: Date | undefined;
   #endReason: string | undefined;
@@ -318,6 +324,7 @@ export class Call {
           case 'responseStart':
             this.#providerSpoke();
             this.#lastResponseId = ev.responseId;
+            this.#replyOpen = true;
             break;
           case 'audio':
             this.#providerSpoke();
@@ -328,6 +335,7 @@ export class Call {
             this.#egress.pushAudio(ev.frame, ev.responseId);
             break;
           case 'responseDone':
+            this.#replyOpen = false;
             this.#providerSpoke();
             this.#egress.endResponse(ev.responseId);
             // The turn counts as accepted once the caller has heard the answer (end mark), not before:
@@ -357,6 +365,9 @@ export class Call {
             // not coming (the provider refused the request), so do not wait out the deadline.
             if (ev.fatal || (this.#responseTimer !== undefined && ev.error.code !== 'GW_ERR_PROVIDER_PROTOCOL')) void this.switchProvider('provider_error');
             break;
+          case 'hangup':
+            this.#hangUpAfterGoodbye(ev.reason);
+            break;
           case 'closed':
             void this.switchProvider('provider_closed');
             break;
@@ -366,6 +377,25 @@ export class Call {
       this.#log.error({ event: 'provider_stream_failed', provider: session.provider, err }, 'provider event stream failed');
       if (session === this.#activeSession && !this.#isOver()) void this.switchProvider('provider_error');
     }
+  }
+
+  /** The provider ends the call: once its reply is complete and has played to the caller, hang up. */
+  #hangUpAfterGoodbye(reason: string): void {
+    if (this.#goodbyeRequested || this.#isOver()) return;
+    this.#goodbyeRequested = true;
+    this.#log.info({ event: 'provider_hangup', reason }, 'the provider ends the call once its goodbye has played');
+    const deadline = performance.now() + GOODBYE_MAX_WAIT_MS;
+    const check = (): void => {
+      this.#goodbyeTimer = undefined;
+      if (this.#isOver()) return;
+      if ((this.#replyOpen || this.#egress.playing) && performance.now() < deadline) {
+        this.#goodbyeTimer = setTimeout(check, 50);
+        return;
+      }
+      if (this.#opts.onProviderHangup) this.#opts.onProviderHangup(this.id, 'provider_goodbye');
+      else void this.end('provider_goodbye');
+    };
+    this.#goodbyeTimer = setTimeout(check, 50);
   }
 
   /** The oldest pending turn is done with: drop its audio from the replay ring, keep its text. */
@@ -466,6 +496,7 @@ export class Call {
     this.#state = 'ending';
     this.#endReason = reason;
     this.#abort.abort();
+    clearTimeout(this.#goodbyeTimer);
     this.#providerSpoke();
     for (const u of this.#unsubscribe) u();
     await this.#switcher.close();

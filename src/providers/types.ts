@@ -31,6 +31,11 @@ export type ProviderEvent =
   | { type: 'goAway'; timeLeftMs: number }
   /** Something went wrong; `fatal` means the session is unusable and the call must fail over. */
   | { type: 'error'; error: GatewayError; fatal: boolean }
+  /**
+   * The provider asks to end the call (its model called the end-call tool after saying goodbye). The
+   * call hangs up through call control once what the caller has been sent has played.
+   */
+  | { type: 'hangup'; reason: string }
   /** The session ended on the provider's side. */
   | { type: 'closed'; reason: string };
 

@@ -35,7 +35,10 @@ afterEach(async () => {
   open = [];
 });
 
-async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?: number; switchDeadlineMs?: number; echoMarks?: boolean; standby?: boolean; failback?: boolean; resetTimeoutMs?: number } = {}): Promise<Harness> {
+async function harness(
+  providers: ScriptedProvider[],
+  opts: { responseTimeoutMs?: number; switchDeadlineMs?: number; echoMarks?: boolean; standby?: boolean; failback?: boolean; resetTimeoutMs?: number; onProviderHangup?: (callId: string, reason: string) => void } = {},
+): Promise<Harness> {
   const metrics = createMetrics();
   const logger = silentLogger();
   const guarded = providers.map(
@@ -74,6 +77,7 @@ async function harness(providers: ScriptedProvider[], opts: { responseTimeoutMs?
     metrics,
     logger,
     media: { egressLeadMs: 60, egressMaxQueueMs: 60_000 },
+    onProviderHangup: opts.onProviderHangup,
   });
   ref.call = call;
   await call.start();
@@ -292,5 +296,31 @@ describe('failback', () => {
     const last = h.call.snapshot().switches.at(-1)!;
     expect(last).toMatchObject({ from: 'b', to: 'a', reason: 'recovery', result: 'ok' });
     expect(a.current!.history.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('a provider that ends the call', () => {
+  it('hangs up through call control only after its goodbye has played to the caller', async () => {
+    const a = new ScriptedProvider('a', { hangUpAfterTurn: 1, replyMs: 400 });
+    const hangups: { callId: string; reason: string; mediaSent: number; marks: string[] }[] = [];
+    const h = await harness([a], {
+      onProviderHangup: (callId, reason) => hangups.push({ callId, reason, mediaSent: h.sent.media, marks: [...h.sent.marks] }),
+    });
+    await h.feed(U1.endMs + 800);
+    await until(() => hangups.length > 0);
+    // The whole 400 ms reply (20 frames at 8 kHz, and the resampler's tail) had gone out, its end mark
+    // with it, before the hangup; the harness echoes marks 30 ms after they are sent.
+    expect(hangups).toEqual([{ callId: 'call-1', reason: 'provider_goodbye', mediaSent: h.sent.media, marks: ['end:a-r1'] }]);
+    expect(h.sent.media).toBeGreaterThanOrEqual(20);
+    expect(h.call.snapshot().endReason).toBeUndefined(); // call control ends it, not the call on its own
+  });
+
+  it('ends its own media side when there is no call control, with the reason on the record', async () => {
+    const a = new ScriptedProvider('a', { hangUpAfterTurn: 1, replyMs: 200 });
+    const h = await harness([a]);
+    await h.feed(U1.endMs + 800);
+    await until(() => h.sent.closed);
+    expect(h.call.snapshot().endReason).toBe('provider_goodbye');
+    expect(h.sent.media).toBeGreaterThanOrEqual(10); // the 200 ms goodbye played first
   });
 });

@@ -66,4 +66,32 @@ describe('gateway end to end on the OpenAI Realtime provider (loopback fake)', (
     expect(gw.logs.some((l) => l.event === 'provider_error')).toBe(false);
     expect(gw.rawLogs.some((l) => l.includes(fake.apiKey))).toBe(false);
   });
+
+  it('END_CALL_TOOL: the model calls end_call after its goodbye; the gateway hangs up once it has played', { timeout: 30_000 }, async () => {
+    const byeFake = await OpenAIRealtimeFake.start({ replyDelayMs: 50, chunkMs: 200, callFunction: { name: 'end_call', arguments: '{"reason":"goodbye"}' } });
+    const byeGw = await startTestGateway({
+      PROVIDERS: 'openai',
+      OPENAI_API_KEY: byeFake.apiKey,
+      OPENAI_BASE_URL: byeFake.baseUrl,
+      OPENAI_CA_FILE: byeFake.caFile,
+      VAD_ENGINE: 'energy',
+      END_CALL_TOOL: '1',
+    });
+    try {
+      const speech = readBytes('g711/cards-003.ulaw');
+      const audio = new Uint8Array(4000 + speech.length + 40000).fill(0xff); // the caller would stay 5 s longer
+      audio.set(speech, 4000);
+      const result = await simulateCall({ transport: 'twilio', baseUrl: byeGw.baseUrl, audio, codec: 'mulaw', tailMs: 1500 });
+      // The goodbye was heard whole, then the gateway ended the call (no carrier REST configured: media side).
+      expect(result.replies).toHaveLength(1);
+      expect(result.replies[0].cleared).toBe(false);
+      expect(result.replies[0].pcm.length).toBeGreaterThanOrEqual(speech.length);
+      const ended = byeGw.logs.find((l) => l.event === 'call_ended');
+      expect(ended?.reason).toBe('provider_goodbye');
+      expect(byeGw.logs.some((l) => l.event === 'call_hangup' && l.reason === 'provider_goodbye')).toBe(true);
+    } finally {
+      await byeGw.close();
+      await byeFake.close();
+    }
+  });
 });

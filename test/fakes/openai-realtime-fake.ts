@@ -57,6 +57,8 @@ export interface RealtimeFakeOptions {
   reply?: 'echo' | { toneMs: number };
   replyTranscript?: string;
   userTranscript?: string;
+  /** After each reply's audio, call this function, as a model does, if the session declared it. */
+  callFunction?: { name: string; arguments: string };
   faults?: RealtimeFakeFaults;
 }
 
@@ -449,6 +451,11 @@ class FakeConnection {
     this.send({ type: 'response.output_audio.done', event_id: randomUUID(), ...common });
     this.send({ type: 'response.output_audio_transcript.done', event_id: randomUUID(), ...common, transcript });
     this.send({ type: 'response.content_part.done', event_id: randomUUID(), ...common, part: { type: 'audio', transcript } });
+    const fn = options.callFunction;
+    const declared = (this.session as { tools?: { name?: string }[] }).tools ?? [];
+    if (fn && declared.some((t) => t.name === fn.name)) {
+      this.send({ type: 'response.function_call_arguments.done', event_id: randomUUID(), response_id: reply.id, item_id: `item_${randomUUID()}`, output_index: 1, call_id: `call_${randomUUID()}`, name: fn.name, arguments: fn.arguments });
+    }
     this.send({ type: 'response.output_item.done', event_id: randomUUID(), response_id: reply.id, output_index: 0, item: { ...item, status: 'completed' } });
     this.send({ type: 'response.done', event_id: randomUUID(), response: { id: reply.id, object: 'realtime.response', status: reply.cancelled ? 'cancelled' : 'completed', output: [{ ...item, status: 'completed' }] } });
     reply.cancelled = true; // no longer active

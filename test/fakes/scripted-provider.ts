@@ -16,6 +16,8 @@ export interface ScriptedOptions {
   replyDelayMs?: number;
   /** Reply audio length. */
   replyMs?: number;
+  /** After answering this turn (1-based), ask to end the call, as a model calling an end-call tool does. */
+  hangUpAfterTurn?: number;
   /** Make connect fail with this error code. */
   failConnect?: 'GW_ERR_PROVIDER_CONNECT' | 'GW_ERR_PROVIDER_AUTH' | 'hang';
   connectDelayMs?: number;
@@ -139,6 +141,8 @@ class ScriptedSession implements ProviderSession {
       this.#queue.push({ type: 'audio', responseId, frame: { samples, sampleRate: 16000, seq: i, timestampMs: i * 20 } });
     }
     this.#queue.push({ type: 'transcript', role: 'assistant', text: `${this.provider} answer ${String(n)}`, final: true });
+    // Like OpenAI: the tool call comes inside the response, before response.done.
+    if (this.#owner.opts.hangUpAfterTurn === n) this.#queue.push({ type: 'hangup', reason: 'the caller said goodbye' });
     this.#queue.push({ type: 'responseDone', responseId });
   }
 

@@ -467,6 +467,38 @@ describe('OpenAI Realtime adapter against the loopback fake', () => {
     expect(events.of('audio').length).toBe(9);
   });
 
+  it('with END_CALL_TOOL declares end_call, and turns the model calling it into a hangup event', async () => {
+    await start();
+    const session = await connect({ over: { endCallTool: true } });
+    const events = new Collector(session);
+    const [update] = fake.received('session.update') as unknown as { session: { tools: { name: string; type: string }[]; tool_choice: string } }[];
+    expect(update.session.tools.map((t) => [t.type, t.name])).toEqual([['function', 'end_call']]);
+    expect(update.session.tool_choice).toBe('auto');
+    const call = { type: 'response.function_call_arguments.done', event_id: 'e1', item_id: 'i1', output_index: 0, response_id: 'r1', call_id: 'c1' };
+    fake.sendEvent({ ...call, name: 'end_call', arguments: '{"reason":"caller said goodbye"}' });
+    fake.sendEvent({ ...call, name: 'end_call', arguments: 'not json' });
+    fake.sendEvent({ ...call, name: 'transfer_money', arguments: '{}' });
+    await events.until('two hangups and an error', () => events.of('hangup').length === 2 && events.of('error').length === 1);
+    expect(events.of('hangup')).toEqual([
+      { type: 'hangup', reason: 'caller said goodbye' },
+      { type: 'hangup', reason: 'provider_goodbye' }, // garbled arguments still mean "hang up"
+    ]);
+    expect(events.errors('GW_ERR_PROVIDER_PROTOCOL').map((e) => [e.error.message, e.fatal])).toEqual([
+      [expect.stringContaining('did not declare: transfer_money'), false],
+    ]);
+  });
+
+  it('without END_CALL_TOOL declares no tools and treats a function call as a protocol error', async () => {
+    await start();
+    const session = await connect();
+    const events = new Collector(session);
+    const [update] = fake.received('session.update') as unknown as { session: { tools?: unknown } }[];
+    expect(update.session.tools).toBeUndefined();
+    fake.sendEvent({ type: 'response.function_call_arguments.done', event_id: 'e1', item_id: 'i1', output_index: 0, response_id: 'r1', call_id: 'c1', name: 'end_call', arguments: '{}' });
+    await events.until('an error', () => events.of('error').length === 1);
+    expect(events.of('hangup')).toEqual([]);
+  });
+
   it('maps server error events by code, drops the benign cancel race, and keeps the key out of the message', async () => {
     await start();
     const session = await connect();

@@ -51,6 +51,7 @@ export class OpenAIRealtimeProvider implements Provider {
       instructions: options.instructions ?? this.#config.instructions,
       voice: this.#config.voice,
       turnDetection: this.#config.turnDetection,
+      endCallTool: this.#config.endCallTool,
       history: options.history,
       logger: options.logger.child({ provider: this.name }),
     });

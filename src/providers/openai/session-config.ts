@@ -61,12 +61,26 @@ export function turnDetectionOf(mode: TurnDetectionMode): RealtimeAudioInputTurn
   return { type: mode, create_response: true, interrupt_response: true };
 }
 
+/** The function the model calls to end the call (END_CALL_TOOL=1); the session turns it into a hangup event. */
+export const END_CALL_TOOL_NAME = 'end_call';
+const END_CALL_TOOL = {
+  type: 'function' as const,
+  name: END_CALL_TOOL_NAME,
+  description: 'End the phone call. Call this only after you have said goodbye, when the caller is done or asks to hang up.',
+  parameters: {
+    type: 'object',
+    properties: { reason: { type: 'string', description: 'Why the call ends, in a few words.' } },
+    additionalProperties: false,
+  },
+};
+
 export function sessionUpdate(opts: {
   instructions: string;
   input: AudioFormat;
   output: AudioFormat;
   voice: string;
   turnDetection: TurnDetectionMode;
+  endCallTool?: boolean;
 }): SessionUpdateEvent {
   const session: RealtimeSessionCreateRequest = {
     type: 'realtime',
@@ -81,6 +95,10 @@ export function sessionUpdate(opts: {
       output: { format: wireFormatOf(opts.output), voice: opts.voice },
     },
   };
+  if (opts.endCallTool) {
+    session.tools = [END_CALL_TOOL];
+    session.tool_choice = 'auto';
+  }
   return { type: 'session.update', session };
 }
 

@@ -22,7 +22,7 @@ import {
 } from './events.js';
 import { ResponseBook } from './responses.js';
 import { TranscriptLog } from './transcripts.js';
-import { historyItem, sameWireFormat, sessionUpdate, wireFormatOf, type TurnDetectionMode } from './session-config.js';
+import { END_CALL_TOOL_NAME, historyItem, sameWireFormat, sessionUpdate, wireFormatOf, type TurnDetectionMode } from './session-config.js';
 
 export interface SessionSettings {
   readonly apiKey: string;
@@ -31,6 +31,7 @@ export interface SessionSettings {
   readonly instructions: string;
   readonly voice: string;
   readonly turnDetection: TurnDetectionMode;
+  readonly endCallTool?: boolean;
   readonly history: readonly ConversationTurn[];
   readonly logger: Logger;
 }
@@ -250,6 +251,24 @@ export class OpenAIRealtimeSession implements ProviderSession {
     this.#queue.end();
   }
 
+  /** The only function we declare is end_call; anything else is the model inventing one. */
+  #onFunctionCall(ev: Wire): void {
+    const name = str(ev.name);
+    if (!this.#settings.endCallTool || name !== END_CALL_TOOL_NAME) {
+      this.#protocolError(`openai called a function we did not declare: ${String(name)}`);
+      return;
+    }
+    let reason: string | undefined;
+    try {
+      const args: unknown = JSON.parse(str(ev.arguments) ?? '{}');
+      if (typeof args === 'object' && args !== null) reason = str((args as Wire).reason);
+    } catch {
+      // Arguments the model garbled do not change that it wants to hang up.
+    }
+    this.#log.info({ event: 'openai_end_call', reason }, 'the model ended the call');
+    this.#queue.push({ type: 'hangup', reason: reason?.slice(0, 200) ?? 'provider_goodbye' });
+  }
+
   #onEvent(raw: unknown): void {
     if (typeof raw !== 'object' || raw === null || typeof (raw as Wire).type !== 'string') {
       this.#protocolError('openai sent an event without a type');
@@ -294,6 +313,9 @@ export class OpenAIRealtimeSession implements ProviderSession {
         break;
       case 'conversation.item.input_audio_transcription.failed':
         this.#log.warn({ event: 'openai_transcription_failed', itemId: str(ev.item_id) }, 'openai could not transcribe the caller');
+        break;
+      case 'response.function_call_arguments.done':
+        this.#onFunctionCall(ev);
         break;
       case 'error':
         this.#onRemoteError(ev);
