@@ -42,6 +42,7 @@ export class CallManager {
 
   #providerHangup(callId: string, reason: string): void {
     this.#opts.hangup?.(callId, reason).catch((err: unknown) => {
+      if (!this.#calls.has(callId)) return; // it ended meanwhile (the caller hung up first)
       // The carrier would not hang up: end our side at least, so the call does not outlive the goodbye.
       this.#opts.logger.warn({ event: 'provider_hangup_failed', callId, err }, 'hangup through call control failed; ending the media side');
       void this.#calls.get(callId)?.end(reason);

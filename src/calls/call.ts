@@ -455,6 +455,7 @@ export class Call {
   #quiesce(old: ProviderLink): void {
     this.#providerSpoke();
     this.#activeSession = undefined;
+    this.#replyOpen = false; // the old provider's responseDone will not reach us
     // Answers the caller has not heard to the end are asked again of the new provider.
     this.#answeredNotPlayed = 0;
     this.#pendingHistory = [];

@@ -48,8 +48,6 @@ export class Egress {
   readonly #frameSamples: number;
   readonly #frameMs: number;
   readonly #leadMs: number;
-  /** Frames a reply's first tick sends at once (the lead plus the frame due now). */
-  readonly #leadFrames: number;
   readonly #maxQueueFrames: number;
   readonly #onDrop: (frames: number) => void;
   readonly #now: () => number;
@@ -78,7 +76,6 @@ export class Egress {
     this.#frameMs = opts.frameMs ?? 20;
     this.#frameSamples = (opts.format.sampleRate * this.#frameMs) / 1000;
     this.#leadMs = opts.leadMs;
-    this.#leadFrames = Math.floor(opts.leadMs / this.#frameMs) + 1;
     this.#maxQueueFrames = Math.ceil(opts.maxQueueMs / this.#frameMs);
     this.#onDrop = opts.onDrop;
     this.#now = opts.now ?? (() => performance.now());
@@ -283,12 +280,14 @@ export class Egress {
       }
       playback.sentFrames++;
       const last = this.#lastSend;
-      if (last.backlog && last.responseId === item.responseId && playback.sentFrames > this.#leadFrames) {
+      if (last.backlog && last.responseId === item.responseId) {
         this.#opts.onPacingJitter?.(Math.abs(now - last.at - this.#frameMs));
       }
       last.at = now;
       last.responseId = item.responseId;
-      last.backlog = this.#queuedFrames > 0;
+      // Paced from here: audio waits, and this frame filled the lead, so the next one goes on the timer.
+      // (Frames of a start-of-reply or refill burst go out together; their intervals are not pacing.)
+      last.backlog = this.#queuedFrames > 0 && this.#playoutEnd - now > this.#leadMs;
       this.#sink.sendMedia(item.payload);
     }
     if (this.#queue.length === 0) return;

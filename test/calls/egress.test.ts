@@ -72,6 +72,11 @@ describe('egress', () => {
     // 4 frames of lead go at once; the 26 after them are paced, each exactly 20 ms after the last.
     expect(jitter).toEqual(new Array(26).fill(0));
 
+    // The same reply refilled after running dry: the refill's lead burst is not pacing; what follows is.
+    egress.pushAudio({ samples: tone(160 * 10, 8000), sampleRate: 8000, seq: 30, timestampMs: 600 }, 'r1');
+    vi.advanceTimersByTime(1000);
+    expect(jitter).toEqual(new Array(26 + 6).fill(0));
+
     // A reply that trickles in slower than real time starves the queue: its gaps are the provider's, not pacing.
     jitter.length = 0;
     for (let i = 0; i < 10; i++) {

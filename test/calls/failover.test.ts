@@ -21,7 +21,7 @@ interface Harness {
   providers: ScriptedProvider[];
   guarded: GuardedProvider[];
   metrics: Metrics;
-  sent: { media: number; clears: number; marks: string[]; closed: boolean };
+  sent: { media: number; clears: number; marks: string[]; echoed: string[]; closed: boolean };
   feed(untilMs: number): Promise<void>;
   vad: VadService;
 }
@@ -45,7 +45,7 @@ async function harness(
     (p) => new GuardedProvider(p, { metrics, logger, breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: opts.resetTimeoutMs ?? 60_000, connectTimeoutMs: 2000, rollingWindowMs: 10_000 } }),
   );
   const vad = createVadService({ engine: 'energy', metrics, logger });
-  const sent = { media: 0, clears: 0, marks: [] as string[], closed: false };
+  const sent = { media: 0, clears: 0, marks: [] as string[], echoed: [] as string[], closed: false };
   const ref: { call?: Call } = {};
   const transport: CallTransport = {
     name: 'twilio',
@@ -56,7 +56,12 @@ async function harness(
     sendMark: (name) => {
       sent.marks.push(name);
       // The carrier echoes a mark once the audio before it has played; here, a little later.
-      if (opts.echoMarks !== false) setTimeout(() => ref.call?.handleMark(name), 30);
+      if (opts.echoMarks !== false) {
+        setTimeout(() => {
+          sent.echoed.push(name);
+          ref.call?.handleMark(name);
+        }, 30);
+      }
     },
     sendClear: () => {
       sent.clears++;
@@ -302,15 +307,15 @@ describe('failback', () => {
 describe('a provider that ends the call', () => {
   it('hangs up through call control only after its goodbye has played to the caller', async () => {
     const a = new ScriptedProvider('a', { hangUpAfterTurn: 1, replyMs: 400 });
-    const hangups: { callId: string; reason: string; mediaSent: number; marks: string[] }[] = [];
+    const hangups: { callId: string; reason: string; mediaSent: number; echoed: string[] }[] = [];
     const h = await harness([a], {
-      onProviderHangup: (callId, reason) => hangups.push({ callId, reason, mediaSent: h.sent.media, marks: [...h.sent.marks] }),
+      onProviderHangup: (callId, reason) => hangups.push({ callId, reason, mediaSent: h.sent.media, echoed: [...h.sent.echoed] }),
     });
     await h.feed(U1.endMs + 800);
     await until(() => hangups.length > 0);
     // The whole 400 ms reply (20 frames at 8 kHz, and the resampler's tail) had gone out, its end mark
-    // with it, before the hangup; the harness echoes marks 30 ms after they are sent.
-    expect(hangups).toEqual([{ callId: 'call-1', reason: 'provider_goodbye', mediaSent: h.sent.media, marks: ['end:a-r1'] }]);
+    // with it, and the carrier had echoed that mark (the caller heard the end) before the hangup.
+    expect(hangups).toEqual([{ callId: 'call-1', reason: 'provider_goodbye', mediaSent: h.sent.media, echoed: ['end:a-r1'] }]);
     expect(h.sent.media).toBeGreaterThanOrEqual(20);
     expect(h.call.snapshot().endReason).toBeUndefined(); // call control ends it, not the call on its own
   });

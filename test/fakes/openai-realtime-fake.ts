@@ -58,7 +58,7 @@ export interface RealtimeFakeOptions {
   replyTranscript?: string;
   userTranscript?: string;
   /** After each reply's audio, call this function, as a model does, if the session declared it. */
-  callFunction?: { name: string; arguments: string };
+  callFunction?: { name: string; arguments: string; beforeAudio?: boolean };
   faults?: RealtimeFakeFaults;
 }
 
@@ -332,6 +332,14 @@ class FakeConnection {
     }
   }
 
+  /** The model calls the configured function, if the session declared it (a real server calls only those). */
+  #callFunction(responseId: string): void {
+    const fn = this.#fake.options.callFunction;
+    const declared = (this.session as { tools?: { name?: string }[] }).tools ?? [];
+    if (!fn || !declared.some((t) => t.name === fn.name)) return;
+    this.send({ type: 'response.function_call_arguments.done', event_id: randomUUID(), response_id: responseId, item_id: `item_${randomUUID()}`, output_index: 1, call_id: `call_${randomUUID()}`, name: fn.name, arguments: fn.arguments });
+  }
+
   #onSessionUpdate(session: Record<string, unknown> | undefined): void {
     if (!session || session.type !== 'realtime') return this.#error('missing_required_parameter', "Missing required parameter: 'session.type'.");
     this.session = { ...this.session, ...session };
@@ -424,6 +432,7 @@ class FakeConnection {
     this.send({ type: 'conversation.item.added', event_id: randomUUID(), previous_item_id: this.#lastItemId, item });
     this.#lastItemId = reply.itemId;
     this.send({ type: 'response.content_part.added', event_id: randomUUID(), ...common, part: { type: 'audio', transcript: '' } });
+    if (options.callFunction?.beforeAudio) this.#callFunction(reply.id);
     if (options.audioDelayMs) await this.#sleep(options.audioDelayMs);
     const audio = options.reply && options.reply !== 'echo' ? tone(options.reply.toneMs, out) : convert(this.#lastTurn ?? Buffer.alloc(0), this.#inFormat, out);
     const chunkBytes = Math.max(2, Math.round((options.chunkMs ?? 100) * bytesPerMs) & ~1);
@@ -451,11 +460,7 @@ class FakeConnection {
     this.send({ type: 'response.output_audio.done', event_id: randomUUID(), ...common });
     this.send({ type: 'response.output_audio_transcript.done', event_id: randomUUID(), ...common, transcript });
     this.send({ type: 'response.content_part.done', event_id: randomUUID(), ...common, part: { type: 'audio', transcript } });
-    const fn = options.callFunction;
-    const declared = (this.session as { tools?: { name?: string }[] }).tools ?? [];
-    if (fn && declared.some((t) => t.name === fn.name)) {
-      this.send({ type: 'response.function_call_arguments.done', event_id: randomUUID(), response_id: reply.id, item_id: `item_${randomUUID()}`, output_index: 1, call_id: `call_${randomUUID()}`, name: fn.name, arguments: fn.arguments });
-    }
+    if (!options.callFunction?.beforeAudio) this.#callFunction(reply.id);
     this.send({ type: 'response.output_item.done', event_id: randomUUID(), response_id: reply.id, output_index: 0, item: { ...item, status: 'completed' } });
     this.send({ type: 'response.done', event_id: randomUUID(), response: { id: reply.id, object: 'realtime.response', status: reply.cancelled ? 'cancelled' : 'completed', output: [{ ...item, status: 'completed' }] } });
     reply.cancelled = true; // no longer active

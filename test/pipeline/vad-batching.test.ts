@@ -58,10 +58,11 @@ async function throughService(
   pool: WorkerPool,
   maxBatch: number,
   maxWindowsPerCall: number,
-): Promise<{ probabilities: Map<string, number[]>; maxBatchSeen: number; maxStepsSeen: number }> {
+): Promise<{ probabilities: Map<string, number[]>; maxBatchSeen: number; maxStepsSeen: number; mixedSteps: boolean }> {
   // Watch the batches go by on their way to the real pool.
   const sizes: number[] = [];
   const steps: number[] = [];
+  let mixedSteps = false;
   const watched: WorkerPool = {
     size: pool.size,
     ready: true,
@@ -69,6 +70,8 @@ async function throughService(
       const p = payload as VadTaskPayload;
       sizes.push(p.batchSize);
       steps.push(p.rowSteps?.[0] ?? 1);
+      // A batch whose rows run different numbers of steps: the batch shrinks and its state is repacked.
+      if (p.rowSteps && p.rowSteps[0] !== p.rowSteps[p.rowSteps.length - 1]) mixedSteps = true;
       return pool.run(task, payload, options);
     },
     close: () => Promise.resolve(),
@@ -97,7 +100,7 @@ async function throughService(
   await Promise.all(vads.map((v) => v.flush()));
   for (const v of vads) expect(v.engine).toBe('silero');
   await service.close();
-  return { probabilities, maxBatchSeen: Math.max(...sizes), maxStepsSeen: Math.max(...steps) };
+  return { probabilities, maxBatchSeen: Math.max(...sizes), maxStepsSeen: Math.max(...steps), mixedSteps };
 }
 
 let pool: WorkerPool;
@@ -123,6 +126,7 @@ describe('Silero batching', () => {
     const single = await throughService(pool, 1, 1);
     expect(batched.maxBatchSeen).toBe(3); // all three calls of a rate shared model runs (one batch per rate)
     expect(batched.maxStepsSeen).toBeGreaterThan(1); // calls that fell behind caught up in bulk
+    expect(batched.mixedSteps).toBe(true); // ... in batches shared with calls that were not behind
     expect(batchedOneStep.maxBatchSeen).toBe(3);
     expect(batchedOneStep.maxStepsSeen).toBe(1);
     expect(single.maxBatchSeen).toBe(1);

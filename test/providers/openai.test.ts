@@ -488,6 +488,19 @@ describe('OpenAI Realtime adapter against the loopback fake', () => {
     ]);
   });
 
+  it.each([false, true])('passes end_call on only after its response is done (called before the audio: %s)', async (beforeAudio) => {
+    await start({ replyDelayMs: 10, chunkMs: 100, chunkIntervalMs: 20, callFunction: { name: 'end_call', arguments: '{}', beforeAudio } });
+    const session = await connect({ over: { endCallTool: true } });
+    const events = new Collector(session);
+    for (const f of g711Frames('mulaw', 25)) session.pushAudio(f);
+    session.endTurn({ startMs: 0, endMs: 500 });
+    await events.until('hangup', () => events.of('hangup').length === 1);
+    // The goodbye's audio all came first, then its end: a call hanging up on this has nothing left to get.
+    const order = events.events.map((e) => e.type).filter((t) => t === 'audio' || t === 'responseDone' || t === 'hangup');
+    expect(order.slice(-2)).toEqual(['responseDone', 'hangup']);
+    expect(order.filter((t) => t === 'audio').length).toBeGreaterThan(1);
+  });
+
   it('without END_CALL_TOOL declares no tools and treats a function call as a protocol error', async () => {
     await start();
     const session = await connect();

@@ -58,6 +58,8 @@ export class SileroBatcher {
   readonly #inFlight = new Set<Promise<void>>();
   #scheduled = false;
   #timer: NodeJS.Timeout | undefined;
+  /** When the oldest window still queued joined: it waits batchWaitMs in all, not again after each batch. */
+  #waitingSince: number | undefined;
   #closed = false;
   /** One member's probabilities, gathered out of a result (reused: consumed synchronously). */
   readonly #scratch: Float32Array;
@@ -75,9 +77,11 @@ export class SileroBatcher {
     if (this.#closed) return;
     const queue = this.#queues.get(member.sampleRate);
     if (!queue) return;
+    this.#waitingSince ??= performance.now();
     queue.add(member);
     if (queue.size >= this.#o.maxBatch && this.#inFlight.size < this.#o.maxInFlight) {
       this.#dispatch(member.sampleRate, queue);
+      this.#noteDrained();
     } else {
       this.#schedule();
     }
@@ -93,7 +97,8 @@ export class SileroBatcher {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    if (this.#o.batchWaitMs > 0) this.#timer = setTimeout(this.#flush, this.#o.batchWaitMs);
+    const waitMs = this.#o.batchWaitMs - (performance.now() - (this.#waitingSince ?? performance.now()));
+    if (waitMs > 0) this.#timer = setTimeout(this.#flush, waitMs);
     else setImmediate(this.#flush);
   }
 
@@ -103,7 +108,13 @@ export class SileroBatcher {
     for (const [rate, queue] of this.#queues) {
       while (queue.size > 0 && this.#inFlight.size < this.#o.maxInFlight) this.#dispatch(rate, queue);
     }
+    this.#noteDrained();
   };
+
+  #noteDrained(): void {
+    for (const queue of this.#queues.values()) if (queue.size > 0) return;
+    this.#waitingSince = undefined;
+  }
 
   #dispatch(rate: VadSampleRate, queue: Set<BatchMember>): void {
     const accepted: { member: BatchMember; windows: number }[] = [];

@@ -56,6 +56,8 @@ export class OpenAIRealtimeSession implements ProviderSession {
   readonly #outputWire: RealtimeAudioFormats;
   readonly #outputBytesPerSample: 1 | 2;
   readonly #responses = new ResponseBook();
+  /** end_call requests waiting for the rest of their response. */
+  readonly #hangupAfter = new Map<string, Extract<ProviderEvent, { type: 'hangup' }>>();
   readonly #transcripts = new TranscriptLog();
   readonly #reportedUnknown = new Set<string>();
   #handshake: { resolve: () => void; reject: (err: GatewayError) => void; updateSent: boolean } | undefined;
@@ -266,7 +268,13 @@ export class OpenAIRealtimeSession implements ProviderSession {
       // Arguments the model garbled do not change that it wants to hang up.
     }
     this.#log.info({ event: 'openai_end_call', reason }, 'the model ended the call');
-    this.#queue.push({ type: 'hangup', reason: reason?.slice(0, 200) ?? 'provider_goodbye' });
+    const hangup = { type: 'hangup' as const, reason: reason?.slice(0, 200) ?? 'provider_goodbye' };
+    // The call hangs up once what it has been sent has played: so pass this on only after the rest of its
+    // response (the goodbye's audio may still be coming), at that response's response.done.
+    const responseId = str(ev.response_id);
+    const r = this.#responses.get(responseId);
+    if (r && !r.done && responseId !== undefined) this.#hangupAfter.set(responseId, hangup);
+    else this.#queue.push(hangup);
   }
 
   #onEvent(raw: unknown): void {
@@ -400,11 +408,14 @@ export class OpenAIRealtimeSession implements ProviderSession {
       return;
     }
     r.done = true;
+    const hangup = this.#hangupAfter.get(id);
+    this.#hangupAfter.delete(id);
     if (response.status === 'failed') {
       const remote = response.status_details?.error ?? {};
       this.#pushRemote(remote, codeOfRemote(remote), 'openai response failed');
     }
     this.#queue.push({ type: 'responseDone', responseId: id });
+    if (hangup) this.#queue.push(hangup);
   }
 
   #onTranscript(role: 'user' | 'assistant', ev: Wire, text: string | undefined, final: boolean): void {
