@@ -26,8 +26,9 @@ export interface EgressOptions {
   /** The first frame of a reply went out, `ms` after its first provider audio arrived. */
   readonly onFirstFrame?: (ms: number) => void;
   /**
-   * A paced frame went out (past the start-of-reply lead, with the frame before it of the same reply
-   * sent while this one already waited): |interval - frame duration| in ms, the pacer's precision.
+   * A paced frame went out: the frame before it, of the same reply, had filled the lead with audio still
+   * waiting, so this one went on the timer. |interval - frame duration| in ms: the pacer's precision.
+   * Burst frames (a reply's start or a refill after running dry) are not counted.
    */
   readonly onPacingJitter?: (ms: number) => void;
   readonly now?: () => number;

@@ -1,9 +1,10 @@
 /**
  * The cross-call Silero batcher, one per process (inside the VadService). Calls whose next window
- * is ready join a queue for their sample rate; the queue is flushed `batchWaitMs` after the first
- * window joined it (0: on `setImmediate`, so every window that became ready in the same event-loop
- * turn shares one model run) or as soon as it holds `maxBatch` calls. At most `maxInFlight` batches are out at once; the rest wait their turn, which
- * keeps batches large under load instead of flooding the workers with small ones.
+ * is ready join a queue for their sample rate; the queue is flushed `batchWaitMs` after the oldest
+ * queued window joined it (0: on `setImmediate`, so every window that became ready in the same
+ * event-loop turn shares one model run) or as soon as it holds `maxBatch` calls. At most
+ * `maxInFlight` batches are out at once; the rest wait their turn, which keeps batches large under
+ * load instead of flooding the workers with small ones.
  *
  * A call has at most one task in flight, because window n+1 needs the state window n produces. A
  * call that fell behind (a slow or busy worker) sends up to `maxWindowsPerCall` consecutive windows
