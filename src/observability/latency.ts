@@ -6,8 +6,13 @@
  * Fixed buffering (resampler filter delay, VAD windows) is reported apart, never mixed in.
  * A third histogram holds egress pacing jitter: |interval between two paced frames of a reply - 20 ms|
  * at the moment each is written, the gateway's own pacing precision (a caller also sees the network's).
+ *
+ * Each value also goes into a Prometheus histogram when one is given (createMetrics gives them):
+ * those aggregate across processes; the HDR ones give this process's exact tail (p99.9, max) to the
+ * bench and the deprecated quantile gauges.
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import type { Histogram } from 'prom-client';
 
 export type LatencyDirection = 'ingress' | 'egress';
 
@@ -21,6 +26,15 @@ export interface LatencySummary {
   meanMs: number;
 }
 
+/** The Prometheus side of a LatencyRecorder: observed in seconds. */
+export interface LatencyHistograms {
+  readonly pipeline?: Histogram<'direction'>;
+  readonly pacing?: Histogram;
+}
+
+type Observer = { observe(value: number): void };
+const NONE: Observer = { observe: () => undefined };
+
 export class LatencyRecorder {
   readonly #hist: Record<LatencyDirection, RecordableHistogram> = {
     ingress: createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 }),
@@ -29,17 +43,32 @@ export class LatencyRecorder {
   readonly #pacing = createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 });
   /** Fixed delays (ms) by name, e.g. resampler filter delay; not per-frame processing. */
   readonly fixedDelayMs = new Map<string, number>();
+  /** Label children made once: the per-frame path does no label lookup. */
+  readonly #prom: Record<LatencyDirection, Observer>;
+  readonly #promPacing: Observer;
+
+  constructor(histograms: LatencyHistograms = {}) {
+    const { pipeline, pacing } = histograms;
+    this.#prom = {
+      ingress: pipeline ? pipeline.labels({ direction: 'ingress' }) : NONE,
+      egress: pipeline ? pipeline.labels({ direction: 'egress' }) : NONE,
+    };
+    this.#promPacing = pacing ?? NONE;
+  }
 
   /** Record one frame's added latency given its start from `performance.now()`. */
   recordSince(direction: LatencyDirection, startMs: number): void {
-    const ns = Math.round((performance.now() - startMs) * 1e6);
+    const ms = performance.now() - startMs;
+    const ns = Math.round(ms * 1e6);
     this.#hist[direction].record(ns > 0 ? ns : 1);
+    this.#prom[direction].observe(ms > 0 ? ms / 1000 : 0);
   }
 
   /** Record one paced frame's |interval - frame duration|, in ms. */
   recordPacingJitter(ms: number): void {
     const ns = Math.round(ms * 1e6);
     this.#pacing.record(ns > 0 ? ns : 1);
+    this.#promPacing.observe(ms > 0 ? ms / 1000 : 0);
   }
 
   pacingSummary(): LatencySummary {

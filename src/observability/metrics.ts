@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
+import { EventLoopDelayHistogram, LOOP_BUCKETS_S } from './event-loop-histogram.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -18,13 +19,40 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   const registry = options.registry ?? new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'voice_gateway_' });
   const r = [registry];
-  const latency = new LatencyRecorder();
+  // Latency as Prometheus histograms: buckets sum across processes and nodes, so a fleet-wide p95 or
+  // p99 is histogram_quantile() over rate(..._bucket). The quantile gauges further down are the same
+  // figures from this process's HDR histograms; they cannot be aggregated and are kept, deprecated,
+  // for one release (README "Metrics"), then removed.
+  const pipelineLatencyHistogram = new Histogram({
+    name: 'voice_gateway_pipeline_frame_latency_seconds',
+    help: 'Pipeline-added latency per frame, by direction (ingress: media in -> provider send; egress: provider audio -> first frame of a reply out)',
+    labelNames: ['direction'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: r,
+  });
+  const pacingJitterHistogram = new Histogram({
+    name: 'voice_gateway_egress_frame_jitter_seconds',
+    help: 'Egress pacing precision: |interval between two paced frames of a reply - 20 ms| as each is written; excludes the start-of-reply lead burst',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
+    registers: r,
+  });
+  const loopLagHistogram = new Histogram({
+    name: 'voice_gateway_event_loop_lag_seconds',
+    help: 'Event-loop lag: how late each 10 ms sampling timer of perf_hooks.monitorEventLoopDelay fired (samples are folded in at each scrape)',
+    buckets: LOOP_BUCKETS_S,
+    registers: r,
+    collect() {
+      loopLag.fold();
+    },
+  });
+  const latency = new LatencyRecorder({ pipeline: pipelineLatencyHistogram, pacing: pacingJitterHistogram });
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
+  const loopLag = new EventLoopDelayHistogram(loopLagHistogram);
 
   new Gauge({
     name: 'voice_gateway_pipeline_latency_seconds',
-    help: 'Pipeline-added latency per frame (HDR histogram quantiles), by direction (ingress: media in -> provider send; egress: provider audio -> first frame out)',
+    help: 'DEPRECATED (one release; use voice_gateway_pipeline_frame_latency_seconds): pipeline-added latency per frame (HDR histogram quantiles), by direction (ingress: media in -> provider send; egress: provider audio -> first frame out)',
     labelNames: ['direction', 'quantile'] as const,
     registers: r,
     collect() {
@@ -35,7 +63,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   });
   new Gauge({
     name: 'voice_gateway_egress_pacing_jitter_seconds',
-    help: 'Egress pacing precision: |interval between two paced frames of a reply - 20 ms| as each is written (HDR histogram quantiles); excludes the start-of-reply lead burst',
+    help: 'DEPRECATED (one release; use voice_gateway_egress_frame_jitter_seconds): egress pacing precision, |interval between two paced frames of a reply - 20 ms| (HDR histogram quantiles); excludes the start-of-reply lead burst',
     labelNames: ['quantile'] as const,
     registers: r,
     collect() {
@@ -53,7 +81,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   });
   new Gauge({
     name: 'voice_gateway_event_loop_delay_seconds',
-    help: 'Event-loop delay quantiles since start (perf_hooks.monitorEventLoopDelay)',
+    help: 'DEPRECATED (one release; use voice_gateway_event_loop_lag_seconds): event-loop delay quantiles since start (perf_hooks.monitorEventLoopDelay)',
     labelNames: ['quantile'] as const,
     registers: r,
     collect() {
@@ -70,6 +98,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     /** Stop the event-loop monitor (the process-wide metrics live as long as the process; tests close theirs). */
     close(): void {
       loopDelay.disable();
+      loopLag.close();
     },
 
     // Voice activity detection
