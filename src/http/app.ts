@@ -90,6 +90,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Correlation-ID', request.id);
   });
+  // Route patterns, never raw URLs, so the label set stays bounded whatever clients send.
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpRequestsTotal.inc({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) });
+  });
 
   app.setErrorHandler((err, request, reply) => {
     const gw = isGatewayError(err) ? err : undefined;

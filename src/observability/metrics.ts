@@ -302,6 +302,14 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       help: 'Calls left live or dialing by a stopped gateway process, marked ended by the sweep',
       registers: r,
     }),
+
+    // Operations (dashboards and alerts: deploy/)
+    httpRequestsTotal: new Counter({
+      name: 'voice_gateway_http_requests_total',
+      help: 'HTTP requests answered, by route pattern (unmatched for 404s outside any route), method and status code; "no calls accepted while traffic arrives" compares call-starting routes with voice_gateway_calls_total',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers: r,
+    }),
   };
 }
 
