@@ -58,6 +58,34 @@ export interface Config {
   echoReplyDelayMs: number;
   // Calls and records (outbound calls, call control, status callbacks, the call log)
   calls: CallsConfig;
+  // Browser calls behind NAT: ICE servers and TURN credentials
+  webrtc: WebRtcConfig;
+}
+
+export interface WebRtcConfig {
+  /** ICE_SERVERS: stun:/stuns:/turn:/turns: URLs given to the page and to werift. Empty: host candidates only. */
+  iceServers: string[];
+  /** TURN_SECRET: coturn's static-auth-secret; TURN credentials are minted from it per session (TURN REST API). */
+  turnSecret?: string;
+  /** TURN_CREDENTIAL_TTL_S: lifetime of a minted TURN credential; a call longer than this loses its relay. */
+  turnCredentialTtlS: number;
+}
+
+/** One ICE server URL (RFC 7064 stun/stuns, RFC 7065 turn/turns): host, optional port, turn transport. */
+const ICE_URL = /^(stuns?:[^\s?/@]+|turns?:[^\s?/@]+(\?transport=(udp|tcp))?)$/i;
+
+function webrtcConfig(env: Env): WebRtcConfig {
+  const iceServers = list(env, 'ICE_SERVERS');
+  for (const u of iceServers) {
+    if (!ICE_URL.test(u)) {
+      throw invalid('ICE_SERVERS', `has '${u}', which is not a stun:, stuns:, turn: or turns: URL (host[:port], turn ones optionally ?transport=udp|tcp)`);
+    }
+  }
+  const turnSecret = str(env, 'TURN_SECRET');
+  if (iceServers.some((u) => /^turns?:/i.test(u)) && turnSecret === undefined) {
+    throw invalid('TURN_SECRET', 'must be set when ICE_SERVERS has turn: or turns: URLs (credentials are minted from it per session)');
+  }
+  return { iceServers, turnSecret, turnCredentialTtlS: int(env, 'TURN_CREDENTIAL_TTL_S', 3600, 60, 86_400) };
 }
 
 export interface CallsConfig {
@@ -279,5 +307,6 @@ export function loadConfig(env: Env = process.env): Config {
     apiTokens: list(env, 'API_TOKENS'),
     echoReplyDelayMs: int(env, 'ECHO_REPLY_DELAY_MS', 0, 0, 60_000),
     calls: callsConfig(env),
+    webrtc: webrtcConfig(env),
   };
 }

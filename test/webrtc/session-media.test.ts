@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { WebRtcEndpoint } from '../../src/transports/webrtc/endpoint.js';
+import { IceServerIssuer } from '../../src/transports/webrtc/ice-servers.js';
 import { OpusDecoder, OpusEncoder } from '../../src/transports/webrtc/opus.js';
 import type { SessionStats } from '../../src/transports/webrtc/session.js';
 import { Resampler } from '../../src/pipeline/resample/resampler.js';
@@ -156,7 +157,7 @@ describe('WebRTC session media', () => {
       calls: gw.gateway.calls,
       logger: gw.gateway.logger,
       metrics: gw.gateway.metrics,
-      iceServers: [{ urls: 'stun:127.0.0.1:9' }],
+      ice: new IceServerIssuer({ urls: ['stun:127.0.0.1:9'], credentialTtlS: 600 }),
       timeouts: { gatherMs: 20_000 },
     });
     const peer = await createPeer();

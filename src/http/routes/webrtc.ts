@@ -1,10 +1,17 @@
 /**
  * Browser calls over WebRTC, and the page that makes them.
  *
- * Signalling is one HTTP round trip, no trickle ICE: the page gathers its candidates, then
- *   POST /webrtc/offer   { sdp, type: 'offer', token }  ->  { sdp, type: 'answer', sessionId, callId, provider }
- * and the gateway gathers its own candidates before it answers. `token` comes from
- * POST /api/v1/sessions (one-time, 60 s). The page ends the call with
+ * Signalling over HTTP, trickle ICE or not:
+ *   POST /api/v1/sessions                 -> { token, expiresAt, iceServers }   (sessions.ts)
+ *   POST /webrtc/ice-servers { token }    -> { iceServers }   the page's ICE servers for a live token
+ *   POST /webrtc/offer { sdp, type: 'offer', token, trickle? }
+ *                                         -> { sdp, type: 'answer', sessionId, callId, provider, trickle: true }
+ *   POST /webrtc/sessions/:sessionId/candidates { candidates: [{ candidate, sdpMid, sdpMLineIndex }], done? }
+ * A trickling page posts its offer at once and its candidates as it gathers them, so the call starts
+ * before gathering ends (a STUN or TURN server can take seconds); a non-trickle client sends an offer
+ * with its candidates gathered and never calls the candidates route. The gateway's own candidates are
+ * in its answer. `iceServers` carries ICE_SERVERS with TURN credentials minted for the session
+ * (ice-servers.ts). `token` is one-time and lives 60 s. The page ends the call with
  *   DELETE /webrtc/sessions/:sessionId
  * and closes its RTCPeerConnection; it polls GET /webrtc/sessions/:sessionId (404 once ended) to learn
  * when the gateway ended it. GET /api/v1/webrtc/sessions lists live sessions and their RTP stats.
@@ -16,8 +23,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { GatewayError } from '../../errors.js';
+import { GatewayError, isGatewayError } from '../../errors.js';
 import { WebRtcEndpoint } from '../../transports/webrtc/endpoint.js';
+import { IceServerIssuer } from '../../transports/webrtc/ice-servers.js';
+import type { RemoteCandidate } from '../../transports/webrtc/session.js';
 import { rejectEdge, type RouteContext } from '../app.js';
 import { StreamTokens } from '../security/stream-tokens.js';
 import { notDrainingHook, requireApiToken } from './edge.js';
@@ -62,14 +71,44 @@ interface OfferBody {
   sdp?: unknown;
   type?: unknown;
   token?: unknown;
+  trickle?: unknown;
+}
+
+/** A request's worth of trickled candidates; a browser sends one or a few at a time. */
+const MAX_CANDIDATES_PER_REQUEST = 20;
+
+/** Checks a trickle body: { candidates: [{ candidate, sdpMid?, sdpMLineIndex? }], done? }. */
+export function parseCandidates(body: unknown): { candidates: RemoteCandidate[]; done: boolean } {
+  const bad = (detail: string) => new GatewayError('GW_ERR_HTTP_BAD_REQUEST', detail);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('send JSON {"candidates": [{"candidate": "candidate:...", "sdpMid": "0"}], "done": false}');
+  const { candidates = [], done = false } = body as { candidates?: unknown; done?: unknown };
+  if (!Array.isArray(candidates)) throw bad('`candidates` must be an array');
+  if (candidates.length > MAX_CANDIDATES_PER_REQUEST) throw bad(`at most ${String(MAX_CANDIDATES_PER_REQUEST)} candidates per request`);
+  if (typeof done !== 'boolean') throw bad('`done` must be true or false');
+  const out: RemoteCandidate[] = [];
+  for (const c of candidates as unknown[]) {
+    const { candidate, sdpMid, sdpMLineIndex } = (c ?? {}) as { candidate?: unknown; sdpMid?: unknown; sdpMLineIndex?: unknown };
+    // RTCIceCandidate.candidate: the SDP attribute value, "candidate:<foundation> <component> ..." (RFC 8839 section 5.1).
+    if (typeof candidate !== 'string' || !/^candidate:\S/.test(candidate) || candidate.length > 512) {
+      throw bad('each candidate needs `candidate`, the "candidate:..." string of RTCIceCandidate (at most 512 characters)');
+    }
+    if (sdpMid !== undefined && sdpMid !== null && (typeof sdpMid !== 'string' || sdpMid.length > 32)) throw bad('`sdpMid` must be a short string');
+    if (sdpMLineIndex !== undefined && sdpMLineIndex !== null && (!Number.isInteger(sdpMLineIndex) || (sdpMLineIndex as number) < 0 || (sdpMLineIndex as number) > 8)) {
+      throw bad('`sdpMLineIndex` must be a small whole number');
+    }
+    out.push({ candidate, sdpMid: (sdpMid as string | null) ?? undefined, sdpMLineIndex: (sdpMLineIndex as number | null) ?? undefined });
+  }
+  return { candidates: out, done };
 }
 
 export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const endpoint = new WebRtcEndpoint({ calls: ctx.calls, logger: ctx.logger, metrics: ctx.metrics });
+  const { webrtc } = ctx.config;
+  const ice = new IceServerIssuer({ urls: webrtc.iceServers, turnSecret: webrtc.turnSecret, credentialTtlS: webrtc.turnCredentialTtlS, now: ctx.now });
+  const endpoint = new WebRtcEndpoint({ calls: ctx.calls, logger: ctx.logger, metrics: ctx.metrics, ice });
   // Browser tokens live apart from carrier stream tokens: neither can stand in for the other.
   const tokens = new StreamTokens({ ttlMs: SESSION_TOKEN_TTL_MS, now: ctx.now });
   app.addHook('onClose', async () => endpoint.close());
-  registerSessionsApi(app, ctx, tokens);
+  registerSessionsApi(app, ctx, tokens, ice);
 
   // Files are small and fixed: read once, served from memory.
   const dir = findStaticDir();
@@ -87,6 +126,23 @@ export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): v
   app.get('/app.js', serve('app.js'));
   app.get('/styles.css', serve('styles.css'));
 
+  // The page's ICE servers when its token came from the operator's backend (#token=...): a live,
+  // unspent session token gets them, with a fresh TURN credential; the token stays valid for the offer.
+  app.post('/webrtc/ice-servers', { onRequest: notDrainingHook(ctx) }, async (request) => {
+    const body = (request.body ?? {}) as { token?: unknown };
+    const token = typeof body === 'object' && typeof body.token === 'string' ? body.token : undefined;
+    if (!tokens.peek(token)) {
+      throw rejectEdge(
+        ctx,
+        request,
+        'webrtc_ice_servers',
+        new GatewayError('GW_ERR_TRANSPORT_BAD_SESSION_TOKEN', 'get a fresh one from POST /api/v1/sessions'),
+        token ? 'bad_token' : 'missing_token',
+      );
+    }
+    return { iceServers: ice.forSession() };
+  });
+
   app.post('/webrtc/offer', { onRequest: notDrainingHook(ctx) }, async (request) => {
     const body = (request.body ?? {}) as OfferBody;
     if (typeof body !== 'object' || Array.isArray(body)) {
@@ -103,7 +159,8 @@ export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): v
         token ? 'bad_token' : 'missing_token',
       );
     }
-    const answer = await endpoint.open({ sdp: body.sdp, clientIp: request.ip, correlationId: request.id });
+    if (body.trickle !== undefined && typeof body.trickle !== 'boolean') throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', '`trickle` must be true or false');
+    const answer = await endpoint.open({ sdp: body.sdp, clientIp: request.ip, correlationId: request.id, trickle: body.trickle === true });
     request.log.info({ event: 'webrtc_answered', sessionId: answer.sessionId, callId: answer.callId, provider: answer.provider }, 'WebRTC offer answered');
     return answer;
   });
@@ -117,6 +174,22 @@ export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): v
     if (!session) throw new GatewayError('GW_ERR_HTTP_NOT_FOUND', `no WebRTC session '${sessionId}'`);
     const call = session.call?.snapshot();
     return { sessionId, state: session.state, callState: call?.state, provider: call?.provider };
+  });
+
+  // Trickled candidates; the session id is the capability, as for GET and DELETE.
+  app.post<{ Params: { sessionId: string } }>('/webrtc/sessions/:sessionId/candidates', async (request, reply) => {
+    const { sessionId } = request.params;
+    let parsed: { candidates: RemoteCandidate[]; done: boolean };
+    try {
+      parsed = parseCandidates(request.body);
+    } catch (err) {
+      if (isGatewayError(err)) ctx.metrics.mediaRejectedTotal.inc({ transport: 'webrtc', reason: err.code });
+      throw err;
+    }
+    if (!(await endpoint.addCandidates(sessionId, parsed.candidates, parsed.done))) {
+      throw new GatewayError('GW_ERR_HTTP_NOT_FOUND', `no WebRTC session '${sessionId}'`);
+    }
+    return reply.code(204).send();
   });
 
   app.delete<{ Params: { sessionId: string } }>('/webrtc/sessions/:sessionId', async (request) => {

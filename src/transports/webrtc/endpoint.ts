@@ -4,13 +4,13 @@
  * offer is accepted for negotiation, so a client cannot get around them by offering in parallel.
  */
 import { randomUUID } from 'node:crypto';
-import type { RTCIceServer } from 'werift';
 import type { CallManager } from '../../calls/call-manager.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import type { IceServerIssuer } from './ice-servers.js';
 import { checkOffer } from './sdp.js';
-import { WebRtcSession, type SessionStats, type SessionTimeouts } from './session.js';
+import { WebRtcSession, type RemoteCandidate, type SessionStats, type SessionTimeouts } from './session.js';
 
 export interface WebRtcLimits {
   readonly perClient: number;
@@ -29,8 +29,8 @@ export interface WebRtcEndpointOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly limits?: WebRtcLimits;
-  /** STUN/TURN for the gateway's side; none by default (host candidates: LAN or public address). */
-  readonly iceServers?: RTCIceServer[];
+  /** STUN/TURN (ICE_SERVERS) for the gateway's side, TURN credentials minted per session; none: host candidates. */
+  readonly ice?: IceServerIssuer;
   readonly timeouts?: Partial<SessionTimeouts>;
 }
 
@@ -40,6 +40,8 @@ export interface OfferAnswer {
   readonly sessionId: string;
   readonly callId: string;
   readonly provider: string;
+  /** The gateway takes the offerer's candidates trickled to POST /webrtc/sessions/:sessionId/candidates. */
+  readonly trickle: true;
 }
 
 export class WebRtcEndpoint {
@@ -66,12 +68,15 @@ export class WebRtcEndpoint {
     return [...this.#sessions.values()].map((s) => s.stats());
   }
 
-  /** Check, answer and start a call for one offer. Throws a GatewayError with an HTTP status. */
-  async open(args: { sdp: unknown; clientIp: string; correlationId: string }): Promise<OfferAnswer> {
+  /**
+   * Check, answer and start a call for one offer. Throws a GatewayError with an HTTP status. With
+   * `trickle`, the offer may come before the offerer's candidates, which follow through addCandidates().
+   */
+  async open(args: { sdp: unknown; clientIp: string; correlationId: string; trickle?: boolean }): Promise<OfferAnswer> {
     const { metrics } = this.#opts;
     try {
       if (this.#closed || this.#opts.calls.draining) throw new GatewayError('GW_ERR_HTTP_NOT_READY', 'gateway is shutting down');
-      checkOffer(args.sdp);
+      checkOffer(args.sdp, { trickle: args.trickle === true });
       this.#admit(args.clientIp);
     } catch (err) {
       if (isGatewayError(err)) metrics.mediaRejectedTotal.inc({ transport: 'webrtc', reason: err.code });
@@ -85,7 +90,7 @@ export class WebRtcEndpoint {
       calls: this.#opts.calls,
       logger: this.#opts.logger,
       metrics,
-      iceServers: this.#opts.iceServers,
+      iceServers: this.#opts.ice?.forSession(),
       timeouts: this.#opts.timeouts,
       onClosed: (s) => this.#forget(s),
     });
@@ -95,13 +100,29 @@ export class WebRtcEndpoint {
     try {
       const answer = await session.answer(args.sdp as string);
       metrics.webrtcNegotiationSeconds.observe((performance.now() - startedAt) / 1000);
-      return { sdp: answer.sdp, type: 'answer', sessionId: session.id, callId: answer.callId, provider: answer.provider };
+      return { sdp: answer.sdp, type: 'answer', sessionId: session.id, callId: answer.callId, provider: answer.provider, trickle: true };
     } catch (err) {
       await session.close('negotiation_failed');
       const gw = isGatewayError(err) ? err : new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', (err as Error).message, { cause: err });
       metrics.mediaRejectedTotal.inc({ transport: 'webrtc', reason: gw.code });
       throw gw;
     }
+  }
+
+  /**
+   * Trickled candidates for one session (checked by the caller). False if there is no such session;
+   * throws GW_ERR_HTTP_BAD_REQUEST (counted) when the session has had its fill of candidates.
+   */
+  async addCandidates(id: string, candidates: readonly RemoteCandidate[], done: boolean): Promise<boolean> {
+    const session = this.#sessions.get(id);
+    if (!session) return false;
+    try {
+      await session.addCandidates(candidates, done);
+    } catch (err) {
+      if (isGatewayError(err)) this.#opts.metrics.mediaRejectedTotal.inc({ transport: 'webrtc', reason: err.code });
+      throw err;
+    }
+    return true;
   }
 
   /** End one session (the page's "End call"). False if there is no such session. */

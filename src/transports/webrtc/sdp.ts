@@ -1,7 +1,7 @@
 /**
  * Checks a browser's SDP offer before anything is allocated for it, so bad signalling gets a 400 that
  * says what is wrong instead of a half-built peer connection. We answer exactly one audio section
- * that can send us Opus, with gathered candidates (this endpoint does no trickle ICE) and DTLS.
+ * that can send us Opus, with DTLS, and with its candidates gathered unless the offerer trickles them.
  */
 import { GatewayError } from '../../errors.js';
 
@@ -19,7 +19,7 @@ function bad(detail: string): GatewayError {
 }
 
 /** Throws GW_ERR_TRANSPORT_BAD_SDP with a reason a developer can act on. */
-export function checkOffer(sdp: unknown): OfferSummary {
+export function checkOffer(sdp: unknown, opts: { trickle?: boolean } = {}): OfferSummary {
   if (typeof sdp !== 'string' || sdp.trim() === '') throw bad('`sdp` must be a non-empty string');
   if (Buffer.byteLength(sdp) > MAX_SDP_BYTES) throw bad(`offer is larger than ${String(MAX_SDP_BYTES)} bytes`);
   const lines = sdp.split(/\r?\n/).filter((l) => l !== '');
@@ -55,8 +55,8 @@ export function checkOffer(sdp: unknown): OfferSummary {
   if (!has('a=ice-ufrag:') || !has('a=ice-pwd:')) throw bad('the offer has no ICE credentials (a=ice-ufrag / a=ice-pwd)');
   if (!has('a=fingerprint:')) throw bad('the offer has no DTLS fingerprint; plain RTP is not accepted');
   const candidates = section.filter((l) => l.startsWith('a=candidate:')).length;
-  if (candidates === 0) {
-    throw bad('the offer has no ICE candidates: wait for ICE gathering to complete before sending it (no trickle ICE)');
+  if (candidates === 0 && !opts.trickle) {
+    throw bad('the offer has no ICE candidates: wait for ICE gathering to complete before sending it, or send "trickle": true and POST the candidates to /webrtc/sessions/:sessionId/candidates');
   }
   return { opusPayloadType: payloadType, candidates };
 }

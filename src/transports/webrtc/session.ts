@@ -5,9 +5,11 @@
  *   RTP in -> JitterBuffer (order, loss) -> Opus decode / PLC -> 20 ms PCM16 48 kHz -> call.handleMedia
  *   egress 20 ms PCM16 48 kHz -> Opus encode -> RtpClock -> RTP out;   marks -> PlayoutClock -> handleMark
  *
- * Signalling is one round trip: the browser sends an offer with its candidates gathered, and we answer
- * only once ours are gathered too (no trickle ICE). The session owns its timers (one watchdog, one
- * timer per pending mark) and closes everything it opened, once, whichever side ends first.
+ * Signalling: the browser sends an offer, with its candidates gathered or (trickle ICE) before they
+ * are, then trickles them through addCandidates() while ICE already checks the ones it has; we answer
+ * once our own are gathered (host candidates at once; STUN/TURN ones take a round trip to the server).
+ * The session owns its timers (one watchdog, one timer per pending mark) and closes everything it
+ * opened, once, whichever side ends first.
  */
 import {
   RTCPeerConnection,
@@ -64,6 +66,8 @@ export interface SessionStats {
   state: SessionState;
   connectionState: string;
   createdAt: string;
+  /** Candidates the offerer trickled after its offer. */
+  remoteCandidates: number;
   rtpIn: number;
   rtpOut: number;
   framesToCall: number;
@@ -85,6 +89,16 @@ export interface WebRtcSessionOptions {
   readonly timeouts?: Partial<SessionTimeouts>;
   readonly onClosed: (session: WebRtcSession) => void;
 }
+
+/** One trickled candidate, as the browser's RTCIceCandidate.toJSON() gives it. */
+export interface RemoteCandidate {
+  readonly candidate: string;
+  readonly sdpMid?: string;
+  readonly sdpMLineIndex?: number;
+}
+
+/** A browser gathers a handful per interface and server; far more is not a browser. */
+export const MAX_REMOTE_CANDIDATES = 64;
 
 export interface SessionAnswer {
   readonly sdp: string;
@@ -140,6 +154,8 @@ export class WebRtcSession {
   #lastToc = -1;
   #reported = { lost: 0, late: 0, duplicates: 0, undecodable: 0 };
   #closing: Promise<void> | undefined;
+  #remoteCandidates = 0;
+  #candidatesDone = false;
 
   constructor(opts: WebRtcSessionOptions) {
     this.#opts = opts;
@@ -208,6 +224,31 @@ export class WebRtcSession {
     return { sdp, callId: call.id, provider: call.snapshot().provider };
   }
 
+  /**
+   * Trickled candidates from the offerer, applied in order; `done` marks the end of them. Throws
+   * GW_ERR_HTTP_BAD_REQUEST past MAX_REMOTE_CANDIDATES or for one werift cannot parse.
+   */
+  async addCandidates(candidates: readonly RemoteCandidate[], done: boolean): Promise<void> {
+    const pc = this.#pc;
+    if (!pc || this.#state === 'closing' || this.#state === 'closed') return;
+    if (this.#remoteCandidates + candidates.length > MAX_REMOTE_CANDIDATES) {
+      throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `a session takes at most ${String(MAX_REMOTE_CANDIDATES)} candidates`);
+    }
+    this.#remoteCandidates += candidates.length;
+    for (const c of candidates) {
+      try {
+        await pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex });
+      } catch (err) {
+        throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `candidate not accepted: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    if (done && !this.#candidatesDone) {
+      this.#candidatesDone = true;
+      await pc.addIceCandidate(undefined);
+    }
+    this.#log.debug({ event: 'webrtc_candidates', added: candidates.length, total: this.#remoteCandidates, done }, 'trickled candidates');
+  }
+
   /** End the call and release the peer connection and timers, once. */
   close(reason: string): Promise<void> {
     this.#closing ??= this.#close(reason);
@@ -222,6 +263,7 @@ export class WebRtcSession {
       state: this.#state,
       connectionState: this.#pc?.connectionState ?? 'new',
       createdAt: this.createdAt.toISOString(),
+      remoteCandidates: this.#remoteCandidates,
       rtpIn: this.#rtpIn,
       rtpOut: this.#rtpOut,
       framesToCall: this.#framesToCall,
