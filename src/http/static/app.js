@@ -1,21 +1,35 @@
 // Browser client for the voice gateway: microphone -> RTCPeerConnection -> gateway, bot audio back.
-// Plain ES module, no build step. Signalling is one HTTP round trip with gathered candidates (no
-// trickle ICE): POST /webrtc/offer {sdp, type, token} -> {sdp, type, sessionId, callId, provider}.
+// Plain ES module, no build step. Signalling with trickle ICE, so the call starts while the browser is
+// still gathering candidates (a STUN or TURN server can take seconds):
+//   POST /webrtc/offer {sdp, type, token, trickle: true} -> {sdp, type, sessionId, callId, provider}
+//   POST /webrtc/sessions/:sessionId/candidates {candidates: [...], done}   as candidates are found
 // The token comes from the page URL (#token=..., handed out by the operator's backend from
 // POST /api/v1/sessions) or, in demo mode (gateway on localhost, no API tokens), from that endpoint.
+// The ICE servers (STUN, and TURN with a credential minted for this session) come with the token, or
+// from POST /webrtc/ice-servers for a token from a link.
 
 const ui = {
   start: document.getElementById('start'),
   end: document.getElementById('end'),
   status: document.getElementById('status'),
   provider: document.getElementById('provider'),
+  connection: document.getElementById('connection'),
+  latency: document.getElementById('latency'),
   level: document.getElementById('level'),
   remote: document.getElementById('remote'),
 };
 
-const GATHER_TIMEOUT_MS = 5000;
 /** How often the page asks whether the gateway still has the call (it may end it: shutdown, errors). */
 const POLL_MS = 2000;
+/** Words for RTCPeerConnection.connectionState. */
+const CONNECTION_WORDS = {
+  new: 'Not connected',
+  connecting: 'Connecting',
+  connected: 'Connected',
+  disconnected: 'Interrupted',
+  failed: 'Failed',
+  closed: 'Closed',
+};
 
 /** An error whose message is written for the person using the page. */
 class CallError extends Error {}
@@ -83,33 +97,48 @@ async function post(url, body) {
   }
 }
 
-async function sessionToken() {
+/** A one-time session token and the ICE servers to use with it. */
+async function sessionGrant() {
   const fromLink = new URLSearchParams(location.hash.slice(1)).get('token');
   if (fromLink) {
     // One-time: drop it from the address bar so a reload does not try it again.
     history.replaceState(null, '', location.pathname + location.search);
-    return fromLink;
+    const res = await post('/webrtc/ice-servers', { token: fromLink });
+    if (!res.ok) throw new CallError(await gatewayMessage(res));
+    return { token: fromLink, iceServers: (await res.json()).iceServers || [] };
   }
   const res = await post('/api/v1/sessions', {});
   if (!res.ok) throw new CallError(await gatewayMessage(res));
-  return (await res.json()).token;
+  const body = await res.json();
+  return { token: body.token, iceServers: body.iceServers || [] };
 }
 
-function iceGatheringComplete(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve();
-    };
-    const check = () => {
-      if (pc.iceGatheringState === 'complete') done();
-    };
-    // Send what we have after the timeout: host candidates come first and are usually enough.
-    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
-    pc.addEventListener('icegatheringstatechange', check);
-  });
+/** Send candidates to the gateway as they come; before the answer names the session, keep them. */
+function trickle(call, candidate) {
+  if (candidate) call.pendingCandidates.push(candidate.toJSON());
+  else call.candidatesDone = true;
+  void flushCandidates(call);
+}
+
+async function flushCandidates(call) {
+  if (!call.sessionId || call.ended || call.sendingCandidates) return;
+  if (call.pendingCandidates.length === 0 && !(call.candidatesDone && !call.doneSent)) return;
+  call.sendingCandidates = true;
+  const candidates = call.pendingCandidates.splice(0, 20);
+  const done = call.candidatesDone && call.pendingCandidates.length === 0;
+  try {
+    await fetch(`/webrtc/sessions/${encodeURIComponent(call.sessionId)}/candidates`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ candidates, done }),
+    });
+    if (done) call.doneSent = true;
+  } catch {
+    // The connection state says if the call cannot go on without them.
+  } finally {
+    call.sendingCandidates = false;
+  }
+  if (call.pendingCandidates.length > 0 || (call.candidatesDone && !call.doneSent)) void flushCandidates(call);
 }
 
 function startMeter(call) {
@@ -162,6 +191,30 @@ async function poll(call) {
     // The provider can change mid-call (failover); show the one answering now.
     if (body.provider && ui.provider.textContent !== body.provider) ui.provider.textContent = body.provider;
   }
+  await showLatency(call);
+}
+
+/** Network round trip to the gateway and the route the call takes, from the selected candidate pair. */
+async function showLatency(call) {
+  if (!call.pc || call.ended) return;
+  let report;
+  try {
+    report = await call.pc.getStats();
+  } catch {
+    return;
+  }
+  let pair;
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+  });
+  if (!pair) report.forEach((s) => {
+    if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+  });
+  if (!pair) return;
+  const local = report.get(pair.localCandidateId);
+  const route = local && local.candidateType === 'relay' ? 'via relay (TURN)' : 'direct';
+  const rtt = typeof pair.currentRoundTripTime === 'number' ? `${Math.round(pair.currentRoundTripTime * 1000)} ms round trip` : 'measuring';
+  ui.latency.textContent = `${rtt}, ${route}`;
 }
 
 function release(call) {
@@ -173,6 +226,8 @@ function release(call) {
   ui.remote.srcObject = null;
   ui.level.value = 0;
   ui.level.textContent = '0%';
+  ui.connection.textContent = CONNECTION_WORDS.closed;
+  ui.latency.textContent = '-';
 }
 
 function finish(call, state, text) {
@@ -187,16 +242,24 @@ function finish(call, state, text) {
 
 function onConnectionState(call) {
   if (call.ended) return;
-  switch (call.pc.connectionState) {
+  const state = call.pc.connectionState;
+  ui.connection.textContent = CONNECTION_WORDS[state] || state;
+  switch (state) {
     case 'connected':
       setStatus('connected', 'Connected. Speak now.');
+      void showLatency(call);
       break;
     case 'disconnected':
       setStatus('connecting', 'Connection interrupted. Reconnecting...');
       void poll(call);
       break;
     case 'failed':
-      hangUp(call, 'error', 'The connection failed. A firewall may be blocking it; check your network and try again.');
+      // ICE gave up (network changed, relay lost): one fresh call, then stop trying.
+      if (!call.isRetry) {
+        void hangUp(call, 'connecting', 'The connection was lost. Reconnecting once...').then(() => startCall(true));
+      } else {
+        void hangUp(call, 'error', 'The connection failed. A firewall may be blocking it; check your network and try again.');
+      }
       break;
     case 'closed':
       finish(call, 'ended', 'Ended. The gateway closed the call.');
@@ -204,14 +267,19 @@ function onConnectionState(call) {
   }
 }
 
-async function startCall() {
+async function startCall(isRetry = false) {
   if (current) return;
-  const call = { pc: null, stream: null, sessionId: null, ended: false, audioContext: null, frame: 0, poller: 0 };
+  const call = {
+    pc: null, stream: null, sessionId: null, ended: false, audioContext: null, frame: 0, poller: 0, isRetry,
+    pendingCandidates: [], candidatesDone: false, doneSent: false, sendingCandidates: false,
+  };
   current = call;
   ui.start.disabled = true;
   ui.end.disabled = false;
   ui.provider.textContent = 'Not connected';
-  setStatus('connecting', 'Connecting... Allow the microphone if your browser asks.');
+  ui.connection.textContent = CONNECTION_WORDS.new;
+  ui.latency.textContent = '-';
+  if (!isRetry) setStatus('connecting', 'Connecting... Allow the microphone if your browser asks.');
   try {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.RTCPeerConnection) {
       throw new CallError('This browser cannot place calls from this page. Use a current browser, over https or on localhost.');
@@ -226,11 +294,11 @@ async function startCall() {
     }
     if (call.ended) return release(call);
     startMeter(call);
-    setStatus('connecting', 'Connecting...');
-    const token = await sessionToken();
+    if (!isRetry) setStatus('connecting', 'Connecting...');
+    const grant = await sessionGrant();
     if (call.ended) return release(call);
 
-    const pc = new RTCPeerConnection();
+    const pc = new RTCPeerConnection({ iceServers: grant.iceServers });
     call.pc = pc;
     pc.addTransceiver(call.stream.getAudioTracks()[0], { direction: 'sendrecv', streams: [call.stream] });
     pc.addEventListener('track', (event) => {
@@ -238,11 +306,12 @@ async function startCall() {
       ui.remote.play().catch(() => {});
     });
     pc.addEventListener('connectionstatechange', () => onConnectionState(call));
+    pc.addEventListener('icecandidate', (event) => trickle(call, event.candidate));
     await pc.setLocalDescription(await pc.createOffer());
-    await iceGatheringComplete(pc);
     if (call.ended) return;
 
-    const res = await post('/webrtc/offer', { sdp: pc.localDescription.sdp, type: 'offer', token });
+    // Trickle: the offer goes now, the candidates follow as the browser finds them.
+    const res = await post('/webrtc/offer', { sdp: pc.localDescription.sdp, type: 'offer', token: grant.token, trickle: true });
     if (!res.ok) throw new CallError(await gatewayMessage(res));
     const answer = await res.json();
     call.sessionId = answer.sessionId;
@@ -250,6 +319,7 @@ async function startCall() {
     ui.provider.textContent = answer.provider;
     call.poller = setInterval(() => void poll(call), POLL_MS);
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    void flushCandidates(call);
   } catch (err) {
     const text = err instanceof CallError ? err.message : `The call could not be started: ${err && err.message ? err.message : err}.`;
     await hangUp(call, 'error', text);
@@ -274,7 +344,7 @@ async function hangUp(call, state, text) {
 }
 
 ui.start.addEventListener('click', () => {
-  void startCall();
+  void startCall(false);
 });
 ui.end.addEventListener('click', () => {
   if (current) void hangUp(current, 'ended', 'Ended. Press Start call to call again.');
