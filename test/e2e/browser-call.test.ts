@@ -78,6 +78,7 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
   '--use-fake-ui-for-media-stream',
   '--use-fake-device-for-media-stream',
+  '--disable-quic',
 ];
 
 interface InboundRtp {
