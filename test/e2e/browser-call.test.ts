@@ -262,6 +262,39 @@ describe.skipIf(!browser.path)('browser call in Chromium over WebRTC', () => {
     await page.close();
   });
 
+  it('reconnects once when ICE fails, then stops and says why', { timeout: 60_000 }, async () => {
+    const g = gw!;
+    const page = await openPage(RECORDER);
+    const status = page.locator('[role="status"]');
+    const sessions = async () => ((await (await fetch(`${g.baseUrl}/api/v1/webrtc/sessions`)).json()) as { sessions: { sessionId: string }[] }).sessions;
+    // What the page sees when the network goes: its connection reports 'failed'.
+    const failLatest = `(() => {
+      const pc = window.__test.pcs[window.__test.pcs.length - 1];
+      Object.defineProperty(pc, 'connectionState', { get: () => 'failed' });
+      pc.dispatchEvent(new Event('connectionstatechange'));
+    })()`;
+    await page.click('#start');
+    await until('Connected', async () => (await status.textContent())?.includes('Connected'), 20_000);
+    expect(await page.textContent('#connection')).toBe('Connected');
+    const [first] = await sessions();
+
+    await page.evaluate(failLatest);
+    await until('a second session', async () => {
+      const now = await sessions();
+      return now.length === 1 && now[0].sessionId !== first.sessionId;
+    }, 20_000);
+    await until('Connected again', async () => (await status.textContent())?.includes('Connected'), 20_000);
+    expect(await page.evaluate('window.__test.pcs.length')).toBe(2);
+
+    await page.evaluate(failLatest);
+    await until('the page to give up', async () => (await status.textContent())?.includes('The connection failed'), 10_000);
+    expect(await status.getAttribute('data-state')).toBe('error');
+    await until('the gateway to end it', async () => (await sessions()).length === 0, 10_000);
+    expect(await page.evaluate('window.__test.pcs.length'), 'no third attempt').toBe(2);
+    expect(await page.isEnabled('#start')).toBe(true);
+    await page.close();
+  });
+
   it('says in words when the microphone is denied or missing, and stays usable', async () => {
     for (const [name, expected] of [
       ['NotAllowedError', 'Microphone access was denied'],
