@@ -4,6 +4,7 @@
  * rather than failing on the first call.
  */
 import { availableParallelism } from 'node:os';
+import ipaddr from 'ipaddr.js';
 import { GatewayError } from './errors.js';
 
 export type VadEngineName = 'silero' | 'energy' | 'off';
@@ -42,8 +43,12 @@ export interface Config {
     /** Codec we ask Telnyx to stream both ways. */
     codec: 'PCMU' | 'PCMA' | 'L16';
   };
-  /** Fastify's trustProxy: false, true, or a hop count. Decides whether X-Forwarded-For counts. */
-  trustProxy: boolean | number;
+  /**
+   * Which proxies' X-Forwarded-For counts: false (none), true (proxies on loopback only), a hop count
+   * (that many proxies in front, each trusted), or the proxies' addresses/CIDRs. The client address
+   * is the one the last trusted proxy saw (src/http/security/allowlist.ts trustProxyOption).
+   */
+  trustProxy: boolean | number | string[];
   media: {
     maxMessageBytes: number;
     maxMessagesPerSecond: number;
@@ -165,12 +170,19 @@ function url(env: Env, name: string, fallback: string): string {
   return raw.replace(/\/+$/, '');
 }
 
-function trustProxy(env: Env): boolean | number {
+function trustProxy(env: Env): boolean | number | string[] {
   const raw = str(env, 'TRUST_PROXY');
   if (raw === undefined || raw === 'false' || raw === '0') return false;
   if (raw === 'true') return true;
   if (/^\d+$/.test(raw)) return Number(raw);
-  throw invalid('TRUST_PROXY', `must be true, false or a hop count, got '${raw}'`);
+  const proxies = list(env, 'TRUST_PROXY');
+  for (const p of proxies) {
+    // proxy-addr (what fastify uses) also knows these names for the standard ranges.
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(p)) continue;
+    const ok = p.includes('/') ? ipaddr.isValidCIDR(p) : ipaddr.isValid(p);
+    if (!ok) throw invalid('TRUST_PROXY', `must be true, false, a hop count or a list of proxy addresses/CIDRs, got '${p}'`);
+  }
+  return proxies;
 }
 
 const KNOWN_PROVIDERS = ['echo', 'openai', 'gemini', 'deepgram'] as const;

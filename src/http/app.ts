@@ -15,6 +15,7 @@ import type { CallRecords } from '../store/call-records.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.js';
 import { StreamTokens } from './security/stream-tokens.js';
+import { trustProxyOption } from './security/allowlist.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTwilioRoutes } from './routes/twilio.js';
 import { registerTelnyxRoutes } from './routes/telnyx.js';
@@ -61,8 +62,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       requestIdLogLabel: 'correlationId',
       disableRequestLogging: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
     }),
-    // fastify takes a hop count at run time though its types list only boolean/string forms.
-    trustProxy: config.trustProxy as boolean,
+    // Only configured proxies are trusted; request.ip is the address the last trusted one saw.
+    trustProxy: trustProxyOption(config.trustProxy),
     requestIdHeader: false,
     genReqId: (req) => {
       const id = correlationIdFrom(req.headers[CORRELATION_HEADER]);

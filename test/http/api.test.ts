@@ -40,3 +40,23 @@ describe('manual switch route', () => {
     expect(unknown.json().error.message).toContain('nope');
   });
 });
+
+describe('X-Forwarded-For spoofing against the loopback-only API (issue 19, item 2)', () => {
+  const get = (g: InjectGateway, remoteAddress: string, xff?: string) =>
+    g.gateway.app.inject({ method: 'GET', url: '/api/v1/calls', remoteAddress, headers: xff ? { 'x-forwarded-for': xff } : {} });
+
+  it.each(['true', '1', '203.0.113.0/24'])('a remote client claiming 127.0.0.1 cannot open the loopback-only API (TRUST_PROXY=%s)', async (trust) => {
+    current = await injectGateway({ TRUST_PROXY: trust });
+    expect((await get(current, '203.0.113.9', '127.0.0.1')).statusCode).toBe(401);
+    expect((await get(current, '203.0.113.9', '127.0.0.1, 127.0.0.1')).statusCode).toBe(401);
+    expect((await get(current, '203.0.113.9', '::1')).statusCode).toBe(401);
+  });
+
+  it('a loopback proxy forwarding a remote client does not open the API either', async () => {
+    current = await injectGateway({ TRUST_PROXY: 'true' });
+    expect((await get(current, '127.0.0.1', '203.0.113.9')).statusCode).toBe(401);
+    // The demo on this host still works, direct or through a local proxy for a local client.
+    expect((await get(current, '127.0.0.1')).statusCode).toBe(200);
+    expect((await get(current, '127.0.0.1', '127.0.0.1')).statusCode).toBe(200);
+  });
+});
