@@ -96,6 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const gw = isGatewayError(err) ? err : undefined;
     const fastifyErr = err as { statusCode?: number; code?: string; message: string };
     const status = gw?.statusCode ?? (fastifyErr.statusCode && fastifyErr.statusCode >= 400 ? fastifyErr.statusCode : 500);
+    if (status < 500) deps.metrics.httpRejectedTotal.inc({ route: request.routeOptions.url ?? 'unmatched', code: gw?.code ?? fastifyErr.code ?? 'GW_ERR_HTTP_BAD_REQUEST' });
     if (status >= 500) request.log.error({ event: 'http_error', err }, 'request failed');
     else request.log.info({ event: 'http_rejected', code: gw?.code ?? fastifyErr.code, status }, err instanceof Error ? err.message : 'rejected');
     void reply.code(status).send({ error: { code: gw?.code ?? fastifyErr.code ?? 'GW_ERR_HTTP_BAD_REQUEST', message: fastifyErr.message } });
