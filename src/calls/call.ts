@@ -17,6 +17,7 @@ import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderSessio
 import { pcmFormatOf } from '../transports/media-events.js';
 import type { BargeIn, CallOptions, CallSnapshot, CallState, CallTransport, TranscriptEntry } from './call-types.js';
 import { negotiateInput } from './call-types.js';
+import { DtmfGate, MAX_DTMF_RECORDED } from './dtmf-digit.js';
 import { Egress } from './egress.js';
 import { DEFAULT_FAILOVER, type FailoverSettings, type SwitchReason, type SwitchRecord } from './failover.js';
 import { FrameRing } from './frame-ring.js';
@@ -45,6 +46,7 @@ export class Call {
   readonly #ring = new FrameRing(RING_FRAMES);
   readonly #bargeIns: BargeIn[] = [];
   readonly #dtmf: { digit: string; atMs: number; direction: 'in' | 'out' }[] = [];
+  readonly #dtmfGate: DtmfGate;
   readonly #transcripts: TranscriptEntry[] = [];
   /** The conversation as text, turns the provider finished answering; what a new provider is given. */
   readonly #history: ConversationTurn[] = [];
@@ -86,6 +88,7 @@ export class Call {
     this.correlationId = opts.correlationId;
     this.#transport = opts.transport;
     this.#log = opts.logger;
+    this.#dtmfGate = new DtmfGate({ metrics: opts.metrics, logger: opts.logger });
     const wire = opts.transport.format;
     // Silero runs at 8 or 16 kHz: telephony audio goes in as it is, anything else is brought to 16 kHz.
     const vadRate = wire.sampleRate === 8000 || wire.sampleRate === 16000 ? wire.sampleRate : 16000;
@@ -237,8 +240,9 @@ export class Call {
   }
 
   handleDtmf(digit: string): void {
+    // Only one keypad key per event, at a human pace, into a bounded record; the gate counts and logs.
+    if (!this.#dtmfGate.admit(digit, this.#dtmf.length)) return;
     this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'in' });
-    this.#log.info({ event: 'dtmf', digit }, 'caller pressed a key');
     if (this.#opts.dtmfToProvider !== false) this.#link.session?.sendText?.(`The caller pressed ${digit} on the keypad.`);
   }
 
@@ -249,7 +253,7 @@ export class Call {
 
   /** Note digits we sent toward the caller (the route does the sending). */
   recordDtmfOut(digits: string): void {
-    for (const digit of digits) this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'out' });
+    for (const digit of digits) if (this.#dtmf.length < MAX_DTMF_RECORDED) this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'out' });
   }
 
   /** Play audio to the caller outside any provider reply (tones, prompts), paced like a reply. */
