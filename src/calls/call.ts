@@ -153,7 +153,7 @@ export class Call {
   }
 
   #newLink(provider: Provider): ProviderLink {
-    return new ProviderLink({
+    const link: ProviderLink = new ProviderLink({
       provider,
       inputFormat: negotiateInput(this.#transport.format, provider.inputFormats),
       wire: this.#transport.format,
@@ -164,9 +164,26 @@ export class Call {
         this.#ingressLatency.record(ns > 0 ? ns : 1);
       },
       onDrop: (stage, n) => this.#drop(stage, n),
-      onError: (err) => this.#log.error({ event: 'ingress_error', err }, 'ingress graph failed'),
+      onError: (err) => this.#onGraphFailed(link, err),
       maxHeldFrames: RING_FRAMES,
     });
+    return link;
+  }
+
+  /**
+   * The live link's stream graph died (a stage threw): every later frame would be dropped, so the
+   * call is ended, with a reason, through call control (the carrier leg hangs up and the record says
+   * why), never left as a silent line.
+   */
+  #onGraphFailed(link: ProviderLink, err: Error): void {
+    if (link !== this.#link || this.#isOver()) {
+      this.#log.debug({ event: 'ingress_error', err }, 'a retired ingress graph failed');
+      return;
+    }
+    this.#opts.metrics.callGraphFailuresTotal.inc();
+    this.#log.error({ event: 'ingress_failed', err }, 'ingress graph failed; hanging up rather than leaving a silent line');
+    if (this.#opts.onProviderHangup) this.#opts.onProviderHangup(this.id, 'ingress_failed');
+    else void this.end('ingress_failed');
   }
 
   #connectOptions(inputFormat: AudioFormat, signal: AbortSignal, history: readonly ConversationTurn[] = this.#history): ProviderConnectOptions {
