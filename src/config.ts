@@ -55,6 +55,19 @@ export interface Config {
     streamTokenTtlMs: number;
     egressLeadMs: number;
     egressMaxQueueMs: number;
+    /** An upgraded media socket that has not sent a valid `start` within this is closed. */
+    startTimeoutMs: number;
+    /** Most media sockets open at once, in total and from one client address. */
+    maxSockets: number;
+    maxSocketsPerAddress: number;
+  };
+  /** HTTP deadlines and sizes (webhooks, API, the WebSocket handshake). */
+  http: {
+    /** Whole request (headers and body) must arrive within this; a trickled body is cut at 408. */
+    requestTimeoutMs: number;
+    /** A connection with no bytes either way for this long is closed (not upgraded media sockets). */
+    connectionTimeoutMs: number;
+    bodyLimitBytes: number;
   };
   shutdownDeadlineMs: number;
   /** Bearer tokens for /api/v1/*; several at once so keys can be rotated. Empty: open demo mode on loopback only. */
@@ -286,6 +299,16 @@ export function loadConfig(env: Env = process.env): Config {
       streamTokenTtlMs: int(env, 'STREAM_TOKEN_TTL_MS', 60_000, 1000, 3_600_000),
       egressLeadMs: int(env, 'EGRESS_LEAD_MS', 60, 0, 2000),
       egressMaxQueueMs: int(env, 'EGRESS_MAX_QUEUE_MS', 60_000, 1000, 600_000),
+      // Carriers send `start` right after the handshake; 10 s is generous for a slow network.
+      startTimeoutMs: int(env, 'MEDIA_START_TIMEOUT_MS', 10_000, 100, 600_000),
+      maxSockets: int(env, 'MEDIA_MAX_SOCKETS', 2000, 1, 100_000),
+      // One carrier edge address carries many calls, so the per-address cap is generous too.
+      maxSocketsPerAddress: int(env, 'MEDIA_MAX_SOCKETS_PER_ADDRESS', 500, 1, 100_000),
+    },
+    http: {
+      requestTimeoutMs: int(env, 'HTTP_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000),
+      connectionTimeoutMs: int(env, 'HTTP_CONNECTION_TIMEOUT_MS', 60_000, 100, 3_600_000),
+      bodyLimitBytes: int(env, 'HTTP_BODY_LIMIT_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),
     },
     shutdownDeadlineMs: int(env, 'SHUTDOWN_DEADLINE_MS', 10_000, 0, 600_000),
     apiTokens: list(env, 'API_TOKENS'),
