@@ -149,6 +149,20 @@ async function flood(): Promise<void> {
   ws.close();
 }
 
+/**
+ * The OpenAI fake runs in this process and records every wire message and connection for tests;
+ * over a soak that record would be the biggest thing on the heap, so it is emptied each round (its
+ * growth is the harness's, not the gateway's).
+ */
+function trimFakeRecords(): void {
+  fake.messages.length = 0;
+  fake.sent.length = 0;
+  fake.handshakes.length = 0;
+  const open = fake.connections.filter((c) => c.ws.readyState === WebSocket.OPEN || c.ws.readyState === WebSocket.CONNECTING);
+  fake.connections.length = 0;
+  fake.connections.push(...open);
+}
+
 function injectFaults(): void {
   fake.closeClients(1011, 'soak: provider drop');
   faults.providerDrops++;
@@ -177,6 +191,7 @@ for (let round = 1; Date.now() < endAt; round++) {
   // Faults early in the round, so the round's end measures the recovered state.
   setTimeout(injectFaults, 2000).unref();
   await new Promise((r) => setTimeout(r, Math.min(roundS * 1000, Math.max(0, endAt - Date.now()))));
+  trimFakeRecords();
   gc();
   await new Promise((r) => setImmediate(r));
   gc();

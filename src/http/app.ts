@@ -130,10 +130,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const guard = new MediaGuard({ ...config.media, metrics: deps.metrics, logger: deps.logger });
   const isUpgrade = (request: FastifyRequest) => request.headers.upgrade?.toLowerCase() === 'websocket';
   app.addHook('onRequest', async (request) => {
-    if (isUpgrade(request)) guard.admit(request, request.raw.socket);
+    if (isUpgrade(request)) guard.admit(request, request.raw.socket as Duplex | undefined);
   });
   app.addHook('onResponse', async (request) => {
-    if (isUpgrade(request)) guard.answered(request.raw.socket);
+    if (isUpgrade(request)) guard.answered(request.raw.socket as Duplex | undefined);
   });
   app.websocketServer.on('connection', (socket: WebSocket) => guard.watch(socket));
   app.websocketServer.on('headers', (headers: string[], req: IncomingMessage) => {

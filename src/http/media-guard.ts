@@ -64,7 +64,7 @@ export class MediaGuard {
   }
 
   /** onRequest for WebSocket upgrade requests: reserve a slot until the connection closes, or refuse. */
-  admit(request: FastifyRequest, connection: Duplex): void {
+  admit(request: FastifyRequest, connection: Duplex | undefined): void {
     const address = request.ip;
     let refusal: MediaGuardRefusal | undefined;
     if (this.#total >= this.#o.maxSockets) refusal = 'total_cap';
@@ -75,6 +75,8 @@ export class MediaGuard {
       this.#o.logger.debug({ event: 'media_socket_refused', reason: refusal, ip: address }, 'media socket refused');
       throw new GatewayError('GW_ERR_HTTP_TOO_MANY', refusal === 'total_cap' ? `${String(this.#o.maxSockets)} media sockets open` : `${String(this.#o.maxSocketsPerAddress)} media sockets open from this address`);
     }
+    // In-process injection (fastify's injectWS) has no TCP connection to count.
+    if (!connection) return;
     this.#total++;
     this.#byAddress.set(address, (this.#byAddress.get(address) ?? 0) + 1);
     this.#o.metrics.mediaSocketsActive.set(this.#total);
@@ -97,8 +99,8 @@ export class MediaGuard {
    * signature, a token), so it will never be upgraded. Nothing else closes that TCP connection (the
    * HTTP server detached it from its parser for the upgrade), so end it here.
    */
-  answered(connection: Duplex): void {
-    if (connection.destroyed) return;
+  answered(connection: Duplex | undefined): void {
+    if (!connection || connection.destroyed) return;
     connection.end();
     setTimeout(() => connection.destroy(), 1000).unref();
   }
