@@ -4,6 +4,7 @@
  * rather than failing on the first call.
  */
 import { availableParallelism } from 'node:os';
+import ipaddr from 'ipaddr.js';
 import { GatewayError } from './errors.js';
 
 export type VadEngineName = 'silero' | 'energy' | 'off';
@@ -42,14 +43,31 @@ export interface Config {
     /** Codec we ask Telnyx to stream both ways. */
     codec: 'PCMU' | 'PCMA' | 'L16';
   };
-  /** Fastify's trustProxy: false, true, or a hop count. Decides whether X-Forwarded-For counts. */
-  trustProxy: boolean | number;
+  /**
+   * Which proxies' X-Forwarded-For counts: false (none), true (proxies on loopback only), a hop count
+   * (that many proxies in front, each trusted), or the proxies' addresses/CIDRs. The client address
+   * is the one the last trusted proxy saw (src/http/security/allowlist.ts trustProxyOption).
+   */
+  trustProxy: boolean | number | string[];
   media: {
     maxMessageBytes: number;
     maxMessagesPerSecond: number;
     streamTokenTtlMs: number;
     egressLeadMs: number;
     egressMaxQueueMs: number;
+    /** An upgraded media socket that has not sent a valid `start` within this is closed. */
+    startTimeoutMs: number;
+    /** Most media sockets open at once, in total and from one client address. */
+    maxSockets: number;
+    maxSocketsPerAddress: number;
+  };
+  /** HTTP deadlines and sizes (webhooks, API, the WebSocket handshake). */
+  http: {
+    /** Whole request (headers and body) must arrive within this; a trickled body is cut at 408. */
+    requestTimeoutMs: number;
+    /** A connection with no bytes either way for this long is closed (not upgraded media sockets). */
+    connectionTimeoutMs: number;
+    bodyLimitBytes: number;
   };
   shutdownDeadlineMs: number;
   /** Bearer tokens for /api/v1/*; several at once so keys can be rotated. Empty: open demo mode on loopback only. */
@@ -193,12 +211,19 @@ function url(env: Env, name: string, fallback: string): string {
   return raw.replace(/\/+$/, '');
 }
 
-function trustProxy(env: Env): boolean | number {
+function trustProxy(env: Env): boolean | number | string[] {
   const raw = str(env, 'TRUST_PROXY');
   if (raw === undefined || raw === 'false' || raw === '0') return false;
   if (raw === 'true') return true;
   if (/^\d+$/.test(raw)) return Number(raw);
-  throw invalid('TRUST_PROXY', `must be true, false or a hop count, got '${raw}'`);
+  const proxies = list(env, 'TRUST_PROXY');
+  for (const p of proxies) {
+    // proxy-addr (what fastify uses) also knows these names for the standard ranges.
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(p)) continue;
+    const ok = p.includes('/') ? ipaddr.isValidCIDR(p) : ipaddr.isValid(p);
+    if (!ok) throw invalid('TRUST_PROXY', `must be true, false, a hop count or a list of proxy addresses/CIDRs, got '${p}'`);
+  }
+  return proxies;
 }
 
 const KNOWN_PROVIDERS = ['echo', 'openai', 'gemini', 'deepgram'] as const;
@@ -302,6 +327,16 @@ export function loadConfig(env: Env = process.env): Config {
       streamTokenTtlMs: int(env, 'STREAM_TOKEN_TTL_MS', 60_000, 1000, 3_600_000),
       egressLeadMs: int(env, 'EGRESS_LEAD_MS', 60, 0, 2000),
       egressMaxQueueMs: int(env, 'EGRESS_MAX_QUEUE_MS', 60_000, 1000, 600_000),
+      // Carriers send `start` right after the handshake; 10 s is generous for a slow network.
+      startTimeoutMs: int(env, 'MEDIA_START_TIMEOUT_MS', 10_000, 100, 600_000),
+      maxSockets: int(env, 'MEDIA_MAX_SOCKETS', 2000, 1, 100_000),
+      // One carrier edge address carries many calls, so the per-address cap is generous too.
+      maxSocketsPerAddress: int(env, 'MEDIA_MAX_SOCKETS_PER_ADDRESS', 500, 1, 100_000),
+    },
+    http: {
+      requestTimeoutMs: int(env, 'HTTP_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000),
+      connectionTimeoutMs: int(env, 'HTTP_CONNECTION_TIMEOUT_MS', 60_000, 100, 3_600_000),
+      bodyLimitBytes: int(env, 'HTTP_BODY_LIMIT_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),
     },
     shutdownDeadlineMs: int(env, 'SHUTDOWN_DEADLINE_MS', 10_000, 0, 600_000),
     apiTokens: list(env, 'API_TOKENS'),

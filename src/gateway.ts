@@ -30,13 +30,15 @@ export interface GatewayOverrides {
   readonly logger?: Logger;
   readonly metrics?: Metrics;
   readonly now?: () => number;
+  /** A worker pool made by the caller (the soak benchmark injects worker crashes); closed with the gateway. */
+  readonly pool?: WorkerPool;
 }
 
 export async function createGateway(config: Config, overrides: GatewayOverrides = {}): Promise<Gateway> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel });
   const metrics = overrides.metrics ?? createMetrics({ defaultMetrics: true });
   let pool: WorkerPool | undefined;
-  if (config.vadEngine === 'silero') pool = createWorkerPool({ size: config.workerPoolSize, logger, metrics });
+  if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
   const vad: VadService = createVadService({ engine: config.vadEngine, batchWaitMs: config.vadBatchWaitMs, pool, metrics, logger, turn });
   // Call records: opened (and migrated) before any call can start.

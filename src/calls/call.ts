@@ -17,6 +17,7 @@ import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderSessio
 import { pcmFormatOf } from '../transports/media-events.js';
 import type { BargeIn, CallOptions, CallSnapshot, CallState, CallTransport, TranscriptEntry } from './call-types.js';
 import { negotiateInput } from './call-types.js';
+import { DtmfGate, MAX_DTMF_RECORDED } from './dtmf-digit.js';
 import { Egress } from './egress.js';
 import { DEFAULT_FAILOVER, type FailoverSettings, type SwitchReason, type SwitchRecord } from './failover.js';
 import { FrameRing } from './frame-ring.js';
@@ -45,6 +46,7 @@ export class Call {
   readonly #ring = new FrameRing(RING_FRAMES);
   readonly #bargeIns: BargeIn[] = [];
   readonly #dtmf: { digit: string; atMs: number; direction: 'in' | 'out' }[] = [];
+  readonly #dtmfGate: DtmfGate;
   readonly #transcripts: TranscriptEntry[] = [];
   /** The conversation as text, turns the provider finished answering; what a new provider is given. */
   readonly #history: ConversationTurn[] = [];
@@ -86,6 +88,7 @@ export class Call {
     this.correlationId = opts.correlationId;
     this.#transport = opts.transport;
     this.#log = opts.logger;
+    this.#dtmfGate = new DtmfGate({ metrics: opts.metrics, logger: opts.logger });
     const wire = opts.transport.format;
     // Silero runs at 8 or 16 kHz: telephony audio goes in as it is, anything else is brought to 16 kHz.
     const vadRate = wire.sampleRate === 8000 || wire.sampleRate === 16000 ? wire.sampleRate : 16000;
@@ -150,7 +153,7 @@ export class Call {
   }
 
   #newLink(provider: Provider): ProviderLink {
-    return new ProviderLink({
+    const link: ProviderLink = new ProviderLink({
       provider,
       inputFormat: negotiateInput(this.#transport.format, provider.inputFormats),
       wire: this.#transport.format,
@@ -161,9 +164,26 @@ export class Call {
         this.#ingressLatency.record(ns > 0 ? ns : 1);
       },
       onDrop: (stage, n) => this.#drop(stage, n),
-      onError: (err) => this.#log.error({ event: 'ingress_error', err }, 'ingress graph failed'),
+      onError: (err) => this.#onGraphFailed(link, err),
       maxHeldFrames: RING_FRAMES,
     });
+    return link;
+  }
+
+  /**
+   * The live link's stream graph died (a stage threw): every later frame would be dropped, so the
+   * call is ended, with a reason, through call control (the carrier leg hangs up and the record says
+   * why), never left as a silent line.
+   */
+  #onGraphFailed(link: ProviderLink, err: Error): void {
+    if (link !== this.#link || this.#isOver()) {
+      this.#log.debug({ event: 'ingress_error', err }, 'a retired ingress graph failed');
+      return;
+    }
+    this.#opts.metrics.callGraphFailuresTotal.inc();
+    this.#log.error({ event: 'ingress_failed', err }, 'ingress graph failed; hanging up rather than leaving a silent line');
+    if (this.#opts.onProviderHangup) this.#opts.onProviderHangup(this.id, 'ingress_failed');
+    else void this.end('ingress_failed');
   }
 
   #connectOptions(inputFormat: AudioFormat, signal: AbortSignal, history: readonly ConversationTurn[] = this.#history): ProviderConnectOptions {
@@ -237,8 +257,9 @@ export class Call {
   }
 
   handleDtmf(digit: string): void {
+    // Only one keypad key per event, at a human pace, into a bounded record; the gate counts and logs.
+    if (!this.#dtmfGate.admit(digit, this.#dtmf.length)) return;
     this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'in' });
-    this.#log.info({ event: 'dtmf', digit }, 'caller pressed a key');
     if (this.#opts.dtmfToProvider !== false) this.#link.session?.sendText?.(`The caller pressed ${digit} on the keypad.`);
   }
 
@@ -249,7 +270,7 @@ export class Call {
 
   /** Note digits we sent toward the caller (the route does the sending). */
   recordDtmfOut(digits: string): void {
-    for (const digit of digits) this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'out' });
+    for (const digit of digits) if (this.#dtmf.length < MAX_DTMF_RECORDED) this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'out' });
   }
 
   /** Play audio to the caller outside any provider reply (tones, prompts), paced like a reply. */

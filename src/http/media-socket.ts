@@ -12,6 +12,7 @@ import type { Call, CallTransport } from '../calls/call.js';
 import type { CallManager } from '../calls/call-manager.js';
 import type { MediaProtocol, WireFormat } from '../transports/media-events.js';
 import type { StreamTokens } from './security/stream-tokens.js';
+import { markMediaStarted } from './media-guard.js';
 
 /** Close codes: 1008 policy violation (token, flood), 1003 unsupported data, 1013 try again later. */
 export const CLOSE_POLICY = 1008;
@@ -114,6 +115,7 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
           customParameters: ev.customParameters,
           grant,
         });
+        markMediaStarted(socket);
         return;
       }
       case 'stop':

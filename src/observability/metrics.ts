@@ -310,6 +310,46 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       labelNames: ['route', 'method', 'status'] as const,
       registers: r,
     }),
+    // Hostile input and load (issue 19)
+    httpRejectedTotal: new Counter({
+      name: 'voice_gateway_http_rejected_total',
+      help: 'HTTP requests answered 4xx, by route template (unmatched: no route) and error code',
+      labelNames: ['route', 'code'] as const,
+      registers: r,
+    }),
+    httpTimeoutsTotal: new Counter({
+      name: 'voice_gateway_http_timeouts_total',
+      help: 'HTTP connections closed by a deadline, by kind (request: headers and body not complete within REQUEST_TIMEOUT_MS; idle: no bytes within HTTP_CONNECTION_TIMEOUT_MS)',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
+    mediaSocketsActive: new Gauge({
+      name: 'voice_gateway_media_sockets_active',
+      help: 'Open media WebSockets (Twilio and Telnyx), started or not',
+      registers: r,
+    }),
+    mediaSocketsRefusedTotal: new Counter({
+      name: 'voice_gateway_media_sockets_refused_total',
+      help: 'Media WebSockets closed by the socket guard, by reason (per_address_cap, total_cap, start_timeout)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    dtmfRejectedTotal: new Counter({
+      name: 'voice_gateway_dtmf_rejected_total',
+      help: 'Caller DTMF events refused (not one of 0-9 * # A-D, or over the per-call cap), by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    callGraphFailuresTotal: new Counter({
+      name: 'voice_gateway_call_graph_failures_total',
+      help: 'Calls ended because their ingress stream graph failed (a stage threw)',
+      registers: r,
+    }),
+    vadRecoveriesTotal: new Counter({
+      name: 'voice_gateway_vad_recoveries_total',
+      help: 'Calls that returned to Silero after a worker fault once the pool answered a probe inference again',
+      registers: r,
+    }),
   };
 }
 

@@ -35,6 +35,8 @@ export class IngressGraph {
   readonly #onDrop: (count: number) => void;
   readonly #resampleDelayMs: number;
   readonly #done: Promise<void>;
+  /** destroy() was asked for: the premature-close error that follows is ours, not a failure. */
+  #destroying = false;
 
   constructor(opts: IngressGraphOptions) {
     this.#maxQueued = opts.maxQueuedFrames;
@@ -70,7 +72,8 @@ export class IngressGraph {
     });
     this.#done = new Promise((resolve) => {
       pipeline([this.#source, ...stages, sink], (err) => {
-        if (err && err.name !== 'AbortError') opts.onError(err);
+        // A stage that throws ends the pipeline: the owner must hear of it (it ends the call).
+        if (err && err.name !== 'AbortError' && !this.#destroying) opts.onError(err);
         resolve();
       });
     });
@@ -104,6 +107,7 @@ export class IngressGraph {
   }
 
   destroy(): void {
+    this.#destroying = true;
     this.#source.destroy();
   }
 }

@@ -2,6 +2,7 @@
  * A call record: what the API returns for a call, live or finished, and what the store keeps. A live
  * call's record is its stored row with the counters, lists and state refreshed from the Call itself.
  */
+import { MAX_DTMF_RECORDED } from '../calls/dtmf-digit.js';
 import type { BargeIn, CallSnapshot, TranscriptEntry } from '../calls/call.js';
 
 /** dialing: placed, stream not started; live: media flowing; ended: over; failed: never connected (carrier error). */
@@ -126,7 +127,8 @@ export function rowFromSnapshot(s: CallSnapshot, owner: string, now: number): Sn
     providers_used: JSON.stringify(s.providersUsed),
     switches: JSON.stringify(switchesOf(s)),
     transcripts: JSON.stringify(s.transcripts),
-    dtmf: JSON.stringify(s.dtmf),
+    // Bounded even if a snapshot were not: this row is rewritten every second while the call lives.
+    dtmf: JSON.stringify(s.dtmf.length > MAX_DTMF_RECORDED ? s.dtmf.slice(0, MAX_DTMF_RECORDED) : s.dtmf),
     barge_ins: JSON.stringify(s.bargeIns),
     turns: s.turns,
     frames_in: s.framesIn,

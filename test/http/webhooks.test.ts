@@ -116,7 +116,7 @@ describe('allowlists and proxies', () => {
     const untrusted = await gw({ TWILIO_ALLOWED_CIDRS: '203.0.113.0/24' });
     expect((await post(untrusted, { 'x-forwarded-for': '203.0.113.7' }, '10.0.0.2')).statusCode).toBe(403);
     await untrusted.gateway.close(0);
-    const trusted = await gw({ TWILIO_ALLOWED_CIDRS: '203.0.113.0/24', TRUST_PROXY: 'true' });
+    const trusted = await gw({ TWILIO_ALLOWED_CIDRS: '203.0.113.0/24', TRUST_PROXY: '10.0.0.0/8' });
     expect((await post(trusted, { 'x-forwarded-for': '203.0.113.7' }, '10.0.0.2')).statusCode).toBe(200);
     expect((await post(trusted, { 'x-forwarded-for': '198.51.100.1' }, '10.0.0.2')).statusCode).toBe(403);
   });

@@ -23,6 +23,31 @@ const STATES: Record<string, readonly RecordState[]> = {
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
 
+/**
+ * The listing's query: a closed list of names and of `state` values. Without it `?state=__proto__`
+ * found Object.prototype in STATES and answered 500. Ajv (fastify's validator) checks it; the route
+ * turns a failure into our 400 naming the parameter.
+ */
+const LIST_QUERY = {
+  type: 'object',
+  properties: {
+    state: { type: 'string', enum: Object.keys(STATES) },
+    limit: { type: 'string', maxLength: 4 },
+    cursor: { type: 'string', maxLength: 400 },
+  },
+  additionalProperties: false,
+} as const;
+
+/** Unknown names are refused, not silently dropped (fastify's Ajv would strip them otherwise). */
+function checkQueryNames(query: unknown): void {
+  if (!query || typeof query !== 'object') return;
+  for (const name of Object.keys(query)) {
+    if (!Object.hasOwn(LIST_QUERY.properties, name)) {
+      throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `unknown query parameter '${name.slice(0, 40)}' (known: state, limit, cursor)`);
+    }
+  }
+}
+
 function parseLimit(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_LIMIT;
   if (!/^\d{1,4}$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_LIMIT) {
@@ -41,10 +66,20 @@ export function registerCallsApi(app: FastifyInstance, ctx: RouteContext): void 
     return stored ?? ctx.callRecords?.store.get(callId);
   };
 
-  app.get<{ Querystring: { state?: string; limit?: string; cursor?: string } }>('/api/v1/calls', { onRequest }, async (request) => {
+  app.get<{ Querystring: { state?: string; limit?: string; cursor?: string } }>('/api/v1/calls', {
+    onRequest,
+    preValidation: async (request) => checkQueryNames(request.query),
+    schema: { querystring: LIST_QUERY },
+    attachValidation: true,
+  }, async (request) => {
+    if (request.validationError) {
+      const v = request.validationError.validation[0] as { instancePath?: string; params?: Record<string, unknown> } | undefined;
+      const name = v?.instancePath?.replace(/^\//, '') ?? '';
+      throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `query parameter '${name || 'query'}' is not valid: ${request.validationError.message.slice(0, 200)}`);
+    }
     const q = request.query;
     const stateName = q.state ?? 'all';
-    const states = STATES[stateName];
+    const states = Object.hasOwn(STATES, stateName) ? STATES[stateName] : undefined;
     if (!states) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `'state' must be live, ended or all, got '${stateName.slice(0, 20)}'`);
     const limit = parseLimit(q.limit);
     const records = ctx.callRecords;

@@ -1,10 +1,9 @@
 /** Edge guards shared by the carrier routes: allowlist and draining checks as fastify hooks. */
 import { timingSafeEqual } from 'node:crypto';
-import ipaddr from 'ipaddr.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
 import { rejectEdge, type RouteContext } from '../app.js';
-import type { CidrAllowlist } from '../security/allowlist.js';
+import { isLoopbackAddress, type CidrAllowlist } from '../security/allowlist.js';
 
 export function allowlistHook(ctx: RouteContext, allowlist: CidrAllowlist, route: string) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
@@ -28,15 +27,6 @@ export function formParams(body: unknown): Record<string, string> {
   return out;
 }
 
-function isLoopback(ip: string): boolean {
-  try {
-    const addr = ipaddr.process(ip);
-    return addr.range() === 'loopback';
-  } catch {
-    return false;
-  }
-}
-
 function tokenMatches(given: string, tokens: readonly string[]): boolean {
   const g = Buffer.from(given);
   let ok = false;
@@ -49,13 +39,15 @@ function tokenMatches(given: string, tokens: readonly string[]): boolean {
 
 /**
  * /api/v1/* needs `Authorization: Bearer <one of API_TOKENS>`. With no tokens configured the API is
- * open to loopback clients only (the `npm start` demo), never to the network.
+ * open to loopback clients only (the `npm start` demo), never to the network. "Loopback" is decided
+ * on the socket's own peer address, which no header can change; and when a trusted proxy on this host
+ * says the client is elsewhere (request.ip), the client is elsewhere.
  */
 export function requireApiToken(ctx: RouteContext) {
   return async (request: FastifyRequest): Promise<void> => {
     const tokens = ctx.config.apiTokens;
     if (tokens.length === 0) {
-      if (isLoopback(request.ip)) return;
+      if (isLoopbackAddress(request.raw.socket.remoteAddress) && isLoopbackAddress(request.ip)) return;
       throw rejectEdge(ctx, request, 'api', new GatewayError('GW_ERR_HTTP_UNAUTHORIZED', 'API_TOKENS is not set: the API answers loopback clients only'), 'no_tokens_remote');
     }
     const header = request.headers.authorization ?? '';

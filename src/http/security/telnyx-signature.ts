@@ -3,8 +3,36 @@
  * (base64, 64 bytes) and telnyx-timestamp (Unix seconds). Timestamps outside the tolerance are
  * stale; a signature already seen inside the window is a replay. The replay memory is bounded by the
  * window itself: entries older than the tolerance can never verify again, so they are pruned.
+ *
+ * Replay protection keys on what was signed, not on how the header spells it. A lenient base64
+ * decoder takes many spellings of one signature (no padding, stray characters, non-zero trailing
+ * bits), and Ed25519 as tweetnacl checks it also accepts S + L for S: each variant would be a "new"
+ * signature to a cache keyed on the header string. So the header must be the one canonical padded
+ * base64 of exactly 64 bytes (what the official SDK's strict decoder takes: node_modules/telnyx/lib/
+ * webhooks.js decodeBase64), S must be below the group order L (RFC 8032 section 5.1.7: "If S >= L,
+ * reject"), and the cache is keyed on the decoded bytes.
  */
 import nacl from 'tweetnacl';
+
+/** The Ed25519 group order L = 2^252 + 27742317777372353535851937790883648493 (RFC 8032). */
+const ED25519_L = (1n << 252n) + 27742317777372353535851937790883648493n;
+const SIGNATURE_BASE64 = /^[A-Za-z0-9+/]{86}==$/;
+
+/** The 64 signature bytes if `header` is their canonical padded base64, else undefined. */
+export function decodeCanonicalSignature(header: string): Buffer | undefined {
+  if (!SIGNATURE_BASE64.test(header)) return undefined;
+  const bytes = Buffer.from(header, 'base64');
+  // Re-encoding catches non-zero trailing bits (two spellings of one byte string).
+  if (bytes.length !== nacl.sign.signatureLength || bytes.toString('base64') !== header) return undefined;
+  return bytes;
+}
+
+/** S (the signature's second half, little-endian) must be reduced: S >= L is a malleated signature. */
+export function hasCanonicalS(signature: Uint8Array): boolean {
+  let s = 0n;
+  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(signature[i]);
+  return s < ED25519_L;
+}
 
 export type TelnyxVerdict =
   | { ok: true }
@@ -28,15 +56,16 @@ export class TelnyxVerifier {
     if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'bad_timestamp' };
     const nowS = Math.floor(this.#now() / 1000);
     if (Math.abs(nowS - Number(timestamp)) > this.#toleranceS) return { ok: false, reason: 'stale' };
-    const sig = Buffer.from(signature, 'base64');
-    if (sig.length !== nacl.sign.signatureLength) return { ok: false, reason: 'bad_signature' };
+    const sig = decodeCanonicalSignature(signature);
+    if (!sig || !hasCanonicalS(sig)) return { ok: false, reason: 'bad_signature' };
     const message = Buffer.from(`${timestamp}|${rawBody}`, 'utf8');
     if (!nacl.sign.detached.verify(message, new Uint8Array(sig), this.#publicKey)) {
       return { ok: false, reason: 'bad_signature' };
     }
     this.#prune(nowS);
-    if (this.#seen.has(signature)) return { ok: false, reason: 'replay' };
-    this.#seen.set(signature, Number(timestamp));
+    const key = sig.toString('hex');
+    if (this.#seen.has(key)) return { ok: false, reason: 'replay' };
+    this.#seen.set(key, Number(timestamp));
     return { ok: true };
   }
 

@@ -16,6 +16,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import { EnergyVad, type EnergyVadOptions } from './energy-vad.js';
 import type { BatchMember, FallbackReason, SileroBatcher } from './silero-batcher.js';
 import { SILERO_STATE_SIZE, SILERO_STATE_UNITS, sileroGeometry, type VadSampleRate } from './silero-model.js';
+import type { SileroRecovery } from './silero-recovery.js';
 import { TurnDetector, type TurnEvent, type TurnOptions } from './turn-detector.js';
 
 export type VadEngine = 'silero' | 'energy' | 'off';
@@ -62,7 +63,12 @@ export interface CallVadContext {
   readonly metrics: Metrics | undefined;
   readonly windowCounters: { silero: WindowCounter; energy: WindowCounter } | undefined;
   readonly onClose: (call: WindowedCallVad) => void;
+  /** Tells calls when the pool is healthy again after a fault (absent: a fallback is for good). */
+  readonly recovery?: SileroRecovery;
 }
+
+/** Faults that can pass (piscina replaces a dead worker): a call may go back to Silero after them. */
+const TRANSIENT: ReadonlySet<FallbackReason> = new Set(['worker_error', 'timeout']);
 
 const INITIAL_WINDOWS = 16;
 
@@ -87,6 +93,9 @@ export class WindowedCallVad implements CallVad, BatchMember {
   readonly #state = new Float32Array(SILERO_STATE_SIZE);
   #engine: VadEngine;
   #fallbackReason: FallbackReason | undefined;
+  /** Set while on energy after a transient fault: the recovery generation the call left Silero at. */
+  #leftAtGeneration: number | undefined;
+  #recoveries = 0;
   /** Sample ring; absolute sample i lives at i & #sampleMask. */
   #samples: Int16Array;
   #sampleMask: number;
@@ -142,6 +151,11 @@ export class WindowedCallVad implements CallVad, BatchMember {
 
   get fallbackReason(): FallbackReason | undefined {
     return this.#fallbackReason;
+  }
+
+  /** Times this call went back to Silero after a fault. */
+  get recoveries(): number {
+    return this.#recoveries;
   }
 
   push(samples: Int16Array, timestampMs: number): void {
@@ -244,6 +258,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
 
   /** Score what can be scored now: queue for Silero, or drain with the energy scores. */
   #advance(): void {
+    if (this.#leftAtGeneration !== undefined) this.#maybeRecover();
     if (this.#engine === 'silero' && (this.#completed - this.#scored) * this.#windowMs > this.#ctx.maxBacklogMs) {
       this.#fallBack('backlog', undefined);
     }
@@ -283,10 +298,28 @@ export class WindowedCallVad implements CallVad, BatchMember {
     }
   }
 
+  /**
+   * Back to Silero once the pool answered a probe after this call's fault, and only between turns
+   * (a change of engine mid-utterance could cut the turn). The recurrent state starts afresh, as for
+   * a new call: the windows scored by energy meanwhile never went through it.
+   */
+  #maybeRecover(): void {
+    const recovery = this.#ctx.recovery;
+    if (!recovery || this.#leftAtGeneration === undefined || recovery.generation <= this.#leftAtGeneration) return;
+    if (this.#inFlight > 0 || this.#detector.speaking) return;
+    this.#leftAtGeneration = undefined;
+    this.#engine = 'silero';
+    this.#state.fill(0);
+    this.#recoveries++;
+    this.#ctx.metrics?.vadRecoveriesTotal.inc();
+    this.#logger.info({ event: 'vad_recovered', after: this.#fallbackReason, recoveries: this.#recoveries }, 'back on the Silero VAD');
+  }
+
   #fallBack(reason: FallbackReason, cause: Error | undefined): void {
     if (this.#engine !== 'silero') return;
     this.#engine = 'energy';
     this.#fallbackReason = reason;
+    if (TRANSIENT.has(reason)) this.#leftAtGeneration = this.#ctx.recovery?.noteFault();
     this.#ctx.metrics?.vadFallbacksTotal.inc({ reason });
     const err = new GatewayError('GW_ERR_VAD_INFERENCE', `${reason}; this call continues with the energy VAD`, { cause });
     this.#logger.warn({ event: 'vad_fallback', reason, err }, 'Silero VAD failed, falling back to the energy VAD');

@@ -11,6 +11,7 @@ import { WindowedCallVad, type CallVad, type CallVadContext, type CallVadOptions
 import type { EnergyVadOptions } from './energy-vad.js';
 import { SileroBatcher } from './silero-batcher.js';
 import { sileroModelPath } from './silero-model.js';
+import { SileroRecovery } from './silero-recovery.js';
 import { resolveTurnOptions, type TurnOptions } from './turn-detector.js';
 
 export interface VadServiceOptions {
@@ -37,6 +38,8 @@ export interface VadServiceOptions {
   maxBacklogMs?: number;
   /** A batch taking longer than this fails its calls over to energy (default 2000 ms). */
   taskTimeoutMs?: number;
+  /** After a worker fault, the first probe of the pool comes this long later (default 2000 ms); see silero-recovery.ts. */
+  recoveryProbeMs?: number;
 }
 
 export interface VadService {
@@ -57,6 +60,7 @@ export function createVadService(options: VadServiceOptions): VadService {
   const turn = resolveTurnOptions(options.turn);
   let engine = options.engine;
   let batcher: SileroBatcher | undefined;
+  let recovery: SileroRecovery | undefined;
 
   if (engine === 'silero') {
     const pool = options.pool;
@@ -72,6 +76,7 @@ export function createVadService(options: VadServiceOptions): VadService {
         taskTimeoutMs: positive('taskTimeoutMs', options.taskTimeoutMs ?? 2000),
         metrics,
       });
+      recovery = new SileroRecovery({ pool, logger, probeDelayMs: options.recoveryProbeMs, probeTimeoutMs: options.taskTimeoutMs });
     } catch (err) {
       if (!isGatewayError(err, 'GW_ERR_VAD_MODEL_NOT_FOUND')) throw err;
       // The gateway keeps working without the model: every call uses the energy VAD.
@@ -95,6 +100,7 @@ export function createVadService(options: VadServiceOptions): VadService {
       energy: metrics.vadWindowsTotal.labels('energy'),
     },
     onClose: (call) => calls.delete(call),
+    recovery,
   };
   let closed = false;
 
@@ -110,6 +116,7 @@ export function createVadService(options: VadServiceOptions): VadService {
       if (closed) return;
       closed = true;
       for (const call of [...calls]) call.close();
+      recovery?.close();
       await batcher?.close();
     },
   };
