@@ -39,8 +39,10 @@ export interface Config {
     apiBaseUrl?: string;
     allowedCidrs: string[];
     timestampToleranceS: number;
-    /** Codec we ask Telnyx to stream both ways. */
+    /** Codec we ask Telnyx to stream to us (TeXML codec, Call Control stream_codec). */
     codec: 'PCMU' | 'PCMA' | 'L16';
+    /** Codec Telnyx expects from us (bidirectionalCodec / stream_bidirectional_codec); L16 is sent at 16 kHz. */
+    bidirectionalCodec: 'PCMU' | 'PCMA' | 'L16';
   };
   /** Fastify's trustProxy: false, true, or a hop count. Decides whether X-Forwarded-For counts. */
   trustProxy: boolean | number;
@@ -266,6 +268,7 @@ export function loadConfig(env: Env = process.env): Config {
       allowedCidrs: list(env, 'TELNYX_ALLOWED_CIDRS'),
       timestampToleranceS: int(env, 'TELNYX_TIMESTAMP_TOLERANCE_S', 300, 1, 3600),
       codec: oneOf(env, 'TELNYX_CODEC', ['PCMU', 'PCMA', 'L16'], 'PCMU'),
+      bidirectionalCodec: oneOf(env, 'TELNYX_BIDIRECTIONAL_CODEC', ['PCMU', 'PCMA', 'L16'], oneOf(env, 'TELNYX_CODEC', ['PCMU', 'PCMA', 'L16'], 'PCMU')),
     },
     trustProxy: trustProxy(env),
     media: {
