@@ -189,15 +189,14 @@ export async function startTelnyxRestFake(opts: { apiKey: string; secretKey?: Ui
     requests.push(record);
     if (req.headers.authorization !== `Bearer ${opts.apiKey}`) return telnyxError(res, 401, '10009', 'Authentication failed', 'The API key is not valid');
     if (op === 'unknown') return telnyxError(res, 404, '10005', 'Resource not found', `no route ${req.method ?? ''} ${url.pathname}`);
-    // Telnyx ignores a command whose command_id this call already had within 60 s.
-    if (id !== undefined && typeof body.command_id === 'string') {
-      const key = `${id}\u0000${body.command_id}`;
-      const seen = commandIds.get(key);
+    // Telnyx ignores a command whose command_id this call already had (executed) within 60 s.
+    const commandKey = id !== undefined && typeof body.command_id === 'string' ? `${id}\u0000${body.command_id}` : undefined;
+    if (commandKey !== undefined) {
+      const seen = commandIds.get(commandKey);
       if (seen !== undefined && Date.now() - seen < 60_000) {
         record.duplicate = true;
         return json(res, 200, { data: { result: 'ok' } });
       }
-      commandIds.set(key, Date.now());
     }
     const badStream = streamParamProblem(body);
     if (badStream) return telnyxError(res, 422, '10015', 'Invalid value', badStream);
@@ -208,6 +207,7 @@ export async function startTelnyxRestFake(opts: { apiKey: string; secretKey?: Ui
     }
     if (fault) return telnyxError(res, fault.status, fault.code, fault.title, fault.detail);
     executedOk.add(record);
+    if (commandKey !== undefined) commandIds.set(commandKey, Date.now());
 
     if (op === 'dial') {
       for (const field of ['connection_id', 'to', 'from']) {
@@ -244,6 +244,7 @@ export async function startTelnyxRestFake(opts: { apiKey: string; secretKey?: Ui
     const call = id === undefined ? undefined : calls.get(id);
     if (!call?.alive) {
       executedOk.delete(record);
+      if (commandKey !== undefined) commandIds.delete(commandKey);
       return telnyxError(res, 422, '90018', 'Call has already ended', 'This call is no longer active and can\'t receive commands.');
     }
     if (op === 'answer' || op === 'streaming_start') return json(res, 200, { data: { result: 'ok' } });

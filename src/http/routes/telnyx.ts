@@ -156,7 +156,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     if (!taken.ok) {
       // A Call Control leg whose token ran out will never stream: end it rather than leave dead air.
       if (taken.reason === 'expired' && taken.info?.leg === 'call_control' && taken.carrierCallId) ctx.legs?.ended(taken.carrierCallId, 'stream_token_expired');
-      throw rejectEdge(ctx, request, 'telnyx_media', new GatewayError('GW_ERR_TRANSPORT_BAD_TOKEN'), `bad_token_${taken.reason}`);
+      throw rejectEdge(ctx, request, 'telnyx_media', new GatewayError('GW_ERR_TRANSPORT_BAD_TOKEN', `token ${taken.reason}`), 'bad_token');
     }
     claims.set(request, { carrierCallId: taken.carrierCallId, info: taken.info });
   };
