@@ -232,7 +232,8 @@ export async function startTelnyxRestFake(opts: { apiKey: string; secretKey?: Ui
         from: call.from,
         to: call.to,
         streamUrl: body.stream_url as string | undefined,
-        codec: (body.stream_bidirectional_codec as string | undefined) ?? (body.stream_codec as string | undefined),
+        codec: body.stream_codec as string | undefined,
+        egressCodec: body.stream_bidirectional_codec as string | undefined,
       });
       return;
     }
