@@ -275,7 +275,10 @@ export function loadConfig(env: Env = process.env): Config {
       maxMessageBytes: int(env, 'MEDIA_MAX_MESSAGE_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
       maxMessagesPerSecond: int(env, 'MEDIA_MAX_MESSAGES_PER_SECOND', 500, 10, 100_000),
       streamTokenTtlMs: int(env, 'STREAM_TOKEN_TTL_MS', 60_000, 1000, 3_600_000),
-      egressLeadMs: int(env, 'EGRESS_LEAD_MS', 60, 0, 2000),
+      // 250 ms: the smallest lead with no playout gap across a 100 ms event-loop stall and a 200 ms TCP
+      // retransmit, plus 50 ms of margin (bench/egress-lead.bench.ts). Barge-in is not slower: both
+      // carriers drop their buffer on `clear`.
+      egressLeadMs: int(env, 'EGRESS_LEAD_MS', 250, 0, 2000),
       egressMaxQueueMs: int(env, 'EGRESS_MAX_QUEUE_MS', 60_000, 1000, 600_000),
     },
     shutdownDeadlineMs: int(env, 'SHUTDOWN_DEADLINE_MS', 10_000, 0, 600_000),
@@ -283,4 +286,21 @@ export function loadConfig(env: Env = process.env): Config {
     echoReplyDelayMs: int(env, 'ECHO_REPLY_DELAY_MS', 0, 0, 60_000),
     calls: callsConfig(env),
   };
+}
+
+/**
+ * The simulated caller's credentials (`voice-gateway call`), read from the same variables the gateway
+ * reads, so the quick start works with a token set: TWILIO_AUTH_TOKEN signs its Twilio webhooks and
+ * handshakes; TELNYX_SECRET_KEY (base64 Ed25519 seed, 32 bytes, or secret key, 64 bytes: the pair of
+ * TELNYX_PUBLIC_KEY) signs its Telnyx webhooks. Flags override both.
+ */
+export function callerCredentials(env: Env = process.env): { twilioAuthToken?: string; telnyxSecretKey?: Uint8Array } {
+  const secret = str(env, 'TELNYX_SECRET_KEY');
+  let telnyxSecretKey: Uint8Array | undefined;
+  if (secret !== undefined) {
+    const raw = new Uint8Array(Buffer.from(secret, 'base64'));
+    if (raw.length !== 32 && raw.length !== 64) throw invalid('TELNYX_SECRET_KEY', 'must be a base64 Ed25519 seed (32 bytes) or secret key (64 bytes)');
+    telnyxSecretKey = raw;
+  }
+  return { twilioAuthToken: str(env, 'TWILIO_AUTH_TOKEN'), telnyxSecretKey };
 }
