@@ -16,6 +16,16 @@ export class RedactingLogController extends LogController {
     request.log.info({ req: reqFields(request) }, 'incoming request');
   }
 
+  override routeNotFound(request: FastifyRequest, _reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    request.log.info(`Route ${request.method}:${redactStreamTokens(request.url)} not found`);
+  }
+
+  override writeHeadError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    reply.log.warn({ req: reqFields(request), res: { statusCode: reply.statusCode }, err: error }, error.message);
+  }
+
   override defaultErrorLog(error: Error, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
     if (reply.statusCode >= 500) reply.log.error({ req: reqFields(request), res: { statusCode: reply.statusCode }, err: error }, error.message);
