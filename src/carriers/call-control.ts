@@ -31,7 +31,7 @@ import type { CarrierUpdate } from '../store/call-store.js';
 import { telnyxEventUpdate, twilioStatusUpdate } from './carrier-status.js';
 import { CarrierCallError, type CarrierName } from './carrier-errors.js';
 import type { CarrierLegs } from './carrier-legs.js';
-import type { TelnyxCallControl } from './telnyx-call-control.js';
+import { commandIdFor, type TelnyxCallControl } from './telnyx-call-control.js';
 import { createTwilioCalls, type TwilioCalls } from './twilio-calls.js';
 
 export const E164 = /^\+[1-9]\d{1,14}$/;
@@ -225,6 +225,8 @@ export class CallControl {
       from: p.from,
       ...telnyxStreamSetup({ config, wsBase: this.#wsBase }, token),
       clientState: Buffer.from(JSON.stringify({ callId: p.callId }), 'utf8').toString('base64'),
+      // One dial per call of ours: a request repeated after a lost answer places no second call.
+      commandId: commandIdFor('dial', p.callId),
       webhookUrl: config.calls.statusCallbacks ? `${this.#publicUrl}/telnyx/webhook` : undefined,
       answeringMachineDetection: p.machineDetection === undefined ? undefined : p.machineDetection === 'detect' ? 'detect' : 'detect_beep',
       ringTimeoutS: this.#ringTimeoutS,

@@ -33,6 +33,8 @@ export interface TelnyxDial extends TelnyxStreamSetup {
   readonly webhookUrl?: string;
   readonly answeringMachineDetection?: 'detect' | 'detect_beep';
   readonly ringTimeoutS: number;
+  /** "Telnyx will ignore other Dial commands with the same command_id" (CallDialParams.command_id). */
+  readonly commandId?: string;
 }
 
 export interface TelnyxCallControl {
@@ -149,6 +151,7 @@ export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string
               from: d.from,
               ...streamParams(d),
               client_state: d.clientState,
+              ...(d.commandId ? { command_id: d.commandId } : {}),
               timeout_secs: d.ringTimeoutS,
               ...(d.webhookUrl ? { webhook_url: d.webhookUrl, webhook_url_method: 'POST' as const } : {}),
               ...(d.answeringMachineDetection ? { answering_machine_detection: d.answeringMachineDetection } : {}),

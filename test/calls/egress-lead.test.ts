@@ -79,3 +79,28 @@ describe('egress lead', () => {
     expect(await run(60, { holdMs: 200 })).toBeGreaterThan(0);
   });
 });
+
+describe('egress lead and barge-in', () => {
+  beforeEach(() => vi.useFakeTimers({ now: 0 }));
+  afterEach(() => vi.useRealTimers());
+
+  it('audio sent ahead but not yet played counts as playing, so a barge-in or a switch still clears it', async () => {
+    const egress = new Egress({
+      format: { codec: 'mulaw', sampleRate: 8000 },
+      sink: { sendMedia: () => undefined, sendMark: () => undefined },
+      leadMs: 250,
+      maxQueueMs: 60_000,
+      onDrop: () => undefined,
+      now: () => Date.now(),
+    });
+    // 200 ms of a reply, all of it within the lead: sent at once, nothing left queued here.
+    egress.pushAudio({ samples: new Int16Array(1600).fill(500), sampleRate: 8000, seq: 0, timestampMs: 0 }, 'r');
+    expect(egress.queuedFrames).toBe(0);
+    expect(egress.playing).toBe(true);
+    await vi.advanceTimersByTimeAsync(150);
+    expect(egress.playing).toBe(true);
+    await vi.advanceTimersByTimeAsync(60);
+    expect(egress.playing).toBe(false);
+    egress.close();
+  });
+});

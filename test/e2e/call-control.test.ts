@@ -139,6 +139,8 @@ describe('outbound calls through Telnyx', () => {
       timeout_secs: 30,
     });
     expect(String(dial.body.stream_url)).toMatch(new RegExp(`^${wsUrl}/telnyx/media/[A-Za-z0-9_-]{20,}$`));
+    // Every Call Control command carries a command_id; the dial's is fixed by our call id.
+    expect(dial.body.command_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(JSON.parse(Buffer.from(String(dial.body.client_state), 'base64').toString('utf8'))).toEqual({ callId });
     expect(dial.body.answering_machine_detection).toBeUndefined();
 

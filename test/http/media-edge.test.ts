@@ -5,7 +5,7 @@
  */
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { twilioMessages } from '../../src/simulator/network-messages.js';
+import { telnyxMessages, twilioMessages } from '../../src/simulator/network-messages.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let gw: TestGateway | undefined;
@@ -59,5 +59,30 @@ describe('media edge', () => {
     expect(await metricValue(gw.gateway, 'voice_gateway_media_rejected_total', { transport: 'twilio', reason: 'GW_ERR_TRANSPORT_OUT_OF_ORDER' })).toBe(1);
     expect(gw.gateway.calls.list()[0].snapshot().framesIn).toBe(3);
     ws.close();
+  });
+
+  it('a TeXML stream token is bound to its CallSid (the call_control_id start carries) and to one socket', async () => {
+    gw = await startTestGateway({ VAD_ENGINE: 'energy' });
+    const texml = async (callSid: string) => {
+      const res = await fetch(`${gw!.baseUrl}/telnyx/texml`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `CallSid=${encodeURIComponent(callSid)}&From=%2B1&To=%2B2` });
+      return /<Stream url="([^"]+)"/.exec(await res.text())![1];
+    };
+    const url = await texml('v3:texml-A');
+    expect(url).toMatch(/\/telnyx\/media\/[A-Za-z0-9_-]{20,}$/);
+    const ws = await open(url);
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    const msgs = telnyxMessages('S1');
+    ws.send(msgs.connected());
+    ws.send(msgs.start({ carrierCallId: 'v3:texml-B', streamId: '', codec: 'mulaw', customParameters: {} }));
+    expect(await closed).toBe(1008);
+    expect(gw.gateway.calls.size).toBe(0);
+    // The right call with a fresh token is taken.
+    const ok = await open(await texml('v3:texml-C'));
+    ok.send(msgs.connected());
+    ok.send(msgs.start({ carrierCallId: 'v3:texml-C', streamId: '', codec: 'mulaw', customParameters: {} }));
+    const start = Date.now();
+    while (gw.gateway.calls.size === 0 && Date.now() - start < 3000) await new Promise((r) => setTimeout(r, 20));
+    expect(gw.gateway.calls.list().map((c) => c.carrierCallId)).toEqual(['v3:texml-C']);
+    ok.close();
   });
 });
