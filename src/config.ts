@@ -277,7 +277,8 @@ export function loadConfig(env: Env = process.env): Config {
       streamTokenTtlMs: int(env, 'STREAM_TOKEN_TTL_MS', 60_000, 1000, 3_600_000),
       // 250 ms: the smallest lead with no playout gap across a 100 ms event-loop stall and a 200 ms TCP
       // retransmit, plus 50 ms of margin (bench/egress-lead.bench.ts). Barge-in is not slower: both
-      // carriers drop their buffer on `clear`.
+      // carriers drop their buffer on `clear`. WebRTC calls keep 60 ms (SHORT_EGRESS_LEAD_MS in calls/call.ts):
+      // the browser keeps its buffer.
       egressLeadMs: int(env, 'EGRESS_LEAD_MS', 250, 0, 2000),
       egressMaxQueueMs: int(env, 'EGRESS_MAX_QUEUE_MS', 60_000, 1000, 600_000),
     },

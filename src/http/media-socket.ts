@@ -215,6 +215,8 @@ function socketTransport(socket: WebSocket, ctx: MediaSocketContext, format: Wir
       : (payload) => send(protocol.media(payload)),
     sendMark: (name) => send(protocol.mark(name)),
     sendClear: () => send(protocol.clear()),
+    // Twilio and Telnyx drop the audio they hold on `clear`: a long lead costs nothing at barge-in.
+    dropsBufferOnClear: true,
     close: (code = 1000, reason = '') => {
       if (socket.readyState === socket.OPEN) socket.close(code, reason.slice(0, 120));
       // A Call Control leg outlives our socket: end it at the carrier too (once, with the reason).
