@@ -64,7 +64,6 @@ export async function runLead(opts: { leadMs: number; fault: 'stall' | 'retransm
     onDrop: () => undefined,
   });
   const totalFrames = (opts.seconds * 1000) / FRAME_MS;
-  const t0 = performance.now();
   // The provider's reply: 100 ms of audio every 50 ms (twice real time), as realtime APIs stream it.
   let pushed = 0;
   const feed = setInterval(() => {
@@ -101,7 +100,6 @@ export async function runLead(opts: { leadMs: number; fault: 'stall' | 'retransm
     return at;
   });
   const g = playoutGaps(arrivals);
-  void t0;
   return { leadMs: opts.leadMs, fault: opts.fault, faults: faultAt.length, gaps: g.gaps, gapMsTotal: Math.round(g.total), gapMsMax: Math.round(g.max) };
 }
 
