@@ -227,6 +227,21 @@ describe('Telnyx webhooks delivered at least once, commands idempotent', () => {
     expect(r.telnyx.executed('answer', 'v3:retry')).toHaveLength(1);
   });
 
+  it('a slow answer does not hold the webhook: 2xx within the wait, the command goes on under its deadline', async () => {
+    const r = await rig();
+    // Twice: the SDK retries a timed-out request once on its own (same command_id).
+    r.telnyx.hangNext('answer');
+    r.telnyx.hangNext('answer');
+    const t0 = performance.now();
+    const res = await r.telnyx.deliver(`${r.gw.baseUrl}/telnyx/webhook`, initiated('v3:slow'));
+    const ms = performance.now() - t0;
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ status: 'answering' });
+    expect(ms).toBeLessThan(3000);
+    await until(() => r.gw.logs.some((l) => l.event === 'telnyx_answer_failed'), 'the answer to time out', 6000);
+    expect(await metricValue(r.gw.gateway, 'voice_gateway_carrier_commands_total', { carrier: 'telnyx', command: 'answer', status: 'timeout' })).toBe(1);
+  }, 15_000);
+
   it('a hangup sent twice carries one command_id, so Telnyx runs it once', async () => {
     const r = await rig();
     const s = await liveCall(r, 'v3:twice');
