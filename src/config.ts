@@ -40,8 +40,10 @@ export interface Config {
     apiBaseUrl?: string;
     allowedCidrs: string[];
     timestampToleranceS: number;
-    /** Codec we ask Telnyx to stream both ways. */
+    /** Codec we ask Telnyx to stream to us (TeXML codec, Call Control stream_codec). */
     codec: 'PCMU' | 'PCMA' | 'L16';
+    /** Codec Telnyx expects from us (bidirectionalCodec / stream_bidirectional_codec); L16 is sent at 16 kHz. */
+    bidirectionalCodec: 'PCMU' | 'PCMA' | 'L16';
   };
   /**
    * Which proxies' X-Forwarded-For counts: false (none), true (proxies on loopback only), a hop count
@@ -319,13 +321,18 @@ export function loadConfig(env: Env = process.env): Config {
       allowedCidrs: list(env, 'TELNYX_ALLOWED_CIDRS'),
       timestampToleranceS: int(env, 'TELNYX_TIMESTAMP_TOLERANCE_S', 300, 1, 3600),
       codec: oneOf(env, 'TELNYX_CODEC', ['PCMU', 'PCMA', 'L16'], 'PCMU'),
+      bidirectionalCodec: oneOf(env, 'TELNYX_BIDIRECTIONAL_CODEC', ['PCMU', 'PCMA', 'L16'], oneOf(env, 'TELNYX_CODEC', ['PCMU', 'PCMA', 'L16'], 'PCMU')),
     },
     trustProxy: trustProxy(env),
     media: {
       maxMessageBytes: int(env, 'MEDIA_MAX_MESSAGE_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
       maxMessagesPerSecond: int(env, 'MEDIA_MAX_MESSAGES_PER_SECOND', 500, 10, 100_000),
       streamTokenTtlMs: int(env, 'STREAM_TOKEN_TTL_MS', 60_000, 1000, 3_600_000),
-      egressLeadMs: int(env, 'EGRESS_LEAD_MS', 60, 0, 2000),
+      // 250 ms: the smallest lead with no playout gap across a 100 ms event-loop stall and a 200 ms TCP
+      // retransmit, plus 50 ms of margin (bench/egress-lead.bench.ts). Barge-in is not slower: both
+      // carriers drop their buffer on `clear`. WebRTC calls keep 60 ms (SHORT_EGRESS_LEAD_MS in calls/call.ts):
+      // the browser keeps its buffer.
+      egressLeadMs: int(env, 'EGRESS_LEAD_MS', 250, 0, 2000),
       egressMaxQueueMs: int(env, 'EGRESS_MAX_QUEUE_MS', 60_000, 1000, 600_000),
       // Carriers send `start` right after the handshake; 10 s is generous for a slow network.
       startTimeoutMs: int(env, 'MEDIA_START_TIMEOUT_MS', 10_000, 100, 600_000),
@@ -344,4 +351,21 @@ export function loadConfig(env: Env = process.env): Config {
     calls: callsConfig(env),
     webrtc: webrtcConfig(env),
   };
+}
+
+/**
+ * The simulated caller's credentials (`voice-gateway call`), read from the same variables the gateway
+ * reads, so the quick start works with a token set: TWILIO_AUTH_TOKEN signs its Twilio webhooks and
+ * handshakes; TELNYX_SECRET_KEY (base64 Ed25519 seed, 32 bytes, or secret key, 64 bytes: the pair of
+ * TELNYX_PUBLIC_KEY) signs its Telnyx webhooks. Flags override both.
+ */
+export function callerCredentials(env: Env = process.env): { twilioAuthToken?: string; telnyxSecretKey?: Uint8Array } {
+  const secret = str(env, 'TELNYX_SECRET_KEY');
+  let telnyxSecretKey: Uint8Array | undefined;
+  if (secret !== undefined) {
+    const raw = new Uint8Array(Buffer.from(secret, 'base64'));
+    if (raw.length !== 32 && raw.length !== 64) throw invalid('TELNYX_SECRET_KEY', 'must be a base64 Ed25519 seed (32 bytes) or secret key (64 bytes)');
+    telnyxSecretKey = raw;
+  }
+  return { twilioAuthToken: str(env, 'TWILIO_AUTH_TOKEN'), telnyxSecretKey };
 }

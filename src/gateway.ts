@@ -13,6 +13,7 @@ import { CallManager } from './calls/call-manager.js';
 import { buildApp } from './http/app.js';
 import { createTelnyxCallControl } from './carriers/telnyx-call-control.js';
 import { createCallControl } from './carriers/call-control.js';
+import { CarrierLegs } from './carriers/carrier-legs.js';
 import { callRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
 import { createProviders, withAllDownFallback } from './providers/registry.js';
@@ -57,11 +58,13 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     hangup: (callId, reason) => callControl.hangup(callId, reason),
   });
   const telnyxCallControl = config.telnyx.apiKey
-    ? createTelnyxCallControl({ apiKey: config.telnyx.apiKey, baseUrl: config.telnyx.apiBaseUrl, timeoutMs: config.calls.carrierTimeoutMs })
+    ? createTelnyxCallControl({ apiKey: config.telnyx.apiKey, baseUrl: config.telnyx.apiBaseUrl, timeoutMs: config.calls.carrierTimeoutMs, commands: metrics.carrierCommandsTotal })
     : undefined;
+  // Telnyx Call Control legs outlive our media socket: every end of a call hangs its leg up here.
+  const legs = new CarrierLegs({ telnyx: telnyxCallControl, logger });
   // One token table for webhooks and outbound calls (an outbound call's grant is issued by call control).
   const tokens = new StreamTokens({ ttlMs: config.media.streamTokenTtlMs, now: overrides.now });
-  const callControl = createCallControl(config, { calls, tokens, records, telnyx: telnyxCallControl, metrics, logger });
+  const callControl = createCallControl(config, { calls, tokens, records, telnyx: telnyxCallControl, legs, metrics, logger });
   const app = await buildApp({
     config,
     logger,
@@ -71,6 +74,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     tokens,
     callRecords: records,
     callControl,
+    legs,
     isReady: () => pool?.ready ?? true,
     now: overrides.now,
   });
@@ -84,6 +88,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       closing ??= (async () => {
         await calls.drain(deadlineMs);
         await callControl.close();
+        await legs.close();
         await app.close();
         records.close();
         await vad.close();

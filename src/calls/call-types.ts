@@ -17,6 +17,12 @@ export interface CallTransport {
   sendClear(): void;
   /** Close the media connection (for Twilio: the TwiML after <Connect> runs). */
   close(code?: number, reason?: string): void;
+  /**
+   * The far end drops what it buffered when sent `clear` (Twilio, Telnyx), so egress may run the full
+   * EGRESS_LEAD_MS ahead at no cost to barge-in. Others (WebRTC: the browser keeps its jitter buffer)
+   * get at most SHORT_EGRESS_LEAD_MS.
+   */
+  readonly dropsBufferOnClear?: boolean;
 }
 
 export interface CallOptions {

@@ -29,6 +29,8 @@ export * from './call-types.js';
 const IDLE_KEEP_FRAMES = 50; // 1 s of lead-in kept while nobody speaks, so a turn's start is never trimmed
 /** A provider's goodbye plays out before the hangup, but a stuck playout never keeps a call up past this. */
 const GOODBYE_MAX_WAIT_MS = 15_000;
+/** Egress lead for a far end that keeps its buffer on `clear` (the lead before EGRESS_LEAD_MS grew to 250 ms). */
+export const SHORT_EGRESS_LEAD_MS = 60;
 const RING_FRAMES = 2048; // ~40 s of 20 ms frames: the longest turn a failover can replay whole
 
 export class Call {
@@ -114,7 +116,7 @@ export class Call {
         },
         sendMark: (name) => this.#transport.sendMark(name),
       },
-      leadMs: opts.media.egressLeadMs,
+      leadMs: opts.transport.dropsBufferOnClear ? opts.media.egressLeadMs : Math.min(opts.media.egressLeadMs, SHORT_EGRESS_LEAD_MS),
       maxQueueMs: opts.media.egressMaxQueueMs,
       onDrop: (n) => this.#drop('egress_overflow', n),
       onFirstFrame: (ms) => opts.metrics.latency.recordSince('egress', performance.now() - ms),

@@ -90,9 +90,13 @@ export class Egress {
     return this.#queuedFrames;
   }
 
-  /** Bot audio is queued here or sent but not yet confirmed played. */
+  /**
+   * Bot audio is queued here, or sent but not yet confirmed played, or sent and still ahead of real
+   * time at the carrier (up to the lead: with a lead longer than what waits here, a reply can be
+   * wholly sent and still have audio to play, which a barge-in or a switch must `clear`).
+   */
   get playing(): boolean {
-    return this.#queuedFrames > 0 || this.#pendingMarks.size > 0;
+    return this.#queuedFrames > 0 || this.#pendingMarks.size > 0 || this.#playoutEnd > this.#now();
   }
 
   get currentResponseId(): string | undefined {

@@ -23,14 +23,15 @@ import type { Call } from '../calls/call.js';
 import type { StreamTokens } from '../http/security/stream-tokens.js';
 import { wsBase } from '../http/app.js';
 import { TWILIO_MEDIA_PATH } from '../http/routes/twilio.js';
-import { TELNYX_MEDIA_PATH } from '../http/routes/telnyx.js';
+import { telnyxEgressFormat, telnyxStreamSetup } from '../http/routes/telnyx.js';
 import { twilioConnectStream } from '../http/twiml.js';
 import { DTMF_DIGITS, dtmfTones } from '../pipeline/dtmf.js';
 import type { CallRecords } from '../store/call-records.js';
 import type { CarrierUpdate } from '../store/call-store.js';
 import { telnyxEventUpdate, twilioStatusUpdate } from './carrier-status.js';
 import { CarrierCallError, type CarrierName } from './carrier-errors.js';
-import type { TelnyxCallControl } from './telnyx-call-control.js';
+import type { CarrierLegs } from './carrier-legs.js';
+import { commandIdFor, type TelnyxCallControl } from './telnyx-call-control.js';
 import { createTwilioCalls, type TwilioCalls } from './twilio-calls.js';
 
 export const E164 = /^\+[1-9]\d{1,14}$/;
@@ -70,6 +71,8 @@ export interface CallControlDeps {
   readonly records: CallRecords;
   readonly twilio?: TwilioCalls;
   readonly telnyx?: TelnyxCallControl;
+  /** Telnyx Call Control legs: one hangup per leg, whichever path ends the call. */
+  readonly legs?: CarrierLegs;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly now?: () => number;
@@ -164,7 +167,11 @@ export class CallControl {
    */
   async place(p: PreparedCall): Promise<PlacedCall> {
     const { config, tokens, records } = this.#d;
-    const token = tokens.issue(undefined, { callId: p.callId, direction: 'outbound', from: p.from, to: p.to, provider: p.provider, metadata: p.metadata });
+    const carrier =
+      p.transport === 'telnyx'
+        ? ({ transport: 'telnyx', leg: 'call_control', egress: telnyxEgressFormat(config.telnyx.bidirectionalCodec) } as const)
+        : ({ transport: 'twilio', leg: 'stream_verb' } as const);
+    const token = tokens.issue(undefined, { callId: p.callId, direction: 'outbound', from: p.from, to: p.to, provider: p.provider, metadata: p.metadata, ...carrier });
     try {
       records.store.insertDialing({ callId: p.callId, correlationId: p.correlationId, transport: p.transport, from: p.from, to: p.to, provider: p.provider, metadata: p.metadata });
     } catch (err) {
@@ -216,9 +223,10 @@ export class CallControl {
       connectionId: config.calls.telnyxConnectionId!,
       to: p.to,
       from: p.from,
-      streamUrl: `${this.#wsBase}${TELNYX_MEDIA_PATH}?token=${encodeURIComponent(token)}`,
-      codec: config.telnyx.codec,
+      ...telnyxStreamSetup({ config, wsBase: this.#wsBase }, token),
       clientState: Buffer.from(JSON.stringify({ callId: p.callId }), 'utf8').toString('base64'),
+      // One dial per call of ours: a request repeated after a lost answer places no second call.
+      commandId: commandIdFor('dial', p.callId),
       webhookUrl: config.calls.statusCallbacks ? `${this.#publicUrl}/telnyx/webhook` : undefined,
       answeringMachineDetection: p.machineDetection === undefined ? undefined : p.machineDetection === 'detect' ? 'detect' : 'detect_beep',
       ringTimeoutS: this.#ringTimeoutS,
@@ -245,6 +253,9 @@ export class CallControl {
     if (entry) this.#d.tokens.consume(entry.token);
     if (this.#d.calls.get(callId)) return;
     try {
+      const rec = this.#d.records.store.get(callId);
+      // A Telnyx leg that never streamed would otherwise ring or sit answered in silence.
+      if (rec?.transport === 'telnyx' && rec.carrierCallId) this.#d.legs?.ended(rec.carrierCallId, 'stream_not_opened');
       if (this.#d.records.store.endDialing(callId, 'not_connected')) {
         this.#log.warn({ event: 'call_not_connected', callId }, 'outbound call never opened its media stream');
       }
@@ -275,7 +286,7 @@ export class CallControl {
     if (rec.state !== 'dialing') throw new GatewayError('GW_ERR_CALL_NOT_LIVE', `'${callId}' is ${rec.state}${rec.endReason ? ` (${rec.endReason})` : ''}`);
     if (!rec.carrierCallId) throw new GatewayError('GW_ERR_CALL_NOT_LIVE', `'${callId}' is still being placed; try again in a moment`);
     // Ringing: cancel it at the carrier, then the record ends and the token is revoked.
-    await this.#carrierHangup(rec.transport, rec.carrierCallId, callId, { ringing: true });
+    await this.#carrierHangup(rec.transport, rec.carrierCallId, callId, { ringing: true, reason });
     this.#settleDialing(callId);
     this.#d.records.store.endDialing(callId, reason);
     this.#log.info({ event: 'call_hangup', callId, reason, dialing: true }, 'ringing call cancelled');
@@ -288,7 +299,7 @@ export class CallControl {
     const withdraw = this.#d.records.expectEnd(call.id, reason);
     let via: 'carrier' | 'media';
     try {
-      via = await this.#carrierHangup(s.transport, call.carrierCallId, call.id);
+      via = await this.#carrierHangup(s.transport, call.carrierCallId, call.id, { reason });
     } catch (err) {
       if (!goneAtCarrier(err)) {
         withdraw();
@@ -307,7 +318,8 @@ export class CallControl {
    * Twilio gets Status=completed whatever the call's state: `canceled` leaves a call that was
    * answered a moment ago (stream not open yet) running, `completed` ends it in any state.
    */
-  async #carrierHangup(transport: string, carrierCallId: string, callId: string, opts: { ringing?: boolean } = {}): Promise<'carrier' | 'media'> {
+  async #carrierHangup(transport: string, carrierCallId: string, callId: string, opts: { ringing?: boolean; reason?: string } = {}): Promise<'carrier' | 'media'> {
+    const reason = opts.reason ?? 'api_hangup';
     const t0 = performance.now();
     const done = (outcome: string) => {
       this.#d.metrics.callControlTotal.inc({ action: 'hangup', transport, outcome });
@@ -323,7 +335,10 @@ export class CallControl {
         }
         await this.#d.twilio.hangup(carrierCallId, 'completed');
       } else if (transport === 'telnyx') {
-        await (this.#carrierFor('telnyx', 'hangup') as TelnyxCallControl).hangup(carrierCallId);
+        const telnyx = this.#carrierFor('telnyx', 'hangup') as TelnyxCallControl;
+        // Through the legs when we have them, so the closing socket that follows sends no second hangup.
+        if (this.#d.legs) await this.#d.legs.hangup(carrierCallId, reason);
+        else await telnyx.hangup(carrierCallId);
       } else {
         this.#d.metrics.callControlTotal.inc({ action: 'hangup', transport, outcome: 'ok' });
         return 'media';
@@ -429,7 +444,7 @@ export class CallControl {
       const rec = this.#d.records.store.get(callId);
       if (rec?.state !== 'dialing') return;
       this.#d.records.store.endDialing(callId, 'shutdown');
-      if (rec.carrierCallId) await this.#carrierHangup(rec.transport, rec.carrierCallId, callId, { ringing: true });
+      if (rec.carrierCallId) await this.#carrierHangup(rec.transport, rec.carrierCallId, callId, { ringing: true, reason: 'shutdown' });
     });
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled(cancels), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
@@ -447,7 +462,7 @@ export function createCallControl(
   const twilio =
     deps.twilio ??
     (accountSid && authToken
-      ? createTwilioCalls({ accountSid, authToken, baseUrl: config.calls.twilioApiBaseUrl, timeoutMs: config.calls.carrierTimeoutMs })
+      ? createTwilioCalls({ accountSid, authToken, baseUrl: config.calls.twilioApiBaseUrl, timeoutMs: config.calls.carrierTimeoutMs, commands: deps.metrics.carrierCommandsTotal })
       : undefined);
   return new CallControl({ ...deps, config, twilio });
 }

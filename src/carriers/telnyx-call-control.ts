@@ -4,31 +4,94 @@
  * configurable so tests point the SDK at a loopback fake of the REST API. A dial is never retried
  * (it is not idempotent); the other commands carry a command_id, so the SDK's one retry is safe.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import Telnyx, { APIConnectionTimeoutError, APIError, APIUserAbortError } from 'telnyx';
-import { GatewayError } from '../errors.js';
 import { CarrierCallError, withDeadline } from './carrier-errors.js';
 
 export type TelnyxCodec = 'PCMU' | 'PCMA' | 'L16';
 
-export interface TelnyxDial {
+/**
+ * How the stream is set up on answer and dial. Both codecs are given explicitly: `stream_codec` is
+ * what Telnyx sends us, `stream_bidirectional_codec` what it expects back; Telnyx's default for the
+ * latter is PCMU whatever the call uses, so leaving it out plays A-law as mu-law
+ * (ActionAnswerParams / CallDialParams in telnyx-node 7, resources/calls/actions.d.ts, calls.d.ts).
+ */
+export interface TelnyxStreamSetup {
+  readonly streamUrl: string;
+  readonly codec: TelnyxCodec;
+  readonly bidirectionalCodec: TelnyxCodec;
+  /** Only for L16 (stream_bidirectional_sampling_rate: 8000 | 16000 | ... in the SDK types). */
+  readonly bidirectionalSamplingRate?: 8000 | 16000;
+}
+
+export interface TelnyxDial extends TelnyxStreamSetup {
   readonly connectionId: string;
   readonly to: string;
   readonly from: string;
-  readonly streamUrl: string;
-  readonly codec: TelnyxCodec;
   /** Base64, echoed on every webhook of the call: how events find our record before we know the id. */
   readonly clientState: string;
   readonly webhookUrl?: string;
   readonly answeringMachineDetection?: 'detect' | 'detect_beep';
   readonly ringTimeoutS: number;
+  /** "Telnyx will ignore other Dial commands with the same command_id" (CallDialParams.command_id). */
+  readonly commandId?: string;
 }
 
 export interface TelnyxCallControl {
-  answerWithStream(callControlId: string, opts: { streamUrl: string; codec: TelnyxCodec }): Promise<void>;
+  answerWithStream(callControlId: string, setup: TelnyxStreamSetup): Promise<void>;
   dial(d: TelnyxDial): Promise<{ callControlId: string; callSessionId: string | undefined }>;
   hangup(callControlId: string): Promise<void>;
-  sendDtmf(callControlId: string, digits: string, durationMs: number): Promise<void>;
+  sendDtmf(callControlId: string, digits: string, durationMs: number, commandId?: string): Promise<void>;
+}
+
+/** Counts every command (voice_gateway_carrier_commands_total); optional so tests can omit it. */
+export interface CommandCounter {
+  inc(labels: { carrier: string; command: string; status: string }): void;
+}
+
+/**
+ * A command id that is the same every time we send `op` for this call: Telnyx "will ignore any command
+ * with the same command_id for the same call_control_id" (ActionAnswerParams.command_id,
+ * ActionHangupParams.command_id in telnyx-node 7; "Commands with duplicate command_ids within 60
+ * seconds will be ignored": https://developers.telnyx.com/docs/voice/programmable-voice/receiving-webhooks),
+ * so a retried webhook's answer, or a hangup sent by both the API and the closing socket, runs once.
+ * Shaped as a UUID.
+ */
+export function commandIdFor(op: string, callControlId: string): string {
+  const h = createHash('sha256').update(`${op}\u0000${callControlId}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The call is over at Telnyx: 422 with code 90018 "Call has already ended". */
+export function isCallGone(err: unknown): boolean {
+  return err instanceof CarrierCallError && err.carrier.name === 'telnyx' && err.carrier.code === '90018';
+}
+
+export function commandStatus(err: unknown): string {
+  if (err === undefined) return 'ok';
+  if (isCallGone(err)) return 'gone';
+  if (!(err instanceof CarrierCallError)) return 'error';
+  switch (err.code) {
+    case 'GW_ERR_CALL_CARRIER_REJECTED':
+      return 'rejected';
+    case 'GW_ERR_CALL_CARRIER_TIMEOUT':
+      return 'timeout';
+    case 'GW_ERR_CALL_CARRIER_UNREACHABLE':
+      return 'unreachable';
+    default:
+      return 'error';
+  }
+}
+
+function streamParams(s: TelnyxStreamSetup) {
+  return {
+    stream_url: s.streamUrl,
+    stream_track: 'inbound_track' as const,
+    stream_codec: s.codec,
+    stream_bidirectional_mode: 'rtp' as const,
+    stream_bidirectional_codec: s.bidirectionalCodec,
+    ...(s.bidirectionalCodec === 'L16' && s.bidirectionalSamplingRate ? { stream_bidirectional_sampling_rate: s.bidirectionalSamplingRate } : {}),
+  };
 }
 
 function telnyxError(op: string, err: unknown): CarrierCallError {
@@ -48,7 +111,7 @@ function telnyxError(op: string, err: unknown): CarrierCallError {
   return new CarrierCallError('GW_ERR_CALL_CARRIER_UNREACHABLE', { name: 'telnyx', op, message: (err as Error).message }, { cause: err });
 }
 
-export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string; timeoutMs?: number }): TelnyxCallControl {
+export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string; timeoutMs?: number; commands?: CommandCounter }): TelnyxCallControl {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const client = new Telnyx({
     apiKey: opts.apiKey,
@@ -57,29 +120,24 @@ export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string
     maxRetries: 1,
   });
 
-  /** One request with our deadline on top of the SDK's (retries included), abortable. */
+  /** One request with our deadline on top of the SDK's (retries included), abortable, counted. */
   const call = async <T>(op: string, work: (signal: AbortSignal) => Promise<T>, deadlineMs: number): Promise<T> => {
     const abort = new AbortController();
     try {
-      return await withDeadline(work(abort.signal), deadlineMs, 'telnyx', op, abort);
+      const result = await withDeadline(work(abort.signal), deadlineMs, 'telnyx', op, abort);
+      opts.commands?.inc({ carrier: 'telnyx', command: op, status: 'ok' });
+      return result;
     } catch (err) {
-      throw err instanceof CarrierCallError ? err : telnyxError(op, err);
+      const e = err instanceof CarrierCallError ? err : telnyxError(op, err);
+      opts.commands?.inc({ carrier: 'telnyx', command: op, status: commandStatus(e) });
+      throw e;
     }
   };
 
   return {
-    async answerWithStream(callControlId, { streamUrl, codec }) {
-      try {
-        await client.calls.actions.answer(callControlId, {
-          stream_url: streamUrl,
-          stream_track: 'inbound_track',
-          stream_codec: codec,
-          stream_bidirectional_mode: 'rtp',
-          stream_bidirectional_codec: codec,
-        });
-      } catch (err) {
-        throw new GatewayError('GW_ERR_CARRIER_API', `Telnyx answer for ${callControlId}: ${(err as Error).message}`, { cause: err });
-      }
+    async answerWithStream(callControlId, setup) {
+      const commandId = commandIdFor('answer', callControlId);
+      await call('answer', (signal) => client.calls.actions.answer(callControlId, { ...streamParams(setup), command_id: commandId }, { signal }), 2 * timeoutMs + 500);
     },
 
     async dial(d) {
@@ -91,12 +149,9 @@ export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string
               connection_id: d.connectionId,
               to: d.to,
               from: d.from,
-              stream_url: d.streamUrl,
-              stream_track: 'inbound_track',
-              stream_codec: d.codec,
-              stream_bidirectional_mode: 'rtp',
-              stream_bidirectional_codec: d.codec,
+              ...streamParams(d),
               client_state: d.clientState,
+              ...(d.commandId ? { command_id: d.commandId } : {}),
               timeout_secs: d.ringTimeoutS,
               ...(d.webhookUrl ? { webhook_url: d.webhookUrl, webhook_url_method: 'POST' as const } : {}),
               ...(d.answeringMachineDetection ? { answering_machine_detection: d.answeringMachineDetection } : {}),
@@ -113,12 +168,13 @@ export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string
     },
 
     async hangup(callControlId) {
-      const commandId = randomUUID();
+      // One hangup per call, however many paths ask for it (see commandIdFor).
+      const commandId = commandIdFor('hangup', callControlId);
       await call('hangup', (signal) => client.calls.actions.hangup(callControlId, { command_id: commandId }, { signal }), 2 * timeoutMs + 500);
     },
 
-    async sendDtmf(callControlId, digits, durationMs) {
-      const commandId = randomUUID();
+    async sendDtmf(callControlId, digits, durationMs, commandId = randomUUID()) {
+      // One id per request to send digits, reused by the SDK's retry: two requests are two sends.
       await call(
         'send_dtmf',
         (signal) => client.calls.actions.sendDtmf(callControlId, { digits, duration_millis: durationMs, command_id: commandId }, { signal }),

@@ -31,6 +31,8 @@ export interface TwilioCallsOptions {
   /** e.g. http://127.0.0.1:PORT for a fake; default https://api.twilio.com. */
   readonly baseUrl?: string;
   readonly timeoutMs: number;
+  /** Counts every command (voice_gateway_carrier_commands_total). */
+  readonly commands?: { inc(labels: { carrier: string; command: string; status: string }): void };
 }
 
 type RequestOptions = Parameters<twilio.RequestClient['request']>[0];
@@ -80,6 +82,14 @@ export function createTwilioCalls(opts: TwilioCallsOptions): TwilioCalls {
   // Our own deadline as well as the SDK's socket timeout, so a hung carrier answers 504 on time.
   const deadlineMs = opts.timeoutMs + 250;
 
+  const count = (command: string, err?: unknown) => {
+    const e = err === undefined ? undefined : err instanceof CarrierCallError ? err : twilioError(command, err);
+    const status =
+      e === undefined ? 'ok' : e.carrier.status === 404 ? 'gone' : e.code === 'GW_ERR_CALL_CARRIER_REJECTED' ? 'rejected' : e.code === 'GW_ERR_CALL_CARRIER_TIMEOUT' ? 'timeout' : 'unreachable';
+    opts.commands?.inc({ carrier: 'twilio', command, status });
+    return e;
+  };
+
   return {
     async dial(d) {
       try {
@@ -100,17 +110,19 @@ export function createTwilioCalls(opts: TwilioCallsOptions): TwilioCalls {
           'twilio',
           'dial',
         );
+        count('dial');
         return { sid: call.sid, status: String(call.status) };
       } catch (err) {
-        throw err instanceof CarrierCallError ? err : twilioError('dial', err);
+        throw count('dial', err)!;
       }
     },
 
     async hangup(callSid, status) {
       try {
         await withDeadline(client.calls(callSid).update({ status }), deadlineMs, 'twilio', 'hangup');
+        count('hangup');
       } catch (err) {
-        throw err instanceof CarrierCallError ? err : twilioError('hangup', err);
+        throw count('hangup', err)!;
       }
     },
   };

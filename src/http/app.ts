@@ -2,7 +2,7 @@
  * The fastify app: webhooks, media WebSockets, health, metrics. `buildApp()` returns the instance
  * without listening; the entry file listens, tests use inject() or a port-0 listen.
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import websocket from '@fastify/websocket';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,12 +13,14 @@ import type { Metrics } from '../observability/metrics.js';
 import type { CallManager } from '../calls/call-manager.js';
 import type { TelnyxCallControl } from '../carriers/telnyx-call-control.js';
 import type { CallControl } from '../carriers/call-control.js';
+import type { CarrierLegs } from '../carriers/carrier-legs.js';
 import type { CallRecords } from '../store/call-records.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.js';
 import { StreamTokens } from './security/stream-tokens.js';
 import { trustProxyOption } from './security/allowlist.js';
 import { MediaGuard } from './media-guard.js';
+import { RedactingLogController } from './request-log.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTwilioRoutes } from './routes/twilio.js';
 import { registerTelnyxRoutes } from './routes/telnyx.js';
@@ -39,6 +41,8 @@ export interface AppDeps {
   readonly callRecords?: CallRecords;
   /** Outbound calls, hangup, DTMF, carrier status folding. */
   readonly callControl?: CallControl;
+  /** Hangs up Telnyx Call Control legs when their call ends on our side. */
+  readonly legs?: CarrierLegs;
   readonly now?: () => number;
 }
 
@@ -60,8 +64,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.logger,
-    // Health probes and Prometheus scrapes would drown the log; other requests log their outcome.
-    logController: new LogController({
+    // Health probes and Prometheus scrapes would drown the log; other requests log their outcome,
+    // with stream tokens redacted from the URL.
+    logController: new RedactingLogController({
       requestIdLogLabel: 'correlationId',
       disableRequestLogging: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
     }),

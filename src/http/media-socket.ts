@@ -2,7 +2,13 @@
  * One media WebSocket: size and rate limits, the protocol state machine (connected -> start -> media
  * ... -> stop), the stream token check, and the bridge to a Call. Anything malformed is rejected,
  * counted by reason and logged (the first few at warn, the rest at debug so a flood cannot flood the
- * log), and the connection goes on; only a missing/invalid token or a sustained flood closes it.
+ * log), and the connection goes on; only a missing/invalid token, an inbound codec we cannot decode
+ * or a sustained flood closes it. A rejected message changes nothing.
+ *
+ * Inbound frames are put back in order by their chunk number (Telnyx does not promise order); an L16
+ * frame of odd length is refused here, before any decoder sees it. Outbound audio is re-encoded when
+ * the carrier was told to expect another codec than it streams to us. When the call ends on our side,
+ * a Telnyx Call Control leg is hung up through the carrier (closing the socket does not end it).
  */
 import type { WebSocket, RawData } from 'ws';
 import { GatewayError, isGatewayError, type ErrorCode } from '../errors.js';
@@ -10,14 +16,24 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Call, CallTransport } from '../calls/call.js';
 import type { CallManager } from '../calls/call-manager.js';
-import type { MediaProtocol, WireFormat } from '../transports/media-events.js';
-import type { StreamTokens } from './security/stream-tokens.js';
+import type { CarrierLegs } from '../carriers/carrier-legs.js';
+import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
+import { EgressTranscoder } from '../transports/egress-transcoder.js';
+import type { MediaProtocol, StartEvent, WireFormat } from '../transports/media-events.js';
+import { MediaReorder } from '../transports/media-reorder.js';
+import { StreamTokens, type MediaTransport, type StreamGrantInfo } from './security/stream-tokens.js';
 import { markMediaStarted } from './media-guard.js';
 
 /** Close codes: 1008 policy violation (token, flood), 1003 unsupported data, 1013 try again later. */
 export const CLOSE_POLICY = 1008;
 export const CLOSE_UNSUPPORTED = 1003;
 export const CLOSE_DRAINING = 1013;
+
+/** A token the route already took (spent) at the WebSocket upgrade; `start` must be for its call. */
+export interface ClaimedGrant {
+  readonly carrierCallId: string | undefined;
+  readonly info: StreamGrantInfo;
+}
 
 export interface MediaSocketContext {
   readonly protocol: MediaProtocol;
@@ -27,17 +43,29 @@ export interface MediaSocketContext {
   readonly logger: Logger;
   readonly correlationId: string;
   readonly limits: { maxMessageBytes: number; maxMessagesPerSecond: number };
-  /** A token presented in the URL (Telnyx); Twilio's arrives in start.customParameters.token. */
-  readonly urlToken?: string;
+  /** Telnyx: the token from the path or auth header, spent at upgrade. Twilio's arrives in start.customParameters.token. */
+  readonly claimed?: ClaimedGrant;
+  /** Hangs up Call Control legs when their call ends on our side. */
+  readonly legs?: CarrierLegs;
 }
 
 const LOUD_REJECTIONS = 5;
 const FLOOD_CLOSE_FACTOR = 4;
+/** Frames held waiting for a missing one before it is given up (3 x 20 ms). */
+const REORDER_WINDOW = 3;
+
+interface Inbound {
+  payload: Uint8Array;
+  receivedAtMs: number;
+}
 
 export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): void {
   const transport = ctx.protocol.transport;
   const log = ctx.logger.child({ transport, correlationId: ctx.correlationId });
   let call: Call | undefined;
+  let started = false;
+  let bytesPerSample = 1;
+  const reorder = new MediaReorder<Inbound>(REORDER_WINDOW);
   let rejections = 0;
   let windowStart = Date.now();
   let windowCount = 0;
@@ -89,42 +117,78 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
     }
   });
 
+  /** The grant this start may use: the one taken at upgrade, or the token in its custom parameters. */
+  const grantFor = (ev: StartEvent): StreamGrantInfo | undefined => {
+    if (ctx.claimed) return StreamTokens.fits(ctx.claimed.carrierCallId, ev.carrierCallId) ? ctx.claimed.info : undefined;
+    return ctx.tokens.consume(ev.customParameters.token, ev.carrierCallId, transport as MediaTransport);
+  };
+
+  const onStart = (ev: StartEvent) => {
+    // Checked before anything changes: a second start is refused and leaves the stream as it was.
+    if (started) throw new GatewayError('GW_ERR_TRANSPORT_OUT_OF_ORDER', 'second start on one stream');
+    if (ctx.calls.draining) {
+      reject('draining', 'gateway is shutting down');
+      closeWith(CLOSE_DRAINING, 'gateway is shutting down');
+      return;
+    }
+    const grant = grantFor(ev);
+    started = true;
+    if (!grant) {
+      const presented = ctx.claimed !== undefined || ev.customParameters.token !== undefined;
+      reject('GW_ERR_TRANSPORT_BAD_TOKEN', presented ? 'unknown, expired, reused, for another call or another transport' : 'no token');
+      closeWith(CLOSE_POLICY, 'invalid stream token');
+      return;
+    }
+    if (ev.format instanceof GatewayError) {
+      // Never silence: a stream we cannot decode is refused, and the leg is hung up so the caller is not left in dead air.
+      reject(ev.format.code, ev.format.message);
+      log.error({ event: 'media_codec_refused', code: ev.format.code, detail: ev.format.message, carrierCallId: ev.carrierCallId }, 'inbound audio is in a codec we cannot decode; refusing the call');
+      closeWith(CLOSE_UNSUPPORTED, 'unsupported codec');
+      if (grant.leg === 'call_control') ctx.legs?.ended(ev.carrierCallId, 'unsupported_codec');
+      return;
+    }
+    bytesPerSample = pcmCodec(ev.format.codec).bytesPerSample;
+    ctx.protocol.started(ev);
+    if (grant.leg === 'call_control') ctx.legs?.streaming(ev.carrierCallId);
+    call = ctx.calls.create({
+      carrierCallId: ev.carrierCallId,
+      correlationId: ctx.correlationId,
+      transport: socketTransport(socket, ctx, ev.format, grant, ev.carrierCallId),
+      customParameters: ev.customParameters,
+      grant,
+    });
+    markMediaStarted(socket);
+  };
+
+  const onMedia = (c: Call, payload: Uint8Array, chunk: number | undefined) => {
+    if (bytesPerSample === 2 && payload.length % 2 !== 0) {
+      // Half a sample would throw in the decoder and take the call's graph down with it.
+      reject('GW_ERR_AUDIO_ODD_LENGTH', `L16 payload of ${String(payload.length)} bytes`);
+      return;
+    }
+    const { out, verdict } = reorder.push(chunk, { payload, receivedAtMs });
+    if (verdict === 'reordered') ctx.metrics.mediaReorderedTotal.inc({ transport });
+    else if (verdict === 'late' || verdict === 'duplicate') ctx.metrics.mediaLateTotal.inc({ transport, kind: verdict });
+    for (const f of out) c.handleMedia(f.payload, f.receivedAtMs);
+  };
+
   const onEvent = (text: string) => {
     const ev = ctx.protocol.parse(text);
     switch (ev.type) {
       case 'connected':
         return;
-      case 'start': {
-        if (call) throw new GatewayError('GW_ERR_TRANSPORT_OUT_OF_ORDER', 'second start on one stream');
-        if (ctx.calls.draining) {
-          reject('draining', 'gateway is shutting down');
-          closeWith(CLOSE_DRAINING, 'gateway is shutting down');
-          return;
-        }
-        const token = ev.customParameters.token ?? ctx.urlToken;
-        const grant = ctx.tokens.consume(token, ev.carrierCallId);
-        if (!grant) {
-          reject('GW_ERR_TRANSPORT_BAD_TOKEN', token ? 'unknown, expired, reused or for another call' : 'no token');
-          closeWith(CLOSE_POLICY, 'invalid stream token');
-          return;
-        }
-        call = ctx.calls.create({
-          carrierCallId: ev.carrierCallId,
-          correlationId: ctx.correlationId,
-          transport: socketTransport(socket, ctx.protocol, ev.format),
-          customParameters: ev.customParameters,
-          grant,
-        });
-        markMediaStarted(socket);
+      case 'start':
+        return onStart(ev);
+      case 'ignored':
+        if (ev.what === 'carrier_error') log.warn({ event: 'carrier_stream_error', detail: ev.detail, callId: call?.id }, 'the carrier reported a media stream error');
         return;
-      }
       case 'stop':
         if (!call) throw new GatewayError('GW_ERR_TRANSPORT_OUT_OF_ORDER', 'stop before start');
         void call.end('caller_hangup');
         return;
       default:
         if (!call) throw new GatewayError('GW_ERR_TRANSPORT_OUT_OF_ORDER', `${ev.type} before start`);
-        if (ev.type === 'media') call.handleMedia(ev.payload, receivedAtMs);
+        if (ev.type === 'media') onMedia(call, ev.payload, ev.chunk);
         else if (ev.type === 'mark') call.handleMark(ev.name);
         else call.handleDtmf(ev.digit);
     }
@@ -136,18 +200,29 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
   socket.on('error', (err) => log.warn({ event: 'media_socket_error', err }, 'media socket error'));
 }
 
-function socketTransport(socket: WebSocket, protocol: MediaProtocol, format: WireFormat): CallTransport {
+function socketTransport(socket: WebSocket, ctx: MediaSocketContext, format: WireFormat, grant: StreamGrantInfo, carrierCallId: string): CallTransport {
+  const { protocol } = ctx;
   const send = (text: string) => {
     if (socket.readyState === socket.OPEN) socket.send(text);
   };
+  const transcoder = EgressTranscoder.needed(format, grant.egress) ? new EgressTranscoder(format, grant.egress) : undefined;
   return {
     name: protocol.transport,
     format,
-    sendMedia: (payload) => send(protocol.media(payload)),
+    sendMedia: transcoder
+      ? (payload) => {
+          const out = transcoder.process(payload);
+          if (out.length > 0) send(protocol.media(out));
+        }
+      : (payload) => send(protocol.media(payload)),
     sendMark: (name) => send(protocol.mark(name)),
     sendClear: () => send(protocol.clear()),
+    // Twilio and Telnyx drop the audio they hold on `clear`: a long lead costs nothing at barge-in.
+    dropsBufferOnClear: true,
     close: (code = 1000, reason = '') => {
       if (socket.readyState === socket.OPEN) socket.close(code, reason.slice(0, 120));
+      // A Call Control leg outlives our socket: end it at the carrier too (once, with the reason).
+      if (grant.leg === 'call_control') ctx.legs?.ended(carrierCallId, reason || 'socket_closed');
     },
   };
 }

@@ -350,6 +350,30 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       help: 'Calls that returned to Silero after a worker fault once the pool answered a probe inference again',
       registers: r,
     }),
+    carrierCommandsTotal: new Counter({
+      name: 'voice_gateway_carrier_commands_total',
+      help: 'Carrier REST commands (answer, hangup, send_dtmf, dial, update), by carrier, command and status (ok, gone, duplicate, rejected, timeout, unreachable, error)',
+      labelNames: ['carrier', 'command', 'status'] as const,
+      registers: r,
+    }),
+    mediaReorderedTotal: new Counter({
+      name: 'voice_gateway_media_reordered_total',
+      help: 'Inbound media frames that arrived out of order and were put back in order, by transport',
+      labelNames: ['transport'] as const,
+      registers: r,
+    }),
+    mediaLateTotal: new Counter({
+      name: 'voice_gateway_media_late_total',
+      help: 'Inbound media frames dropped because they arrived after their place was played (late) or twice (duplicate), by transport and kind',
+      labelNames: ['transport', 'kind'] as const,
+      registers: r,
+    }),
+    webhookDuplicatesTotal: new Counter({
+      name: 'voice_gateway_webhook_duplicates_total',
+      help: 'Carrier webhooks delivered again (same event id) and acknowledged without acting twice, by carrier',
+      labelNames: ['carrier'] as const,
+      registers: r,
+    }),
   };
 }
 

@@ -33,7 +33,21 @@ export interface SimulatedCallOptions {
   readonly speed?: number;
   readonly signal?: AbortSignal;
   /** Media WebSocket URL override (skip the webhook), with the stream parameters to send. */
-  readonly stream?: { url: string; parameters: Record<string, string> };
+  readonly stream?: { url: string; parameters: Record<string, string>; egressCodec?: Exclude<WireCodec, 'pcm16'> };
+  /**
+   * What the carrier was told to expect back, when it differs from what the caller sends (a
+   * separate egress codec); else what the webhook's answer says, else the caller's own codec.
+   */
+  readonly egressCodec?: WireCodec;
+  /** Deliver the voice webhook this many more times (retried delivery). */
+  readonly webhookRetries?: number;
+  /**
+   * Network misbehaviour Telnyx documents ("Media frame order is not guaranteed":
+   * https://developers.telnyx.com/api-reference/websockets/stream-call-media-over-websocket):
+   * every `swapEvery`-th frame arrives after the one that follows it; every `duplicateEvery`-th
+   * frame arrives twice.
+   */
+  readonly network?: { swapEvery?: number; duplicateEvery?: number };
   /** The carrier's id for the call (an outbound call's, as its REST API gave it); else a new one. */
   readonly carrierCallId?: string;
   readonly from?: string;
@@ -98,6 +112,7 @@ export async function simulateCall(opts: SimulatedCallOptions): Promise<Simulate
       to: opts.to ?? '+15550199',
       twilioAuthToken: opts.twilioAuthToken,
       telnyxSecretKey: opts.telnyxSecretKey,
+      retries: opts.webhookRetries,
     }));
   const headers: Record<string, string> = {};
   if (opts.transport === 'twilio' && opts.twilioAuthToken) {
@@ -111,7 +126,8 @@ export async function simulateCall(opts: SimulatedCallOptions): Promise<Simulate
   });
   const streamId = randomUUID();
   const msgs: NetworkMessages = opts.transport === 'twilio' ? twilioMessages(`MZ${streamId.replace(/-/g, '')}`) : telnyxMessages(streamId);
-  return runStream(ws, msgs, carrierCallId, target.parameters, opts);
+  const egress: WireCodec = opts.egressCodec ?? target.egressCodec ?? opts.codec;
+  return runStream(ws, msgs, carrierCallId, target.parameters, { ...opts, egressCodec: egress });
 }
 
 async function runStream(
@@ -122,6 +138,8 @@ async function runStream(
   opts: SimulatedCallOptions,
 ): Promise<SimulatedCallResult> {
   const codec = pcmCodec(opts.codec);
+  // Replies come in the codec the carrier was told to expect, which may not be the caller's.
+  const replyCodec = pcmCodec(opts.egressCodec ?? opts.codec);
   const silence = Buffer.alloc(SAMPLES_PER_FRAME, codec.silenceByte).toString('base64');
   const polite = (opts.turnTaking ?? 'polite') === 'polite';
   const tailMs = opts.tailMs ?? 4000;
@@ -163,7 +181,7 @@ async function runStream(
       endMs: current.lastMs,
       frames: current.chunks.length,
       latencyMs: current.latencyMs,
-      pcm: bytes.length > 0 ? codec.decode(new Uint8Array(bytes)) : new Int16Array(0),
+      pcm: bytes.length > 0 ? replyCodec.decode(new Uint8Array(bytes)) : new Int16Array(0),
       cleared,
     });
     current = undefined;
@@ -179,7 +197,7 @@ async function runStream(
     const now = mediaNow();
     if (msg.event === 'media' && msg.media?.payload) {
       const payload = Buffer.from(msg.media.payload, 'base64');
-      for (const d of detector.push(codec.decode(payload))) result.dtmfHeard.push({ digit: d.digit, atMs: now });
+      for (const d of detector.push(replyCodec.decode(payload))) result.dtmfHeard.push({ digit: d.digit, atMs: now });
       result.framesReceived++;
       result.arrivalsMs.push(now);
       if (current && now - current.lastMs > REPLY_GAP_MS && playoutEndMs < now) closeReply(false);
@@ -188,7 +206,7 @@ async function runStream(
       }
       current.lastMs = now;
       current.chunks.push(payload);
-      playoutEndMs = Math.max(playoutEndMs, now) + (payload.length / codec.bytesPerSample / 8000) * 1000;
+      playoutEndMs = Math.max(playoutEndMs, now) + (payload.length / replyCodec.bytesPerSample / 8000) * 1000;
       lastReplyActivityMs = now;
     } else if (msg.event === 'mark' && msg.mark?.name) {
       const name = msg.mark.name;
@@ -227,6 +245,8 @@ async function runStream(
 
   let audioIndex = 0;
   let frameNo = 0;
+  /** A frame held back to arrive after its successor (network.swapEvery). */
+  let held: string | undefined;
   const maxMs = opts.maxDurationMs ?? 10 * 60_000;
   let stopped = false;
   const onAbort = () => {
@@ -254,7 +274,15 @@ async function runStream(
       if (audioIndex >= totalAudioFrames && dtmfToSend.length === 0 && !replyPlaying && now - Math.max(lastReplyActivityMs, (lastSpeechSentMs ?? 0)) > tailMs) break;
       payload = silence;
     }
-    ws.send(msgs.media(payload, frameNo * FRAME_MS, frameNo));
+    const frame = msgs.media(payload, frameNo * FRAME_MS, frameNo);
+    const { swapEvery, duplicateEvery } = opts.network ?? {};
+    if (held !== undefined) {
+      ws.send(frame);
+      ws.send(held);
+      held = undefined;
+    } else if (swapEvery && frameNo % swapEvery === swapEvery - 1) held = frame;
+    else ws.send(frame);
+    if (duplicateEvery && frameNo % duplicateEvery === duplicateEvery - 1) ws.send(frame);
     frameNo++;
     result.framesSent++;
     const nextAt = t0 + (frameNo * FRAME_MS) / speed;

@@ -18,9 +18,11 @@ export interface DialedCall {
   readonly to: string;
   /** Twilio: the TwiML the dial carried (<Connect><Stream>). */
   readonly twiml?: string;
-  /** Telnyx: stream_url, and the codec asked for both ways. */
+  /** Telnyx: stream_url; the codec the network streams to the app (stream_codec) ... */
   readonly streamUrl?: string;
   readonly codec?: string;
+  /** ... and the one it expects back (stream_bidirectional_codec), which may differ. */
+  readonly egressCodec?: string;
 }
 
 export type NetworkEvent = { seq: number; type: 'hangup' } | { seq: number; type: 'dtmf'; digits: string };

@@ -42,16 +42,23 @@ export async function nextDial(networkUrl: string, waitMs: number, signal?: Abor
 /** Where the dial asked the network to stream: from Twilio's TwiML, or Telnyx's stream_url. */
 export function streamTargetOf(dial: DialedCall): StreamTarget {
   if (dial.twiml) return parseStreamTarget(dial.twiml);
-  if (dial.streamUrl) return { url: dial.streamUrl, parameters: {} };
+  if (dial.streamUrl) return { url: dial.streamUrl, parameters: {}, attributes: {}, egressCodec: telnyxCodec(dial.egressCodec ?? dial.codec) };
   throw new Error(`the ${dial.transport} dial for ${dial.carrierCallId} carries neither TwiML nor a stream URL`);
+}
+
+function telnyxCodec(name: string | undefined): 'mulaw' | 'alaw' | 'l16' {
+  const c = (name ?? 'PCMU').toUpperCase();
+  if (c === 'PCMU') return 'mulaw';
+  if (c === 'PCMA') return 'alaw';
+  if (c === 'L16') return 'l16';
+  throw new Error(`the simulated callee speaks PCMU, PCMA and L16; the dial asked for ${c}`);
 }
 
 function codecOf(dial: DialedCall): 'mulaw' | 'alaw' {
   if (dial.transport === 'twilio') return 'mulaw';
-  const c = (dial.codec ?? 'PCMU').toUpperCase();
-  if (c === 'PCMU') return 'mulaw';
-  if (c === 'PCMA') return 'alaw';
-  throw new Error(`the simulated caller speaks PCMU and PCMA, the dial asked for ${c}`);
+  const c = telnyxCodec(dial.codec);
+  if (c === 'l16') throw new Error('the simulated callee sends PCMU or PCMA (8 kHz G.711)');
+  return c;
 }
 
 export async function answerOutboundCall(opts: OutboundAnswerOptions): Promise<OutboundAnswerResult> {

@@ -4,11 +4,22 @@
  */
 import { twilioSignature } from '../http/security/twilio-signature.js';
 import { telnyxSign } from '../http/security/telnyx-signature.js';
+import type { WireCodec } from '../pipeline/frame.js';
 
 export interface StreamTarget {
   url: string;
   parameters: Record<string, string>;
+  /** Every attribute of the <Stream> (codec, bidirectionalMode, bidirectionalCodec, ...). */
+  attributes: Record<string, string>;
+  /**
+   * What the carrier expects back: TeXML `bidirectionalCodec` (Telnyx's default is PCMU:
+   * https://developers.telnyx.com/docs/voice/programmable-voice/texml-verbs/stream); Twilio <Connect>
+   * audio is always mu-law.
+   */
+  egressCodec: Exclude<WireCodec, 'pcm16'>;
 }
+
+const TEXML_CODECS: Record<string, Exclude<WireCodec, 'pcm16'>> = { PCMU: 'mulaw', PCMA: 'alaw', L16: 'l16' };
 
 export interface WebhookOptions {
   readonly transport: 'twilio' | 'telnyx';
@@ -21,6 +32,13 @@ export interface WebhookOptions {
   /** Telnyx Ed25519 secret key (64 bytes), to sign as Telnyx does. */
   readonly telnyxSecretKey?: Uint8Array;
   readonly nowS?: () => number;
+  /**
+   * Deliver the webhook this many more times, as a carrier does when an answer is slow or lost
+   * (Telnyx "retries webhook delivery if your application does not respond within a certain time
+   * threshold": https://developers.telnyx.com/docs/voice/programmable-voice/receiving-webhooks).
+   * The last answer is the one streamed to.
+   */
+  readonly retries?: number;
 }
 
 function unescapeXml(s: string): string {
@@ -28,13 +46,16 @@ function unescapeXml(s: string): string {
 }
 
 export function parseStreamTarget(xml: string): StreamTarget {
-  const stream = /<Stream\b[^>]*\burl="([^"]+)"/.exec(xml);
-  if (!stream) throw new Error(`no <Stream url> in the webhook answer: ${xml.slice(0, 200)}`);
+  const tag = /<Stream\b([^>]*?)\/?>/.exec(xml);
+  const attributes: Record<string, string> = {};
+  for (const m of (tag?.[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)) attributes[m[1]] = unescapeXml(m[2]);
+  if (!attributes.url) throw new Error(`no <Stream url> in the webhook answer: ${xml.slice(0, 200)}`);
   const parameters: Record<string, string> = {};
   for (const m of xml.matchAll(/<Parameter\b[^>]*\bname="([^"]*)"[^>]*\bvalue="([^"]*)"/g)) {
     parameters[unescapeXml(m[1])] = unescapeXml(m[2]);
   }
-  return { url: unescapeXml(stream[1]), parameters };
+  const egressCodec = TEXML_CODECS[attributes.bidirectionalCodec ?? 'PCMU'] ?? 'mulaw';
+  return { url: attributes.url, parameters, attributes, egressCodec };
 }
 
 export async function callWebhook(opts: WebhookOptions): Promise<StreamTarget> {
@@ -58,8 +79,18 @@ export async function callWebhook(opts: WebhookOptions): Promise<StreamTarget> {
     headers['telnyx-timestamp'] = ts;
     headers['telnyx-signature-ed25519'] = telnyxSign(opts.telnyxSecretKey, ts, body);
   }
-  const res = await fetch(url, { method: 'POST', headers, body });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`webhook ${path} answered ${String(res.status)}: ${text.slice(0, 300)}`);
-  return parseStreamTarget(text);
+  let target: StreamTarget | undefined;
+  for (let attempt = 0; attempt <= (opts.retries ?? 0); attempt++) {
+    if (attempt > 0 && opts.transport === 'telnyx' && opts.telnyxSecretKey) {
+      // Each delivery is signed when it is sent.
+      const ts = String(Math.floor(opts.nowS?.() ?? Date.now() / 1000) + attempt);
+      headers['telnyx-timestamp'] = ts;
+      headers['telnyx-signature-ed25519'] = telnyxSign(opts.telnyxSecretKey, ts, body);
+    }
+    const res = await fetch(url, { method: 'POST', headers, body });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`webhook ${path} answered ${String(res.status)}: ${text.slice(0, 300)}`);
+    target = parseStreamTarget(text);
+  }
+  return target!;
 }

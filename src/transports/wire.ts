@@ -1,6 +1,7 @@
 /** Helpers shared by the JSON media protocols: strict base64 and field access that names what is wrong. */
 import { GatewayError } from '../errors.js';
 import type { InboundMediaEvent } from './media-events.js';
+import { chunkNumber } from './media-reorder.js';
 
 // Node's base64 decoder skips characters it does not know; a payload with any is corrupt, not "mostly fine".
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -65,17 +66,29 @@ export function optionalTimestampMs(value: unknown): number | undefined {
 }
 
 /**
- * The `media` message both carriers send, alike on the wire: `{ media: { track?, payload, timestamp? } }`
- * with base64 audio. Only the caller's (inbound) track is accepted.
+ * Track values the carriers document for `media.track`. Twilio: "inbound" | "outbound"
+ * (https://www.twilio.com/docs/voice/media-streams/websocket-messages#media-message); Telnyx streams
+ * the tracks named by stream_track (inbound_track, outbound_track, both_tracks) and labels frames
+ * "inbound" / "outbound" (https://developers.telnyx.com/api-reference/websockets/stream-call-media-over-websocket).
+ * Only the caller's track is audio for us; the other is ignored, not rejected.
  */
-export function inboundMedia(msg: Record<string, unknown>): Extract<InboundMediaEvent, { type: 'media' }> {
+const INBOUND_TRACKS = new Set(['inbound', 'inbound_track']);
+const OUTBOUND_TRACKS = new Set(['outbound', 'outbound_track']);
+
+/**
+ * The `media` message both carriers send, alike on the wire: `{ media: { track?, chunk?, payload,
+ * timestamp? } }` with base64 audio.
+ */
+export function inboundMedia(msg: Record<string, unknown>): Extract<InboundMediaEvent, { type: 'media' | 'ignored' }> {
   const media = objectField(msg, 'media', 'media');
-  if (media.track !== undefined && media.track !== 'inbound') {
-    throw new GatewayError('GW_ERR_TRANSPORT_BAD_MESSAGE', `media: unexpected track '${String(media.track)}'`);
+  if (typeof media.track === 'string' && OUTBOUND_TRACKS.has(media.track)) return { type: 'ignored', what: 'outbound_track' };
+  if (media.track !== undefined && !(typeof media.track === 'string' && INBOUND_TRACKS.has(media.track))) {
+    throw new GatewayError('GW_ERR_TRANSPORT_BAD_MESSAGE', `media: unexpected track '${String(media.track).slice(0, 40)}'`);
   }
   return {
     type: 'media',
     payload: decodeBase64Strict(media.payload, 'media.payload'),
     timestampMs: optionalTimestampMs(media.timestamp),
+    chunk: chunkNumber(media.chunk),
   };
 }

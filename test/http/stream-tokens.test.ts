@@ -32,3 +32,45 @@ describe('stream tokens', () => {
     expect(tokens.peek(t)).toBe(false);
   });
 });
+
+describe('stream tokens bound to a transport, spent at upgrade', () => {
+  it('a Twilio-issued token is refused (and spent) on the Telnyx route', () => {
+    const tokens = new StreamTokens({ ttlMs: 1000 });
+    const t = tokens.issue('CA1', { transport: 'twilio' });
+    expect(tokens.take(t, 'telnyx')).toEqual({ ok: false, reason: 'wrong_transport' });
+    expect(tokens.consume(t, 'CA1', 'twilio')).toBeUndefined();
+    const u = tokens.issue('CA1', { transport: 'twilio' });
+    expect(tokens.consume(u, 'CA1', 'telnyx')).toBeUndefined();
+    const v = tokens.issue('CA1', { transport: 'twilio' });
+    expect(tokens.consume(v, 'CA1', 'twilio')).toEqual({ transport: 'twilio' });
+  });
+
+  it('a grant without a transport opens no carrier media route', () => {
+    const tokens = new StreamTokens({ ttlMs: 1000 });
+    expect(tokens.take(tokens.issue('webrtc-session'), 'telnyx')).toEqual({ ok: false, reason: 'wrong_transport' });
+  });
+
+  it('take spends the token at once: one token, one socket', () => {
+    const tokens = new StreamTokens({ ttlMs: 1000 });
+    const t = tokens.issue('v3:a', { transport: 'telnyx', leg: 'call_control' });
+    expect(tokens.take(t, 'telnyx')).toEqual({ ok: true, carrierCallId: 'v3:a', info: { transport: 'telnyx', leg: 'call_control' } });
+    for (let i = 0; i < 300; i++) expect(tokens.take(t, 'telnyx')).toEqual({ ok: false, reason: 'unknown' });
+    expect(tokens.take(undefined, 'telnyx')).toEqual({ ok: false, reason: 'missing' });
+  });
+
+  it('an expired token says which call it was for (so its leg can be hung up)', () => {
+    let now = 0;
+    const tokens = new StreamTokens({ ttlMs: 1000, now: () => now });
+    const t = tokens.issue('v3:b', { transport: 'telnyx', leg: 'call_control' });
+    now = 2000;
+    expect(tokens.take(t, 'telnyx')).toMatchObject({ ok: false, reason: 'expired', carrierCallId: 'v3:b', info: { leg: 'call_control' } });
+  });
+
+  it('redacts tokens from URLs in the path and the query', async () => {
+    const { redactStreamTokens } = await import('../../src/http/security/stream-tokens.js');
+    expect(redactStreamTokens('/telnyx/media/abcDEF_123-x')).toBe('/telnyx/media/[redacted]');
+    expect(redactStreamTokens('/telnyx/media?token=abc&x=1')).toBe('/telnyx/media?token=[redacted]&x=1');
+    expect(redactStreamTokens('/telnyx/media/abc?token=def')).toBe('/telnyx/media/[redacted]?token=[redacted]');
+    expect(redactStreamTokens('/health')).toBe('/health');
+  });
+});

@@ -143,7 +143,7 @@ describe('Telnyx webhooks', () => {
     const g = await gw({ TELNYX_PUBLIC_KEY: publicKey, TELNYX_CODEC: 'PCMA' }, () => NOW);
     const res = await texml(g, String(NOW / 1000));
     expect(res.statusCode).toBe(200);
-    expect(res.body).toMatch(/<Stream url="wss:\/\/gw\.example\.com\/telnyx\/media\?token=[A-Za-z0-9_-]{20,}" bidirectionalMode="rtp" bidirectionalCodec="PCMA"\/>/);
+    expect(res.body).toMatch(/<Stream url="wss:\/\/gw\.example\.com\/telnyx\/media\/[A-Za-z0-9_-]{20,}" codec="PCMA" bidirectionalMode="rtp" bidirectionalCodec="PCMA"\/>/);
   });
 
   it('rejects wrong, expired and replayed signatures', async () => {
@@ -197,7 +197,8 @@ describe('Telnyx webhooks', () => {
       expect(req.url).toBe('/v2/calls/v3:abc/actions/answer');
       expect(req.auth).toBe('Bearer KEY_test');
       expect(req.body).toMatchObject({ stream_track: 'inbound_track', stream_bidirectional_mode: 'rtp', stream_bidirectional_codec: 'PCMU', stream_codec: 'PCMU' });
-      expect(String(req.body.stream_url)).toMatch(/^wss:\/\/gw\.example\.com\/telnyx\/media\?token=[A-Za-z0-9_-]{20,}$/);
+      expect(String(req.body.stream_url)).toMatch(/^wss:\/\/gw\.example\.com\/telnyx\/media\/[A-Za-z0-9_-]{20,}$/);
+      expect(req.body.command_id).toMatch(/^[0-9a-f-]{36}$/);
       expect(g.rawLogs.join('\n')).not.toContain('KEY_test');
     });
 

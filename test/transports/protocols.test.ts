@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TwilioProtocol } from '../../src/transports/twilio/protocol.js';
 import { TelnyxProtocol } from '../../src/transports/telnyx/protocol.js';
+import type { StartEvent } from '../../src/transports/media-events.js';
 
 const payload = Buffer.from(Uint8Array.from({ length: 160 }, (_, i) => i)).toString('base64');
 
@@ -41,9 +42,9 @@ describe('Twilio media protocol', () => {
     expect(p.parse(JSON.stringify({ event: 'stop', streamSid: 'MZ1', stop: { callSid: 'CA1' } }))).toEqual({ type: 'stop' });
   });
 
-  it('builds outbound messages with the streamSid it was given', () => {
+  it('builds outbound messages with the streamSid of the accepted start', () => {
     const p = new TwilioProtocol();
-    p.parse(JSON.stringify(start));
+    p.started(p.parse(JSON.stringify(start)) as StartEvent);
     expect(JSON.parse(p.media(Uint8Array.of(1, 2, 3)))).toEqual({ event: 'media', streamSid: 'MZ1', media: { payload: 'AQID' } });
     expect(JSON.parse(p.mark('end:1'))).toEqual({ event: 'mark', streamSid: 'MZ1', mark: { name: 'end:1' } });
     expect(JSON.parse(p.clear())).toEqual({ event: 'clear', streamSid: 'MZ1' });
@@ -58,9 +59,37 @@ describe('Twilio media protocol', () => {
     ['media without media', JSON.stringify({ event: 'media' }), 'GW_ERR_TRANSPORT_BAD_MESSAGE'],
     ['an unknown event', JSON.stringify({ event: 'teleport' }), 'GW_ERR_TRANSPORT_UNKNOWN_EVENT'],
     ['a start without callSid', JSON.stringify({ event: 'start', streamSid: 'MZ', start: { streamSid: 'MZ' } }), 'GW_ERR_TRANSPORT_BAD_MESSAGE'],
-    ['a start in another codec', JSON.stringify({ ...start, start: { ...start.start, mediaFormat: { encoding: 'audio/opus', sampleRate: 48000 } } }), 'GW_ERR_AUDIO_UNSUPPORTED_CODEC'],
+    ['media on a track Twilio does not name', JSON.stringify({ event: 'media', media: { track: 'sideways', payload } }), 'GW_ERR_TRANSPORT_BAD_MESSAGE'],
   ])('rejects %s with a typed error', (_name, text, code) => {
     expect(() => new TwilioProtocol().parse(text)).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('reports a start in another codec as a refusal, for the socket to refuse after the token check', () => {
+    const ev = new TwilioProtocol().parse(JSON.stringify({ ...start, start: { ...start.start, mediaFormat: { encoding: 'audio/opus', sampleRate: 48000 } } }));
+    expect(ev).toMatchObject({ type: 'start', format: expect.objectContaining({ code: 'GW_ERR_AUDIO_UNSUPPORTED_CODEC' }) });
+  });
+
+  it('parsing changes nothing: a start not accepted leaves outbound messages as they were', () => {
+    const p = new TwilioProtocol();
+    p.started(p.parse(JSON.stringify(start)) as StartEvent);
+    p.parse(JSON.stringify({ ...start, streamSid: 'MZ2', start: { ...start.start, streamSid: 'MZ2' } }));
+    expect(JSON.parse(p.clear())).toEqual({ event: 'clear', streamSid: 'MZ1' });
+  });
+
+  it('a crafted stream id cannot add or change a field of an outbound message (serialized, not spliced)', () => {
+    const p = new TwilioProtocol();
+    const crafted = 'MZ1","event":"clear","x":"';
+    p.started(p.parse(JSON.stringify({ ...start, streamSid: crafted, start: { ...start.start, streamSid: crafted } })) as StartEvent);
+    const media = JSON.parse(p.media(Uint8Array.of(1, 2, 3))) as Record<string, unknown>;
+    expect(media).toEqual({ event: 'media', streamSid: crafted, media: { payload: 'AQID' } });
+    expect(JSON.parse(p.mark('m'))).toEqual({ event: 'mark', streamSid: crafted, mark: { name: 'm' } });
+    expect(JSON.parse(p.clear())).toEqual({ event: 'clear', streamSid: crafted });
+  });
+
+  it('ignores the outbound track and reads the chunk number', () => {
+    const p = new TwilioProtocol();
+    expect(p.parse(JSON.stringify({ event: 'media', media: { track: 'outbound', chunk: '3', payload } }))).toEqual({ type: 'ignored', what: 'outbound_track' });
+    expect(p.parse(JSON.stringify({ event: 'media', media: { track: 'inbound', chunk: '7', payload } }))).toMatchObject({ type: 'media', chunk: 7 });
   });
 });
 
@@ -84,9 +113,31 @@ describe('Telnyx media protocol', () => {
     expect(ev).toMatchObject({ type: 'start', carrierCallId: 'v3:cc', streamId: 'S1', format: { codec, sampleRate: 8000 } });
   });
 
-  it('rejects codecs we cannot carry', () => {
-    expect(() => new TelnyxProtocol().parse(start('G722'))).toThrow(expect.objectContaining({ code: 'GW_ERR_AUDIO_UNSUPPORTED_CODEC' }));
-    expect(() => new TelnyxProtocol().parse(start('PCMU', 16000))).toThrow(expect.objectContaining({ code: 'GW_ERR_AUDIO_UNSUPPORTED_RATE' }));
+  it.each(['G722', 'OPUS', 'AMR-WB'])('reports %s (documented, not decoded here) as a refusal, never as silence', (encoding) => {
+    expect(new TelnyxProtocol().parse(start(encoding))).toMatchObject({ type: 'start', format: expect.objectContaining({ code: 'GW_ERR_AUDIO_UNSUPPORTED_CODEC' }) });
+  });
+
+  it('reports G.711 at a rate Telnyx does not send as a refusal', () => {
+    expect(new TelnyxProtocol().parse(start('PCMU', 16000))).toMatchObject({ format: expect.objectContaining({ code: 'GW_ERR_AUDIO_UNSUPPORTED_RATE' }) });
+    expect(new TelnyxProtocol().parse(start('__proto__'))).toMatchObject({ format: expect.objectContaining({ code: 'GW_ERR_AUDIO_UNSUPPORTED_CODEC' }) });
+  });
+
+  it.each([
+    ['inbound', 'media'],
+    ['inbound_track', 'media'],
+    ['outbound', 'ignored'],
+    ['outbound_track', 'ignored'],
+  ])('accepts track %s', (track, type) => {
+    const ev = new TelnyxProtocol().parse(JSON.stringify({ event: 'media', sequence_number: '4', stream_id: 'S1', media: { track, chunk: '2', timestamp: '5', payload } }));
+    expect(ev.type).toBe(type);
+  });
+
+  it('never rejects a message over a field it does not use, and logs an error frame without failing', () => {
+    const p = new TelnyxProtocol();
+    const ev = p.parse(JSON.stringify({ event: 'media', sequence_number: 'x', stream_id: 7, extra: { any: 1 }, media: { chunk: 'not-a-number', timestamp: null, payload } }));
+    expect(ev).toMatchObject({ type: 'media', chunk: undefined, timestampMs: undefined });
+    expect(p.parse(JSON.stringify({ event: 'error', sequence_number: '9', stream_id: 'S1', payload: { code: 100003, title: 'malformed_frame', detail: 'x' } }))).toMatchObject({ type: 'ignored', what: 'carrier_error' });
+    expect(p.parse(JSON.stringify({ event: 'connected', version: '1.0.0', 'x-telnyx-streaming-auth-token': 'tok' }))).toEqual({ type: 'connected', authToken: 'tok' });
   });
 
   it('builds outbound messages without a stream id', () => {

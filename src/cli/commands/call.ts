@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import nacl from 'tweetnacl';
+import { callerCredentials } from '../../config.js';
 import { pcmCodec } from '../../pipeline/codecs/wire-codec.js';
 import { Resampler } from '../../pipeline/resample/resampler.js';
 import { readWav, writeWav } from '../../pipeline/wav.js';
@@ -32,11 +33,17 @@ Options:
   --transport twilio|telnyx   which carrier to play (required)
   --url BASE                  the gateway's public base URL, e.g. http://127.0.0.1:8080 (required)
   --in FILE                   audio to speak: a WAV (any rate), or raw 8 kHz .ulaw/.alaw (required)
-  --codec pcmu|pcma           wire codec (default pcmu; Twilio is always pcmu)
+  --codec pcmu|pcma           wire codec the caller sends (default pcmu; Twilio is always pcmu)
+  --egress-codec pcmu|pcma|l16  codec replies come in, when the carrier was told another one (default:
+                              the TeXML bidirectionalCodec, else --codec)
+  --webhook-retries N         deliver the voice webhook N more times, as a carrier retrying does
+  --swap-every N              every Nth frame arrives after the next one (out of order)
+  --duplicate-every N         every Nth frame arrives twice
   --out FILE.wav              write what came back, on the call's timeline, as a WAV
   --turn-taking polite|overlap  pause while the bot talks (default) or talk over it (barge-in)
-  --auth-token TOKEN          Twilio auth token, to sign the webhook and handshake
+  --auth-token TOKEN          Twilio auth token, to sign the webhook and handshake (default: TWILIO_AUTH_TOKEN)
   --telnyx-secret-key B64     Telnyx Ed25519 secret key (64 bytes) or seed (32 bytes), to sign
+                              (default: TELNYX_SECRET_KEY)
   --tail-ms N                 after the audio, wait this long for replies (default 4000)
   --max-duration-s N          hang up after this long whatever happens (default 600)
 `;
@@ -60,6 +67,10 @@ export async function run(argv: string[]): Promise<number> {
         outbound: { type: 'string' },
         'wait-s': { type: 'string', default: '60' },
         dtmf: { type: 'string' },
+        'egress-codec': { type: 'string' },
+        'webhook-retries': { type: 'string' },
+        'swap-every': { type: 'string' },
+        'duplicate-every': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -74,17 +85,31 @@ export async function run(argv: string[]): Promise<number> {
   const turnTaking = values['turn-taking'];
   if (turnTaking !== 'polite' && turnTaking !== 'overlap') throw usageError('--turn-taking must be polite or overlap');
   const dtmf = values.dtmf === undefined ? undefined : parseDtmf(values.dtmf);
-  let telnyxSecretKey: Uint8Array | undefined;
+  // The environment the gateway reads, flags over it.
+  const env = callerCredentials();
+  let telnyxSecretKey: Uint8Array | undefined = env.telnyxSecretKey;
   if (values['telnyx-secret-key']) {
-    const raw = new Uint8Array(Buffer.from(values['telnyx-secret-key'], 'base64'));
-    if (raw.length === 32) telnyxSecretKey = nacl.sign.keyPair.fromSeed(raw).secretKey;
-    else if (raw.length === 64) telnyxSecretKey = raw;
-    else throw usageError('--telnyx-secret-key must be 32 or 64 bytes, base64');
+    telnyxSecretKey = new Uint8Array(Buffer.from(values['telnyx-secret-key'], 'base64'));
+    if (telnyxSecretKey.length !== 32 && telnyxSecretKey.length !== 64) throw usageError('--telnyx-secret-key must be 32 or 64 bytes, base64');
   }
+  if (telnyxSecretKey?.length === 32) telnyxSecretKey = nacl.sign.keyPair.fromSeed(telnyxSecretKey).secretKey;
+  const count = (name: 'webhook-retries' | 'swap-every' | 'duplicate-every'): number | undefined => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw usageError(`--${name} must be a whole number`);
+    return n;
+  };
+  const egressName = values['egress-codec'];
+  const egressCodec = egressName === undefined ? undefined : egressName === 'pcmu' ? 'mulaw' : egressName === 'pcma' ? 'alaw' : egressName === 'l16' ? 'l16' : undefined;
+  if (egressName !== undefined && !egressCodec) throw usageError('--egress-codec must be pcmu, pcma or l16');
   const common = {
     turnTaking,
-    twilioAuthToken: values['auth-token'],
+    twilioAuthToken: values['auth-token'] ?? env.twilioAuthToken,
     telnyxSecretKey,
+    egressCodec,
+    webhookRetries: count('webhook-retries'),
+    network: { swapEvery: count('swap-every'), duplicateEvery: count('duplicate-every') },
     tailMs: Number(values['tail-ms']),
     maxDurationMs: Number(values['max-duration-s']) * 1000,
     dtmf,

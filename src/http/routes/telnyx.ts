@@ -1,24 +1,61 @@
 /**
  * Telnyx: TeXML (/telnyx/texml, the Twilio-like flow) and Call Control (/telnyx/webhook: answer
- * call.initiated through the SDK with a stream URL). Both stream to /telnyx/media?token=...; with
- * TELNYX_PUBLIC_KEY set every webhook must carry a valid Ed25519 signature.
+ * call.initiated through the SDK with a stream URL). With TELNYX_PUBLIC_KEY set every webhook must
+ * carry a valid Ed25519 signature.
+ *
+ * Media credentials ride in the URL path (/telnyx/media/<token>), which Telnyx dials as given; never
+ * in a query string, which nothing promises to keep. The route also takes the token from the
+ * documented stream auth header (x-telnyx-streaming-auth-token, sent when stream_auth_token is set:
+ * https://developers.telnyx.com/api-reference/websockets/stream-call-media-over-websocket) and, for
+ * URLs issued by older versions, from ?token=. The token is spent at the upgrade, so it opens one
+ * socket; it is bound to the call (TeXML's CallSid is the call_control_id `start` carries:
+ * https://developers.telnyx.com/api-reference/callbacks/texml-stream) and to this transport.
+ *
+ * TELNYX_ALLOWED_CIDRS gates the webhooks only; the media socket is authenticated by its token.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
 import { TelnyxProtocol } from '../../transports/telnyx/protocol.js';
+import type { TelnyxCodec, TelnyxStreamSetup } from '../../carriers/telnyx-call-control.js';
+import { WebhookEvents } from '../../carriers/webhook-events.js';
+import type { WireFormat } from '../../transports/media-events.js';
 import { rejectEdge, type RouteContext } from '../app.js';
-import { handleMediaSocket } from '../media-socket.js';
+import { handleMediaSocket, type ClaimedGrant } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
 import { TelnyxVerifier } from '../security/telnyx-signature.js';
 import { telnyxConnectStream } from '../twiml.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
 export const TELNYX_MEDIA_PATH = '/telnyx/media';
+/** How long a webhook waits for its Call Control command before answering 2xx anyway. */
+const WEBHOOK_COMMAND_WAIT_MS = 2000;
+/** A leg answered with a stream that has not started after the token's life and this much more is hung up. */
+const STREAM_GRACE_MS = 5000;
+const AUTH_HEADER = 'x-telnyx-streaming-auth-token';
 
 function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
+
+/** The media URL for a token: in the path. */
+export function telnyxStreamUrl(wsBase: string, token: string): string {
+  return `${wsBase}${TELNYX_MEDIA_PATH}/${encodeURIComponent(token)}`;
+}
+
+/** What we send Telnyx, as the carrier was told to expect it (L16 at 16 kHz: the rate we ask for). */
+export function telnyxEgressFormat(codec: TelnyxCodec): WireFormat {
+  if (codec === 'PCMA') return { codec: 'alaw', sampleRate: 8000 };
+  if (codec === 'L16') return { codec: 'l16', sampleRate: 16000 };
+  return { codec: 'mulaw', sampleRate: 8000 };
+}
+
+export function telnyxStreamSetup(ctx: Pick<RouteContext, 'config' | 'wsBase'>, token: string): TelnyxStreamSetup {
+  const { codec, bidirectionalCodec } = ctx.config.telnyx;
+  return { streamUrl: telnyxStreamUrl(ctx.wsBase, token), codec, bidirectionalCodec, bidirectionalSamplingRate: bidirectionalCodec === 'L16' ? 16000 : undefined };
+}
+
+const claims = new WeakMap<FastifyRequest, ClaimedGrant>();
 
 export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { config } = ctx;
@@ -27,6 +64,8 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
   const verifier = config.telnyx.publicKey
     ? new TelnyxVerifier({ publicKeyBase64: config.telnyx.publicKey, toleranceS: config.telnyx.timestampToleranceS, now: ctx.now })
     : undefined;
+  const events = new WebhookEvents({ now: ctx.now });
+  const egress = telnyxEgressFormat(config.telnyx.bidirectionalCodec);
 
   const verify = async (request: FastifyRequest) => {
     if (!verifier) return;
@@ -41,65 +80,102 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     }
   };
 
-  const streamUrl = (token: string) => `${ctx.wsBase}${TELNYX_MEDIA_PATH}?token=${encodeURIComponent(token)}`;
-
   app.post('/telnyx/texml', { onRequest: [onRequest, notDrainingHook(ctx)], preHandler: verify }, async (request, reply) => {
     const params = formParams(request.body);
-    // TeXML's CallSid is not the call_control_id the media stream reports, so the token binds to no call id.
-    const token = ctx.tokens.issue();
-    request.log.info({ event: 'telnyx_texml', carrierCallId: params.CallSid }, 'connecting Telnyx call to media stream');
-    return reply.type('text/xml').send(telnyxConnectStream(streamUrl(token), config.telnyx.codec));
+    const callSid = params.CallSid;
+    if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
+    // TeXML's CallSid is the call_control_id the media stream's start carries: the token binds to it.
+    const token = ctx.tokens.issue(callSid, { transport: 'telnyx', leg: 'stream_verb', egress });
+    request.log.info({ event: 'telnyx_texml', carrierCallId: callSid }, 'connecting Telnyx call to media stream');
+    return reply.type('text/xml').send(telnyxConnectStream(telnyxStreamSetup(ctx, token)));
   });
 
   app.post('/telnyx/webhook', { onRequest, preHandler: verify }, async (request, reply) => {
-    const body = request.body as { data?: { event_type?: unknown; payload?: Record<string, unknown> } } | undefined;
+    const body = request.body as { data?: { id?: unknown; event_type?: unknown; payload?: Record<string, unknown>; occurred_at?: unknown } } | undefined;
     const eventType = body?.data?.event_type;
     const payload = body?.data?.payload ?? {};
     if (typeof eventType !== 'string') throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'data.event_type is missing');
-    // Call records: every call.* event (answered, hangup, AMD...) of a call we know is folded into its record.
-    const occurredAt = (body?.data as { occurred_at?: unknown } | undefined)?.occurred_at;
-    ctx.callControl?.foldTelnyxEvent(eventType, payload, typeof occurredAt === 'string' ? occurredAt : undefined);
-    if (eventType === 'call.initiated' && payload.direction !== 'outgoing') {
-      const callControlId = payload.call_control_id;
-      if (typeof callControlId !== 'string' || callControlId === '') {
-        throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'data.payload.call_control_id is missing');
-      }
-      if (ctx.calls.draining) throw new GatewayError('GW_ERR_HTTP_NOT_READY', 'gateway is shutting down');
-      if (!ctx.telnyxCallControl) {
-        throw new GatewayError('GW_ERR_HTTP_NOT_READY', 'TELNYX_API_KEY is not set, so calls cannot be answered');
-      }
-      const token = ctx.tokens.issue(callControlId);
-      await ctx.telnyxCallControl.answerWithStream(callControlId, { streamUrl: streamUrl(token), codec: config.telnyx.codec });
-      request.log.info({ event: 'telnyx_answered', carrierCallId: callControlId }, 'answered Telnyx call with media stream');
-      return reply.send({ status: 'answered' });
+    const eventId = typeof body?.data?.id === 'string' && body.data.id !== '' ? body.data.id : undefined;
+    // At-least-once delivery: a retry of an event handled (or being handled) is acknowledged, not run again.
+    if (eventId !== undefined && events.claim(eventId) !== 'new') {
+      ctx.metrics.webhookDuplicatesTotal.inc({ carrier: 'telnyx' });
+      request.log.info({ event: 'telnyx_webhook_duplicate', eventId, eventType }, 'Telnyx webhook delivered again; acknowledged');
+      return reply.send({ status: 'duplicate', event_type: eventType });
     }
-    request.log.debug({ event: 'telnyx_event', eventType }, 'Telnyx event');
-    return reply.send({ status: 'ignored', event_type: eventType });
+    try {
+      const answer = await handleEvent(request, eventType, payload, body?.data?.occurred_at);
+      if (eventId !== undefined) events.done(eventId);
+      return await reply.send(answer);
+    } catch (err) {
+      if (eventId !== undefined) events.forget(eventId);
+      throw err;
+    }
   });
 
-  app.get(
-    TELNYX_MEDIA_PATH,
-    {
-      websocket: true,
-      onRequest,
-      preValidation: async (request) => {
-        const token = (request.query as Record<string, string | undefined>).token;
-        if (!ctx.tokens.peek(token)) {
-          throw rejectEdge(ctx, request, 'telnyx_media', new GatewayError('GW_ERR_TRANSPORT_BAD_TOKEN'), 'bad_token');
-        }
-      },
-    },
-    (socket, request) => {
-      handleMediaSocket(socket, {
-        protocol: new TelnyxProtocol(),
-        calls: ctx.calls,
-        tokens: ctx.tokens,
-        metrics: ctx.metrics,
-        logger: ctx.logger,
-        correlationId: request.id,
-        limits: config.media,
-        urlToken: (request.query as Record<string, string | undefined>).token,
-      });
-    },
-  );
+  const handleEvent = async (request: FastifyRequest, eventType: string, payload: Record<string, unknown>, occurredAt: unknown) => {
+    // Call records: every call.* event (answered, hangup, AMD...) of a call we know is folded into its record.
+    ctx.callControl?.foldTelnyxEvent(eventType, payload, typeof occurredAt === 'string' ? occurredAt : undefined);
+    if (eventType !== 'call.initiated' || payload.direction === 'outgoing') {
+      request.log.debug({ event: 'telnyx_event', eventType }, 'Telnyx event');
+      return { status: 'ignored', event_type: eventType };
+    }
+    const callControlId = payload.call_control_id;
+    if (typeof callControlId !== 'string' || callControlId === '') {
+      throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'data.payload.call_control_id is missing');
+    }
+    if (ctx.calls.draining) throw new GatewayError('GW_ERR_HTTP_NOT_READY', 'gateway is shutting down');
+    const control = ctx.telnyxCallControl;
+    if (!control) throw new GatewayError('GW_ERR_HTTP_NOT_READY', 'TELNYX_API_KEY is not set, so calls cannot be answered');
+    const token = ctx.tokens.issue(callControlId, { transport: 'telnyx', leg: 'call_control', egress });
+    // The answer carries a command id fixed for this call, so a retried webhook's answer runs once.
+    const answering = control.answerWithStream(callControlId, telnyxStreamSetup(ctx, token));
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      answering.then(() => 'answered' as const),
+      new Promise<'answering'>((r) => (timer = setTimeout(() => r('answering'), WEBHOOK_COMMAND_WAIT_MS))),
+    ]).catch((err: unknown) => {
+      throw new GatewayError('GW_ERR_CARRIER_API', `Telnyx answer for ${callControlId}: ${(err as Error).message}`, { cause: err });
+    }).finally(() => clearTimeout(timer));
+    if (outcome === 'answering') {
+      // Still running under its own deadline: acknowledge now, log how it ends.
+      answering.then(
+        () => request.log.info({ event: 'telnyx_answered', carrierCallId: callControlId, late: true }, 'answered Telnyx call with media stream'),
+        (err: unknown) => request.log.warn({ event: 'telnyx_answer_failed', carrierCallId: callControlId, err }, 'Telnyx answer failed after the webhook was acknowledged'),
+      );
+    } else {
+      request.log.info({ event: 'telnyx_answered', carrierCallId: callControlId }, 'answered Telnyx call with media stream');
+    }
+    ctx.legs?.awaitStream(callControlId, ctx.tokens.ttlMs + STREAM_GRACE_MS);
+    return { status: outcome };
+  };
+
+  const claimAtUpgrade = async (request: FastifyRequest) => {
+    const pathToken = (request.params as Record<string, string | undefined>).token;
+    const token = pathToken ?? header(request, AUTH_HEADER) ?? (request.query as Record<string, string | undefined>).token;
+    const taken = ctx.tokens.take(token, 'telnyx');
+    if (!taken.ok) {
+      // A Call Control leg whose token ran out will never stream: end it rather than leave dead air.
+      if (taken.reason === 'expired' && taken.info?.leg === 'call_control' && taken.carrierCallId) ctx.legs?.ended(taken.carrierCallId, 'stream_token_expired');
+      throw rejectEdge(ctx, request, 'telnyx_media', new GatewayError('GW_ERR_TRANSPORT_BAD_TOKEN', `token ${taken.reason}`), 'bad_token');
+    }
+    claims.set(request, { carrierCallId: taken.carrierCallId, info: taken.info });
+  };
+
+  const onMediaSocket = (socket: Parameters<typeof handleMediaSocket>[0], request: FastifyRequest) => {
+    handleMediaSocket(socket, {
+      protocol: new TelnyxProtocol(),
+      calls: ctx.calls,
+      tokens: ctx.tokens,
+      metrics: ctx.metrics,
+      logger: ctx.logger,
+      correlationId: request.id,
+      limits: config.media,
+      claimed: claims.get(request),
+      legs: ctx.legs,
+    });
+  };
+
+  app.get(`${TELNYX_MEDIA_PATH}/:token`, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
+  // Older stream URLs (?token=) and the stream auth header on the bare path.
+  app.get(TELNYX_MEDIA_PATH, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
 }

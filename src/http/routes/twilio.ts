@@ -1,7 +1,11 @@
 /**
  * Twilio: the voice webhook answers TwiML that connects the call's media to /twilio/media with a
- * one-time stream token; the media WebSocket speaks Twilio Media Streams. With TWILIO_AUTH_TOKEN set,
- * the webhook and the WebSocket handshake must carry a valid X-Twilio-Signature.
+ * one-time stream token (as a <Parameter>, the only place Twilio documents for values: "no query
+ * string in the Stream url"); the media WebSocket speaks Twilio Media Streams. With TWILIO_AUTH_TOKEN
+ * set, the webhook and the WebSocket handshake must carry a valid X-Twilio-Signature.
+ *
+ * TWILIO_ALLOWED_CIDRS gates the webhooks only: Twilio's media WebSockets come from addresses it does
+ * not publish, so the media route is guarded by the handshake signature and the one-time token.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
@@ -9,7 +13,7 @@ import { TwilioProtocol } from '../../transports/twilio/protocol.js';
 import { rejectEdge, type RouteContext } from '../app.js';
 import { handleMediaSocket } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
-import { verifyTwilioRequest } from '../security/twilio-signature.js';
+import { twilioFormParams, verifyTwilioRequest, type TwilioParams } from '../security/twilio-signature.js';
 import { twilioConnectStream } from '../twiml.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
@@ -21,14 +25,17 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
   const allowlist = new CidrAllowlist(config.twilio.allowedCidrs, 'TWILIO_ALLOWED_CIDRS');
   const onRequest = allowlistHook(ctx, allowlist, 'twilio');
 
-  const verify = (request: FastifyRequest, route: string, url: string, params?: Record<string, string>) => {
+  const verify = (request: FastifyRequest, route: string, url: string, body?: { json: boolean }) => {
     if (tokens.length === 0) return;
     const header = request.headers['x-twilio-signature'];
+    // Repeated form names keep every value, as Twilio signs them (the parsed body keeps only the last).
+    const params: TwilioParams | undefined = body && !body.json ? twilioFormParams(request.rawBody ?? '') : undefined;
     const verdict = verifyTwilioRequest({
       tokens,
       signature: Array.isArray(header) ? header[0] : header,
       url,
       params,
+      json: body?.json,
       rawBody: request.rawBody,
     });
     if (!verdict.ok) {
@@ -39,10 +46,10 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
   app.post('/twilio/voice', { onRequest: [onRequest, notDrainingHook(ctx)] }, async (request, reply) => {
     const isJson = (request.headers['content-type'] ?? '').includes('json');
     const params = formParams(request.body);
-    verify(request, 'twilio_voice', config.publicUrl + request.url, isJson ? undefined : params);
+    verify(request, 'twilio_voice', config.publicUrl + request.url, { json: isJson });
     const callSid = params.CallSid;
     if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
-    const token = ctx.tokens.issue(callSid);
+    const token = ctx.tokens.issue(callSid, { transport: 'twilio', leg: 'stream_verb' });
     request.log.info({ event: 'twilio_voice', carrierCallId: callSid }, 'connecting Twilio call to media stream');
     return reply.type('text/xml').send(twilioConnectStream(ctx.wsBase + TWILIO_MEDIA_PATH, { token }));
   });
@@ -52,7 +59,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
   app.post('/twilio/status', { onRequest }, async (request, reply) => {
     const isJson = (request.headers['content-type'] ?? '').includes('json');
     const params = formParams(request.body);
-    verify(request, 'twilio_status', config.publicUrl + request.url, isJson ? undefined : params);
+    verify(request, 'twilio_status', config.publicUrl + request.url, { json: isJson });
     if (!params.CallSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
     const callId = (request.query as Record<string, string | undefined>).callId;
     const outcome = ctx.callControl?.foldTwilioStatus(params, callId) ?? 'ignored';
@@ -64,8 +71,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     TWILIO_MEDIA_PATH,
     {
       websocket: true,
-      onRequest,
-      // Twilio signs the handshake over the wss:// URL with no params.
+      // No allowlist: media sockets come from any public address (see the header comment). Twilio signs the handshake over the wss:// URL with no params.
       preValidation: async (request) => verify(request, 'twilio_media', ctx.wsBase + TWILIO_MEDIA_PATH),
     },
     (socket, request) => {
@@ -77,6 +83,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
         logger: ctx.logger,
         correlationId: request.id,
         limits: config.media,
+        legs: ctx.legs,
       });
     },
   );

@@ -1,9 +1,14 @@
 /**
- * One-time media stream tokens. A signed webhook issues one bound to the carrier's call id; the media
- * WebSocket must present it, for that same call, once, before it expires. This is what stops a
- * stranger who learns our media URL from streaming audio into the gateway.
+ * One-time media stream tokens. A signed webhook issues one bound to the carrier's call id and to the
+ * transport (twilio / telnyx) whose media route must present it; the media WebSocket must present it,
+ * for that same call, on that same route, once, before it expires. This is what stops a stranger who
+ * learns our media URL from streaming audio into the gateway, and a Twilio-issued token from skipping
+ * Twilio's handshake signature on the Telnyx route.
  */
 import { randomBytes } from 'node:crypto';
+import type { WireFormat } from '../../transports/media-events.js';
+
+export type MediaTransport = 'twilio' | 'telnyx';
 
 /** What a webhook (or an outbound call request) knew about the call when it issued the token. */
 export interface StreamGrantInfo {
@@ -15,13 +20,36 @@ export interface StreamGrantInfo {
   /** A provider asked for by name (outbound request), else PROVIDERS order. */
   readonly provider?: string;
   readonly metadata?: Record<string, unknown>;
+  /** The media route that must present the token; a grant without one opens no carrier media socket. */
+  readonly transport?: MediaTransport;
+  /**
+   * A Telnyx Call Control leg lives on after our socket closes until it gets a `hangup` command;
+   * TwiML <Connect> and TeXML calls end (or move on) when the socket closes.
+   */
+  readonly leg?: 'call_control' | 'stream_verb';
+  /** The codec the carrier was told to expect from us (TeXML bidirectionalCodec, stream_bidirectional_codec). */
+  readonly egress?: WireFormat;
 }
 
 interface Grant {
-  /** The carrier's call id; undefined when not known when the token is issued (TeXML). */
+  /** The carrier's call id; undefined when not known when the token is issued. */
   carrierCallId: string | undefined;
   info: StreamGrantInfo;
   expiresAt: number;
+}
+
+/** A token taken off the table at the WebSocket upgrade: spent, whatever the stream does next. */
+export type TakeResult =
+  | { ok: true; carrierCallId: string | undefined; info: StreamGrantInfo }
+  | { ok: false; reason: 'missing' | 'unknown' | 'expired' | 'wrong_transport'; carrierCallId?: string; info?: StreamGrantInfo };
+
+/** Query parameter and path forms a media URL carries a token in (redacted from logs). */
+const TOKEN_IN_QUERY = /([?&]token=)[^&#]*/gi;
+const TOKEN_IN_PATH = /(\/(?:twilio|telnyx)\/media\/)[^/?#]+/gi;
+
+/** A URL as it may be logged: stream tokens (query or path) replaced by `[redacted]`. */
+export function redactStreamTokens(url: string): string {
+  return url.replace(TOKEN_IN_QUERY, '$1[redacted]').replace(TOKEN_IN_PATH, '$1[redacted]');
 }
 
 export class StreamTokens {
@@ -34,6 +62,10 @@ export class StreamTokens {
     this.#now = opts.now ?? Date.now;
   }
 
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
   issue(carrierCallId?: string, info: StreamGrantInfo = {}): string {
     this.#prune();
     const token = randomBytes(24).toString('base64url');
@@ -43,19 +75,35 @@ export class StreamTokens {
 
   /**
    * Spends a token: its grant info once for a live token issued for `carrierCallId` (or for no
-   * particular call), else undefined. A token presented for the wrong call is spent too, so a guessed
-   * pairing gets no second try.
+   * particular call) and, when `transport` is given, for that transport; else undefined. A token
+   * presented for the wrong call or route is spent too, so a guessed pairing gets no second try.
    */
-  consume(token: string | undefined, carrierCallId?: string): StreamGrantInfo | undefined {
-    if (!token) return undefined;
-    const grant = this.#grants.get(token);
-    if (!grant) return undefined;
-    this.#grants.delete(token);
-    if (grant.expiresAt < this.#now()) return undefined;
-    return grant.carrierCallId === undefined || grant.carrierCallId === carrierCallId ? grant.info : undefined;
+  consume(token: string | undefined, carrierCallId?: string, transport?: MediaTransport): StreamGrantInfo | undefined {
+    const taken = this.take(token, transport);
+    if (!taken.ok) return undefined;
+    return StreamTokens.fits(taken.carrierCallId, carrierCallId) ? taken.info : undefined;
   }
 
-  /** Whether a token is live, without spending it (to refuse a WebSocket upgrade early). */
+  /**
+   * Spends a token at the WebSocket upgrade (before any message), so one token opens one socket.
+   * The call id is checked later, against `start`, with `fits`.
+   */
+  take(token: string | undefined, transport?: MediaTransport): TakeResult {
+    if (!token) return { ok: false, reason: 'missing' };
+    const grant = this.#grants.get(token);
+    if (!grant) return { ok: false, reason: 'unknown' };
+    this.#grants.delete(token);
+    if (grant.expiresAt < this.#now()) return { ok: false, reason: 'expired', carrierCallId: grant.carrierCallId, info: grant.info };
+    if (transport !== undefined && grant.info.transport !== transport) return { ok: false, reason: 'wrong_transport' };
+    return { ok: true, carrierCallId: grant.carrierCallId, info: grant.info };
+  }
+
+  /** Whether a grant issued for `granted` (undefined: any call) may open the call `presented`. */
+  static fits(granted: string | undefined, presented: string | undefined): boolean {
+    return granted === undefined || granted === presented;
+  }
+
+  /** Whether a token is live, without spending it. */
   peek(token: string | undefined): boolean {
     if (!token) return false;
     const grant = this.#grants.get(token);

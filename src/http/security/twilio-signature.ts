@@ -1,15 +1,43 @@
 /**
- * Twilio request validation: X-Twilio-Signature is base64(HMAC-SHA1(authToken, url + sorted params)).
- * JSON bodies carry a `bodySHA256` query parameter (hex SHA-256 of the raw body) instead of form
- * params; the signature then covers the URL alone and the body hash is checked on its own.
+ * Twilio request validation, as the official `twilio` package does it (twilio-node 6,
+ * lib/webhooks/webhooks.js: getExpectedTwilioSignature, validateRequest, validateRequestWithBody):
+ *
+ * - X-Twilio-Signature is base64(HMAC-SHA1(authToken, url + each param's name and value, params
+ *   sorted by name)). A name given several times contributes each distinct value, sorted, each as
+ *   name + value (toFormUrlEncodedParam).
+ * - JSON bodies: the URL carries `bodySHA256` (hex SHA-256 of the raw body); the signature covers
+ *   the URL alone and the body must match the hash. A JSON body without `bodySHA256` is refused, as
+ *   validateRequestWithBody refuses it (it compares the body's hash with an empty string).
+ * - The URL is tried as received with and without its default port (removePort / addPort).
+ *
  * Several tokens may be valid at once so an auth token can be rotated without dropping calls.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
-export function twilioSignature(authToken: string, url: string, params: Record<string, string> = {}): string {
+/** Form parameters; a name sent more than once keeps all its values. */
+export type TwilioParams = Record<string, string | readonly string[]>;
+
+function paramData(name: string, value: string | readonly string[]): string {
+  if (typeof value === 'string') return name + value;
+  return [...new Set(value)].sort().map((v) => name + v).join('');
+}
+
+export function twilioSignature(authToken: string, url: string, params: TwilioParams = {}): string {
   let data = url;
-  for (const key of Object.keys(params).sort()) data += key + params[key];
-  return createHmac('sha1', authToken).update(data, 'utf8').digest('base64');
+  for (const key of Object.keys(params).sort()) data += paramData(key, params[key]);
+  return createHmac('sha1', authToken).update(Buffer.from(data, 'utf8')).digest('base64');
+}
+
+/** A form body as Twilio signs it: every value of a repeated name kept (URLSearchParams order). */
+export function twilioFormParams(rawBody: string): TwilioParams {
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  for (const [k, v] of new URLSearchParams(rawBody)) {
+    const had = out[k];
+    if (had === undefined) out[k] = v;
+    else if (typeof had === 'string') out[k] = [had, v];
+    else had.push(v);
+  }
+  return out;
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -45,14 +73,17 @@ export function verifyTwilioRequest(opts: {
   tokens: readonly string[];
   signature: string | undefined;
   url: string;
-  /** Form params for x-www-form-urlencoded bodies; omit for JSON bodies. */
-  params?: Record<string, string>;
-  /** Raw body, checked against the bodySHA256 query parameter when the URL carries one. */
+  /** Form params for x-www-form-urlencoded bodies. */
+  params?: TwilioParams;
+  /** A JSON body: checked against the URL's bodySHA256, which it must carry. */
+  json?: boolean;
+  /** Raw body, checked against the bodySHA256 query parameter. */
   rawBody?: string;
 }): TwilioVerdict {
   if (!opts.signature) return { ok: false, reason: 'missing' };
   const bodyHash = new URL(opts.url, 'http://placeholder').searchParams.get('bodySHA256');
-  const params = bodyHash === null ? (opts.params ?? {}) : {};
+  // With bodySHA256 in the URL the params are not signed (getExpectedTwilioSignature: params = {}).
+  const params = bodyHash === null && !opts.json ? (opts.params ?? {}) : {};
   let signed = false;
   for (const token of opts.tokens) {
     for (const variant of urlVariants(opts.url)) {
@@ -60,9 +91,9 @@ export function verifyTwilioRequest(opts: {
     }
   }
   if (!signed) return { ok: false, reason: 'mismatch' };
-  if (bodyHash !== null) {
+  if (bodyHash !== null || opts.json) {
     const actual = createHash('sha256').update(opts.rawBody ?? '', 'utf8').digest('hex');
-    if (!safeEqual(actual, bodyHash)) return { ok: false, reason: 'body_hash' };
+    if (!safeEqual(actual, bodyHash ?? '')) return { ok: false, reason: 'body_hash' };
   }
   return { ok: true };
 }

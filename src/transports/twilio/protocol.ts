@@ -1,20 +1,20 @@
 /**
  * Twilio Media Streams: JSON text frames. Inbound: connected, start, media, dtmf, mark, stop.
- * Outbound (bidirectional <Connect><Stream>): media, mark, clear, each with the streamSid Twilio gave.
+ * Outbound (bidirectional <Connect><Stream>): media, mark, clear, each with the streamSid Twilio gave
+ * (https://www.twilio.com/docs/voice/media-streams/websocket-messages).
  */
 import { GatewayError } from '../../errors.js';
-import type { InboundMediaEvent, MediaProtocol, WireFormat } from '../media-events.js';
+import type { InboundMediaEvent, MediaProtocol, StartEvent, WireFormat } from '../media-events.js';
 import {
   encodeBase64, inboundMedia, objectField, optionalString, parseJsonObject, stringField, stringRecord,
 } from '../wire.js';
 
-function formatOf(mediaFormat: Record<string, unknown>): WireFormat {
+/** <Connect><Stream> audio is always 8 kHz mu-law ("audio/x-mulaw", sampleRate 8000, channels 1). */
+function formatOf(mediaFormat: Record<string, unknown>): WireFormat | GatewayError {
   const encoding = String(mediaFormat.encoding ?? 'audio/x-mulaw').toLowerCase();
   const sampleRate = Number(mediaFormat.sampleRate ?? 8000);
-  if (encoding !== 'audio/x-mulaw') {
-    throw new GatewayError('GW_ERR_AUDIO_UNSUPPORTED_CODEC', `Twilio media encoding '${encoding}'`);
-  }
-  if (sampleRate !== 8000) throw new GatewayError('GW_ERR_AUDIO_UNSUPPORTED_RATE', `Twilio media at ${String(sampleRate)} Hz`);
+  if (encoding !== 'audio/x-mulaw') return new GatewayError('GW_ERR_AUDIO_UNSUPPORTED_CODEC', `Twilio media encoding '${encoding.slice(0, 40)}'`);
+  if (sampleRate !== 8000) return new GatewayError('GW_ERR_AUDIO_UNSUPPORTED_RATE', `Twilio media at ${String(sampleRate).slice(0, 20)} Hz`);
   return { codec: 'mulaw', sampleRate };
 }
 
@@ -35,12 +35,11 @@ export class TwilioProtocol implements MediaProtocol {
         return { type: 'connected' };
       case 'start': {
         const start = objectField(msg, 'start', 'start');
-        this.#streamSid = optionalString(msg, 'streamSid') ?? stringField(start, 'streamSid', 'start');
         const mediaFormat = start.mediaFormat && typeof start.mediaFormat === 'object' ? start.mediaFormat : {};
         return {
           type: 'start',
           carrierCallId: stringField(start, 'callSid', 'start'),
-          streamId: this.#streamSid,
+          streamId: optionalString(msg, 'streamSid') ?? stringField(start, 'streamSid', 'start'),
           format: formatOf(mediaFormat as Record<string, unknown>),
           customParameters: stringRecord(start.customParameters),
         };
@@ -56,9 +55,12 @@ export class TwilioProtocol implements MediaProtocol {
     }
   }
 
+  started(start: StartEvent): void {
+    this.#streamSid = start.streamId;
+  }
+
   media(payload: Uint8Array): string {
-    // Hand-built to skip JSON.stringify's object walk on the per-frame path; base64 needs no escaping.
-    return `{"event":"media","streamSid":"${this.#streamSid}","media":{"payload":"${encodeBase64(payload)}"}}`;
+    return JSON.stringify({ event: 'media', streamSid: this.#streamSid, media: { payload: encodeBase64(payload) } });
   }
 
   mark(name: string): string {
