@@ -459,7 +459,8 @@ export class GeminiLiveFake {
       steps.push(content({ modelTurn: { parts: [{ inlineData: { mimeType: 'audio/pcm;rate=24000', data } }] } }));
     }
     const heardMs = Math.round(heard.length / 16);
-    steps.push(content({ inputTranscription: { text: `heard ${String(heardMs)} ms` } }));
+    // The caller's transcription does not wait for the model's answer: it comes first, at once.
+    this.#send(c, { serverContent: { inputTranscription: { text: `heard ${String(heardMs)} ms` } } });
     const out = upsample16to24(heard);
     const chunk = Math.max(1, Math.round((this.#opts.chunkMs ?? 100) * 24));
     const mimeType = f.audioMimeType ?? 'audio/pcm;rate=24000';
