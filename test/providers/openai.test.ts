@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { loadConfig } from '../../src/config.js';
 import { isGatewayError, type ErrorCode } from '../../src/errors.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
@@ -14,6 +15,7 @@ import type { AudioFormat, AudioFrame, EncodedFrame } from '../../src/pipeline/f
 import { GuardedProvider } from '../../src/providers/guard.js';
 import { OpenAIRealtimeProvider, type OpenAIProviderConfig } from '../../src/providers/openai/openai-provider.js';
 import { ResponseBook } from '../../src/providers/openai/responses.js';
+import { createProviders } from '../../src/providers/registry.js';
 import type { OpenAIRealtimeSession } from '../../src/providers/openai/session.js';
 import type { ConversationTurn, ProviderEvent, ProviderSession } from '../../src/providers/types.js';
 import { OpenAIRealtimeFake, type RealtimeFakeOptions } from '../fakes/openai-realtime-fake.js';
@@ -759,5 +761,45 @@ describe('the OpenAI fake rejects what the real API rejects', () => {
   it('a retired model name', async () => {
     fake = await OpenAIRealtimeFake.start();
     await expect(raw('gpt-4o-realtime-preview-2024-10-01')).rejects.toThrow(/404/);
+  });
+});
+
+describe('VAD_ENGINE=off: each provider ends turns itself (issue 13, item 7)', () => {
+  it('resolves OpenAI server_vad, Gemini automatic activity detection and Deepgram endpointing, unless configured, and logs it at start', () => {
+    const env = { PROVIDERS: 'openai,gemini,deepgram', OPENAI_API_KEY: 'sk-x', GEMINI_API_KEY: 'g-x', DEEPGRAM_API_KEY: 'd-x' };
+    const off = loadConfig({ ...env, VAD_ENGINE: 'off' });
+    expect(off.openai.turnDetection).toBe('server_vad');
+    expect(off.gemini.activityDetection).toBe('automatic');
+    expect(off.deepgram.endpointing).toBe(true);
+    // Configured otherwise: kept.
+    const semantic = loadConfig({ ...env, VAD_ENGINE: 'off', OPENAI_TURN_DETECTION: 'semantic_vad', GEMINI_ACTIVITY_DETECTION: 'client', DEEPGRAM_ENDPOINTING: 'false' });
+    expect([semantic.openai.turnDetection, semantic.gemini.activityDetection, semantic.deepgram.endpointing]).toEqual(['semantic_vad', 'client', false]);
+    // Our VAD on: it ends turns for everyone.
+    const on = loadConfig({ ...env, VAD_ENGINE: 'energy' });
+    expect([on.openai.turnDetection, on.gemini.activityDetection, on.deepgram.endpointing]).toEqual(['none', 'client', false]);
+
+    const logs = captureLogs();
+    const metrics = createMetrics();
+    createProviders(off, { metrics, logger: logs.logger });
+    metrics.loopDelay.disable();
+    const resolved = logs.records().filter((r) => r.event === 'provider_turn_detection');
+    expect(resolved.map((r) => [r.provider, r.turnDetection])).toEqual([
+      ['openai', 'openai server_vad'],
+      ['gemini', 'gemini automatic activity detection'],
+      ['deepgram', 'deepgram endpointing'],
+    ]);
+  });
+
+  it('with server_vad the session asks the server to end turns and answer them', async () => {
+    const fake = await OpenAIRealtimeFake.start();
+    try {
+      const provider = new OpenAIRealtimeProvider(config(fake, { turnDetection: loadConfig({ VAD_ENGINE: 'off' }).openai.turnDetection }));
+      const session = await provider.connect({ callId: 'c', inputFormat: MULAW, callerFormat: MULAW, history: [], logger: captureLogs().logger });
+      const update = fake.received('session.update')[0].session as { audio: { input: { turn_detection: unknown } } };
+      expect(update.audio.input.turn_detection).toEqual({ type: 'server_vad', create_response: true, interrupt_response: true });
+      await session.close();
+    } finally {
+      await fake.close();
+    }
   });
 });
