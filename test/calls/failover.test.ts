@@ -343,6 +343,17 @@ describe('the response timer: silence is a failure only when the provider shows 
     expect(h.call.snapshot().switches).toEqual([]);
   });
 
+  it('the provider refusing one of our requests (origin request) while a turn waits is not a failover', async () => {
+    const a = new ScriptedProvider('a', { replyDelayMs: 200 });
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b], { responseTimeoutMs: 1000 });
+    a.fault('rejectRequest');
+    await h.feed(U1.endMs + 900);
+    await until(() => h.call.history.length >= 2, 5000);
+    expect(h.call.provider).toBe('a');
+    expect(h.call.snapshot().switches).toEqual([]);
+  });
+
   it('an empty turn (the provider says there is nothing to answer) is not a failure', async () => {
     const a = new ScriptedProvider('a');
     const b = new ScriptedProvider('b');

@@ -8,7 +8,7 @@ import type { AudioFormat, AudioFrame, EncodedFrame } from '../../src/pipeline/f
 import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../../src/providers/types.js';
 import { AsyncQueue } from '../../src/util/async-queue.js';
 
-export type Fault = 'close' | 'hang' | 'error' | 'auth' | 'slow' | 'quota' | 'unknown' | 'ackSlow' | 'empty';
+export type Fault = 'close' | 'hang' | 'error' | 'auth' | 'slow' | 'quota' | 'unknown' | 'ackSlow' | 'empty' | 'rejectRequest';
 
 export interface ScriptedOptions {
   inputFormats?: AudioFormat[];
@@ -138,6 +138,8 @@ class ScriptedSession implements ProviderSession {
     }
     const n = ++this.#turnNo;
     if (this.#fault === 'ackSlow') this.#queue.push({ type: 'ack' });
+    // The provider refuses one of our requests (our protocol misuse), then answers anyway.
+    if (this.#fault === 'rejectRequest') this.#queue.push({ type: 'error', error: new GatewayError('GW_ERR_PROVIDER_REMOTE', 'conversation_already_has_active_response'), fatal: false, origin: 'request' });
     const delay = this.#fault === 'slow' ? 2000 : this.#fault === 'ackSlow' ? (this.#owner.opts.ackReplyDelayMs ?? 2000) : (this.#owner.opts.replyDelayMs ?? 20);
     const t = setTimeout(() => {
       this.#timers.delete(t);
