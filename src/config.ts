@@ -25,9 +25,21 @@ export interface Config {
   /** System instructions given to every AI provider at session start. */
   instructions: string;
   openai: { apiKey?: string; baseUrl?: string; model: string; voice: string; turnDetection: 'none' | 'server_vad' | 'semantic_vad'; caFile?: string; endCallTool?: boolean };
-  gemini: { apiKey?: string; baseUrl?: string; model: string; voice?: string };
-  deepgram: { apiKey?: string; baseUrl?: string; sttModel: string; ttsModel: string };
-  failover: { switchDeadlineMs: number; responseTimeoutMs: number; failback: boolean; allDown: 'hangup' | 'echo'; standby: boolean };
+  /** activityDetection: 'client' = our VAD brackets turns; 'automatic' = Gemini's own activity detection. */
+  gemini: { apiKey?: string; baseUrl?: string; model: string; voice?: string; activityDetection?: 'client' | 'automatic'; endCallTool?: boolean };
+  /** endpointing: Deepgram ends turns itself (its endpointing) instead of our VAD. */
+  deepgram: { apiKey?: string; baseUrl?: string; sttModel: string; ttsModel: string; endpointing?: boolean };
+  failover: {
+    switchDeadlineMs: number;
+    responseTimeoutMs: number;
+    /** Per provider: how long a provider may show no sign of life after a turn end (overrides responseTimeoutMs). */
+    responseTimeoutByProviderMs: Readonly<Record<string, number>>;
+    /** How long a provider that acknowledged the turn may take to start (or decline) its reply. */
+    replyTimeoutMs: number;
+    failback: boolean;
+    allDown: 'hangup' | 'echo';
+    standby: boolean;
+  };
   breaker: { errorThresholdPercentage: number; volumeThreshold: number; resetTimeoutMs: number; connectTimeoutMs: number; rollingWindowMs: number };
   twilio: {
     authToken?: string;
@@ -250,6 +262,14 @@ export function loadConfig(env: Env = process.env): Config {
     if (v && str(env, v) === undefined) throw invalid(v, `must be set when PROVIDERS includes '${p}'`);
   }
   const optionalUrl = (name: string) => (str(env, name) === undefined ? undefined : url(env, name, ''));
+  const vadEngine = oneOf(env, 'VAD_ENGINE', ['silero', 'energy', 'off'], 'silero');
+  // With our VAD off nobody else ends turns: each provider's own turn detection does, unless configured.
+  const providerTurns = vadEngine === 'off';
+  const responseTimeoutByProviderMs: Record<string, number> = {};
+  for (const p of ['openai', 'gemini', 'deepgram', 'echo']) {
+    const v = optionalInt(env, `${p.toUpperCase()}_RESPONSE_TIMEOUT_MS`, 10, 120_000);
+    if (v !== undefined) responseTimeoutByProviderMs[p] = v;
+  }
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return {
     port,
@@ -257,7 +277,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: url(env, 'PUBLIC_URL', `http://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${String(port)}`),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     workerPoolSize: int(env, 'WORKER_POOL_SIZE', availableParallelism(), 1, 256),
-    vadEngine: oneOf(env, 'VAD_ENGINE', ['silero', 'energy', 'off'], 'silero'),
+    vadEngine,
     vadBatchWaitMs: int(env, 'VAD_BATCH_WAIT_MS', 8, 0, 32),
     turn: {
       // Barge-in must clear the bot within ~300 ms of the caller's first word, so speech is confirmed
@@ -277,7 +297,7 @@ export function loadConfig(env: Env = process.env): Config {
       baseUrl: optionalUrl('OPENAI_BASE_URL'),
       model: str(env, 'OPENAI_MODEL') ?? 'gpt-realtime',
       voice: str(env, 'OPENAI_VOICE') ?? 'alloy',
-      turnDetection: oneOf(env, 'OPENAI_TURN_DETECTION', ['none', 'server_vad', 'semantic_vad'], 'none'),
+      turnDetection: oneOf(env, 'OPENAI_TURN_DETECTION', ['none', 'server_vad', 'semantic_vad'], providerTurns ? 'server_vad' : 'none'),
       // An extra CA to trust for the Realtime WebSocket (a TLS-inspecting proxy, or a test server).
       caFile: str(env, 'OPENAI_CA_FILE'),
       // Give the model an end_call function: when it calls it, the gateway hangs up after the goodbye plays.
@@ -286,18 +306,26 @@ export function loadConfig(env: Env = process.env): Config {
     gemini: {
       apiKey: str(env, 'GEMINI_API_KEY'),
       baseUrl: optionalUrl('GEMINI_BASE_URL'),
-      model: str(env, 'GEMINI_MODEL') ?? 'gemini-live-2.5-flash-preview',
+      // The current stable Live model ("the default option for most low-latency voice agent experiences",
+      // ai.google.dev/gemini-api/docs/models/gemini-3.8-live); gemini-live-2.5-flash-preview and
+      // gemini-2.0-flash-live-001 were shut down on 2025-12-09 (ai.google.dev/gemini-api/docs/deprecations).
+      model: str(env, 'GEMINI_MODEL') ?? 'gemini-3.8-live',
       voice: str(env, 'GEMINI_VOICE'),
+      activityDetection: oneOf<'client' | 'automatic'>(env, 'GEMINI_ACTIVITY_DETECTION', ['client', 'automatic'], providerTurns ? 'automatic' : 'client'),
+      endCallTool: bool(env, 'END_CALL_TOOL', false),
     },
     deepgram: {
       apiKey: str(env, 'DEEPGRAM_API_KEY'),
       baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
       sttModel: str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3',
       ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? 'aura-2-thalia-en',
+      endpointing: bool(env, 'DEEPGRAM_ENDPOINTING', providerTurns),
     },
     failover: {
       switchDeadlineMs: int(env, 'SWITCH_DEADLINE_MS', 3000, 10, 60_000),
       responseTimeoutMs: int(env, 'PROVIDER_RESPONSE_TIMEOUT_MS', 1500, 10, 120_000),
+      responseTimeoutByProviderMs,
+      replyTimeoutMs: int(env, 'PROVIDER_REPLY_TIMEOUT_MS', 15_000, 10, 600_000),
       failback: oneOf(env, 'FAILBACK', ['0', '1', 'true', 'false'], '0') === '1' || str(env, 'FAILBACK') === 'true',
       allDown: oneOf(env, 'ALL_PROVIDERS_DOWN', ['hangup', 'echo'], 'hangup'),
       standby: oneOf(env, 'STANDBY', ['0', '1', 'true', 'false'], '0') === '1' || str(env, 'STANDBY') === 'true',

@@ -67,6 +67,8 @@ export class Call {
   readonly #switcher: ProviderSwitcher;
   #turnEndedAt: number | undefined;
   #responseTimer: NodeJS.Timeout | undefined;
+  /** The active session showed a sign of life since the turn the timer waits on ended. */
+  #lifeSinceTurn = false;
   #lastResponseId: string | undefined;
   /** Between a provider's responseStart and its responseDone. */
   #replyOpen = false;
@@ -202,15 +204,8 @@ export class Call {
 
   /** Connect the first provider and start relaying. Frames that arrive meanwhile are held. */
   async start(): Promise<void> {
-    for (const p of this.#opts.providers ?? []) {
-      if (p.onOpen) {
-        this.#unsubscribe.push(
-          p.onOpen(() => {
-            if (this.#link.provider.name === p.name && this.#link.session) void this.switchProvider('breaker_open');
-          }),
-        );
-      }
-    }
+    // An open breaker stops new sessions only: this call keeps a session that still works, and
+    // switches when its own session fails (see guard.ts).
     const link = this.#link;
     try {
       const session = await link.provider.connect(this.#connectOptions(link.inputFormat, this.#abort.signal));
@@ -300,15 +295,33 @@ export class Call {
     this.#armResponseTimer();
   }
 
-  /** A provider that says nothing after a turn end is as good as down. */
+  /**
+   * A provider that shows no sign of life after a turn end (no acknowledgement, no event) within its
+   * response deadline is as good as down. One that acknowledged is generating: it gets the longer reply
+   * deadline (from the turn end) to start its answer or say it has none. Either way a timeout is one
+   * breaker failure and a switch.
+   */
   #armResponseTimer(): void {
     if (this.#responseTimer) return;
-    this.#responseTimer = setTimeout(() => {
+    this.#lifeSinceTurn = false;
+    const t0 = performance.now();
+    const provider = this.provider;
+    const silentMs = this.#failover.responseTimeoutByProviderMs?.[provider] ?? this.#failover.responseTimeoutMs;
+    const replyMs = Math.max(silentMs, this.#failover.replyTimeoutMs ?? DEFAULT_FAILOVER.replyTimeoutMs ?? silentMs);
+    const giveUp = (phase: 'silent' | 'reply') => {
       this.#responseTimer = undefined;
       if (this.#isOver() || this.#switcher.switching || !this.#link.session) return;
-      this.#log.warn({ event: 'provider_silent', provider: this.provider, timeoutMs: this.#failover.responseTimeoutMs }, 'provider did not answer the turn in time');
+      this.#log.warn(
+        { event: 'provider_silent', provider: this.provider, phase, timeoutMs: phase === 'silent' ? silentMs : replyMs },
+        phase === 'silent' ? 'provider showed no sign of life after the turn' : 'provider acknowledged the turn but did not answer in time',
+      );
+      this.#link.session.responseTimedOut?.();
       void this.switchProvider('provider_silent');
-    }, this.#failover.responseTimeoutMs);
+    };
+    this.#responseTimer = setTimeout(() => {
+      if (!this.#lifeSinceTurn) return giveUp('silent');
+      this.#responseTimer = setTimeout(() => giveUp('reply'), Math.max(0, replyMs - (performance.now() - t0)));
+    }, silentMs);
   }
 
   #providerSpoke(): void {
@@ -343,7 +356,21 @@ export class Call {
           if (this.#switcher.isStandby(session) && (ev.type === 'closed' || (ev.type === 'error' && ev.fatal))) this.#switcher.standbyLost();
           continue;
         }
+        // Any event from the active session is a sign of life (see #armResponseTimer).
+        this.#lifeSinceTurn = true;
         switch (ev.type) {
+          case 'ack':
+            // An empty turn (nothing to answer) is done with; it is not a failure.
+            if (ev.empty && this.#ring.pendingTurns > this.#answeredNotPlayed) {
+              this.#providerSpoke();
+              // Accepted now if nothing before it waits to be heard; else with those, when they have played.
+              if (this.#answeredNotPlayed === 0) this.#acceptTurn();
+              else this.#answeredNotPlayed++;
+              if (this.#ring.pendingTurns > this.#answeredNotPlayed) this.#armResponseTimer();
+            }
+            break;
+          case 'unknownEvent':
+            break;
           case 'responseStart':
             this.#providerSpoke();
             this.#lastResponseId = ev.responseId;
@@ -386,6 +413,8 @@ export class Call {
           case 'error':
             // Fatal: the session is gone. Non-fatal while a turn waits for its answer: that answer is
             // not coming (the provider refused the request), so do not wait out the deadline.
+            // A refusal of our own request (origin 'request') is our bug: never a failover.
+            if (ev.origin === 'request' && !ev.fatal) break;
             if (ev.fatal || (this.#responseTimer !== undefined && ev.error.code !== 'GW_ERR_PROVIDER_PROTOCOL')) void this.switchProvider('provider_error');
             break;
           case 'hangup':

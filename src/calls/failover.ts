@@ -47,8 +47,18 @@ export interface SwitchRecord {
 export interface FailoverSettings {
   /** A switch (connect + replay) that takes longer than this fails over to the next candidate. */
   readonly switchDeadlineMs: number;
-  /** After a caller turn ends, a provider that says nothing for this long is switched away from. */
+  /**
+   * After a caller turn ends, a provider that shows no sign of life (no acknowledgement, no event) for
+   * this long is switched away from (PROVIDER_RESPONSE_TIMEOUT_MS).
+   */
   readonly responseTimeoutMs: number;
+  /** The same deadline for one provider (<NAME>_RESPONSE_TIMEOUT_MS), when set. */
+  readonly responseTimeoutByProviderMs?: Readonly<Record<string, number>>;
+  /**
+   * A provider that acknowledged the turn (it is alive and generating) gets this long, from the turn
+   * end, to start its reply or say it has none (PROVIDER_REPLY_TIMEOUT_MS).
+   */
+  readonly replyTimeoutMs?: number;
   /** Go back to a preferred provider at a turn boundary once its breaker has closed. */
   readonly failback: boolean;
   /** When every provider is down: hang up after an apology tone, or keep the caller on echo. */
@@ -60,6 +70,7 @@ export interface FailoverSettings {
 export const DEFAULT_FAILOVER: FailoverSettings = {
   switchDeadlineMs: 3000,
   responseTimeoutMs: 1500,
+  replyTimeoutMs: 15_000,
   failback: false,
   allDown: 'hangup',
 };

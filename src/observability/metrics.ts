@@ -374,6 +374,12 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       labelNames: ['carrier'] as const,
       registers: r,
     }),
+    providerUnknownEventsTotal: new Counter({
+      name: 'voice_gateway_provider_unknown_events_total',
+      help: 'Server events or fields a provider adapter does not know (a newer API version), by provider and event; logged, never a failure',
+      labelNames: ['provider', 'event'] as const,
+      registers: r,
+    }),
   };
 }
 

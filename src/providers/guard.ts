@@ -1,9 +1,15 @@
 /**
  * The shared base every provider adapter runs behind: one opossum circuit breaker per provider,
- * metrics and logs. Adapters only connect, encode and decode; this is where failures are counted,
- * where a rejected key opens the breaker at once (instead of failing again on every audio chunk), and
- * where an open breaker stops sends. There is no retry here: the failover switch is the program's
- * one retry layer.
+ * metrics and logs. Adapters only connect, encode and decode; this is where failures are counted.
+ *
+ * The breaker guards NEW sessions: an open breaker refuses connects, so new calls go to the next
+ * provider, while live sessions that still work keep their calls (a breaker opened by another call's
+ * quota error must not evict 19 healthy calls). Only a call whose own session failed switches, and
+ * that is the call's decision, on its session's events. Each failure is counted once: a failed
+ * connect, an auth/quota error, a mid-call drop, a response timeout, an error event; a reply that
+ * failed is not also counted as a success. A key rejected at connect opens the breaker at once (every
+ * connect would fail the same way). Unknown server events are logged and counted, never failures.
+ * There is no retry here: the failover switch is the program's one retry layer.
  */
 import CircuitBreaker from 'opossum';
 import { GatewayError, isGatewayError } from '../errors.js';
@@ -26,7 +32,7 @@ export interface BreakerSettings {
 export type BreakerState = 'closed' | 'halfOpen' | 'open';
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };
 
-/** Errors no retry can fix: open the breaker at once. */
+/** Errors no retry can fix: at connect, they open the breaker at once. */
 export function isHardFailure(err: unknown): boolean {
   return isGatewayError(err) && (err.code === 'GW_ERR_PROVIDER_AUTH' || err.code === 'GW_ERR_PROVIDER_QUOTA');
 }
@@ -59,8 +65,6 @@ export class GuardedProvider implements Provider {
       rollingCountBuckets: 10,
       name: adapter.name,
     });
-    // Every live call on this provider listens for 'open' (to switch away at once).
-    this.#breaker.setMaxListeners(0);
     const gauge = this.#metrics.circuitBreakerState;
     gauge.set({ provider: this.name }, 0);
     this.#breaker.on('open', () => {
@@ -77,7 +81,7 @@ export class GuardedProvider implements Provider {
     });
   }
 
-  /** Be told when the breaker opens (the call switches away at once). Returns an unsubscribe. */
+  /** Be told when the breaker opens (dashboards, tests; live calls do not switch on it). Returns an unsubscribe. */
   onOpen(listener: () => void): () => void {
     this.#breaker.on('open', listener);
     return () => {
@@ -91,22 +95,27 @@ export class GuardedProvider implements Provider {
     return 'closed';
   }
 
-  /** Count an outcome seen outside connect (a send that threw, an error event, a good reply). */
+  /**
+   * Count an outcome seen outside connect (a send that threw, an error event, a drop, a timeout, a
+   * good reply), once. Mid-session failures count like any other: one call's quota error is one
+   * failure, not a verdict on every call (the window and threshold decide).
+   */
   record(outcome: { ok: true } | { ok: false; error: unknown }, op: string): void {
     const status = outcome.ok ? 'ok' : 'error';
     this.#metrics.providerRequestsTotal.inc({ provider: this.name, op, status });
     if (outcome.ok) {
-      // In half-open, only the trial's result may close the breaker; a success counted here would too.
+      // A live session answering well in half-open is as good a trial as a new connect: it closes it.
       if (!this.#breaker.opened) void this.#breaker.fire(() => Promise.resolve()).catch(() => undefined);
       return;
     }
     const err = outcome.error;
     this.#metrics.providerErrorsTotal.inc({ provider: this.name, type: isGatewayError(err) ? err.code : 'unknown' });
-    if (isHardFailure(err)) {
-      this.#openNow(err);
-      return;
-    }
     if (!this.#breaker.opened) void this.#breaker.fire(() => Promise.reject(err)).catch(() => undefined);
+  }
+
+  /** A server event or field the adapter does not know: counted and logged (once per session and name). */
+  unknownEvent(name: string): void {
+    this.#metrics.providerUnknownEventsTotal.inc({ provider: this.name, event: name.slice(0, 64) });
   }
 
   #openNow(err: unknown): void {
@@ -165,8 +174,13 @@ class GuardedSession implements ProviderSession {
   readonly #guard: GuardedProvider;
   readonly #metrics: Metrics;
   readonly #log: Logger;
+  readonly #unknownLogged = new Set<string>();
   #turnEndedAt: number | undefined;
   #closed = false;
+  /** The session has failed (fatal error, drop): later events of the same failure are not counted again. */
+  #failed = false;
+  /** The response in progress has already been counted as failed: its responseDone is not a success. */
+  #responseFailed = false;
 
   constructor(inner: ProviderSession, guard: GuardedProvider, metrics: Metrics, logger: Logger) {
     this.#inner = inner;
@@ -180,7 +194,7 @@ class GuardedSession implements ProviderSession {
   }
 
   pushAudio(frame: AudioFrame | EncodedFrame): void {
-    if (this.#guard.state === 'open') return; // the failover switch holds these frames for the next provider
+    // An open breaker does not stop a live session: it only refuses new ones.
     try {
       this.#inner.pushAudio(frame);
     } catch (err) {
@@ -222,14 +236,33 @@ class GuardedSession implements ProviderSession {
   get events(): AsyncIterable<ProviderEvent> {
     const inner = this.#inner.events;
     const observe = (ev: ProviderEvent) => this.#observe(ev);
+    const broke = (err: unknown) => this.#fail(err, 'events');
     return {
       async *[Symbol.asyncIterator]() {
-        for await (const ev of inner) {
-          observe(ev);
-          yield ev;
+        try {
+          for await (const ev of inner) {
+            observe(ev);
+            yield ev;
+          }
+        } catch (err) {
+          broke(err);
+          throw err;
         }
       },
     };
+  }
+
+  responseTimedOut(): void {
+    if (this.#closed || this.#failed) return;
+    this.#responseFailed = true;
+    this.#guard.record({ ok: false, error: new GatewayError('GW_ERR_PROVIDER_TIMEOUT', `${this.provider} showed no sign of answering the turn`) }, 'response');
+  }
+
+  /** The session itself failed (fatal error, drop, broken stream): one failure, however it shows. */
+  #fail(error: unknown, op: string): void {
+    if (this.#closed || this.#failed) return;
+    this.#failed = true;
+    this.#guard.record({ ok: false, error }, op);
   }
 
   #observe(ev: ProviderEvent): void {
@@ -241,14 +274,31 @@ class GuardedSession implements ProviderSession {
         }
         break;
       case 'responseDone':
-        this.#guard.record({ ok: true }, 'response');
+        // A reply that failed (error event, timeout) was counted as a failure: it is not also a success.
+        if (!this.#responseFailed && !this.#failed) this.#guard.record({ ok: true }, 'response');
+        this.#responseFailed = false;
         break;
       case 'error':
-        this.#guard.record({ ok: false, error: ev.error }, 'session');
-        this.#log.warn({ event: 'provider_error', provider: this.provider, code: ev.error.code, fatal: ev.fatal }, ev.error.message);
+        this.#log.warn({ event: 'provider_error', provider: this.provider, code: ev.error.code, fatal: ev.fatal, origin: ev.origin }, ev.error.message);
+        // The provider refusing a request of ours is our bug, not its failure.
+        if (ev.origin === 'request') break;
+        if (ev.fatal) this.#fail(ev.error, 'session');
+        else if (!this.#failed && !this.#responseFailed) {
+          this.#responseFailed = true;
+          this.#guard.record({ ok: false, error: ev.error }, 'session');
+        }
+        break;
+      case 'unknownEvent':
+        this.#guard.unknownEvent(ev.name);
+        if (!this.#unknownLogged.has(ev.name)) {
+          this.#unknownLogged.add(ev.name);
+          this.#log.warn({ event: 'provider_unknown_event', provider: this.provider, name: ev.name }, `${this.provider} sent '${ev.name}', which this adapter does not know; ignored`);
+        }
         break;
       case 'closed':
         this.#log.info({ event: 'provider_closed', provider: this.provider, reason: ev.reason }, 'provider closed the session');
+        // Closed on the provider's side while we still wanted it: a mid-call drop.
+        this.#fail(new GatewayError('GW_ERR_PROVIDER_CLOSED', `${this.provider}: ${ev.reason}`), 'session');
         break;
       default:
         break;

@@ -27,8 +27,17 @@ export function createProviders(config: Config, deps: { metrics: Metrics; logger
   return config.providers.map((name) => {
     const factory = ADAPTERS[name];
     if (!factory) throw new GatewayError('GW_ERR_PROVIDER_UNKNOWN', `'${name}'`);
+    deps.logger.info({ event: 'provider_turn_detection', provider: name, vadEngine: config.vadEngine, turnDetection: turnDetectionOf(name, config) }, `${name}: turns are ended by ${turnDetectionOf(name, config)}`);
     return new GuardedProvider(factory(config), { ...deps, breaker: config.breaker });
   });
+}
+
+/** Who ends the caller's turns for a provider, as resolved from VAD_ENGINE and the provider's settings. */
+export function turnDetectionOf(name: string, config: Config): string {
+  if (name === 'openai') return config.openai.turnDetection === 'none' ? `the gateway VAD (${config.vadEngine})` : `openai ${config.openai.turnDetection}`;
+  if (name === 'gemini') return config.gemini.activityDetection === 'automatic' ? 'gemini automatic activity detection' : `the gateway VAD (${config.vadEngine})`;
+  if (name === 'deepgram') return config.deepgram.endpointing ? 'deepgram endpointing' : `the gateway VAD (${config.vadEngine})`;
+  return `the gateway VAD (${config.vadEngine})`;
 }
 
 /**

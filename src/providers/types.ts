@@ -29,8 +29,23 @@ export type ProviderEvent =
   | { type: 'speechStopped' }
   /** The provider will drop the session soon (Gemini goAway); it has reconnected or will fail over. */
   | { type: 'goAway'; timeLeftMs: number }
-  /** Something went wrong; `fatal` means the session is unusable and the call must fail over. */
-  | { type: 'error'; error: GatewayError; fatal: boolean }
+  /**
+   * The provider showed it took the caller's turn (OpenAI committed it or created a response; Gemini
+   * answered the activity): it is alive and generating, so the call waits the longer reply deadline.
+   * `empty`: the turn needs no answer (too little audio, nothing heard), which is not a failure.
+   */
+  | { type: 'ack'; empty?: boolean }
+  /**
+   * Something went wrong; `fatal` means the session is unusable and the call must fail over.
+   * `origin: 'request'` means the provider refused one of our requests (our protocol misuse, such as a
+   * second response.create while one is active): logged, never a failover, never a breaker failure.
+   */
+  | { type: 'error'; error: GatewayError; fatal: boolean; origin?: 'request' }
+  /**
+   * The provider sent an event or field this adapter does not know (a newer API version): logged and
+   * counted (voice_gateway_provider_unknown_events_total), never a failure.
+   */
+  | { type: 'unknownEvent'; name: string }
   /**
    * The provider asks to end the call (its model called the end-call tool after saying goodbye). The
    * call hangs up through call control once what the caller has been sent has played.
@@ -58,6 +73,11 @@ export interface ProviderSession {
    */
   appendHistory?(turns: readonly ConversationTurn[]): void;
   readonly events: AsyncIterable<ProviderEvent>;
+  /**
+   * The call gave up waiting for this session's answer (it showed no sign of life in time). The guard
+   * counts it as one breaker failure; adapters need not implement it.
+   */
+  responseTimedOut?(): void;
   close(): Promise<void>;
 }
 

@@ -37,12 +37,12 @@ afterEach(async () => {
 
 async function harness(
   providers: ScriptedProvider[],
-  opts: { responseTimeoutMs?: number; switchDeadlineMs?: number; echoMarks?: boolean; standby?: boolean; failback?: boolean; resetTimeoutMs?: number; onProviderHangup?: (callId: string, reason: string) => void } = {},
+  opts: { responseTimeoutMs?: number; replyTimeoutMs?: number; switchDeadlineMs?: number; echoMarks?: boolean; standby?: boolean; failback?: boolean; resetTimeoutMs?: number; volumeThreshold?: number; errorThresholdPercentage?: number; onProviderHangup?: (callId: string, reason: string) => void } = {},
 ): Promise<Harness> {
   const metrics = createMetrics();
   const logger = silentLogger();
   const guarded = providers.map(
-    (p) => new GuardedProvider(p, { metrics, logger, breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: opts.resetTimeoutMs ?? 60_000, connectTimeoutMs: 2000, rollingWindowMs: 10_000 } }),
+    (p) => new GuardedProvider(p, { metrics, logger, breaker: { errorThresholdPercentage: opts.errorThresholdPercentage ?? 50, volumeThreshold: opts.volumeThreshold ?? 5, resetTimeoutMs: opts.resetTimeoutMs ?? 60_000, connectTimeoutMs: 2000, rollingWindowMs: 10_000 } }),
   );
   const vad = createVadService({ engine: 'energy', metrics, logger });
   const sent = { media: 0, clears: 0, marks: [] as string[], echoed: [] as string[], closed: false };
@@ -77,7 +77,7 @@ async function harness(
     transport,
     provider: guarded[0],
     providers: guarded,
-    failover: { switchDeadlineMs: opts.switchDeadlineMs ?? 1000, responseTimeoutMs: opts.responseTimeoutMs ?? 400, failback: opts.failback ?? false, allDown: 'hangup', standby: opts.standby },
+    failover: { switchDeadlineMs: opts.switchDeadlineMs ?? 1000, responseTimeoutMs: opts.responseTimeoutMs ?? 400, replyTimeoutMs: opts.replyTimeoutMs, failback: opts.failback ?? false, allDown: 'hangup', standby: opts.standby },
     vad,
     metrics,
     logger,
@@ -283,9 +283,10 @@ describe('failback', () => {
   it('returns to the preferred provider at a turn boundary once its breaker has closed again, not before', async () => {
     const a = new ScriptedProvider('a');
     const b = new ScriptedProvider('b');
-    const h = await harness([a, b], { failback: true, resetTimeoutMs: 300 });
+    // One failure in the window opens a's breaker (a mid-call failure is counted, not an instant verdict).
+    const h = await harness([a, b], { failback: true, resetTimeoutMs: 300, volumeThreshold: 1, errorThresholdPercentage: 1 });
     await h.feed(U1.startMs + 500);
-    a.fault('auth'); // a rejects the key: its breaker opens at once and the call moves to b
+    a.fault('auth'); // a rejects the key mid-call: the call moves to b and a's breaker opens
     await until(() => h.call.provider === 'b');
     expect(h.guarded[0].state).toBe('open');
     await h.feed(U1.endMs + 900);
@@ -327,5 +328,82 @@ describe('a provider that ends the call', () => {
     await until(() => h.sent.closed);
     expect(h.call.snapshot().endReason).toBe('provider_goodbye');
     expect(h.sent.media).toBeGreaterThanOrEqual(10); // the 200 ms goodbye played first
+  });
+});
+
+describe('the response timer: silence is a failure only when the provider shows no sign of life', () => {
+  it('a provider that acknowledged the turn and answers after 3 s is not switched away (reply deadline)', async () => {
+    const a = new ScriptedProvider('a', { ackReplyDelayMs: 3000 });
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b], { responseTimeoutMs: 400 });
+    a.fault('ackSlow');
+    await h.feed(U1.endMs + 900);
+    await until(() => h.call.history.length >= 2, 8000);
+    expect(h.call.provider).toBe('a');
+    expect(h.call.snapshot().switches).toEqual([]);
+  });
+
+  it('the provider refusing one of our requests (origin request) while a turn waits is not a failover', async () => {
+    const a = new ScriptedProvider('a', { replyDelayMs: 200 });
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b], { responseTimeoutMs: 1000 });
+    a.fault('rejectRequest');
+    await h.feed(U1.endMs + 900);
+    await until(() => h.call.history.length >= 2, 5000);
+    expect(h.call.provider).toBe('a');
+    expect(h.call.snapshot().switches).toEqual([]);
+  });
+
+  it('an empty turn (the provider says there is nothing to answer) is not a failure', async () => {
+    const a = new ScriptedProvider('a');
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b], { responseTimeoutMs: 300 });
+    a.fault('empty');
+    await h.feed(U1.endMs + 900);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(a.current!.turns.length).toBeGreaterThanOrEqual(1);
+    expect(h.call.provider).toBe('a');
+    expect(h.call.snapshot().switches).toEqual([]);
+  });
+
+  it('a provider silent without acknowledging is switched within PROVIDER_RESPONSE_TIMEOUT_MS, and the timeout is a breaker failure', async () => {
+    const a = new ScriptedProvider('a');
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b], { responseTimeoutMs: 300 });
+    a.fault('hang');
+    let turnSeenAt = 0;
+    let switchedAt = 0;
+    const watch = until(() => {
+      if (!turnSeenAt && a.current!.turns.length >= 1) turnSeenAt = performance.now();
+      if (!switchedAt && h.call.provider === 'b') switchedAt = performance.now();
+      return switchedAt > 0;
+    }, 10_000);
+    await h.feed(U1.endMs + 900);
+    await watch;
+    // The timer starts at our turn end, which the provider saw at once: the switch follows the deadline.
+    expect(switchedAt - turnSeenAt).toBeGreaterThanOrEqual(290);
+    expect(switchedAt - turnSeenAt).toBeLessThan(300 + 700); // slack for a loaded machine
+    expect(h.call.snapshot().switches[0]).toMatchObject({ from: 'a', reason: 'provider_silent' });
+    const errors = (await h.metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'voice_gateway_provider_errors_total');
+    expect(errors?.values.find((v) => v.labels.provider === 'a' && v.labels.type === 'GW_ERR_PROVIDER_TIMEOUT')?.value).toBe(1);
+  });
+
+  it('a provider that acknowledged but never answers is switched at the reply deadline', async () => {
+    const a = new ScriptedProvider('a', { ackReplyDelayMs: 60_000 });
+    const b = new ScriptedProvider('b');
+    const h = await harness([a, b], { responseTimeoutMs: 200, replyTimeoutMs: 900 });
+    a.fault('ackSlow');
+    let turnSeenAt = 0;
+    let switchedAt = 0;
+    const watch = until(() => {
+      if (!turnSeenAt && a.current!.turns.length >= 1) turnSeenAt = performance.now();
+      if (!switchedAt && h.call.provider === 'b') switchedAt = performance.now();
+      return switchedAt > 0;
+    }, 10_000);
+    await h.feed(U1.endMs + 900);
+    await watch;
+    // Past the 200 ms silence deadline, held to the 900 ms reply deadline.
+    expect(switchedAt - turnSeenAt).toBeGreaterThanOrEqual(880);
+    expect(h.call.snapshot().switches[0]).toMatchObject({ from: 'a', reason: 'provider_silent' });
   });
 });

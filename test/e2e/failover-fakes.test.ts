@@ -126,17 +126,18 @@ describe('failover against the loopback provider fakes', () => {
     ['closes the socket mid-reply', { faults: { closeAfterDeltas: 2 }, chunkMs: 100, chunkIntervalMs: 100 }, 'provider_closed'],
     ['answers with an error event', { faults: { errorEvent: { type: 'server_error', message: 'The server had an error' } } }, 'provider_error'],
     ['rejects the key mid-call', { faults: { errorEvent: { type: 'invalid_request_error', code: 'invalid_api_key', message: 'Incorrect API key provided' } } }, 'breaker_open|provider_error'],
+    // It commits the turn (acknowledges it) and never answers: switched at the reply deadline (set to
+    // 1.6 s below). A provider merely slow to answer is not switched at all (test/calls/false-failover.test.ts).
     ['hangs (never answers)', { faults: { hang: 'response' } }, 'provider_silent'],
-    ['is slow (2 s per reply)', { replyDelayMs: 2000 }, 'provider_silent'],
   ];
   it.each(faults)('openai %s: the call goes on with gemini, which answers the same turn', { timeout: 60_000 }, async (_name, options, reason) => {
     const bad = await OpenAIRealtimeFake.start(options);
-    const gw = await startTestGateway({ ...env(), PROVIDERS: 'openai,gemini', OPENAI_API_KEY: bad.apiKey, OPENAI_BASE_URL: bad.baseUrl, OPENAI_CA_FILE: bad.caFile, PROVIDER_RESPONSE_TIMEOUT_MS: '1200' });
+    const gw = await startTestGateway({ ...env(), PROVIDERS: 'openai,gemini', OPENAI_API_KEY: bad.apiKey, OPENAI_BASE_URL: bad.baseUrl, OPENAI_CA_FILE: bad.caFile, PROVIDER_RESPONSE_TIMEOUT_MS: '1200', PROVIDER_REPLY_TIMEOUT_MS: '1600' });
     try {
       const speech = readBytes('g711/cards-003.ulaw');
       const audio = new Uint8Array(4000 + speech.length + 20000).fill(0xff);
       audio.set(speech, 4000);
-      const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 2500 });
+      const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 3500 });
       const sw = gw.logs.find((l) => l.event === 'switch_finished');
       expect(sw).toMatchObject({ from: 'openai', to: 'gemini', result: 'ok' });
       expect(String(sw!.reason)).toMatch(new RegExp(`^(${reason})$`));

@@ -33,7 +33,7 @@ describe('gateway end to end on the gemini provider (loopback Gemini Live)', () 
     // What reached Gemini: the setup we mean, then 20 ms chunks of 16 kHz PCM bracketed as one activity.
     expect(fake.connections).toHaveLength(1);
     const setup = fake.connections[0].setup!;
-    expect(setup.model).toBe('models/gemini-live-2.5-flash-preview');
+    expect(setup.model).toBe('models/gemini-3.8-live'); // the default: the old one was shut down on 2025-12-09
     expect(setup.generationConfig).toMatchObject({ responseModalities: ['AUDIO'] });
     expect(setup.realtimeInputConfig).toMatchObject({ automaticActivityDetection: { disabled: true } });
     const inputs = fake.of('realtimeInput');

@@ -10,6 +10,11 @@
  * turnComplete. An activityStart while a reply is pending or streaming interrupts it
  * (`interrupted`, then `turnComplete`), as START_OF_ACTIVITY_INTERRUPTS does. Resumption handles
  * are issued after setup and after each turn; a later connection may resume with one.
+ *
+ * What it accepts is what the Gemini Live API accepts, each rule cited where it is enforced ("SDK
+ * types" = @google/genai 2.32.0 dist/genai.d.ts; "live-session docs" =
+ * ai.google.dev/gemini-api/docs/live-session; model pages = ai.google.dev/gemini-api/docs/models/...).
+ * A rule broken closes the connection as the service does (1007 invalid argument, 1008 policy/not found).
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -53,7 +58,33 @@ export interface GeminiFakeOptions {
   readonly interruptDelayMs?: number;
   /** Issue resumable handles (default true). */
   readonly resumable?: boolean;
+  /**
+   * Scales the service's clocks (connection lifetime ~10 min, audio session limit 15 min without
+   * compression) so a 20-minute call can be run in seconds: 1/600 makes ten minutes one second.
+   */
+  readonly clockScale?: number;
+  /** After each reply's audio, the model calls this function, if the setup declared it. */
+  readonly callFunction?: { name: string; args: Record<string, unknown> };
+  /** Automatic activity detection: this much quiet after speech ends the caller's turn (default 500 ms). */
+  readonly silenceMs?: number;
   readonly faults?: GeminiFakeFaults;
+}
+
+/** Shut down on 2025-12-09 (ai.google.dev/gemini-api/docs/deprecations, "Live API models"). */
+export const RETIRED_MODELS: ReadonlySet<string> = new Set(['gemini-live-2.5-flash-preview', 'gemini-2.0-flash-live-001']);
+
+/** The fields of a setup message (SDK types: LiveClientSetup); anything else is an invalid argument. */
+const SETUP_FIELDS = new Set([
+  'model', 'generationConfig', 'systemInstruction', 'tools', 'realtimeInputConfig', 'sessionResumption', 'contextWindowCompression',
+  'inputAudioTranscription', 'outputAudioTranscription', 'proactivity', 'historyConfig', 'explicitVadSignal', 'avatarConfig', 'safetySettings', 'labels',
+]);
+
+/** Model generations, by the model pages' migration notes (see src/providers/gemini/models.ts). */
+function generationOf(model: string): '2.5' | '3.1' | '3.8' {
+  const m = model.replace(/^models\//, '');
+  if (/^gemini-(2\.|live-2\.)/.test(m)) return '2.5';
+  if (/^gemini-3\.1-/.test(m)) return '3.1';
+  return '3.8';
 }
 
 export interface FakeConnection {
@@ -63,6 +94,8 @@ export interface FakeConnection {
   setup: Record<string, unknown> | undefined;
   /** The resumption handle this connection's setup carried. */
   resumedFrom: string | undefined;
+  /** Why the fake closed it, when a rule was broken. */
+  rejected: string | undefined;
   closed: boolean;
   closeCode: number | undefined;
 }
@@ -78,6 +111,15 @@ interface ConnState {
   activity: Int16Array[];
   reply: { steps: (() => void)[]; timer: NodeJS.Timeout | undefined } | undefined;
   handles: number;
+  /** Initial history still expected (historyConfig.initialHistoryInClientContent) before realtime input. */
+  awaitingHistory: boolean;
+  realtimeStarted: boolean;
+  /** When the session (across resumptions) began, in ms since the fake's epoch. */
+  sessionStartedAt: number;
+  /** Automatic activity detection: the server's own view of the caller. */
+  vad: { speaking: boolean; quietMs: number };
+  /** Function calls sent and not yet answered, by id. */
+  pendingCalls: Set<string>;
 }
 
 type Waiter = { check: () => boolean; resolve: () => void };
@@ -89,6 +131,10 @@ export class GeminiLiveFake {
   readonly connections: FakeConnection[] = [];
   /** Resumption handles issued, oldest first. */
   readonly handles: string[] = [];
+  /** When each issued handle's session began (the session clock survives resumption). */
+  readonly #sessionStart = new Map<string, number>();
+  /** Every toolResponse received, in order. */
+  readonly toolResponses: Record<string, unknown>[] = [];
   faults: GeminiFakeFaults;
   readonly #opts: GeminiFakeOptions;
   readonly #http = createServer((_req, res) => res.writeHead(404).end());
@@ -191,9 +237,12 @@ export class GeminiLiveFake {
     const rejection = this.#opts.keyRejection ?? { closeCode: 1008 };
     if (key !== this.apiKey && 'httpStatus' in rejection) return refuse(rejection.httpStatus);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      const info: FakeConnection = { index: this.connections.length, path: rawPath, key, setup: undefined, resumedFrom: undefined, closed: false, closeCode: undefined };
+      const info: FakeConnection = { index: this.connections.length, path: rawPath, key, setup: undefined, resumedFrom: undefined, rejected: undefined, closed: false, closeCode: undefined };
       this.connections.push(info);
-      const c: ConnState = { info, ws, activity: [], reply: undefined, handles: 0 };
+      const c: ConnState = {
+        info, ws, activity: [], reply: undefined, handles: 0, awaitingHistory: false, realtimeStarted: false,
+        sessionStartedAt: performance.now(), vad: { speaking: false, quietMs: 0 }, pendingCalls: new Set(),
+      };
       this.#conns.add(c);
       const closeWith = key === this.apiKey || 'httpStatus' in rejection ? undefined : rejection;
       ws.on('message', (data: Buffer) => this.#onMessage(c, data.toString('utf8'), closeWith));
@@ -218,23 +267,106 @@ export class GeminiLiveFake {
     }
     this.messages.push({ conn: c.info.index, msg });
     if (!c.info.setup) this.#onSetup(c, msg, rejection);
-    else if (msg.realtimeInput) this.#onRealtimeInput(c, msg.realtimeInput as Record<string, unknown>);
+    else if (msg.clientContent) this.#onClientContent(c, msg.clientContent as Record<string, unknown>);
+    else if (msg.toolResponse) this.#onToolResponse(c, msg.toolResponse as Record<string, unknown>);
+    else if (msg.realtimeInput) {
+      // "After turn_complete is true, the client can start the realtime conversation via realtime_input"
+      // (SDK types, HistoryConfig.initialHistoryInClientContent): not before.
+      if (c.awaitingHistory) return this.#reject(c, 1007, 'Realtime input before the initial history was complete.');
+      c.realtimeStarted = true;
+      this.#onRealtimeInput(c, msg.realtimeInput as Record<string, unknown>);
+    }
     this.#notify();
+  }
+
+  /** Closes a connection for a broken rule, as the service does, and remembers why. */
+  #reject(c: ConnState, code: number, reason: string): void {
+    c.info.rejected = reason;
+    c.ws.close(code, reason);
+  }
+
+  #onClientContent(c: ConnState, content: Record<string, unknown>): void {
+    const turns = content.turns;
+    if (!Array.isArray(turns)) return this.#reject(c, 1007, 'clientContent.turns must be a list.');
+    // Content.role: "Must be either 'user' or 'model'" (SDK types, Content).
+    for (const t of turns as { role?: unknown; parts?: unknown }[]) {
+      if (t.role !== 'user' && t.role !== 'model') return this.#reject(c, 1007, `Invalid role '${String(t.role)}': must be user or model.`);
+      if (!Array.isArray(t.parts) || t.parts.length === 0) return this.#reject(c, 1007, 'Each turn needs parts.');
+    }
+    const gen = generationOf(String(c.info.setup!.model));
+    if (c.awaitingHistory) {
+      // Initial history: taken as context, no model call, until turnComplete true (SDK types, HistoryConfig).
+      if (content.turnComplete === true) c.awaitingHistory = false;
+      return;
+    }
+    // 2.5 native audio takes history only as initial history; client content for the whole session is new
+    // in 3.1 ("Client content: ... supported throughout the session", 3.1 migration notes).
+    if (gen === '2.5') return this.#reject(c, 1007, 'clientContent is only accepted as initial history on this model.');
+    // Newer models refuse content that leaves the turn open (issue 13, observed as 1007 in production).
+    if (content.turnComplete !== true) return this.#reject(c, 1007, 'Request contains an invalid argument.');
+    // turn_complete=true "unconditionally interrupts active model generation" (3.1 / 3.8 migration notes).
+    if (c.reply) this.#cut(c, c.reply);
+  }
+
+  #onToolResponse(c: ConnState, response: Record<string, unknown>): void {
+    this.toolResponses.push(response);
+    const frs = response.functionResponses;
+    if (!Array.isArray(frs)) return this.#reject(c, 1007, 'toolResponse.functionResponses must be a list.');
+    // FunctionResponse.id: "the id of the function call this response is for" (SDK types).
+    for (const fr of frs as { id?: unknown }[]) {
+      if (typeof fr.id !== 'string' || !c.pendingCalls.delete(fr.id)) return this.#reject(c, 1007, `toolResponse for an unknown call id '${String(fr.id)}'.`);
+    }
   }
 
   #onSetup(c: ConnState, msg: Record<string, unknown>, rejection: { closeCode: number } | undefined): void {
     const setup = msg.setup as Record<string, unknown> | undefined;
     if (rejection) return c.ws.close(rejection.closeCode, INVALID_KEY_REASON);
-    if (!setup || typeof setup.model !== 'string') return c.ws.close(1007, 'Request contains an invalid argument.');
+    if (!setup || typeof setup.model !== 'string') return this.#reject(c, 1007, 'Request contains an invalid argument.');
+    const unknown = Object.keys(setup).find((k) => !SETUP_FIELDS.has(k));
+    if (unknown) return this.#reject(c, 1007, `Invalid JSON payload received. Unknown name "${unknown}" at 'setup'.`);
+    const model = setup.model.replace(/^models\//, '');
+    // "Once a model is shut down ... the endpoint is no longer available" (docs/deprecations).
+    if (RETIRED_MODELS.has(model)) return this.#reject(c, 1008, `models/${model} is not found for API version v1beta, or is not supported for bidiGenerateContent.`);
+    const gen = generationOf(model);
+    const thinking = (setup.generationConfig as { thinkingConfig?: Record<string, unknown> } | undefined)?.thinkingConfig;
+    // 3.8: "thinking_level is not supported ... omit thinking_level (or thinking_config)" (gemini-3.8-live page).
+    if (thinking !== undefined && gen === '3.8') return this.#reject(c, 1007, 'thinking_config is not supported by this model.');
+    // 3.1: "uses thinkingLevel ... instead of thinkingBudget" (gemini-3.1-flash-live-preview page).
+    if (thinking?.thinkingBudget !== undefined && gen === '3.1') return this.#reject(c, 1007, 'thinking_budget is not supported by this model; use thinking_level.');
     c.info.setup = setup;
+    c.awaitingHistory = (setup.historyConfig as { initialHistoryInClientContent?: boolean } | undefined)?.initialHistoryInClientContent === true;
     const resumption = setup.sessionResumption as { handle?: string } | undefined;
     if (resumption?.handle !== undefined) {
       if (!this.handles.includes(resumption.handle)) return c.ws.close(1008, 'Invalid session handle.');
       c.info.resumedFrom = resumption.handle;
+      c.sessionStartedAt = this.#sessionStart.get(resumption.handle) ?? c.sessionStartedAt;
     }
     if (this.faults.hang === 'setup') return;
     this.#send(c, { setupComplete: {} });
     if (resumption) this.#issueHandle(c);
+    this.#startClocks(c);
+  }
+
+  /**
+   * The service's clocks (live-session docs, "Session lifetime" and "Connection lifetime"): a
+   * connection lasts about 10 minutes and is warned with goAway before it ends; without context window
+   * compression an audio session ends at 15 minutes, resumed or not.
+   */
+  #startClocks(c: ConnState): void {
+    const scale = this.#opts.clockScale ?? 1;
+    const lifetimeMs = 10 * 60_000 * scale;
+    const warnMs = Math.min(lifetimeMs / 2, Math.max(50, 10_000 * scale)); // goAway ~10 s before the end
+    this.#later(() => {
+      if (c.ws.readyState !== WebSocket.OPEN) return;
+      this.#send(c, { goAway: { timeLeft: `${(warnMs / 1000).toFixed(3)}s` } });
+      this.#later(() => c.ws.close(1000, 'connection lifetime reached'), warnMs);
+    }, lifetimeMs - warnMs);
+    if (c.info.setup!.contextWindowCompression === undefined) {
+      const left = 15 * 60_000 * scale - (performance.now() - c.sessionStartedAt);
+      this.#later(() => {
+        if (c.ws.readyState === WebSocket.OPEN) this.#reject(c, 1011, 'Audio session limit reached (15 minutes without context window compression).');
+      }, Math.max(0, left));
+    }
   }
 
   #issueHandle(c: ConnState): void {
@@ -244,10 +376,17 @@ export class GeminiLiveFake {
     }
     const handle = `handle-${String(c.info.index)}-${String(++c.handles)}`;
     this.handles.push(handle);
+    this.#sessionStart.set(handle, c.sessionStartedAt);
     this.#send(c, { sessionResumptionUpdate: { newHandle: handle, resumable: true } });
   }
 
   #onRealtimeInput(c: ConnState, input: Record<string, unknown>): void {
+    const rtc = c.info.setup!.realtimeInputConfig as { automaticActivityDetection?: { disabled?: boolean } } | undefined;
+    const automatic = rtc?.automaticActivityDetection?.disabled !== true;
+    // ActivityStart / ActivityEnd: "This can only be sent if automatic (i.e. server-side) activity
+    // detection is disabled" (SDK types).
+    if (automatic && (input.activityStart || input.activityEnd)) return this.#reject(c, 1007, 'activityStart/activityEnd require automatic activity detection to be disabled.');
+    if (automatic) return this.#onAutomaticAudio(c, input);
     if (input.activityStart) {
       c.activity = [];
       const reply = c.reply;
@@ -267,6 +406,34 @@ export class GeminiLiveFake {
       if (c.reply) this.#cut(c, c.reply);
       if (this.faults.hang === 'reply') return;
       this.#reply(c, heard);
+    }
+  }
+
+  /** Automatic activity detection: loud audio is speech; `silenceMs` of quiet after it ends the turn. */
+  #onAutomaticAudio(c: ConnState, input: Record<string, unknown>): void {
+    const audio = input.audio as { data?: string } | undefined;
+    if (audio?.data === undefined) return;
+    const pcm = decodePcm(audio.data);
+    const ms = pcm.length / 16;
+    let sum = 0;
+    for (let i = 0; i < pcm.length; i++) sum += pcm[i] * pcm[i];
+    const loud = pcm.length > 0 && Math.sqrt(sum / pcm.length) > 500;
+    const v = c.vad;
+    if (!v.speaking && loud) {
+      v.speaking = true;
+      v.quietMs = 0;
+      c.activity = [];
+      // The caller spoke over the reply: the server cuts it.
+      if (c.reply) this.#cut(c, c.reply);
+    }
+    if (!v.speaking) return;
+    c.activity.push(pcm);
+    v.quietMs = loud ? 0 : v.quietMs + ms;
+    if (v.quietMs >= (this.#opts.silenceMs ?? 500)) {
+      v.speaking = false;
+      const heard = concat(c.activity);
+      c.activity = [];
+      if (this.faults.hang !== 'reply') this.#reply(c, heard);
     }
   }
 
@@ -292,7 +459,8 @@ export class GeminiLiveFake {
       steps.push(content({ modelTurn: { parts: [{ inlineData: { mimeType: 'audio/pcm;rate=24000', data } }] } }));
     }
     const heardMs = Math.round(heard.length / 16);
-    steps.push(content({ inputTranscription: { text: `heard ${String(heardMs)} ms` } }));
+    // The caller's transcription does not wait for the model's answer: it comes first, at once.
+    this.#send(c, { serverContent: { inputTranscription: { text: `heard ${String(heardMs)} ms` } } });
     const out = upsample16to24(heard);
     const chunk = Math.max(1, Math.round((this.#opts.chunkMs ?? 100) * 24));
     const mimeType = f.audioMimeType ?? 'audio/pcm;rate=24000';
@@ -307,6 +475,16 @@ export class GeminiLiveFake {
         const { code, reason } = f.closeMidReply;
         steps.push(() => c.ws.close(code, reason));
       }
+    }
+    const fn = this.#opts.callFunction;
+    const declared = ((c.info.setup!.tools as { functionDeclarations?: { name?: string }[] }[] | undefined) ?? []).flatMap((t) => t.functionDeclarations ?? []);
+    if (fn && declared.some((d) => d.name === fn.name)) {
+      // LiveServerToolCall: the model calls a declared function; the client answers by id (SDK types).
+      steps.push(() => {
+        const id = `call-${String(c.info.index)}-${String(c.pendingCalls.size + this.toolResponses.length + 1)}`;
+        c.pendingCalls.add(id);
+        this.#send(c, { toolCall: { functionCalls: [{ id, name: fn.name, args: fn.args }] } });
+      });
     }
     steps.push(content({ generationComplete: true }));
     steps.push(() => {
@@ -355,6 +533,7 @@ export class GeminiLiveFake {
       this.#timers.delete(t);
       fn();
     }, ms);
+    t.unref();
     this.#timers.add(t);
   }
 

@@ -6,6 +6,10 @@
  * with a reply in the session's output format: by default the committed audio itself, so an end-to-end
  * test can check that what came back is what was said. Faults are switched on per test, at any time.
  * Test tool only: nothing under src imports it.
+ *
+ * What it accepts is what the real service accepts, each rule cited next to it (openai-node 6.x
+ * `resources/realtime/realtime.d.ts` is "the SDK types" below): a fake that accepts anything proves
+ * nothing about the adapter.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -43,8 +47,13 @@ export interface RealtimeFakeFaults {
 export interface RealtimeFakeOptions {
   /** The key the fake accepts. */
   apiKey?: string;
-  /** How a wrong key is refused: HTTP 401 on the upgrade (default) or an `error` event, then close. */
-  rejectKeyWith?: 'http' | 'event';
+  /**
+   * How a wrong key is refused: HTTP 401 on the upgrade (default), an `error` event then close, or a bare
+   * close 3000 `invalid_api_key` with no error event first (seen in production).
+   */
+  rejectKeyWith?: 'http' | 'event' | 'close3000';
+  /** How long the server takes to finish a cancelled response (its response.done); default 20 ms. */
+  cancelDoneDelayMs?: number;
   /** Wait before a reply starts (model thinking time). */
   replyDelayMs?: number;
   /** Audio per delta. */
@@ -76,6 +85,35 @@ interface Reply {
   readonly id: string;
   readonly itemId: string;
   cancelled: boolean;
+  /** response.done sent: the response is no longer active. */
+  done: boolean;
+}
+
+/**
+ * Models the API no longer serves: "At the time of the shut down, the model or endpoint will no longer
+ * be accessible" (developers.openai.com/api/docs/deprecations; gpt-4o-realtime-preview-2024-10-01 is
+ * listed there as shut down).
+ */
+export const RETIRED_REALTIME_MODELS: ReadonlySet<string> = new Set(['gpt-4o-realtime-preview-2024-10-01']);
+
+/**
+ * The fields `session.update` may carry, from the SDK types (RealtimeSessionCreateRequest,
+ * RealtimeAudioConfig, RealtimeAudioConfigInput, RealtimeAudioConfigOutput). The server rejects an
+ * unknown parameter with an invalid_request_error (`unknown_parameter`) and keeps the session as it was.
+ */
+const SESSION_FIELDS = new Set(['type', 'audio', 'include', 'instructions', 'max_output_tokens', 'model', 'output_modalities', 'parallel_tool_calls', 'prompt', 'reasoning', 'tool_choice', 'tools', 'tracing', 'truncation']);
+const AUDIO_FIELDS = new Set(['input', 'output']);
+const AUDIO_INPUT_FIELDS = new Set(['format', 'noise_reduction', 'transcription', 'turn_detection']);
+const AUDIO_OUTPUT_FIELDS = new Set(['format', 'speed', 'voice']);
+
+function unknownSessionField(session: Record<string, unknown>): string | undefined {
+  const check = (obj: unknown, allowed: Set<string>, path: string): string | undefined => {
+    if (typeof obj !== 'object' || obj === null) return undefined;
+    for (const k of Object.keys(obj)) if (!allowed.has(k)) return `${path}.${k}`;
+    return undefined;
+  };
+  const audio = session.audio as { input?: unknown; output?: unknown } | undefined;
+  return check(session, SESSION_FIELDS, 'session') ?? check(audio, AUDIO_FIELDS, 'session.audio') ?? check(audio?.input, AUDIO_INPUT_FIELDS, 'session.audio.input') ?? check(audio?.output, AUDIO_OUTPUT_FIELDS, 'session.audio.output');
 }
 
 type Send = (event: Record<string, unknown>) => void;
@@ -212,11 +250,16 @@ export class OpenAIRealtimeFake {
     };
     if (url.pathname !== '/v1/realtime') return refuse(404, `no route ${url.pathname}`);
     if (!url.searchParams.get('model')) return refuse(400, 'missing model');
+    if (RETIRED_REALTIME_MODELS.has(url.searchParams.get('model') ?? '')) return refuse(404, `The model '${String(url.searchParams.get('model'))}' does not exist or you do not have access to it.`);
     if (this.faults.upgradeStatus) return refuse(this.faults.upgradeStatus, 'fault injected');
-    if (!authorized && this.options.rejectKeyWith !== 'event') return refuse(401, `Incorrect API key provided: ${String(req.headers.authorization)}`);
+    if (!authorized && (this.options.rejectKeyWith ?? 'http') === 'http') return refuse(401, `Incorrect API key provided: ${String(req.headers.authorization)}`);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new FakeConnection(ws, this, (msg) => this.#record(msg, conn));
       this.connections.push(conn);
+      if (!authorized && this.options.rejectKeyWith === 'close3000') {
+        ws.close(3000, 'invalid_api_key');
+        return;
+      }
       if (!authorized) {
         conn.send({ type: 'error', event_id: randomUUID(), error: { type: 'invalid_request_error', code: 'invalid_api_key', message: `Incorrect API key provided: ${String(req.headers.authorization)}` } });
         ws.close(1008, 'invalid_api_key');
@@ -320,7 +363,9 @@ class FakeConnection {
         return;
       }
       case 'response.create':
-        if (this.#reply && !this.#reply.cancelled) return this.#error('conversation_already_has_active_response', 'a response is in progress');
+        // "Only one Response can write to the default Conversation at a time" (SDK types,
+        // ResponseCreateEvent): until the active one's response.done, even after its cancel.
+        if (this.#reply && !this.#reply.done) return this.#error('conversation_already_has_active_response', 'Conversation already has an active response in progress');
         void this.#respond();
         return;
       case 'response.cancel':
@@ -342,6 +387,8 @@ class FakeConnection {
 
   #onSessionUpdate(session: Record<string, unknown> | undefined): void {
     if (!session || session.type !== 'realtime') return this.#error('missing_required_parameter', "Missing required parameter: 'session.type'.");
+    const unknown = unknownSessionField(session);
+    if (unknown) return this.#error('unknown_parameter', `Unknown parameter: '${unknown}'.`);
     this.session = { ...this.session, ...session };
     const echoed = structuredClone(this.session) as { audio?: { output?: { format?: unknown } } };
     const forced = this.#fake.faults.sessionOutputFormat;
@@ -391,12 +438,18 @@ class FakeConnection {
 
   #onCancel(responseId: string | undefined): void {
     const reply = this.#reply;
-    if (!reply || reply.cancelled || (responseId !== undefined && responseId !== reply.id)) {
+    if (!reply || reply.cancelled || reply.done || (responseId !== undefined && responseId !== reply.id)) {
       return this.#error('response_cancel_not_active', 'Cancellation failed: no active response found');
     }
     if (this.#fake.faults.ignoreCancel) return;
     reply.cancelled = true;
-    this.send({ type: 'response.done', event_id: randomUUID(), response: { id: reply.id, object: 'realtime.response', status: 'cancelled', status_details: { type: 'cancelled', reason: 'client_cancelled' }, output: [] } });
+    // "The server will respond with a response.done event with a status of cancelled" (SDK types,
+    // ResponseCancelEvent); until then the response is still the active one.
+    void this.#sleep(this.#fake.options.cancelDoneDelayMs ?? 20).then(() => {
+      if (reply.done) return;
+      reply.done = true;
+      this.send({ type: 'response.done', event_id: randomUUID(), response: { id: reply.id, object: 'realtime.response', status: 'cancelled', status_details: { type: 'cancelled', reason: 'client_cancelled' }, output: [] } });
+    });
   }
 
   #onTruncate(msg: ClientMessage): void {
@@ -412,8 +465,10 @@ class FakeConnection {
     const { faults, options } = { faults: this.#fake.faults, options: this.#fake.options };
     if (faults.hang === 'response') return;
     if (faults.errorEvent) return this.send({ type: 'error', event_id: randomUUID(), error: faults.errorEvent });
+    // A server-VAD turn may start a response while an older one is still finishing its cancel.
+    if (this.#reply && !this.#reply.done) this.#reply.done = true;
     const n = ++this.#n;
-    const reply: Reply = { id: `resp_${String(n)}_${randomUUID().slice(0, 8)}`, itemId: `item_out_${String(n)}`, cancelled: false };
+    const reply: Reply = { id: `resp_${String(n)}_${randomUUID().slice(0, 8)}`, itemId: `item_out_${String(n)}`, cancelled: false, done: false };
     this.#reply = reply;
     if (options.replyDelayMs) await this.#sleep(options.replyDelayMs);
     if (reply.cancelled) return;
@@ -462,8 +517,9 @@ class FakeConnection {
     this.send({ type: 'response.content_part.done', event_id: randomUUID(), ...common, part: { type: 'audio', transcript } });
     if (!options.callFunction?.beforeAudio) this.#callFunction(reply.id);
     this.send({ type: 'response.output_item.done', event_id: randomUUID(), response_id: reply.id, output_index: 0, item: { ...item, status: 'completed' } });
+    if (reply.done) return;
+    reply.done = true;
     this.send({ type: 'response.done', event_id: randomUUID(), response: { id: reply.id, object: 'realtime.response', status: reply.cancelled ? 'cancelled' : 'completed', output: [{ ...item, status: 'completed' }] } });
-    reply.cancelled = true; // no longer active
   }
 }
 

@@ -8,7 +8,7 @@ import type { AudioFormat, AudioFrame, EncodedFrame } from '../../src/pipeline/f
 import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../../src/providers/types.js';
 import { AsyncQueue } from '../../src/util/async-queue.js';
 
-export type Fault = 'close' | 'hang' | 'error' | 'auth' | 'slow';
+export type Fault = 'close' | 'hang' | 'error' | 'auth' | 'slow' | 'quota' | 'unknown' | 'ackSlow' | 'empty' | 'rejectRequest';
 
 export interface ScriptedOptions {
   inputFormats?: AudioFormat[];
@@ -18,6 +18,8 @@ export interface ScriptedOptions {
   replyMs?: number;
   /** After answering this turn (1-based), ask to end the call, as a model calling an end-call tool does. */
   hangUpAfterTurn?: number;
+  /** With 'ackSlow': acknowledge the turn at once, answer this long after the turn end. */
+  ackReplyDelayMs?: number;
   /** Make connect fail with this error code. */
   failConnect?: 'GW_ERR_PROVIDER_CONNECT' | 'GW_ERR_PROVIDER_AUTH' | 'hang';
   connectDelayMs?: number;
@@ -65,6 +67,11 @@ export class ScriptedProvider implements Provider {
     this.#live.at(-1)?.fault(kind);
   }
 
+  /** Session `index` (in connect order) misbehaves from now on. */
+  faultSession(index: number, kind: Fault): void {
+    this.#live[index]?.fault(kind);
+  }
+
   get current(): SessionLog | undefined {
     return this.sessions.at(-1);
   }
@@ -101,6 +108,11 @@ class ScriptedSession implements ProviderSession {
       this.#queue.push({ type: 'error', error: new GatewayError('GW_ERR_PROVIDER_REMOTE', 'server_error'), fatal: true });
     } else if (kind === 'auth') {
       this.#queue.push({ type: 'error', error: new GatewayError('GW_ERR_PROVIDER_AUTH', 'invalid_api_key'), fatal: true });
+    } else if (kind === 'quota') {
+      // A 429 on this one session (OpenAI sends rate_limit_exceeded as an error event, then closes).
+      this.#queue.push({ type: 'error', error: new GatewayError('GW_ERR_PROVIDER_QUOTA', 'rate_limit_exceeded'), fatal: true });
+    } else if (kind === 'unknown') {
+      this.#queue.push({ type: 'unknownEvent', name: 'response.teleported' });
     }
   }
 
@@ -119,9 +131,16 @@ class ScriptedSession implements ProviderSession {
 
   endTurn(turn: TurnInfo): void {
     this.#log.turns.push(turn);
-    if (this.#fault === 'hang' || this.#fault === 'close') return;
+    if (this.#fault === 'hang' || this.#fault === 'close' || this.#fault === 'quota') return;
+    if (this.#fault === 'empty') {
+      this.#queue.push({ type: 'ack', empty: true });
+      return;
+    }
     const n = ++this.#turnNo;
-    const delay = this.#fault === 'slow' ? 2000 : (this.#owner.opts.replyDelayMs ?? 20);
+    if (this.#fault === 'ackSlow') this.#queue.push({ type: 'ack' });
+    // The provider refuses one of our requests (our protocol misuse), then answers anyway.
+    if (this.#fault === 'rejectRequest') this.#queue.push({ type: 'error', error: new GatewayError('GW_ERR_PROVIDER_REMOTE', 'conversation_already_has_active_response'), fatal: false, origin: 'request' });
+    const delay = this.#fault === 'slow' ? 2000 : this.#fault === 'ackSlow' ? (this.#owner.opts.ackReplyDelayMs ?? 2000) : (this.#owner.opts.replyDelayMs ?? 20);
     const t = setTimeout(() => {
       this.#timers.delete(t);
       this.#reply(n, turn);

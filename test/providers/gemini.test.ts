@@ -2,14 +2,20 @@
  * The Gemini Live adapter against the loopback fake (no gateway): what goes on the wire, what comes
  * back as events, barge-in, goAway reconnects, and bad output that must not crash anything.
  */
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import { GoogleGenAI } from '@google/genai';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { loadConfig } from '../../src/config.js';
 import { isGatewayError } from '../../src/errors.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { AudioFrame } from '../../src/pipeline/frame.js';
 import { GeminiLiveProvider, type GeminiLiveSession } from '../../src/providers/gemini/gemini-provider.js';
+import { DEFAULT_LIVE_MODEL, isRetiredLiveModel } from '../../src/providers/gemini/models.js';
+import { GENAI_SDK_VERSION_HOOKED, hookLiveSocket } from '../../src/providers/gemini/sdk-socket-hook.js';
 import type { ConversationTurn, ProviderEvent } from '../../src/providers/types.js';
-import { GeminiLiveFake, upsample16to24, type GeminiFakeOptions } from '../fakes/gemini-live-fake.js';
+import { GEMINI_LIVE_PATH, GeminiLiveFake, upsample16to24, type GeminiFakeOptions } from '../fakes/gemini-live-fake.js';
 
 const FRAME = 320; // 20 ms at 16 kHz
 
@@ -58,7 +64,7 @@ async function startFake(opts: GeminiFakeOptions = {}): Promise<GeminiLiveFake> 
 
 async function open(
   fakeOpts: GeminiFakeOptions = {},
-  extra: { history?: ConversationTurn[]; voice?: string; signal?: AbortSignal; apiKey?: string } = {},
+  extra: { history?: ConversationTurn[]; voice?: string; signal?: AbortSignal; apiKey?: string; model?: string; endCallTool?: boolean; activityDetection?: 'client' | 'automatic' } = {},
 ): Promise<Harness> {
   const fake = await startFake(fakeOpts);
   const { logs, logger } = captureLogs();
@@ -66,8 +72,10 @@ async function open(
   const provider = new GeminiLiveProvider({
     apiKey: extra.apiKey ?? fake.apiKey,
     baseUrl: fake.baseUrl,
-    model: 'gemini-live-test',
+    model: extra.model ?? 'gemini-live-test',
     voice: extra.voice,
+    endCallTool: extra.endCallTool,
+    activityDetection: extra.activityDetection,
     instructions: 'Answer briefly.',
   });
   const session = (await provider.connect({
@@ -154,6 +162,9 @@ describe('gemini live adapter', () => {
       expect(setup.inputAudioTranscription).toEqual({});
       expect(setup.outputAudioTranscription).toEqual({});
       expect(setup.sessionResumption).toEqual({});
+      // No 15-minute cap on audio sessions; history the documented way (initial history).
+      expect(setup.contextWindowCompression).toEqual({ slidingWindow: {} });
+      expect(setup.historyConfig).toEqual({ initialHistoryInClientContent: true });
       // History follows the setup at once, as context that asks for no answer.
       await fake.waitFor(() => fake.messages.length >= 2, 2000, 'the history');
       expect(fake.messages[1].msg).toEqual({
@@ -162,7 +173,7 @@ describe('gemini live adapter', () => {
             { role: 'user', parts: [{ text: 'My name is Ada.' }] },
             { role: 'model', parts: [{ text: 'Hello Ada.' }] },
           ],
-          turnComplete: false,
+          turnComplete: true,
         },
       });
 
@@ -319,18 +330,17 @@ describe('gemini live adapter', () => {
     expect(h.events.filter((e) => e.type === 'error' || e.type === 'closed')).toEqual([]);
   });
 
-  it('goAway with no resumable handle: a fresh session gets the conversation so far as clientContent', async () => {
-    const h = await open({ resumable: false }, { history: [{ role: 'user', text: 'Hi.' }] });
-    // A standby taking over is told the rest of the conversation after connect.
-    h.session.appendHistory([{ role: 'assistant', text: 'Hello, how can I help?' }]);
-    await h.fake.waitFor(() => h.fake.of('clientContent', 0).length === 2, 2000, 'appended history');
-    expect(h.fake.of('clientContent', 0)[1]).toEqual({ turns: [{ role: 'model', parts: [{ text: 'Hello, how can I help?' }] }], turnComplete: false });
+  it('goAway with no resumable handle: a fresh session gets the conversation so far as initial history', async () => {
+    const h = await open({ resumable: false }, { history: [{ role: 'user', text: 'Hi.' }, { role: 'assistant', text: 'Hello, how can I help?' }] });
+    // History cannot be added mid-session (it is not initial history): a standby is never handed it.
+    expect(h.session.appendHistory).toBeUndefined();
     for (let i = 0; i < 5; i++) h.session.pushAudio(frame(i));
     h.session.endTurn({ startMs: 0, endMs: 100 });
     await h.until(isDone, 'the first reply');
     h.fake.goAway('2s');
     await h.fake.waitFor(() => h.fake.of('clientContent', 1).length === 1, 3000, 'history on the new link');
     expect(h.fake.connections[1].setup!.sessionResumption).toEqual({});
+    expect(h.fake.connections[1].setup!.historyConfig).toEqual({ initialHistoryInClientContent: true });
     expect(h.fake.of('clientContent', 1)[0]).toEqual({
       turns: [
         { role: 'user', parts: [{ text: 'Hi.' }] },
@@ -338,7 +348,7 @@ describe('gemini live adapter', () => {
         { role: 'user', parts: [{ text: 'heard 100 ms' }] },
         { role: 'model', parts: [{ text: 'echo of 100 ms' }] },
       ],
-      turnComplete: false,
+      turnComplete: true,
     });
     for (let i = 5; i < 10; i++) h.session.pushAudio(frame(i));
     h.session.endTurn({ startMs: 100, endMs: 200 });
@@ -386,14 +396,15 @@ describe('gemini live adapter', () => {
     expect(opened[opened.length - 1].fake.connections).toHaveLength(0);
   });
 
-  it('garbage frames, unknown fields and undecodable audio are non-fatal PROTOCOL errors; the session goes on', async () => {
+  it('garbage frames and undecodable audio are non-fatal PROTOCOL errors, unknown fields are unknownEvents; the session goes on', async () => {
     const h = await open({ faults: { garbage: true, unknownFields: true, badAudio: 'base64' } });
     for (let i = 0; i < 5; i++) h.session.pushAudio(frame(i));
     h.session.endTurn({ startMs: 0, endMs: 100 });
     await h.until(isDone, 'the reply');
     const errors = () => h.events.filter((e) => e.type === 'error');
-    // 5 garbage frames + a top-level and a serverContent field nobody knows + one bad base64 chunk.
-    expect(errors()).toHaveLength(8);
+    // 5 garbage frames + one bad base64 chunk; the two fields nobody knows are not errors.
+    expect(errors()).toHaveLength(6);
+    expect(h.events.filter((e) => e.type === 'unknownEvent').map((e) => (e as { name: string }).name)).toEqual(['mysteryField', 'serverContent.sparkles']);
     for (const e of errors()) expect(e).toMatchObject({ type: 'error', fatal: false, error: { code: 'GW_ERR_PROVIDER_PROTOCOL' } });
     expect(concat(audioOf(h.events)).length).toBe(5 * FRAME * 1.5);
 
@@ -401,11 +412,12 @@ describe('gemini live adapter', () => {
     for (let i = 5; i < 10; i++) h.session.pushAudio(frame(i));
     h.session.endTurn({ startMs: 100, endMs: 200 });
     await h.until(isDone, 'the second reply', 2);
-    // Unknown fields are reported once per session; the odd-length chunk again.
-    expect(errors()).toHaveLength(9);
-    expect(String((errors()[8] as { error: Error }).error.message)).toMatch(/odd byte count/);
+    // The odd-length chunk is an error again; unknown fields are passed on (counted) each time.
+    expect(errors()).toHaveLength(7);
+    expect(String((errors()[6] as { error: Error }).error.message)).toMatch(/odd byte count/);
+    expect(h.events.filter((e) => e.type === 'unknownEvent')).toHaveLength(4);
     const warned = h.logs.map((l) => JSON.parse(l) as { event?: string; level: number }).filter((l) => l.event === 'gemini_protocol_error');
-    expect(warned).toHaveLength(9);
+    expect(warned).toHaveLength(7);
     expect(warned.every((l) => l.level === 40)).toBe(true);
   });
 
@@ -451,5 +463,161 @@ describe('gemini live adapter', () => {
     await h.fake.waitFor(() => h.fake.connections[0].closed, 3000, 'the socket to close');
     expect(h.fake.connections[0].closeCode).toBe(1000);
     expect(h.events.filter((e) => e.type === 'closed' || e.type === 'error')).toEqual([]);
+  });
+});
+
+/** A loud 20 ms frame (the fake's automatic activity detection hears it as speech) or a quiet one. */
+function voiced(seq: number, loud: boolean): AudioFrame {
+  return { samples: Int16Array.from({ length: FRAME }, (_, j) => (loud ? Math.round(6000 * Math.sin((seq * FRAME + j) / 5)) : 0)), sampleRate: 16000, seq, timestampMs: seq * 20 };
+}
+
+describe('gemini: models, tools, turn detection and long calls (issue 13)', () => {
+  it('the default model is a current Live model; GEMINI_MODEL overrides it', () => {
+    expect(loadConfig({}).gemini.model).toBe(DEFAULT_LIVE_MODEL);
+    expect(DEFAULT_LIVE_MODEL).toBe('gemini-3.8-live');
+    expect(isRetiredLiveModel(DEFAULT_LIVE_MODEL)).toBe(false);
+    expect(loadConfig({ GEMINI_MODEL: 'gemini-3.1-flash-live-preview' }).gemini.model).toBe('gemini-3.1-flash-live-preview');
+  });
+
+  it('a retired model is refused by the service (the fake), and the connect fails', async () => {
+    const err = await open({}, { model: 'gemini-live-2.5-flash-preview' }).then(() => undefined, (e: unknown) => e);
+    expect(isGatewayError(err), String(err)).toBe(true);
+    expect(opened[opened.length - 1].fake.connections[0].rejected).toMatch(/not found/);
+  });
+
+  it.each([
+    ['gemini-3.8-live', undefined],
+    ['gemini-3.1-flash-live-preview', { thinkingLevel: 'MINIMAL' }],
+    ['gemini-2.5-flash-native-audio-preview-12-2025', undefined],
+  ])('%s: the setup carries only the thinking configuration that model documents, and the model answers', async (model, thinking) => {
+    const h = await open({}, { model, history: [{ role: 'user', text: 'Hi.' }] });
+    expect((h.fake.connections[0].setup!.generationConfig as { thinkingConfig?: unknown }).thinkingConfig).toEqual(thinking);
+    for (let i = 0; i < 5; i++) h.session.pushAudio(frame(i));
+    h.session.endTurn({ startMs: 0, endMs: 100 });
+    await h.until(isDone, 'the reply');
+    expect(h.fake.connections[0].rejected).toBeUndefined();
+  });
+
+  it('reads several parts in one server message (audio chunks and a transcription together)', async () => {
+    const h = await open();
+    for (let i = 0; i < 2; i++) h.session.pushAudio(frame(i));
+    h.session.endTurn({ startMs: 0, endMs: 40 });
+    await h.until(isDone, 'the echo');
+    const chunk = Buffer.from(new Int16Array(480).fill(7).buffer).toString('base64');
+    const before = audioOf(h.events).length;
+    h.fake.inject({ serverContent: { modelTurn: { parts: [{ text: 'thinking', thought: true }, { inlineData: { mimeType: 'audio/pcm;rate=24000', data: chunk } }, { inlineData: { mimeType: 'audio/pcm;rate=24000', data: chunk } }] }, outputTranscription: { text: 'two parts' } } });
+    await h.until((e) => e.type === 'transcript' && e.text === 'two parts', 'the transcription');
+    expect(audioOf(h.events).length - before).toBe(2);
+  });
+
+  it('END_CALL_TOOL: declares end_call, answers the toolCall by id, and hangs up after the reply completes', async () => {
+    const h = await open({ callFunction: { name: 'end_call', args: { reason: 'caller said goodbye' } } }, { endCallTool: true });
+    const tools = h.fake.connections[0].setup!.tools as { functionDeclarations: { name: string }[] }[];
+    expect(tools[0].functionDeclarations.map((d) => d.name)).toEqual(['end_call']);
+    for (let i = 0; i < 5; i++) h.session.pushAudio(frame(i));
+    h.session.endTurn({ startMs: 0, endMs: 100 });
+    await h.until((e) => e.type === 'hangup', 'the hangup');
+    const types = h.events.map((e) => e.type);
+    expect(types.indexOf('hangup')).toBeGreaterThan(types.indexOf('responseDone'));
+    expect(h.events.find((e) => e.type === 'hangup')).toEqual({ type: 'hangup', reason: 'caller said goodbye' });
+    await h.fake.waitFor(() => h.fake.toolResponses.length === 1, 2000, 'the tool response');
+    expect(h.fake.toolResponses[0]).toEqual({ functionResponses: [{ id: 'call-0-1', name: 'end_call', response: { output: expect.any(String) } }] });
+    expect(h.fake.connections[0].rejected).toBeUndefined();
+  });
+
+  it('without END_CALL_TOOL declares no tools', async () => {
+    const h = await open({ callFunction: { name: 'end_call', args: {} } });
+    expect(h.fake.connections[0].setup!.tools).toBeUndefined();
+    for (let i = 0; i < 5; i++) h.session.pushAudio(frame(i));
+    h.session.endTurn({ startMs: 0, endMs: 100 });
+    await h.until(isDone, 'the reply');
+    expect(h.events.filter((e) => e.type === 'hangup')).toEqual([]);
+  });
+
+  it('activityDetection automatic (VAD_ENGINE=off): the server ends the turn; no activity brackets are sent', async () => {
+    const h = await open({ silenceMs: 200 }, { activityDetection: 'automatic' });
+    expect(h.fake.connections[0].setup!.realtimeInputConfig).toEqual({ automaticActivityDetection: { disabled: false } });
+    for (let i = 0; i < 10; i++) h.session.pushAudio(voiced(i, true));
+    h.session.endTurn({ startMs: 0, endMs: 200 }); // ignored: the server decides
+    for (let i = 10; i < 25; i++) h.session.pushAudio(voiced(i, false));
+    await h.until(isDone, 'the reply');
+    expect(h.fake.inputStream().filter((x) => typeof x === 'string')).toEqual([]);
+    expect(h.fake.connections[0].rejected).toBeUndefined();
+  });
+
+  it('an empty turn (turnComplete with no audio) is acknowledged as empty, not left to time out', async () => {
+    const h = await open({ faults: { hang: 'reply' } });
+    for (let i = 0; i < 5; i++) h.session.pushAudio(frame(i));
+    h.session.endTurn({ startMs: 0, endMs: 100 });
+    await h.fake.waitFor(() => h.fake.inputStream().includes('end'), 2000, 'the activity end');
+    h.fake.inject({ usageMetadata: { totalTokenCount: 1 } });
+    await h.until((e) => e.type === 'ack', 'the ack');
+    h.fake.inject({ serverContent: { turnComplete: true } });
+    await h.until((e) => e.type === 'ack' && e.empty === true, 'the empty ack');
+  });
+
+  it('a 20-minute call (clock scaled 1/600) survives the goAways and the 15-minute audio cap', { timeout: 20_000 }, async () => {
+    const h = await open({ clockScale: 1 / 600, chunkMs: 40 });
+    let seq = 0;
+    const t0 = performance.now();
+    // One caller turn every scaled ~30 s, for a scaled 20 minutes (2 s).
+    let turns = 0;
+    while (performance.now() - t0 < 2000) {
+      for (let i = 0; i < 3; i++) h.session.pushAudio(frame(seq++));
+      h.session.endTurn({ startMs: 0, endMs: 60 });
+      turns++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(h.events.filter((e) => e.type === 'closed' || (e.type === 'error' && e.fatal))).toEqual([]);
+    expect(h.events.filter((e) => e.type === 'goAway').length).toBeGreaterThanOrEqual(1);
+    expect(h.fake.connections.length).toBeGreaterThanOrEqual(2);
+    expect(h.fake.connections.slice(1).every((c) => c.resumedFrom !== undefined)).toBe(true);
+    expect(h.fake.connections.every((c) => c.rejected === undefined)).toBe(true);
+    // Still answering at the end: the last turn gets its reply.
+    const done = h.events.filter(isDone).length;
+    for (let i = 0; i < 3; i++) h.session.pushAudio(frame(seq++));
+    h.session.endTurn({ startMs: 0, endMs: 60 });
+    await h.until(isDone, 'a reply after 20 minutes', done + 1);
+    expect(turns).toBeGreaterThan(10);
+  });
+
+  it('the SDK socket hook still fits the installed @google/genai (pinned at the version it was read against)', () => {
+    const installed = (JSON.parse(readFileSync(new URL('../../node_modules/@google/genai/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    expect(installed).toBe(GENAI_SDK_VERSION_HOOKED);
+    const ai = new GoogleGenAI({ apiKey: 'x', vertexai: false });
+    const factory = (ai.live as unknown as { webSocketFactory?: { create?: unknown } }).webSocketFactory;
+    expect(typeof factory?.create).toBe('function');
+    expect(() => hookLiveSocket({ live: {} } as unknown as GoogleGenAI, { create: () => ({ connect() {}, send() {}, close() {} }) })).toThrow(/no longer has live.webSocketFactory/);
+  });
+});
+
+describe('the Gemini fake rejects what the real API rejects', () => {
+  async function raw(setup: Record<string, unknown>): Promise<{ fake: GeminiLiveFake; ws: WebSocket; closed: Promise<number> }> {
+    const fake = await startFake();
+    const ws = new WebSocket(`ws://127.0.0.1:${new URL(fake.baseUrl).port}${GEMINI_LIVE_PATH}?key=${fake.apiKey}`);
+    const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ setup }));
+    return { fake, ws, closed };
+  }
+
+  it.each([
+    ['a retired model', { model: 'models/gemini-2.0-flash-live-001' }, [], 1008],
+    ['an unknown setup field', { model: 'models/gemini-3.8-live', vadMode: 'fast' }, [], 1007],
+    ['a thinking config on 3.8', { model: 'models/gemini-3.8-live', generationConfig: { thinkingConfig: { thinkingLevel: 'LOW' } } }, [], 1007],
+    ['thinkingBudget on 3.1', { model: 'models/gemini-3.1-flash-live-preview', generationConfig: { thinkingConfig: { thinkingBudget: 0 } } }, [], 1007],
+    ['clientContent with turnComplete false on a newer model', { model: 'models/gemini-3.8-live' }, [{ clientContent: { turns: [{ role: 'user', parts: [{ text: 'hi' }] }], turnComplete: false } }], 1007],
+    ['clientContent mid-session on a 2.5 model', { model: 'models/gemini-2.5-flash-native-audio-preview-12-2025' }, [{ clientContent: { turns: [{ role: 'user', parts: [{ text: 'hi' }] }], turnComplete: true } }], 1007],
+    ['a role other than user or model', { model: 'models/gemini-3.8-live', historyConfig: { initialHistoryInClientContent: true } }, [{ clientContent: { turns: [{ role: 'assistant', parts: [{ text: 'hi' }] }], turnComplete: true } }], 1007],
+    ['realtime input before the initial history is complete', { model: 'models/gemini-3.8-live', historyConfig: { initialHistoryInClientContent: true } }, [{ realtimeInput: { audio: { data: '', mimeType: 'audio/pcm;rate=16000' } } }], 1007],
+    ['activityStart with automatic activity detection on', { model: 'models/gemini-3.8-live' }, [{ realtimeInput: { activityStart: {} } }], 1007],
+    ['a toolResponse for a call never made', { model: 'models/gemini-3.8-live' }, [{ toolResponse: { functionResponses: [{ id: 'nope', name: 'end_call', response: {} }] } }], 1007],
+  ] as const)('%s', async (_what, setup, then, code) => {
+    const { fake, ws, closed } = await raw(setup as Record<string, unknown>);
+    await fake.waitFor(() => fake.connections[0]?.setup !== undefined || fake.connections[0]?.rejected !== undefined, 2000, 'the setup');
+    for (const m of then) ws.send(JSON.stringify(m));
+    expect(await closed).toBe(code);
+    expect(fake.connections[0].rejected).toBeTruthy();
   });
 });

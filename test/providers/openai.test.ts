@@ -3,8 +3,11 @@
  * the formats it negotiates, barge-in (cancel / truncate rules), and every kind of bad server output or
  * failure turned into a typed event or rejection. Also the breaker the guard puts around it.
  */
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { loadConfig } from '../../src/config.js';
 import { isGatewayError, type ErrorCode } from '../../src/errors.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
@@ -12,6 +15,7 @@ import type { AudioFormat, AudioFrame, EncodedFrame } from '../../src/pipeline/f
 import { GuardedProvider } from '../../src/providers/guard.js';
 import { OpenAIRealtimeProvider, type OpenAIProviderConfig } from '../../src/providers/openai/openai-provider.js';
 import { ResponseBook } from '../../src/providers/openai/responses.js';
+import { createProviders } from '../../src/providers/registry.js';
 import type { OpenAIRealtimeSession } from '../../src/providers/openai/session.js';
 import type { ConversationTurn, ProviderEvent, ProviderSession } from '../../src/providers/types.js';
 import { OpenAIRealtimeFake, type RealtimeFakeOptions } from '../fakes/openai-realtime-fake.js';
@@ -391,6 +395,7 @@ describe('OpenAI Realtime adapter against the loopback fake', () => {
   it.each([
     { how: 'HTTP 401 on the upgrade', options: {} as RealtimeFakeOptions, code: 'GW_ERR_PROVIDER_AUTH' },
     { how: 'an invalid_api_key error event', options: { rejectKeyWith: 'event' } as RealtimeFakeOptions, code: 'GW_ERR_PROVIDER_AUTH' },
+    { how: 'a bare close 3000 invalid_api_key, no error event', options: { rejectKeyWith: 'close3000' } as RealtimeFakeOptions, code: 'GW_ERR_PROVIDER_AUTH' },
   ])('a wrong key ($how) rejects connect with $code, and the key stays out of logs and errors', async ({ options, code }) => {
     await start(options);
     const wrongKey = 'sk-wrong-key-that-must-not-leak-42';
@@ -428,14 +433,14 @@ describe('OpenAI Realtime adapter against the loopback fake', () => {
     await expect(connect()).rejects.toMatchObject({ code: 'GW_ERR_PROVIDER_PROTOCOL' });
   });
 
-  it('reports garbage, unknown events, stray and malformed audio as non-fatal protocol errors and goes on', async () => {
+  it('reports garbage, stray and malformed audio as non-fatal protocol errors, passes unknown events on as unknownEvent (not errors), and goes on', async () => {
     await start({ faults: { garbage: true, unknownEvent: true, strayDelta: true, badAudio: 'odd-bytes' } });
     const session = await connect({ input: PCM24, caller: WEBRTC });
     const events = new Collector(session);
     for (const f of pcmFrames(25)) session.pushAudio(f);
     session.endTurn({ startMs: 0, endMs: 500 });
     await events.until('responseDone', () => events.of('responseDone').length === 1);
-    // A second reply: the unknown event type is reported once, the rest again.
+    // A second reply: each problem again.
     for (const f of pcmFrames(25)) session.pushAudio(f);
     session.endTurn({ startMs: 500, endMs: 1000 });
     await events.until('second responseDone', () => events.of('responseDone').length === 2);
@@ -443,7 +448,9 @@ describe('OpenAI Realtime adapter against the loopback fake', () => {
     const protocol = events.errors('GW_ERR_PROVIDER_PROTOCOL');
     const messages = protocol.map((e) => e.error.message);
     expect(messages.filter((m) => m.includes('not JSON'))).toHaveLength(4); // a text and a binary frame per reply
-    expect(messages.filter((m) => m.includes("unknown event type 'response.teleported'"))).toHaveLength(1);
+    // A newer API's event type is not an error: it is passed on (the guard counts and logs it).
+    expect(messages.filter((m) => m.includes('teleported'))).toHaveLength(0);
+    expect(events.of('unknownEvent').map((e) => e.name)).toEqual(['response.teleported', 'response.teleported']);
     expect(messages.filter((m) => m.includes('unknown response'))).toHaveLength(2);
     expect(messages.filter((m) => m.includes('odd byte count'))).toHaveLength(2);
     expect(protocol.every((e) => !e.fatal)).toBe(true);
@@ -527,6 +534,51 @@ describe('OpenAI Realtime adapter against the loopback fake', () => {
       ['GW_ERR_PROVIDER_QUOTA', true],
     ]);
     expect(errors[1].error.message).not.toContain(fake.apiKey);
+    // invalid_value is the server refusing a request of ours: marked so the call never fails over on it.
+    expect(errors[0].origin).toBe('request');
+    expect(errors[1].origin).toBeUndefined();
+  });
+
+  it('a close 3000 invalid_api_key mid-call is an AUTH error, not a plain drop', async () => {
+    await start();
+    const session = await connect();
+    const events = new Collector(session);
+    fake.closeClients(3000, 'invalid_api_key');
+    await events.done;
+    expect(events.events.map((e) => (e.type === 'error' ? [e.type, e.error.code, e.fatal] : [e.type]))).toEqual([['error', 'GW_ERR_PROVIDER_AUTH', true], ['closed']]);
+  });
+
+  describe('one response at a time: a caller who speaks twice', () => {
+    async function twoTurns(secondAfterCreated: boolean) {
+      await start({ replyDelayMs: 300, chunkMs: 100, chunkIntervalMs: 20 });
+      const session = await connect();
+      const events = new Collector(session);
+      for (const f of g711Frames('mulaw', 25)) session.pushAudio(f);
+      session.endTurn({ startMs: 0, endMs: 500 });
+      // Acks: the commit, then response.created.
+      if (secondAfterCreated) await events.until('response.created', () => events.of('ack').length >= 2);
+      for (const f of g711Frames('mulaw', 25)) session.pushAudio(f);
+      session.endTurn({ startMs: 600, endMs: 1100 });
+      await events.until('the second turn answered', () => events.of('responseDone').length >= 1 && fake.received('response.create').length === 2 && fake.sent.filter((e) => e.type === 'response.done').length === 2, 8000);
+      return events;
+    }
+
+    it.each([
+      { when: 'after the first response was created', after: true },
+      { when: 'before the server named the first response', after: false },
+    ])('$when: cancel, then response.create only after the cancelled response is done; no rejection, no error', async ({ after }) => {
+      const events = await twoTurns(after);
+      const rejected = fake.sent.filter((e) => e.type === 'error');
+      expect(rejected).toEqual([]);
+      expect(events.of('error')).toEqual([]);
+      // On the wire: the second create follows the first response's response.done (status cancelled).
+      const order = fake.messages.map((m) => m.type).filter((t) => t === 'response.create' || t === 'response.cancel');
+      expect(order).toEqual(['response.create', 'response.cancel', 'response.create']);
+      const firstDone = fake.sent.findIndex((e) => e.type === 'response.done');
+      expect((fake.sent[firstDone].response as { status: string }).status).toBe('cancelled');
+      // The reply that plays is the second turn's.
+      expect(events.of('responseStart')).toHaveLength(1);
+    });
   });
 
   it('a close mid-stream ends the events with a closed event; close() is idempotent', async () => {
@@ -647,5 +699,107 @@ describe('ResponseBook: what a barge-in sends', () => {
     b.get('b')!.cancelled = true;
     expect(b.supersede()).toEqual(['c']);
     expect(b.supersede()).toEqual([]);
+  });
+});
+
+describe('the OpenAI fake rejects what the real API rejects', () => {
+  let fake: OpenAIRealtimeFake;
+  afterEach(async () => {
+    await fake.close();
+  });
+
+  async function raw(model = 'gpt-realtime'): Promise<{ ws: WebSocket; events: Record<string, unknown>[]; next: (type: string) => Promise<Record<string, unknown>> }> {
+    const ws = new WebSocket(`wss://127.0.0.1:${String(fake.port)}/v1/realtime?model=${model}`, { headers: { Authorization: `Bearer ${fake.apiKey}` }, ca: readFileSync(fake.caFile) });
+    const events: Record<string, unknown>[] = [];
+    const waiters: (() => void)[] = [];
+    ws.on('message', (d: Buffer) => {
+      events.push(JSON.parse(d.toString()) as Record<string, unknown>);
+      for (const w of waiters.splice(0)) w();
+    });
+    const next = (type: string) =>
+      new Promise<Record<string, unknown>>((resolve) => {
+        const check = () => {
+          const e = events.find((x) => x.type === type);
+          if (e) {
+            events.splice(events.indexOf(e), 1);
+            resolve(e);
+          } else waiters.push(check);
+        };
+        check();
+      });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    await next('session.created');
+    return { ws, events, next };
+  }
+
+  it('a second response.create while one is active (even cancelled, until its response.done)', async () => {
+    fake = await OpenAIRealtimeFake.start({ replyDelayMs: 200, cancelDoneDelayMs: 50, reply: { toneMs: 2000 }, chunkIntervalMs: 50 });
+    const c = await raw();
+    c.ws.send(JSON.stringify({ type: 'response.create' }));
+    c.ws.send(JSON.stringify({ type: 'response.create' }));
+    expect(((await c.next('error')).error as { code: string }).code).toBe('conversation_already_has_active_response');
+    const created = await c.next('response.created');
+    c.ws.send(JSON.stringify({ type: 'response.cancel', response_id: (created.response as { id: string }).id }));
+    c.ws.send(JSON.stringify({ type: 'response.create' }));
+    expect(((await c.next('error')).error as { code: string }).code).toBe('conversation_already_has_active_response');
+    expect(((await c.next('response.done')).response as { status: string }).status).toBe('cancelled');
+    c.ws.close();
+  });
+
+  it('an unknown session.update field, at any level, and keeps the session as it was', async () => {
+    fake = await OpenAIRealtimeFake.start();
+    const c = await raw();
+    for (const session of [{ type: 'realtime', temperature: 0.7 }, { type: 'realtime', audio: { input: { vad: true } } }, { type: 'realtime', audio: { output: { sample_rate: 8000 } } }]) {
+      c.ws.send(JSON.stringify({ type: 'session.update', session }));
+      const err = (await c.next('error')).error as { code: string; message: string };
+      expect(err.code).toBe('unknown_parameter');
+    }
+    expect(c.events.filter((e) => e.type === 'session.updated')).toEqual([]);
+    c.ws.close();
+  });
+
+  it('a retired model name', async () => {
+    fake = await OpenAIRealtimeFake.start();
+    await expect(raw('gpt-4o-realtime-preview-2024-10-01')).rejects.toThrow(/404/);
+  });
+});
+
+describe('VAD_ENGINE=off: each provider ends turns itself (issue 13, item 7)', () => {
+  it('resolves OpenAI server_vad, Gemini automatic activity detection and Deepgram endpointing, unless configured, and logs it at start', () => {
+    const env = { PROVIDERS: 'openai,gemini,deepgram', OPENAI_API_KEY: 'sk-x', GEMINI_API_KEY: 'g-x', DEEPGRAM_API_KEY: 'd-x' };
+    const off = loadConfig({ ...env, VAD_ENGINE: 'off' });
+    expect(off.openai.turnDetection).toBe('server_vad');
+    expect(off.gemini.activityDetection).toBe('automatic');
+    expect(off.deepgram.endpointing).toBe(true);
+    // Configured otherwise: kept.
+    const semantic = loadConfig({ ...env, VAD_ENGINE: 'off', OPENAI_TURN_DETECTION: 'semantic_vad', GEMINI_ACTIVITY_DETECTION: 'client', DEEPGRAM_ENDPOINTING: 'false' });
+    expect([semantic.openai.turnDetection, semantic.gemini.activityDetection, semantic.deepgram.endpointing]).toEqual(['semantic_vad', 'client', false]);
+    // Our VAD on: it ends turns for everyone.
+    const on = loadConfig({ ...env, VAD_ENGINE: 'energy' });
+    expect([on.openai.turnDetection, on.gemini.activityDetection, on.deepgram.endpointing]).toEqual(['none', 'client', false]);
+
+    const logs = captureLogs();
+    const metrics = createMetrics();
+    createProviders(off, { metrics, logger: logs.logger });
+    metrics.loopDelay.disable();
+    const resolved = logs.records().filter((r) => r.event === 'provider_turn_detection');
+    expect(resolved.map((r) => [r.provider, r.turnDetection])).toEqual([
+      ['openai', 'openai server_vad'],
+      ['gemini', 'gemini automatic activity detection'],
+      ['deepgram', 'deepgram endpointing'],
+    ]);
+  });
+
+  it('with server_vad the session asks the server to end turns and answer them', async () => {
+    const fake = await OpenAIRealtimeFake.start();
+    try {
+      const provider = new OpenAIRealtimeProvider(config(fake, { turnDetection: loadConfig({ VAD_ENGINE: 'off' }).openai.turnDetection }));
+      const session = await provider.connect({ callId: 'c', inputFormat: MULAW, callerFormat: MULAW, history: [], logger: captureLogs().logger });
+      const update = fake.received('session.update')[0].session as { audio: { input: { turn_detection: unknown } } };
+      expect(update.audio.input.turn_detection).toEqual({ type: 'server_vad', create_response: true, interrupt_response: true });
+      await session.close();
+    } finally {
+      await fake.close();
+    }
   });
 });

@@ -18,6 +18,10 @@ export interface GeminiProviderOptions {
   readonly voice?: string;
   /** Default system instructions; ProviderConnectOptions.instructions wins when set. */
   readonly instructions?: string;
+  /** 'client' (default): our VAD brackets turns; 'automatic': the server's activity detection does. */
+  readonly activityDetection?: 'client' | 'automatic';
+  /** Declare the end_call function (END_CALL_TOOL): the model may end the call after its goodbye. */
+  readonly endCallTool?: boolean;
   /** Bound on opening the replacement link after goAway. */
   readonly reconnectTimeoutMs?: number;
 }

@@ -1,8 +1,9 @@
 /**
- * One Gemini Live connection through @google/genai's `ai.live.connect`. The SDK builds the URL, sends
- * the setup message, waits for setupComplete and encodes every client message; this file owns the
- * WebSocket underneath it, through the SDK's socket factory seam, for three reasons found in the SDK
- * source (2.x, dist/node/index.mjs):
+ * One Gemini Live connection through @google/genai's `ai.live.connect`. The SDK builds the URL (from
+ * the documented `httpOptions.baseUrl` and `apiVersion`), sends the setup message, waits for
+ * setupComplete and encodes every client message; this file owns the WebSocket underneath it, through
+ * the SDK's socket factory seam (./sdk-socket-hook.ts, the one place that touches it), for three
+ * reasons found in the SDK source (2.32.0, dist/node/index.mjs):
  *
  * - Its message handler is `void handleWebSocketMessage(...)`, which runs JSON.parse on every frame: one
  *   unparseable frame from the server is an unhandled promise rejection, which ends a Node process.
@@ -13,9 +14,13 @@
  * - The API key is in the URL's query string (`?key=`), so neither the URL nor anything holding it
  *   (the socket, its events) is ever logged; error texts are scrubbed of the key before they leave.
  */
-import { GoogleGenAI, type LiveConnectConfig, type Session } from '@google/genai';
+import { GoogleGenAI, type LiveClientSetup, type LiveConnectConfig, type Session } from '@google/genai';
 import WebSocket from 'ws';
 import { GatewayError, type ErrorCode } from '../../errors.js';
+import { hookLiveSocket, type SdkSocketCallbacks } from './sdk-socket-hook.js';
+
+/** The Gemini API version the Live endpoint is reached at, said explicitly so an SDK default cannot move it. */
+export const GEMINI_API_VERSION = 'v1beta';
 
 export interface LinkHandlers {
   /** A parsed server message (a JSON object), in wire order. */
@@ -31,14 +36,13 @@ export interface LinkOptions {
   readonly baseUrl?: string;
   readonly model: string;
   readonly config: LiveConnectConfig;
+  /**
+   * Setup fields of the wire type (LiveClientSetup) that the SDK's LiveConnectConfig does not carry in
+   * 2.32.0 (`historyConfig`): merged into the setup message as it goes out.
+   */
+  readonly setupExtras?: Pick<LiveClientSetup, 'historyConfig'>;
   readonly handlers: LinkHandlers;
   readonly signal?: AbortSignal;
-}
-
-/** What the SDK expects from its socket factory (its WebSocketFactory / WebSocket types are not exported). */
-interface SdkSocketCallbacks {
-  onopen: () => void;
-  onmessage: (e: { data: string }) => void;
 }
 
 const CLOSE_TIMEOUT_MS = 2000;
@@ -59,6 +63,7 @@ export class LiveLink {
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
   #failConnect: ((err: GatewayError) => void) | undefined;
+  #setupExtras: LinkOptions['setupExtras'];
   #lastError = '';
 
   private constructor(handlers: LinkHandlers, apiKey: string) {
@@ -79,18 +84,15 @@ export class LiveLink {
 
   async #connect(opts: LinkOptions): Promise<void> {
     if (opts.signal?.aborted) throw abortError(opts.signal);
-    const ai = new GoogleGenAI({ apiKey: opts.apiKey, vertexai: false, ...(opts.baseUrl ? { httpOptions: { baseUrl: opts.baseUrl } } : {}) });
-    const live = ai.live as unknown as { webSocketFactory?: unknown };
-    if (typeof live.webSocketFactory !== 'object' || live.webSocketFactory === null) {
-      throw new GatewayError('GW_ERR_PROVIDER_CONNECT', 'gemini: this @google/genai version has no live.webSocketFactory to hook');
-    }
-    live.webSocketFactory = {
-      create: (url: string, headers: Record<string, string>, callbacks: SdkSocketCallbacks) => ({
+    this.#setupExtras = opts.setupExtras;
+    const ai = new GoogleGenAI({ apiKey: opts.apiKey, vertexai: false, httpOptions: { apiVersion: GEMINI_API_VERSION, ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}) } });
+    hookLiveSocket(ai, {
+      create: (url, headers, callbacks) => ({
         connect: () => this.#openSocket(url, headers, callbacks),
         send: (message: string) => this.#send(message),
         close: () => void this.close(),
       }),
-    };
+    });
     const failed = new Promise<never>((_resolve, reject) => {
       this.#failConnect = reject;
     });
@@ -167,7 +169,18 @@ export class LiveLink {
 
   #send(message: string): void {
     // ws drops sends on a closing socket; a send before open cannot happen (the SDK awaits onopen).
-    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(message);
+    if (this.#ws?.readyState !== WebSocket.OPEN) return;
+    const extras = this.#setupExtras;
+    if (extras && !this.#open) {
+      // The setup message (the SDK's first): add the fields its config type cannot carry.
+      const msg = JSON.parse(message) as { setup?: Record<string, unknown> };
+      if (msg.setup) {
+        Object.assign(msg.setup, extras);
+        this.#setupExtras = undefined;
+        message = JSON.stringify(msg);
+      }
+    }
+    this.#ws.send(message);
   }
 
   sendAudio(base64: string, mimeType: string): void {
@@ -182,9 +195,19 @@ export class LiveLink {
     if (this.isOpen) this.#session!.sendRealtimeInput({ activityEnd: {} });
   }
 
-  sendHistory(turns: { role: 'user' | 'model'; text: string }[]): void {
+  /**
+   * The conversation so far, on a link opened with historyConfig.initialHistoryInClientContent: one
+   * clientContent of role-tagged turns with turnComplete true, before any realtime input. The server
+   * takes it as context without answering it (SDK type HistoryConfig).
+   */
+  sendInitialHistory(turns: { role: 'user' | 'model'; text: string }[]): void {
     if (!this.isOpen || turns.length === 0) return;
-    this.#session!.sendClientContent({ turns: turns.map((t) => ({ role: t.role, parts: [{ text: t.text }] })), turnComplete: false });
+    this.#session!.sendClientContent({ turns: turns.map((t) => ({ role: t.role, parts: [{ text: t.text }] })), turnComplete: true });
+  }
+
+  /** Answers the model's function calls, matched by id (LiveClientToolResponse). */
+  sendToolResponse(responses: { id: string | undefined; name: string; response: Record<string, unknown> }[]): void {
+    if (this.isOpen) this.#session!.sendToolResponse({ functionResponses: responses.map((r) => ({ ...(r.id !== undefined ? { id: r.id } : {}), name: r.name, response: r.response })) });
   }
 
   /** Idempotent; resolves once the socket is closed (the close handshake is bounded by CLOSE_TIMEOUT_MS). */

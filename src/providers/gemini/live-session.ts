@@ -1,17 +1,25 @@
 /**
- * One Gemini Live session (see gemini-provider.ts). Our VAD drives turns, so the server's
+ * One Gemini Live session (see gemini-provider.ts). By default our VAD drives turns, so the server's
  * automatic activity detection is off and the session brackets caller speech with activityStart /
- * activityEnd. With START_OF_ACTIVITY_INTERRUPTS an activityStart cuts whatever the model is saying:
+ * activityEnd. With activityDetection 'automatic' (VAD_ENGINE=off) the server's own activity detection
+ * ends turns and cuts replies: audio streams through unbracketed and endTurn does nothing. With START_OF_ACTIVITY_INTERRUPTS an activityStart cuts whatever the model is saying:
  * that is how barge-in reaches Gemini (it has no cancel message), and it is also why the next
  * activity is not opened the moment a turn ends. Audio pushed while the model answers is held and
  * sent (after an activityStart) when the answer completes, or at once when the caller barges in.
  *
  * goAway is handled here, below the failover switch: a second link is opened with the latest
- * resumption handle (or fresh, with the conversation resent as text), sends are held in order
- * meanwhile, the old link may finish a reply in progress, then the new one takes over.
+ * resumption handle (or fresh, with the conversation as initial history), sends are held in order
+ * meanwhile, the old link may finish a reply in progress, then the new one takes over. Context window
+ * compression (sliding window) is always on: without it an audio session ends at 15 minutes
+ * (ai.google.dev/gemini-api/docs/live-session, "Session lifetime").
+ *
+ * History (a failover's conversation, a fresh reconnect's) goes in the one way every Live model
+ * documents: historyConfig.initialHistoryInClientContent in the setup, then role-tagged turns with
+ * turnComplete true before any realtime input (see ./models.ts). A standby cannot be handed history
+ * after it started (content mid-session is not the initial history), so appendHistory is not offered.
  */
 import { randomUUID } from 'node:crypto';
-import { ActivityHandling, Modality, type LiveConnectConfig } from '@google/genai';
+import { ActivityHandling, Modality, Type, type LiveConnectConfig } from '@google/genai';
 import { GatewayError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { AudioFormat, AudioFrame, EncodedFrame } from '../../pipeline/frame.js';
@@ -19,7 +27,15 @@ import { AsyncQueue } from '../../util/async-queue.js';
 import type { ConversationTurn, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../types.js';
 import type { GeminiProviderOptions } from './gemini-provider.js';
 import { LiveLink, type LinkHandlers } from './live-link.js';
+import { liveModelTraits } from './models.js';
 import { decodeServerMessage, type LiveAction, type Problem } from './server-message.js';
+
+/** The goodbye tool, as a Gemini function declaration (FunctionDeclaration, parameters as a Schema). */
+export const END_CALL_FUNCTION = {
+  name: 'end_call',
+  description: 'End the phone call. Call this only after you have said goodbye and the caller has nothing more to ask.',
+  parameters: { type: Type.OBJECT, properties: { reason: { type: Type.STRING, description: 'Why the call ends, in a few words.' } } },
+};
 
 export const GEMINI_INPUT: AudioFormat = { codec: 'pcm16', sampleRate: 16000 };
 const OUTPUT: AudioFormat = { codec: 'pcm16', sampleRate: 24000 };
@@ -32,7 +48,7 @@ const MAX_ACTIVITY_CHUNKS = 1500;
 const SWAP_MARGIN_MS = 500;
 
 type WireTurn = { role: 'user' | 'model'; text: string };
-type Op = { k: 'audio'; data: string } | { k: 'start' } | { k: 'end' } | { k: 'history'; turns: WireTurn[] };
+type Op = { k: 'audio'; data: string } | { k: 'start' } | { k: 'end' };
 
 interface Swap {
   readonly from: LiveLink;
@@ -71,6 +87,11 @@ export class GeminiLiveSession implements ProviderSession {
   /** activityEnds sent whose turnComplete has not come back. */
   #pendingGenerations = 0;
   #answerStarted = false;
+  /** The server said something since our last activityEnd: the turn is acknowledged (a sign of life). */
+  #acked = true;
+  #interruptedThisTurn = false;
+  /** end_call arrived while a reply was still coming: hang up once that turn completes. */
+  #hangupAfterTurn: string | undefined;
   // Model side.
   #response: { id: string; ms: number } | undefined;
   #dropping = false;
@@ -106,26 +127,54 @@ export class GeminiLiveSession implements ProviderSession {
 
   async start(signal?: AbortSignal): Promise<void> {
     const t0 = performance.now();
-    this.#link = await this.#open(undefined, signal);
-    this.#link.sendHistory(wireTurns(this.#conversation));
-    this.#log.info({ event: 'gemini_connected', ms: Math.round(performance.now() - t0), historyTurns: this.#conversation.length }, 'gemini live session open');
+    this.#link = await this.#open(undefined, signal, this.#conversation);
+    this.#log.info(
+      { event: 'gemini_connected', ms: Math.round(performance.now() - t0), historyTurns: this.#conversation.length, model: this.#options.model, activityDetection: this.#automatic ? 'automatic' : 'client' },
+      'gemini live session open',
+    );
   }
 
-  #open(handle: string | undefined, signal: AbortSignal | undefined): Promise<LiveLink> {
+  /** A standby cannot take history after it started (see the file comment): never offered. */
+  get appendHistory(): undefined {
+    return undefined;
+  }
+
+  get #automatic(): boolean {
+    return this.#options.activityDetection === 'automatic';
+  }
+
+  /** Opens a link: resumed from `handle`, or fresh with `history` as its initial history. */
+  async #open(handle: string | undefined, signal: AbortSignal | undefined, history: readonly ConversationTurn[]): Promise<LiveLink> {
     const o = this.#options;
+    const traits = liveModelTraits(o.model);
     const config: LiveConnectConfig = {
       responseModalities: [Modality.AUDIO],
       inputAudioTranscription: {},
       outputAudioTranscription: {},
-      realtimeInputConfig: {
-        automaticActivityDetection: { disabled: true },
-        activityHandling: ActivityHandling.START_OF_ACTIVITY_INTERRUPTS,
-      },
+      realtimeInputConfig: this.#automatic
+        ? { automaticActivityDetection: { disabled: false } }
+        : { automaticActivityDetection: { disabled: true }, activityHandling: ActivityHandling.START_OF_ACTIVITY_INTERRUPTS },
       sessionResumption: handle ? { handle } : {},
+      // A sliding window keeps the context under the limit, so the session is not ended at 15 minutes.
+      contextWindowCompression: { slidingWindow: {} },
     };
+    if (traits.thinkingConfig) config.thinkingConfig = traits.thinkingConfig;
     if (this.#instructions) config.systemInstruction = { parts: [{ text: this.#instructions }] };
     if (o.voice) config.speechConfig = { voiceConfig: { prebuiltVoiceConfig: { voiceName: o.voice } } };
-    return LiveLink.open({ apiKey: o.apiKey ?? '', baseUrl: o.baseUrl, model: o.model, config, handlers: this.#handlers, signal });
+    if (o.endCallTool) config.tools = [{ functionDeclarations: [END_CALL_FUNCTION] }];
+    // A resumed session has its history on the server already.
+    const initial = handle === undefined ? wireTurns(history) : [];
+    const link = await LiveLink.open({
+      apiKey: o.apiKey ?? '',
+      baseUrl: o.baseUrl,
+      model: o.model,
+      config,
+      setupExtras: initial.length > 0 ? { historyConfig: { initialHistoryInClientContent: true } } : undefined,
+      handlers: this.#handlers,
+      signal,
+    });
+    link.sendInitialHistory(initial);
+    return link;
   }
 
   pushAudio(frame: AudioFrame | EncodedFrame): void {
@@ -139,6 +188,11 @@ export class GeminiLiveSession implements ProviderSession {
     }
     const s = frame.samples;
     const data = Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('base64');
+    if (this.#automatic) {
+      // The server's activity detection hears turns in the stream itself: no brackets, nothing held.
+      this.#issue({ k: 'audio', data });
+      return;
+    }
     if (this.#turn === 'awaiting') {
       this.#held.push(data);
       if (this.#held.length > MAX_HELD_CHUNKS) {
@@ -152,7 +206,7 @@ export class GeminiLiveSession implements ProviderSession {
   }
 
   endTurn(_turn: TurnInfo): void {
-    if (this.#dead || this.#turn === 'idle') return;
+    if (this.#dead || this.#automatic || this.#turn === 'idle') return;
     if (this.#turn === 'awaiting') {
       // The caller spoke again before the answer came (no barge-in: nothing was playing): ask anew.
       if (this.#held.length === 0) return;
@@ -161,19 +215,15 @@ export class GeminiLiveSession implements ProviderSession {
     this.#issue({ k: 'end' });
     this.#pendingGenerations++;
     this.#answerStarted = false;
+    this.#acked = false;
     this.#turn = 'awaiting';
-  }
-
-  /** More conversation as context (a standby taking over): clientContent that asks for no answer. */
-  appendHistory(turns: readonly ConversationTurn[]): void {
-    if (this.#dead || turns.length === 0) return;
-    this.#conversation.push(...turns);
-    this.#issue({ k: 'history', turns: wireTurns(turns) });
   }
 
   interrupt(_info: { responseId: string; heardMs: number }): void {
     if (this.#dead) return;
-    if (this.#turn === 'awaiting') this.#openActivity();
+    // Automatic mode: the server heard the caller too and cuts its reply itself ('interrupted').
+    if (this.#automatic) this.#cutResponse();
+    else if (this.#turn === 'awaiting') this.#openActivity();
     else if (this.#response) this.#cutResponse();
   }
 
@@ -211,6 +261,11 @@ export class GeminiLiveSession implements ProviderSession {
     if (this.#dead) return;
     const { actions, problems } = decodeServerMessage(msg, OUTPUT.sampleRate);
     for (const p of problems) this.#problem(p);
+    if (link === this.#link && !this.#acked && this.#pendingGenerations > 0) {
+      // Any message on the live link after our activityEnd (usage, transcription, audio): it took the turn.
+      this.#acked = true;
+      this.#queue.push({ type: 'ack' });
+    }
     for (const a of actions) {
       if (a.kind === 'resumption') this.#handle = a.handle;
       // Content from a retired link, or from the next one before the swap, is not ours to play.
@@ -242,14 +297,22 @@ export class GeminiLiveSession implements ProviderSession {
         this.#queue.push({ type: 'transcript', role: 'assistant', text: a.text, final: false });
         return;
       case 'interrupted':
+        this.#interruptedThisTurn = true;
         this.#cutResponse();
         return;
       case 'generationComplete':
         this.#finishResponse();
         return;
       case 'turnComplete':
+        // A turn the model finished without a word (nothing to answer) is not a silence to fail over for.
+        if (this.#pendingGenerations > 0 && !this.#answerStarted && !this.#interruptedThisTurn && !this.#response) this.#queue.push({ type: 'ack', empty: true });
+        this.#interruptedThisTurn = false;
         this.#finishResponse();
         this.#finishTurn();
+        if (this.#hangupAfterTurn !== undefined) {
+          this.#queue.push({ type: 'hangup', reason: this.#hangupAfterTurn });
+          this.#hangupAfterTurn = undefined;
+        }
         this.#dropping = false;
         this.#pendingGenerations = Math.max(0, this.#pendingGenerations - 1);
         if (this.#turn === 'awaiting' && this.#pendingGenerations === 0) this.#openActivity();
@@ -259,7 +322,32 @@ export class GeminiLiveSession implements ProviderSession {
         this.#queue.push({ type: 'goAway', timeLeftMs: a.timeLeftMs });
         this.#reconnect(a.timeLeftMs);
         return;
+      case 'toolCall':
+        this.#onToolCall(a.calls);
+        return;
     }
+  }
+
+  /**
+   * The only function we declare is end_call (END_CALL_TOOL). Each call is answered with a
+   * toolResponse of the same id (the model waits for it); the hangup is passed on once the reply it
+   * belongs to has completed, so the goodbye is heard.
+   */
+  #onToolCall(calls: { id: string | undefined; name: string; args: Record<string, unknown> }[]): void {
+    const responses: { id: string | undefined; name: string; response: Record<string, unknown> }[] = [];
+    for (const call of calls) {
+      if (!this.#options.endCallTool || call.name !== END_CALL_FUNCTION.name) {
+        this.#problem({ detail: `gemini called a function we did not declare: ${call.name.slice(0, 64)}` });
+        responses.push({ id: call.id, name: call.name, response: { error: 'no such function' } });
+        continue;
+      }
+      const reason = typeof call.args.reason === 'string' && call.args.reason !== '' ? call.args.reason.slice(0, 200) : 'provider_goodbye';
+      this.#log.info({ event: 'gemini_end_call', reason }, 'the model ended the call');
+      responses.push({ id: call.id, name: call.name, response: { output: 'the call will end after your goodbye has played' } });
+      if (this.#response || this.#pendingGenerations > 0) this.#hangupAfterTurn = reason;
+      else this.#queue.push({ type: 'hangup', reason });
+    }
+    this.#link?.sendToolResponse(responses);
   }
 
   #finishResponse(): void {
@@ -290,8 +378,13 @@ export class GeminiLiveSession implements ProviderSession {
   #problem(p: Problem): void {
     if (this.#dead) return;
     if (p.unknownField !== undefined) {
-      if (this.#reportedFields.has(p.unknownField)) return;
-      this.#reportedFields.add(p.unknownField);
+      // A field of a newer API version: counted and logged by the guard, never an error.
+      if (!this.#reportedFields.has(p.unknownField)) {
+        this.#reportedFields.add(p.unknownField);
+        this.#log.info({ event: 'gemini_unknown_field', field: p.unknownField }, 'gemini sent a field this adapter does not know; ignored');
+      }
+      this.#queue.push({ type: 'unknownEvent', name: p.unknownField });
+      return;
     }
     this.#log.warn({ event: 'gemini_protocol_error', detail: p.detail }, 'gemini sent something we cannot use');
     this.#queue.push({ type: 'error', error: new GatewayError('GW_ERR_PROVIDER_PROTOCOL', `gemini: ${p.detail}`), fatal: false });
@@ -315,7 +408,8 @@ export class GeminiLiveSession implements ProviderSession {
     this.#swap = swap;
     this.#log.info({ event: 'gemini_reconnecting', timeLeftMs, resumed: swap.resumed }, 'gemini goAway: opening a new session');
     const signal = AbortSignal.any([swap.abort.signal, AbortSignal.timeout(this.#options.reconnectTimeoutMs ?? 10_000)]);
-    this.#open(this.#handle, signal).then(
+    // Without a handle, the new link starts fresh with the conversation so far as its initial history.
+    this.#open(this.#handle, signal, this.#conversation).then(
       (next) => {
         if (this.#dead || this.#swap !== swap) {
           void next.close();
@@ -360,7 +454,6 @@ export class GeminiLiveSession implements ProviderSession {
     this.#pendingGenerations = endsHeld + (replay.some((op) => op.k === 'end') ? 1 : 0);
     this.#swap = undefined;
     this.#link = next;
-    if (!swap.resumed) next.sendHistory(wireTurns(this.#conversation));
     for (const op of replay) send(next, op);
     for (const op of swap.ops) send(next, op);
     void swap.from.close();
@@ -413,8 +506,7 @@ export class GeminiLiveSession implements ProviderSession {
 function send(link: LiveLink, op: Op): void {
   if (op.k === 'audio') link.sendAudio(op.data, INPUT_MIME);
   else if (op.k === 'start') link.sendActivityStart();
-  else if (op.k === 'end') link.sendActivityEnd();
-  else link.sendHistory(op.turns);
+  else link.sendActivityEnd();
 }
 
 function wireTurns(turns: readonly ConversationTurn[]): WireTurn[] {

@@ -16,6 +16,8 @@ export type LiveAction =
   | { kind: 'generationComplete' }
   | { kind: 'turnComplete' }
   | { kind: 'goAway'; timeLeftMs: number }
+  /** LiveServerToolCall.functionCalls: the model calls functions we declared (each answered by id). */
+  | { kind: 'toolCall'; calls: { id: string | undefined; name: string; args: Record<string, unknown> }[] }
   | { kind: 'resumption'; handle: string };
 
 export interface Problem {
@@ -85,6 +87,7 @@ export function decodeServerMessage(msg: Record<string, unknown>, outputRate: nu
     const g = msg.goAway;
     actions.push({ kind: 'goAway', timeLeftMs: isObject(g) ? durationMs(g.timeLeft) : 0 });
   }
+  if (msg.toolCall !== undefined) decodeToolCall(msg.toolCall, actions, problems);
   const upd = msg.sessionResumptionUpdate;
   if (isObject(upd) && upd.resumable === true && typeof upd.newHandle === 'string' && upd.newHandle !== '') {
     actions.push({ kind: 'resumption', handle: upd.newHandle });
@@ -104,6 +107,23 @@ function decodeContent(content: Record<string, unknown>, outputRate: number, act
   if (content.interrupted === true) actions.push({ kind: 'interrupted' });
   if (content.generationComplete === true) actions.push({ kind: 'generationComplete' });
   if (content.turnComplete === true) actions.push({ kind: 'turnComplete' });
+}
+
+function decodeToolCall(toolCall: unknown, actions: LiveAction[], problems: Problem[]): void {
+  const fcs = isObject(toolCall) ? toolCall.functionCalls : undefined;
+  if (!Array.isArray(fcs)) {
+    problems.push({ detail: 'toolCall.functionCalls is not a list' });
+    return;
+  }
+  const calls: { id: string | undefined; name: string; args: Record<string, unknown> }[] = [];
+  for (const fc of fcs) {
+    if (!isObject(fc) || typeof fc.name !== 'string') {
+      problems.push({ detail: 'toolCall function call has no name' });
+      continue;
+    }
+    calls.push({ id: typeof fc.id === 'string' ? fc.id : undefined, name: fc.name, args: isObject(fc.args) ? fc.args : {} });
+  }
+  if (calls.length > 0) actions.push({ kind: 'toolCall', calls });
 }
 
 function transcriptText(t: unknown, name: string, problems: Problem[]): string | undefined {

@@ -86,6 +86,27 @@ export function isFatalRemote(err: RemoteError): boolean {
   return codeOfRemote(err) !== 'GW_ERR_PROVIDER_REMOTE' || FATAL_CODES.has(err.code ?? '');
 }
 
+/**
+ * Errors that are the server refusing one of OUR requests (a second response.create while one is
+ * active, a truncate past the audio, an unknown field): `invalid_request_error` that is not about the
+ * key or the quota. Our bug, not the provider's failure: logged, never a failover or a breaker count.
+ */
+export function isRequestRejection(err: RemoteError): boolean {
+  return err.type === 'invalid_request_error' && codeOfRemote(err) === 'GW_ERR_PROVIDER_REMOTE' && !FATAL_CODES.has(err.code ?? '');
+}
+
+/**
+ * A close that says why. 3000 is "Unauthorized" and 3003 "Forbidden" in the IANA WebSocket close code
+ * registry (iana.org/assignments/websocket: 3000-3999 are registered for libraries and frameworks);
+ * the Realtime server closes 3000 with reason `invalid_api_key` for a bad key, sometimes before any
+ * `error` event, so the close alone must classify it.
+ */
+export function codeOfClose(code: number, reason: string): ErrorCode | undefined {
+  if (code === 3000 || code === 3003 || /invalid_api_key|invalid_authentication|unauthori[sz]ed/i.test(reason)) return 'GW_ERR_PROVIDER_AUTH';
+  if (/insufficient_quota|rate_limit/i.test(reason)) return 'GW_ERR_PROVIDER_QUOTA';
+  return undefined;
+}
+
 /** Failed WebSocket upgrades come back from ws as `Unexpected server response: <status>`. */
 export function codeOfHandshakeFailure(message: string): { code: ErrorCode; status: number | undefined } {
   const m = /Unexpected server response: (\d{3})/.exec(message);

@@ -13,8 +13,10 @@ import type { ConversationTurn, ProviderEvent, ProviderSession, TurnInfo } from 
 import {
   BENIGN_CODES,
   KNOWN_SERVER_EVENTS,
+  codeOfClose,
   codeOfHandshakeFailure,
   codeOfRemote,
+  isRequestRejection,
   decodeAudioDelta,
   isFatalRemote,
   redact,
@@ -59,10 +61,20 @@ export class OpenAIRealtimeSession implements ProviderSession {
   /** end_call requests waiting for the rest of their response. */
   readonly #hangupAfter = new Map<string, Extract<ProviderEvent, { type: 'hangup' }>>();
   readonly #transcripts = new TranscriptLog();
-  readonly #reportedUnknown = new Set<string>();
   #handshake: { resolve: () => void; reject: (err: GatewayError) => void; updateSent: boolean } | undefined;
   readonly #opened: Promise<void>;
   #seq = 0;
+  /**
+   * The response lifecycle as the server sees it: one response at a time, from response.create (or the
+   * server's own, in server-VAD modes) to its response.done. `#active`: created, not done;
+   * `#requested`: our response.create sent, response.created not yet seen; `#wantCreate`: a turn
+   * waits for its response.create until the active one's response.done; `#cancelOnCreated`: the
+   * requested response was superseded before the server named it, cancel it as soon as it does.
+   */
+  #active: string | undefined;
+  #requested = false;
+  #wantCreate = false;
+  #cancelOnCreated = false;
   #appendedMs = 0;
   #warnedFormat = false;
   #closing = false;
@@ -149,14 +161,28 @@ export class OpenAIRealtimeSession implements ProviderSession {
     if (this.#closing || this.#handshake || this.#settings.turnDetection !== 'none') return;
     if (this.#appendedMs < MIN_COMMIT_MS) {
       this.#log.debug({ event: 'openai_turn_skipped', appendedMs: this.#appendedMs }, 'turn ended with too little audio to commit');
+      // Nothing to answer: not a silence the call should fail over for.
+      this.#queue.push({ type: 'ack', empty: true });
       return;
     }
-    // A reply still being generated for an earlier turn is superseded by this one: the server allows
-    // one active response, and the caller has moved on.
-    for (const id of this.#responses.supersede()) this.#send({ type: 'response.cancel', response_id: id });
     this.#send({ type: 'input_audio_buffer.commit' });
-    this.#send({ type: 'response.create' });
     this.#appendedMs = 0;
+    // A reply still being generated for an earlier turn is superseded by this one (the caller has moved
+    // on). The server allows one active response until its response.done (a response.create before it
+    // is rejected with conversation_already_has_active_response): cancel, and create at that done.
+    for (const id of this.#responses.supersede()) this.#send({ type: 'response.cancel', response_id: id });
+    if (this.#requested) this.#cancelOnCreated = true;
+    this.#requestResponse();
+  }
+
+  /** Ask for a response now if none is active or requested; otherwise at the active one's response.done. */
+  #requestResponse(): void {
+    if (this.#active !== undefined || this.#requested) {
+      this.#wantCreate = true;
+      return;
+    }
+    this.#wantCreate = false;
+    if (this.#send({ type: 'response.create' })) this.#requested = true;
   }
 
   interrupt(info: { responseId: string; heardMs: number }): void {
@@ -240,14 +266,16 @@ export class OpenAIRealtimeSession implements ProviderSession {
   }
 
   #onClose(code: number, reason: string): void {
-    const why = `${String(code)}${reason ? ` ${reason}` : ''}${this.#lastSocketError ? ` (${this.#lastSocketError})` : ''}`;
+    const why = redact(`${String(code)}${reason ? ` ${reason}` : ''}${this.#lastSocketError ? ` (${this.#lastSocketError})` : ''}`, this.#settings.apiKey);
+    const byClose = codeOfClose(code, reason);
     if (this.#handshake) {
-      this.#failHandshake(new GatewayError('GW_ERR_PROVIDER_CONNECT', `openai closed the connection during the handshake: ${why}`));
+      this.#failHandshake(new GatewayError(byClose ?? 'GW_ERR_PROVIDER_CONNECT', `openai closed the connection during the handshake: ${why}`));
       return;
     }
     if (!this.#closing) {
       this.#closing = true;
       this.#log.info({ event: 'openai_closed', code, reason }, 'openai closed the session');
+      if (byClose) this.#queue.push({ type: 'error', error: new GatewayError(byClose, `openai closed the socket: ${why}`), fatal: true });
       this.#queue.push({ type: 'closed', reason: `openai closed the socket: ${why}` });
     }
     this.#queue.end();
@@ -306,6 +334,8 @@ export class OpenAIRealtimeSession implements ProviderSession {
         break;
       case 'input_audio_buffer.committed':
         this.#transcripts.note(str(ev.item_id));
+        // The server has the caller's turn: a sign of life, the answer is being made.
+        this.#queue.push({ type: 'ack' });
         break;
       case 'response.output_audio_transcript.delta':
         this.#onTranscript('assistant', ev, str(ev.delta), false);
@@ -329,11 +359,8 @@ export class OpenAIRealtimeSession implements ProviderSession {
         this.#onRemoteError(ev);
         break;
       default:
-        if (!KNOWN_SERVER_EVENTS.has(type) && !this.#reportedUnknown.has(type)) {
-          // Reported once per type: a new event type in a newer API version must not flood the breaker.
-          this.#reportedUnknown.add(type);
-          this.#protocolError(`openai sent an unknown event type '${type}'`, { eventType: type });
-        }
+        // A new event type in a newer API version: counted and logged by the guard, never a failure.
+        if (!KNOWN_SERVER_EVENTS.has(type)) this.#queue.push({ type: 'unknownEvent', name: type });
     }
   }
 
@@ -364,6 +391,14 @@ export class OpenAIRealtimeSession implements ProviderSession {
     const id = str((ev.response as Wire | undefined)?.id);
     if (!id) return this.#protocolError('openai sent response.created without a response id');
     this.#responses.created(id);
+    this.#active = id;
+    this.#requested = false;
+    this.#queue.push({ type: 'ack' });
+    if (this.#cancelOnCreated) {
+      // Superseded before the server named it: cancel now, the waiting turn is created at its done.
+      this.#cancelOnCreated = false;
+      for (const superseded of this.#responses.supersede()) this.#send({ type: 'response.cancel', response_id: superseded });
+    }
   }
 
   #onAudioDelta(ev: Wire): void {
@@ -408,6 +443,8 @@ export class OpenAIRealtimeSession implements ProviderSession {
       return;
     }
     r.done = true;
+    if (this.#active === id) this.#active = undefined;
+    if (this.#wantCreate) this.#requestResponse();
     const hangup = this.#hangupAfter.get(id);
     this.#hangupAfter.delete(id);
     if (response.status === 'failed') {
@@ -431,6 +468,18 @@ export class OpenAIRealtimeSession implements ProviderSession {
     const remote = (typeof ev.error === 'object' && ev.error !== null ? ev.error : {}) as RemoteError;
     if (remote.code && BENIGN_CODES.has(remote.code)) {
       this.#log.debug({ event: 'openai_benign_error', remoteCode: remote.code }, redact(remote.message ?? '', this.#settings.apiKey));
+      return;
+    }
+    if (isRequestRejection(remote)) {
+      if (remote.code === 'conversation_already_has_active_response' && this.#requested) {
+        // Our create crossed a response the server started itself: ask again at that one's done.
+        this.#requested = false;
+        this.#wantCreate = true;
+      }
+      // The server refused a request of ours: our bug, reported as such, never a reason to fail over.
+      const error = new GatewayError('GW_ERR_PROVIDER_REMOTE', `openai rejected our request: ${redact(remote.message ?? String(remote.code), this.#settings.apiKey)}`);
+      this.#log.error({ event: 'openai_request_rejected', remoteCode: remote.code }, error.message);
+      this.#queue.push({ type: 'error', error, fatal: false, origin: 'request' });
       return;
     }
     this.#pushRemote(remote, codeOfRemote(remote), 'openai reported an error');
