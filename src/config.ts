@@ -25,7 +25,23 @@ export interface Config {
   instructions: string;
   openai: { apiKey?: string; baseUrl?: string; model: string; voice: string; turnDetection: 'none' | 'server_vad' | 'semantic_vad'; caFile?: string; endCallTool?: boolean };
   gemini: { apiKey?: string; baseUrl?: string; model: string; voice?: string };
-  deepgram: { apiKey?: string; baseUrl?: string; sttModel: string; ttsModel: string };
+  deepgram: {
+    apiKey?: string;
+    baseUrl?: string;
+    /** deepgram-cascade: the listen v1 (Nova) model and the speak voice. */
+    sttModel: string;
+    ttsModel: string;
+    /** deepgram (Voice Agent): listen model (flux-* lets our VAD end turns too), think provider and model, voice. */
+    listenModel: string;
+    thinkProvider: 'open_ai' | 'anthropic' | 'google' | 'groq' | 'aws_bedrock';
+    thinkModel: string;
+    thinkEndpointUrl?: string;
+    thinkApiKey?: string;
+    voice: string;
+    greeting?: string;
+  };
+  /** deepgram-cascade's language model: any OpenAI-compatible chat completions server. */
+  llm: { baseUrl?: string; model: string; apiKey?: string };
   failover: { switchDeadlineMs: number; responseTimeoutMs: number; failback: boolean; allDown: 'hangup' | 'echo'; standby: boolean };
   breaker: { errorThresholdPercentage: number; volumeThreshold: number; resetTimeoutMs: number; connectTimeoutMs: number; rollingWindowMs: number };
   twilio: {
@@ -173,7 +189,7 @@ function trustProxy(env: Env): boolean | number {
   throw invalid('TRUST_PROXY', `must be true, false or a hop count, got '${raw}'`);
 }
 
-const KNOWN_PROVIDERS = ['echo', 'openai', 'gemini', 'deepgram'] as const;
+const KNOWN_PROVIDERS = ['echo', 'openai', 'gemini', 'deepgram', 'deepgram-cascade'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080, 0, 65535);
@@ -189,7 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw invalid('TELNYX_PUBLIC_KEY', 'must be a base64 Ed25519 public key (32 bytes)');
   }
   const providersFinal = providers.length > 0 ? providers : ['echo'];
-  const keyVar: Record<string, string> = { openai: 'OPENAI_API_KEY', gemini: 'GEMINI_API_KEY', deepgram: 'DEEPGRAM_API_KEY' };
+  const keyVar: Record<string, string> = { openai: 'OPENAI_API_KEY', gemini: 'GEMINI_API_KEY', deepgram: 'DEEPGRAM_API_KEY', 'deepgram-cascade': 'DEEPGRAM_API_KEY' };
   for (const p of providersFinal) {
     const v = keyVar[p];
     if (v && str(env, v) === undefined) throw invalid(v, `must be set when PROVIDERS includes '${p}'`);
@@ -234,12 +250,8 @@ export function loadConfig(env: Env = process.env): Config {
       model: str(env, 'GEMINI_MODEL') ?? 'gemini-live-2.5-flash-preview',
       voice: str(env, 'GEMINI_VOICE'),
     },
-    deepgram: {
-      apiKey: str(env, 'DEEPGRAM_API_KEY'),
-      baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
-      sttModel: str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3',
-      ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? 'aura-2-thalia-en',
-    },
+    deepgram: deepgramConfig(env, providersFinal),
+    llm: llmConfig(env, providersFinal),
     failover: {
       switchDeadlineMs: int(env, 'SWITCH_DEADLINE_MS', 3000, 10, 60_000),
       responseTimeoutMs: int(env, 'PROVIDER_RESPONSE_TIMEOUT_MS', 1500, 10, 120_000),
@@ -280,4 +292,49 @@ export function loadConfig(env: Env = process.env): Config {
     echoReplyDelayMs: int(env, 'ECHO_REPLY_DELAY_MS', 0, 0, 60_000),
     calls: callsConfig(env),
   };
+}
+
+/**
+ * Deepgram, both forms. Old names stay: DEEPGRAM_STT_MODEL is the cascade's listen model and, unset
+ * DEEPGRAM_LISTEN_MODEL, the agent's; DEEPGRAM_TTS_MODEL and DEEPGRAM_VOICE name the same voice.
+ */
+function deepgramConfig(env: Env, providers: readonly string[]): Config['deepgram'] {
+  const sttModel = str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3';
+  // The cascade speaks the listen v1 API (Results, Finalize); Flux models live on v2 only.
+  if (providers.includes('deepgram-cascade') && sttModel.startsWith('flux')) {
+    throw invalid('DEEPGRAM_STT_MODEL', `'${sttModel}' is a Flux (listen v2) model; deepgram-cascade needs a v1 model such as nova-3`);
+  }
+  const voice = str(env, 'DEEPGRAM_VOICE') ?? str(env, 'DEEPGRAM_TTS_MODEL') ?? 'aura-2-thalia-en';
+  const thinkEndpointUrl = str(env, 'DEEPGRAM_THINK_ENDPOINT_URL') === undefined ? undefined : url(env, 'DEEPGRAM_THINK_ENDPOINT_URL', '');
+  const thinkApiKey = str(env, 'DEEPGRAM_THINK_API_KEY');
+  if (thinkApiKey !== undefined && thinkEndpointUrl === undefined) {
+    throw invalid('DEEPGRAM_THINK_API_KEY', 'is only sent to a bring-your-own LLM: set DEEPGRAM_THINK_ENDPOINT_URL too (Deepgram-managed models need no key)');
+  }
+  const thinkProvider = oneOf(env, 'DEEPGRAM_THINK_PROVIDER', ['open_ai', 'anthropic', 'google', 'groq', 'aws_bedrock'], 'open_ai');
+  if (thinkProvider === 'aws_bedrock' && thinkEndpointUrl === undefined) {
+    throw invalid('DEEPGRAM_THINK_ENDPOINT_URL', 'must be set when DEEPGRAM_THINK_PROVIDER is aws_bedrock (Deepgram needs your Bedrock endpoint and credentials)');
+  }
+  return {
+    apiKey: str(env, 'DEEPGRAM_API_KEY'),
+    baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
+    sttModel,
+    ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? voice,
+    listenModel: str(env, 'DEEPGRAM_LISTEN_MODEL') ?? str(env, 'DEEPGRAM_STT_MODEL') ?? 'flux-general-en',
+    thinkProvider,
+    thinkModel: str(env, 'DEEPGRAM_THINK_MODEL') ?? 'gpt-4o-mini',
+    thinkEndpointUrl,
+    thinkApiKey,
+    voice,
+    greeting: str(env, 'DEEPGRAM_GREETING'),
+  };
+}
+
+/** The cascade's LLM: OpenAI unless LLM_BASE_URL points elsewhere; OpenAI needs a key, a local server may not. */
+function llmConfig(env: Env, providers: readonly string[]): Config['llm'] {
+  const baseUrl = str(env, 'LLM_BASE_URL') === undefined ? undefined : url(env, 'LLM_BASE_URL', '');
+  const apiKey = str(env, 'LLM_API_KEY') ?? (baseUrl === undefined ? str(env, 'OPENAI_API_KEY') : undefined);
+  if (providers.includes('deepgram-cascade') && baseUrl === undefined && apiKey === undefined) {
+    throw invalid('LLM_API_KEY', "must be set when PROVIDERS includes 'deepgram-cascade' and LLM_BASE_URL is unset (OpenAI)");
+  }
+  return { baseUrl, model: str(env, 'LLM_MODEL') ?? 'gpt-4o-mini', apiKey };
 }
