@@ -36,6 +36,8 @@ export interface DeepgramFakeOptions {
     chunkMs?: number;
     /** Pause between frames (default 0: a reply goes out at once). */
     chunkDelayMs?: number;
+    /** Synthesis time before the first frame of each flushed reply (benchmarks: TTS first byte). */
+    firstByteMs?: number;
     /** Misbehave: keep streaming this long after a Clear before stopping and answering Cleared. */
     clearedDelayMs?: number;
     /** Misbehave: frames one byte longer than they should be (odd for linear16). */
@@ -275,6 +277,7 @@ export class FakeSpeak extends FakeConn {
     const chunk = Math.max(2, Math.round((this.sampleRate * (opts.chunkMs ?? 100)) / 1000) * bytesPerSample) + (opts.oddBytes ? 1 : 0);
     while (this.#queue.length > 0 && this.isOpen) {
       const job = this.#queue[0];
+      if (opts.firstByteMs) await new Promise((r) => setTimeout(r, opts.firstByteMs));
       while (!job.cancelled && job.sentBytes < job.audio.length && this.isOpen) {
         const piece = job.audio.subarray(job.sentBytes, job.sentBytes + chunk);
         job.sentBytes += piece.length;
