@@ -29,6 +29,11 @@ export interface DeepgramFakeOptions {
   resultsDelayMs?: number;
   /** Also send an interim Results each time this many more audio bytes have arrived. */
   resultsEveryBytes?: number;
+  /**
+   * Deepgram's own endpointing: after this many audio bytes since the last Finalize, send the turn's
+   * final Results with `speech_final: true` (https://developers.deepgram.com/docs/understand-endpointing-interim-results).
+   */
+  endpointAfterBytes?: number;
   speak?: {
     /** Audio length per character of text (default 30 ms). */
     msPerChar?: number;
@@ -162,6 +167,11 @@ export class FakeListen extends FakeConn {
     if (every !== undefined && every > 0 && this.#bytesSinceInterim >= every) {
       this.#bytesSinceInterim = 0;
       this.send(this.results(firstWords(this.#fake.transcript), { is_final: false, speech_final: false }));
+    }
+    const endpoint = this.#fake.options.endpointAfterBytes;
+    if (endpoint !== undefined && this.#bytesSinceFinalize >= endpoint) {
+      this.#bytesSinceFinalize = 0;
+      this.send(this.results(this.#fake.transcript, { is_final: true, speech_final: true }));
     }
   }
 

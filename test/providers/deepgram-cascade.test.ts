@@ -77,6 +77,21 @@ describe('deepgram-cascade with the LLM', () => {
     expect(events.filter((e) => e.type === 'responseDone')).toEqual([{ type: 'responseDone', responseId: id }]);
   });
 
+  it("Deepgram's endpointing (speech_final) ends the turn before our VAD does; the VAD's later turn end adds nothing", async () => {
+    const { dg, llm, session, events } = await setup({ reply: () => 'Right away.' }, { endpointAfterBytes: 320, transcript: 'book a table' });
+    session.pushAudio(frame(0));
+    session.pushAudio(frame(1));
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'responseDone')).toBe(true), { timeout: 3000 });
+    // No Finalize was needed: Deepgram's final was already here.
+    expect(dg.lastListen.types).not.toContain('Finalize');
+    expect(llm.requests).toHaveLength(1);
+    session.endTurn({ startMs: 0, endMs: 40 });
+    await vi.waitFor(() => expect(dg.lastListen.types).toContain('Finalize'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(llm.requests).toHaveLength(1);
+    expect(dg.lastSpeak.spoken).toEqual(['Right away.']);
+  });
+
   it('end_call: hangup after the goodbye has been spoken', async () => {
     const { session, events } = await setup({ reply: () => 'Goodbye, have a nice day!', endCallOn: 'bye' }, { transcript: 'ok bye' });
     session.pushAudio(frame(0));
