@@ -13,7 +13,7 @@ import { ChatCompletionsFake } from '../fakes/chat-completions-fake.js';
 import { DeepgramAgentFake } from '../fakes/deepgram-agent-fake.js';
 import { DeepgramFake } from '../fakes/deepgram-fake.js';
 import { readBytes } from '../support/fixtures.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const KEY = 'dg-e2e-key-51c0ffee';
 const LLM_KEY = 'sk-e2e-llm-7f00';
@@ -52,6 +52,50 @@ describe('gateway end to end on the deepgram voice agent', () => {
     expect(Buffer.from(heard.buffer, heard.byteOffset, sent.byteLength).equals(Buffer.from(sent.buffer, sent.byteOffset, sent.byteLength))).toBe(true);
     expect(gw.logs.filter((l) => l.event === 'provider_error' || l.event === 'deepgram_protocol_error')).toEqual([]);
     for (const line of gw.rawLogs) expect(line).not.toContain(KEY);
+  });
+});
+
+describe('END_CALL_TOOL and the breaker through the gateway, both Deepgram forms', () => {
+  it('deepgram: the agent calls end_call after its goodbye; the gateway hangs up once it has played', { timeout: 30_000 }, async () => {
+    const fake = await DeepgramAgentFake.start({ apiKey: KEY, transcript: 'thanks, bye', endCallOn: 'bye', reply: () => 'Goodbye, take care!' });
+    const gw = await startTestGateway({ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: KEY, DEEPGRAM_BASE_URL: fake.url, VAD_ENGINE: 'energy', END_CALL_TOOL: '1' });
+    try {
+      const speech = readBytes('g711/cards-003.ulaw');
+      const audio = new Uint8Array(4000 + speech.length + 40000).fill(0xff); // the caller would stay 5 s longer
+      audio.set(speech, 4000);
+      const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 1500 });
+      expect(result.replies).toHaveLength(1);
+      expect(result.replies[0].cleared).toBe(false);
+      expect(gw.logs.find((l) => l.event === 'call_ended')?.reason).toBe('provider_goodbye');
+      expect(fake.last.functionResponses).toHaveLength(1);
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+
+  it('deepgram-cascade: an LLM refusing the key opens the breaker and the call moves to the next provider', { timeout: 30_000 }, async () => {
+    const dg = await DeepgramFake.start({ apiKey: KEY, transcript: 'hello' });
+    const llm = await ChatCompletionsFake.start({ apiKey: 'the-right-key' });
+    const gw = await startTestGateway({
+      PROVIDERS: 'deepgram-cascade,echo',
+      DEEPGRAM_API_KEY: KEY,
+      DEEPGRAM_BASE_URL: dg.url,
+      LLM_BASE_URL: llm.url,
+      LLM_API_KEY: 'a-wrong-key',
+      VAD_ENGINE: 'energy',
+    });
+    try {
+      const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio: callerAudio(), codec: 'mulaw', tailMs: 2500, maxDurationMs: 15_000 });
+      expect(gw.logs.some((l) => l.event === 'provider_hard_failure' && l.code === 'GW_ERR_PROVIDER_AUTH')).toBe(true);
+      expect(await metricValue(gw.gateway, 'voice_gateway_circuit_breaker_state', { provider: 'deepgram-cascade' })).toBe(2);
+      // The echo provider took the turn over and answered it.
+      expect(result.replies.length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await gw.close();
+      await llm.close();
+      await dg.close();
+    }
   });
 });
 
