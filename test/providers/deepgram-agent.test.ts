@@ -282,3 +282,29 @@ describe('sentence splitter', () => {
     expect(s.end()).toBe(rest);
   });
 });
+
+describe('deepgram configuration (src/config.ts)', () => {
+  it('defaults and the old names kept as aliases', async () => {
+    const { loadConfig } = await import('../../src/config.js');
+    const c = loadConfig({ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k' });
+    expect(c.deepgram).toMatchObject({ listenModel: 'flux-general-en', thinkProvider: 'open_ai', thinkModel: 'gpt-4o-mini', voice: 'aura-2-thalia-en', sttModel: 'nova-3', ttsModel: 'aura-2-thalia-en' });
+    const old = loadConfig({ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_STT_MODEL: 'nova-2', DEEPGRAM_TTS_MODEL: 'aura-2-orion-en' });
+    expect(old.deepgram).toMatchObject({ listenModel: 'nova-2', voice: 'aura-2-orion-en', sttModel: 'nova-2', ttsModel: 'aura-2-orion-en' });
+    const cascade = loadConfig({ PROVIDERS: 'deepgram-cascade', DEEPGRAM_API_KEY: 'k', OPENAI_API_KEY: 'sk' });
+    expect(cascade.llm).toEqual({ baseUrl: undefined, model: 'gpt-4o-mini', apiKey: 'sk' });
+    const local = loadConfig({ PROVIDERS: 'deepgram-cascade', DEEPGRAM_API_KEY: 'k', LLM_BASE_URL: 'http://127.0.0.1:11434/v1', LLM_MODEL: 'llama3' });
+    expect(local.llm).toEqual({ baseUrl: 'http://127.0.0.1:11434/v1', model: 'llama3', apiKey: undefined });
+  });
+
+  it.each([
+    [{ PROVIDERS: 'deepgram-cascade', DEEPGRAM_API_KEY: 'k' }, /LLM_API_KEY/],
+    [{ PROVIDERS: 'deepgram-cascade', DEEPGRAM_API_KEY: 'k', OPENAI_API_KEY: 'sk', DEEPGRAM_STT_MODEL: 'flux-general-en' }, /DEEPGRAM_STT_MODEL/],
+    [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_PROVIDER: 'skynet' }, /DEEPGRAM_THINK_PROVIDER/],
+    [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_API_KEY: 'x' }, /DEEPGRAM_THINK_API_KEY/],
+    [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_PROVIDER: 'aws_bedrock' }, /DEEPGRAM_THINK_ENDPOINT_URL/],
+    [{ PROVIDERS: 'deepgram-cascade' }, /DEEPGRAM_API_KEY/],
+  ])('rejects %o naming the variable', async (env, pattern) => {
+    const { loadConfig } = await import('../../src/config.js');
+    expect(() => loadConfig(env)).toThrow(pattern);
+  });
+});
