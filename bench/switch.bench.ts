@@ -14,7 +14,8 @@ import { createMetrics } from '../src/observability/metrics.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { createVadService } from '../src/pipeline/vad/vad-service.js';
 import { GuardedProvider } from '../src/providers/guard.js';
-import { DeepgramProvider } from '../src/providers/deepgram/deepgram-provider.js';
+import { DeepgramCascadeProvider } from '../src/providers/deepgram/cascade-provider.js';
+import { EchoResponder } from '../src/providers/deepgram/responder.js';
 import type { Provider } from '../src/providers/types.js';
 import { ScriptedProvider } from '../test/fakes/scripted-provider.js';
 import { DeepgramFake } from '../test/fakes/deepgram-fake.js';
@@ -49,8 +50,8 @@ async function runOne(kind: 'scripted' | 'deepgram-loopback', mode: 'cold' | 'wa
   } else {
     fake = await DeepgramFake.start({ apiKey: 'bench-key', handshakeDelayMs: handshakeMs });
     const cfg = { apiKey: 'bench-key', baseUrl: fake.url, sttModel: 'nova-3', ttsModel: 'aura-2-thalia-en' };
-    a = Object.assign(new DeepgramProvider(cfg), {});
-    b = new DeepgramProvider(cfg);
+    a = Object.assign(new DeepgramCascadeProvider(cfg, { responder: new EchoResponder() }), {});
+    b = new DeepgramCascadeProvider(cfg, { responder: new EchoResponder() });
     Object.defineProperty(a, 'name', { value: 'dg-a' });
     Object.defineProperty(b, 'name', { value: 'dg-b' });
   }

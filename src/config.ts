@@ -27,8 +27,25 @@ export interface Config {
   openai: { apiKey?: string; baseUrl?: string; model: string; voice: string; turnDetection: 'none' | 'server_vad' | 'semantic_vad'; caFile?: string; endCallTool?: boolean };
   /** activityDetection: 'client' = our VAD brackets turns; 'automatic' = Gemini's own activity detection. */
   gemini: { apiKey?: string; baseUrl?: string; model: string; voice?: string; activityDetection?: 'client' | 'automatic'; endCallTool?: boolean };
-  /** endpointing: Deepgram ends turns itself (its endpointing) instead of our VAD. */
-  deepgram: { apiKey?: string; baseUrl?: string; sttModel: string; ttsModel: string; endpointing?: boolean };
+  deepgram: {
+    apiKey?: string;
+    baseUrl?: string;
+    /** deepgram-cascade: the listen v1 (Nova) model and the speak voice. */
+    sttModel: string;
+    ttsModel: string;
+    /** deepgram (Voice Agent): listen model (flux-* lets our VAD end turns too), think provider and model, voice. */
+    listenModel: string;
+    thinkProvider: 'open_ai' | 'anthropic' | 'google' | 'groq' | 'aws_bedrock';
+    thinkModel: string;
+    thinkEndpointUrl?: string;
+    thinkApiKey?: string;
+    voice: string;
+    greeting?: string;
+    /** endpointing: Deepgram ends turns itself (its endpointing) instead of our VAD (deepgram-cascade). */
+    endpointing?: boolean;
+  };
+  /** deepgram-cascade's language model: any OpenAI-compatible chat completions server. */
+  llm: { baseUrl?: string; model: string; apiKey?: string };
   failover: {
     switchDeadlineMs: number;
     responseTimeoutMs: number;
@@ -240,7 +257,7 @@ function trustProxy(env: Env): boolean | number | string[] {
   return proxies;
 }
 
-const KNOWN_PROVIDERS = ['echo', 'openai', 'gemini', 'deepgram'] as const;
+const KNOWN_PROVIDERS = ['echo', 'openai', 'gemini', 'deepgram', 'deepgram-cascade'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080, 0, 65535);
@@ -256,7 +273,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw invalid('TELNYX_PUBLIC_KEY', 'must be a base64 Ed25519 public key (32 bytes)');
   }
   const providersFinal = providers.length > 0 ? providers : ['echo'];
-  const keyVar: Record<string, string> = { openai: 'OPENAI_API_KEY', gemini: 'GEMINI_API_KEY', deepgram: 'DEEPGRAM_API_KEY' };
+  const keyVar: Record<string, string> = { openai: 'OPENAI_API_KEY', gemini: 'GEMINI_API_KEY', deepgram: 'DEEPGRAM_API_KEY', 'deepgram-cascade': 'DEEPGRAM_API_KEY' };
   for (const p of providersFinal) {
     const v = keyVar[p];
     if (v && str(env, v) === undefined) throw invalid(v, `must be set when PROVIDERS includes '${p}'`);
@@ -314,13 +331,8 @@ export function loadConfig(env: Env = process.env): Config {
       activityDetection: oneOf<'client' | 'automatic'>(env, 'GEMINI_ACTIVITY_DETECTION', ['client', 'automatic'], providerTurns ? 'automatic' : 'client'),
       endCallTool: bool(env, 'END_CALL_TOOL', false),
     },
-    deepgram: {
-      apiKey: str(env, 'DEEPGRAM_API_KEY'),
-      baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
-      sttModel: str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3',
-      ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? 'aura-2-thalia-en',
-      endpointing: bool(env, 'DEEPGRAM_ENDPOINTING', providerTurns),
-    },
+    deepgram: { ...deepgramConfig(env, providersFinal), endpointing: bool(env, 'DEEPGRAM_ENDPOINTING', providerTurns) },
+    llm: llmConfig(env, providersFinal),
     failover: {
       switchDeadlineMs: int(env, 'SWITCH_DEADLINE_MS', 3000, 10, 60_000),
       responseTimeoutMs: int(env, 'PROVIDER_RESPONSE_TIMEOUT_MS', 1500, 10, 120_000),
@@ -396,4 +408,49 @@ export function callerCredentials(env: Env = process.env): { twilioAuthToken?: s
     telnyxSecretKey = raw;
   }
   return { twilioAuthToken: str(env, 'TWILIO_AUTH_TOKEN'), telnyxSecretKey };
+}
+
+/**
+ * Deepgram, both forms. Old names stay: DEEPGRAM_STT_MODEL is the cascade's listen model and, unset
+ * DEEPGRAM_LISTEN_MODEL, the agent's; DEEPGRAM_TTS_MODEL and DEEPGRAM_VOICE name the same voice.
+ */
+function deepgramConfig(env: Env, providers: readonly string[]): Config['deepgram'] {
+  const sttModel = str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3';
+  // The cascade speaks the listen v1 API (Results, Finalize); Flux models live on v2 only.
+  if (providers.includes('deepgram-cascade') && sttModel.startsWith('flux')) {
+    throw invalid('DEEPGRAM_STT_MODEL', `'${sttModel}' is a Flux (listen v2) model; deepgram-cascade needs a v1 model such as nova-3`);
+  }
+  const voice = str(env, 'DEEPGRAM_VOICE') ?? str(env, 'DEEPGRAM_TTS_MODEL') ?? 'aura-2-thalia-en';
+  const thinkEndpointUrl = str(env, 'DEEPGRAM_THINK_ENDPOINT_URL') === undefined ? undefined : url(env, 'DEEPGRAM_THINK_ENDPOINT_URL', '');
+  const thinkApiKey = str(env, 'DEEPGRAM_THINK_API_KEY');
+  if (thinkApiKey !== undefined && thinkEndpointUrl === undefined) {
+    throw invalid('DEEPGRAM_THINK_API_KEY', 'is only sent to a bring-your-own LLM: set DEEPGRAM_THINK_ENDPOINT_URL too (Deepgram-managed models need no key)');
+  }
+  const thinkProvider = oneOf(env, 'DEEPGRAM_THINK_PROVIDER', ['open_ai', 'anthropic', 'google', 'groq', 'aws_bedrock'], 'open_ai');
+  if (thinkProvider === 'aws_bedrock' && thinkEndpointUrl === undefined) {
+    throw invalid('DEEPGRAM_THINK_ENDPOINT_URL', 'must be set when DEEPGRAM_THINK_PROVIDER is aws_bedrock (Deepgram needs your Bedrock endpoint and credentials)');
+  }
+  return {
+    apiKey: str(env, 'DEEPGRAM_API_KEY'),
+    baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
+    sttModel,
+    ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? voice,
+    listenModel: str(env, 'DEEPGRAM_LISTEN_MODEL') ?? str(env, 'DEEPGRAM_STT_MODEL') ?? 'flux-general-en',
+    thinkProvider,
+    thinkModel: str(env, 'DEEPGRAM_THINK_MODEL') ?? 'gpt-4o-mini',
+    thinkEndpointUrl,
+    thinkApiKey,
+    voice,
+    greeting: str(env, 'DEEPGRAM_GREETING'),
+  };
+}
+
+/** The cascade's LLM: OpenAI unless LLM_BASE_URL points elsewhere; OpenAI needs a key, a local server may not. */
+function llmConfig(env: Env, providers: readonly string[]): Config['llm'] {
+  const baseUrl = str(env, 'LLM_BASE_URL') === undefined ? undefined : url(env, 'LLM_BASE_URL', '');
+  const apiKey = str(env, 'LLM_API_KEY') ?? (baseUrl === undefined ? str(env, 'OPENAI_API_KEY') : undefined);
+  if (providers.includes('deepgram-cascade') && baseUrl === undefined && apiKey === undefined) {
+    throw invalid('LLM_API_KEY', "must be set when PROVIDERS includes 'deepgram-cascade' and LLM_BASE_URL is unset (OpenAI)");
+  }
+  return { baseUrl, model: str(env, 'LLM_MODEL') ?? 'gpt-4o-mini', apiKey };
 }

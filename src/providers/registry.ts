@@ -6,7 +6,9 @@ import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { DeepgramProvider } from './deepgram/deepgram-provider.js';
+import { DeepgramAgentProvider } from './deepgram/agent-provider.js';
+import { DeepgramCascadeProvider } from './deepgram/cascade-provider.js';
+import { ChatResponder } from './llm/chat-responder.js';
 import { EchoProvider } from './echo/echo-provider.js';
 import { GeminiLiveProvider } from './gemini/gemini-provider.js';
 import { GuardedProvider } from './guard.js';
@@ -19,7 +21,13 @@ export type AdapterFactory = (config: Config) => Provider;
 export const ADAPTERS: Record<string, AdapterFactory> = {
   echo: (config) => new EchoProvider({ replyDelayMs: config.echoReplyDelayMs }),
   gemini: (config) => new GeminiLiveProvider({ ...config.gemini, instructions: config.instructions }),
-  deepgram: (config) => new DeepgramProvider(config.deepgram),
+  deepgram: (config) => new DeepgramAgentProvider({ ...config.deepgram, instructions: config.instructions, endCallTool: config.openai.endCallTool ?? false }),
+  // STT -> the LLM -> TTS. The responder is always the LLM: no configuration answers with the echo.
+  'deepgram-cascade': (config) =>
+    new DeepgramCascadeProvider(config.deepgram, {
+      instructions: config.instructions,
+      responder: new ChatResponder({ ...config.llm, instructions: config.instructions, endCallTool: config.openai.endCallTool ?? false }),
+    }),
   openai: (config) => new OpenAIRealtimeProvider({ ...config.openai, instructions: config.instructions }),
 };
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeMulaw } from '../../src/pipeline/codecs/g711.js';
 import { simulateCall } from '../../src/simulator/caller.js';
-import { DeepgramFake } from '../fakes/deepgram-fake.js';
+import { DeepgramAgentFake } from '../fakes/deepgram-agent-fake.js';
 import { GeminiLiveFake } from '../fakes/gemini-live-fake.js';
 import { OpenAIRealtimeFake } from '../fakes/openai-realtime-fake.js';
 import { readBytes } from '../support/fixtures.js';
@@ -24,11 +24,12 @@ async function until(cond: () => boolean, ms: number, what: string) {
 describe('failover against the loopback provider fakes', () => {
   let openai: OpenAIRealtimeFake;
   let gemini: GeminiLiveFake;
-  let deepgram: DeepgramFake;
+  let deepgram: DeepgramAgentFake;
   beforeAll(async () => {
     openai = await OpenAIRealtimeFake.start({ userTranscript: 'what time is it', replyTranscript: 'it is noon' });
     gemini = await GeminiLiveFake.start({ replyDelayMs: 50, chunkMs: 40 });
-    deepgram = await DeepgramFake.start({ apiKey: 'dg-key', transcript: 'read me the card' });
+    // PROVIDERS=deepgram is the Voice Agent API (issue 14).
+    deepgram = await DeepgramAgentFake.start({ apiKey: 'dg-key', transcript: 'read me the card', reply: () => 'Your card is the ace.' });
   });
   afterAll(async () => {
     await openai.close();
@@ -81,6 +82,12 @@ describe('failover against the loopback provider fakes', () => {
           const turns = gemini.of('clientContent').flatMap((c) => (c.turns as { role: string; parts: { text: string }[] }[]) ?? []);
           expect(turns.map((t) => t.parts[0].text)).toEqual(historyBefore.map((h) => h.text));
           expect(historyBefore.map((h) => h.text)).toEqual(['what time is it', 'it is noon']);
+        }
+        if (chain[i] === 'deepgram') {
+          // The agent got the conversation so far as Settings context messages.
+          await until(() => deepgram.conns.length > 0 && deepgram.last.settings !== undefined, 5000, 'deepgram settings');
+          const messages = ((deepgram.last.settings?.agent as { context?: { messages?: { role: string; content: string }[] } }).context?.messages ?? []).map((m) => [m.role, m.content]);
+          expect(messages).toEqual(historyBefore.map((h) => [h.role, h.text]));
         }
       }
       const result = await call;

@@ -1,70 +1,144 @@
 /**
- * The whole gateway on the deepgram provider, with a loopback Deepgram: a Twilio caller says one
- * short sentence; the listen socket gets the caller's mu-law untouched, the echo responder's reply
- * goes to the speak socket, and the fake's TTS audio comes back to the caller through egress.
+ * The whole gateway on both Deepgram forms, with loopback fakes: a Twilio caller says one short
+ * sentence and hears the answer, mu-law all the way.
+ * - `deepgram`: the Voice Agent socket gets Settings then the caller's mu-law untouched; our VAD's
+ *   turn end becomes ForceEndTurn (Flux default); the agent's audio reaches the caller.
+ * - `deepgram-cascade`: Deepgram STT -> the LLM (chat completions fake) -> Deepgram TTS; the caller
+ *   hears the LLM's words, never "You said".
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeMulaw } from '../../src/pipeline/codecs/g711.js';
 import { simulateCall } from '../../src/simulator/caller.js';
+import { ChatCompletionsFake } from '../fakes/chat-completions-fake.js';
+import { DeepgramAgentFake } from '../fakes/deepgram-agent-fake.js';
 import { DeepgramFake } from '../fakes/deepgram-fake.js';
 import { readBytes } from '../support/fixtures.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const KEY = 'dg-e2e-key-51c0ffee';
+const LLM_KEY = 'sk-e2e-llm-7f00';
 
-describe('gateway end to end on the deepgram provider', () => {
-  let fake: DeepgramFake;
+function callerAudio(): Uint8Array {
+  // One short utterance between 0.5 s and 1.5 s of mu-law silence.
+  const speech = readBytes('g711/cards-003.ulaw');
+  const audio = new Uint8Array(4000 + speech.length + 12000).fill(0xff);
+  audio.set(speech, 4000);
+  return audio;
+}
+
+describe('gateway end to end on the deepgram voice agent', () => {
+  let fake: DeepgramAgentFake;
   let gw: TestGateway;
   beforeAll(async () => {
-    fake = await DeepgramFake.start({ apiKey: KEY, transcript: 'please read me the card', speak: { msPerChar: 40 } });
-    gw = await startTestGateway({ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: KEY, DEEPGRAM_BASE_URL: fake.url, VAD_ENGINE: 'energy' });
+    fake = await DeepgramAgentFake.start({ apiKey: KEY, transcript: 'please read me the card', reply: () => 'Here is your card, it is the ace of spades.' });
+    gw = await startTestGateway({ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: KEY, DEEPGRAM_BASE_URL: fake.url, VAD_ENGINE: 'energy', ASSISTANT_INSTRUCTIONS: 'You read cards.' });
   });
   afterAll(async () => {
     await gw?.close();
     await fake?.close();
   });
 
-  it('a Twilio caller is transcribed, answered and hears the TTS audio, mu-law all the way', { timeout: 30_000 }, async () => {
-    // One short utterance between 0.5 s and 1.5 s of mu-law silence.
-    const speech = readBytes('g711/cards-003.ulaw');
-    const audio = new Uint8Array(4000 + speech.length + 12000).fill(0xff);
-    audio.set(speech, 4000);
-    const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 1500, maxDurationMs: 15_000 });
-
-    // Listen: mu-law 8 kHz with the right query, the caller's bytes unchanged.
-    expect(fake.listens).toHaveLength(1);
-    const listen = fake.lastListen;
-    expect(listen.query).toMatchObject({ model: 'nova-3', encoding: 'mulaw', sample_rate: '8000', channels: '1', interim_results: 'true', vad_events: 'true' });
-    expect(listen.query.endpointing).toMatch(/^\d+$/);
-    expect(listen.query.utterance_end_ms).toMatch(/^\d+$/);
-    // Every frame the caller sent, in order; the simulator pads with silence, so find the speech whole.
-    const got = listen.audioBuffer;
-    expect(got.length).toBe(result.framesSent * 160);
-    const at = got.indexOf(Buffer.from(speech.subarray(0, 160 * Math.floor(speech.length / 160))));
-    expect(at).toBeGreaterThanOrEqual(4000);
-    expect(at % 160).toBe(0);
-    expect(got.subarray(0, at).every((b) => b === 0xff)).toBe(true);
-    expect(listen.types.filter((t) => t === 'Finalize').length).toBeGreaterThanOrEqual(1);
-
-    // Speak: the echo responder's words, containing what the fake heard, flushed once.
-    const speak = fake.lastSpeak;
-    expect(speak.query).toMatchObject({ encoding: 'mulaw', sample_rate: '8000', model: 'aura-2-thalia-en' });
-    expect(speak.spoken).toEqual(['You said: please read me the card']);
-    expect(speak.types.filter((t) => t === 'Flush')).toHaveLength(1);
-
-    // The caller heard exactly the fake's TTS audio (mu-law passed straight through egress).
+  it('a Twilio caller is heard by the agent and hears its reply, mu-law passthrough both ways', { timeout: 30_000 }, async () => {
+    const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio: callerAudio(), codec: 'mulaw', tailMs: 1500, maxDurationMs: 15_000 });
+    const conn = fake.last;
+    expect(conn.types[0]).toBe('Settings');
+    expect(conn.settings).toMatchObject({ audio: { input: { encoding: 'mulaw', sample_rate: 8000 }, output: { encoding: 'mulaw', sample_rate: 8000 } }, agent: { think: { prompt: 'You read cards.' } } });
+    expect(conn.audioBytes).toBe(result.framesSent * 160);
+    expect(conn.types).toContain('ForceEndTurn');
     expect(result.replies).toHaveLength(1);
-    const sent = decodeMulaw(new Uint8Array(speak.replies[0].audio));
+    // 8 bytes of 0x55 per reply character: the caller heard exactly that.
+    const sent = decodeMulaw(new Uint8Array('Here is your card, it is the ace of spades.'.length * 8).fill(0x55));
     const heard = result.replies[0].pcm;
-    expect(heard.length).toBeGreaterThanOrEqual(sent.length);
     expect(Buffer.from(heard.buffer, heard.byteOffset, sent.byteLength).equals(Buffer.from(sent.buffer, sent.byteOffset, sent.byteLength))).toBe(true);
-    expect(result.clears).toHaveLength(0);
-
-    // Hanging up closes the Deepgram sockets politely.
-    await vi.waitFor(() => expect(listen.types.at(-1)).toBe('CloseStream'));
-    await Promise.all([listen.closed, speak.closed]);
-    const errors = gw.logs.filter((l) => l.event === 'provider_error' || l.event === 'deepgram_protocol_error');
-    expect(errors).toEqual([]);
+    expect(gw.logs.filter((l) => l.event === 'provider_error' || l.event === 'deepgram_protocol_error')).toEqual([]);
     for (const line of gw.rawLogs) expect(line).not.toContain(KEY);
+  });
+});
+
+describe('END_CALL_TOOL and the breaker through the gateway, both Deepgram forms', () => {
+  it('deepgram: the agent calls end_call after its goodbye; the gateway hangs up once it has played', { timeout: 30_000 }, async () => {
+    const fake = await DeepgramAgentFake.start({ apiKey: KEY, transcript: 'thanks, bye', endCallOn: 'bye', reply: () => 'Goodbye, take care!' });
+    const gw = await startTestGateway({ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: KEY, DEEPGRAM_BASE_URL: fake.url, VAD_ENGINE: 'energy', END_CALL_TOOL: '1' });
+    try {
+      const speech = readBytes('g711/cards-003.ulaw');
+      const audio = new Uint8Array(4000 + speech.length + 40000).fill(0xff); // the caller would stay 5 s longer
+      audio.set(speech, 4000);
+      const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 1500 });
+      expect(result.replies).toHaveLength(1);
+      expect(result.replies[0].cleared).toBe(false);
+      expect(gw.logs.find((l) => l.event === 'call_ended')?.reason).toBe('provider_goodbye');
+      expect(fake.last.functionResponses).toHaveLength(1);
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+
+  it('deepgram-cascade: an LLM refusing the key opens the breaker and the call moves to the next provider', { timeout: 30_000 }, async () => {
+    const dg = await DeepgramFake.start({ apiKey: KEY, transcript: 'hello' });
+    const llm = await ChatCompletionsFake.start({ apiKey: 'the-right-key' });
+    const gw = await startTestGateway({
+      PROVIDERS: 'deepgram-cascade,echo',
+      DEEPGRAM_API_KEY: KEY,
+      DEEPGRAM_BASE_URL: dg.url,
+      LLM_BASE_URL: llm.url,
+      LLM_API_KEY: 'a-wrong-key',
+      VAD_ENGINE: 'energy',
+    });
+    try {
+      const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio: callerAudio(), codec: 'mulaw', tailMs: 2500, maxDurationMs: 15_000 });
+      expect(gw.logs.some((l) => l.event === 'provider_hard_failure' && l.code === 'GW_ERR_PROVIDER_AUTH')).toBe(true);
+      expect(await metricValue(gw.gateway, 'voice_gateway_circuit_breaker_state', { provider: 'deepgram-cascade' })).toBe(2);
+      // The echo provider took the turn over and answered it.
+      expect(result.replies.length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await gw.close();
+      await llm.close();
+      await dg.close();
+    }
+  });
+});
+
+describe('gateway end to end on the deepgram cascade (STT -> LLM -> TTS)', () => {
+  let dg: DeepgramFake;
+  let llm: ChatCompletionsFake;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    dg = await DeepgramFake.start({ apiKey: KEY, transcript: 'please read me the card', speak: { msPerChar: 20 } });
+    llm = await ChatCompletionsFake.start({ apiKey: LLM_KEY, reply: () => 'Your card is the ace of spades. Anything else I can do?' });
+    gw = await startTestGateway({
+      PROVIDERS: 'deepgram-cascade',
+      DEEPGRAM_API_KEY: KEY,
+      DEEPGRAM_BASE_URL: dg.url,
+      LLM_BASE_URL: llm.url,
+      LLM_API_KEY: LLM_KEY,
+      LLM_MODEL: 'fake-model',
+      VAD_ENGINE: 'energy',
+      ASSISTANT_INSTRUCTIONS: 'You read cards.',
+    });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await llm?.close();
+    await dg?.close();
+  });
+
+  it('the caller hears the LLM answer, first sentence flushed on its own, and never "You said"', { timeout: 30_000 }, async () => {
+    const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio: callerAudio(), codec: 'mulaw', tailMs: 2500, maxDurationMs: 15_000 });
+    expect(llm.requests).toHaveLength(1);
+    expect(llm.requests[0]).toMatchObject({ model: 'fake-model', stream: true, messages: [{ role: 'system', content: 'You read cards.' }, { role: 'user', content: 'please read me the card' }] });
+    const speak = dg.lastSpeak;
+    expect(speak.spoken).toEqual(['Your card is the ace of spades.', 'Anything else I can do?']);
+    expect(speak.types.filter((t) => t !== 'Close')).toEqual(['Speak', 'Flush', 'Speak', 'Flush']);
+    expect(speak.spoken.join(' ')).not.toContain('You said');
+    expect(result.replies.length).toBeGreaterThanOrEqual(1);
+    const sent = Buffer.concat(speak.replies.map((r) => r.audio));
+    const heardSamples = result.replies.reduce((n, r) => n + r.pcm.length, 0);
+    expect(heardSamples).toBeGreaterThanOrEqual(sent.length);
+    expect(gw.logs.filter((l) => l.event === 'provider_error')).toEqual([]);
+    for (const line of gw.rawLogs) {
+      expect(line).not.toContain(KEY);
+      expect(line).not.toContain(LLM_KEY);
+    }
   });
 });

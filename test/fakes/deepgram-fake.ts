@@ -29,6 +29,11 @@ export interface DeepgramFakeOptions {
   resultsDelayMs?: number;
   /** Also send an interim Results each time this many more audio bytes have arrived. */
   resultsEveryBytes?: number;
+  /**
+   * Deepgram's own endpointing: after this many audio bytes since the last Finalize, send the turn's
+   * final Results with `speech_final: true` (https://developers.deepgram.com/docs/understand-endpointing-interim-results).
+   */
+  endpointAfterBytes?: number;
   speak?: {
     /** Audio length per character of text (default 30 ms). */
     msPerChar?: number;
@@ -36,6 +41,8 @@ export interface DeepgramFakeOptions {
     chunkMs?: number;
     /** Pause between frames (default 0: a reply goes out at once). */
     chunkDelayMs?: number;
+    /** Synthesis time before the first frame of each flushed reply (benchmarks: TTS first byte). */
+    firstByteMs?: number;
     /** Misbehave: keep streaming this long after a Clear before stopping and answering Cleared. */
     clearedDelayMs?: number;
     /** Misbehave: frames one byte longer than they should be (odd for linear16). */
@@ -161,6 +168,11 @@ export class FakeListen extends FakeConn {
       this.#bytesSinceInterim = 0;
       this.send(this.results(firstWords(this.#fake.transcript), { is_final: false, speech_final: false }));
     }
+    const endpoint = this.#fake.options.endpointAfterBytes;
+    if (endpoint !== undefined && this.#bytesSinceFinalize >= endpoint) {
+      this.#bytesSinceFinalize = 0;
+      this.send(this.results(this.#fake.transcript, { is_final: true, speech_final: true }));
+    }
   }
 
   protected onJson(msg: Record<string, unknown>): void {
@@ -275,6 +287,7 @@ export class FakeSpeak extends FakeConn {
     const chunk = Math.max(2, Math.round((this.sampleRate * (opts.chunkMs ?? 100)) / 1000) * bytesPerSample) + (opts.oddBytes ? 1 : 0);
     while (this.#queue.length > 0 && this.isOpen) {
       const job = this.#queue[0];
+      if (opts.firstByteMs) await new Promise((r) => setTimeout(r, opts.firstByteMs));
       while (!job.cancelled && job.sentBytes < job.audio.length && this.isOpen) {
         const piece = job.audio.subarray(job.sentBytes, job.sentBytes + chunk);
         job.sentBytes += piece.length;

@@ -1,5 +1,5 @@
 /**
- * The deepgram adapter against the loopback fake: what goes on the wire (queries, key, audio bytes,
+ * The deepgram-cascade adapter's Deepgram wire (a scripted responder stands in for the LLM) against the loopback fake: what goes on the wire (queries, key, audio bytes,
  * control messages in order), what comes back as events, barge-in, keep-alive, and faults.
  */
 import { Writable } from 'node:stream';
@@ -9,8 +9,8 @@ import { isGatewayError } from '../../src/errors.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import type { AudioFormat, AudioFrame, EncodedFrame } from '../../src/pipeline/frame.js';
-import { DeepgramProvider, type DeepgramOptions } from '../../src/providers/deepgram/deepgram-provider.js';
-import type { Responder, ResponderInput } from '../../src/providers/deepgram/responder.js';
+import { DeepgramCascadeProvider as DeepgramProvider, type DeepgramCascadeOptions } from '../../src/providers/deepgram/cascade-provider.js';
+import type { Responder, ResponderChunk, ResponderInput } from '../../src/providers/deepgram/responder.js';
 import { FlushLimiter } from '../../src/providers/deepgram/tts.js';
 import { GuardedProvider } from '../../src/providers/guard.js';
 import type { ConversationTurn, ProviderEvent, ProviderSession } from '../../src/providers/types.js';
@@ -47,9 +47,9 @@ function mulawFrame(seq: number, fill?: (i: number) => number): EncodedFrame {
 class RecordingResponder implements Responder {
   readonly calls: ResponderInput[] = [];
   constructor(readonly answer: (input: ResponderInput) => string = (i) => `You said: ${i.transcript}`) {}
-  async respond(input: ResponderInput): Promise<string> {
+  async *respond(input: ResponderInput): AsyncIterable<ResponderChunk> {
     this.calls.push({ transcript: input.transcript, history: [...input.history] });
-    return this.answer(input);
+    yield { type: 'text', text: this.answer(input) };
   }
 }
 
@@ -68,8 +68,17 @@ async function startFake(options: Partial<DeepgramFakeOptions> = {}): Promise<De
   return fake;
 }
 
-function provider(fake: DeepgramFake, options: DeepgramOptions = {}, config: Partial<Config['deepgram']> = {}): DeepgramProvider {
-  return new DeepgramProvider({ apiKey: KEY, baseUrl: fake.url, sttModel: 'nova-3', ttsModel: 'aura-2-thalia-en', ...config }, options);
+/** A responder from a promise of the whole reply: the old shape, for tests about waiting and aborts. */
+function promised(fn: (input: ResponderInput, opts: { signal: AbortSignal }) => Promise<string>): Responder {
+  return {
+    async *respond(input, opts) {
+      yield { type: 'text', text: await fn(input, opts) };
+    },
+  };
+}
+
+function provider(fake: DeepgramFake, options: Partial<DeepgramCascadeOptions> = {}, config: Partial<Config['deepgram']> = {}): DeepgramProvider {
+  return new DeepgramProvider({ apiKey: KEY, baseUrl: fake.url, sttModel: 'nova-3', ttsModel: 'aura-2-thalia-en', ...config }, { responder: new RecordingResponder(), ...options });
 }
 
 async function connect(
@@ -140,6 +149,8 @@ describe('deepgram adapter', () => {
     expect(transcripts).toEqual([
       { type: 'transcript', role: 'user', text: 'what is', final: false },
       { type: 'transcript', role: 'user', text: 'what is the weather', final: true },
+      // Each sentence as it goes to TTS, then the whole reply once it is written.
+      { type: 'transcript', role: 'assistant', text: 'It is sunny', final: false },
       { type: 'transcript', role: 'assistant', text: 'It is sunny', final: true },
     ]);
     expect(responder.calls).toEqual([{ transcript: 'what is the weather', history: seed }]);
@@ -237,7 +248,8 @@ describe('deepgram adapter', () => {
     // The session goes on: the next reply plays whole.
     session.pushAudio(mulawFrame(1));
     session.endTurn({ startMs: 40, endMs: 60 });
-    await vi.waitFor(() => expect(doneCount(events)).toBe(2));
+    // The second reply streams ~0.9 s of 20 ms chunks 10 ms apart.
+    await vi.waitFor(() => expect(doneCount(events)).toBe(2), { timeout: 3000 });
     const late = events.slice(atInterrupt).filter((e) => e.type === 'audio' && e.responseId === first);
     expect(late).toEqual([]);
     const bytesHeard = audioOf(events, first).reduce((n, a) => n + (a.frame as EncodedFrame).payload.length, 0);
@@ -254,8 +266,8 @@ describe('deepgram adapter', () => {
     const fake = await startFake();
     let aborted = false;
     let started = false;
-    const responder: Responder = {
-      respond: (_input, { signal }) =>
+    const responder = promised(
+      (_input, { signal }) =>
         new Promise<string>((_, reject) => {
           started = true;
           signal.addEventListener('abort', () => {
@@ -263,7 +275,7 @@ describe('deepgram adapter', () => {
             reject(signal.reason as Error);
           });
         }),
-    };
+    );
     const session = await connect(provider(fake, { responder }));
     const { events } = collect(session);
     session.pushAudio(mulawFrame(0));
@@ -279,15 +291,13 @@ describe('deepgram adapter', () => {
   it('a responder that ignores the abort does not hold up the next turn', async () => {
     const fake = await startFake();
     let firstSignal: AbortSignal | undefined;
-    const responder: Responder = {
-      respond: (input, { signal }) => {
-        if (!firstSignal) {
-          firstSignal = signal;
-          return new Promise<string>(() => undefined); // never settles
-        }
-        return Promise.resolve(`second: ${input.transcript}`);
-      },
-    };
+    const responder = promised((input, { signal }) => {
+      if (!firstSignal) {
+        firstSignal = signal;
+        return new Promise<string>(() => undefined); // never settles
+      }
+      return Promise.resolve(`second: ${input.transcript}`);
+    });
     const session = await connect(provider(fake, { responder }));
     const { events } = collect(session);
     session.pushAudio(mulawFrame(0));

@@ -1,7 +1,8 @@
 /**
- * What the deepgram provider says back. Deepgram only hears (STT) and speaks (TTS); the words in
- * between come from a Responder, so an LLM can be plugged in without touching the wire code. The
- * default answers the caller's words back, which keeps the whole path testable with no model.
+ * What the cascade says back. Deepgram only hears (STT) and speaks (TTS); the words in between come
+ * from a Responder as a stream, so the first sentence can be spoken while the rest is still being
+ * written. Production uses the LLM (src/providers/llm/chat-responder.ts); `EchoResponder` is a test
+ * tool only: nothing in the registry builds it, so no configuration answers "You said".
  */
 import type { ConversationTurn } from '../types.js';
 
@@ -10,17 +11,25 @@ export interface ResponderInput {
   readonly transcript: string;
   /** The conversation before this turn (user transcripts and assistant replies), oldest first. */
   readonly history: readonly ConversationTurn[];
+  /** System instructions (ASSISTANT_INSTRUCTIONS, or the call's own). */
+  readonly instructions?: string;
 }
+
+export type ResponderChunk =
+  /** More reply text, in order; pieces need not end on word or sentence boundaries. */
+  | { readonly type: 'text'; readonly text: string }
+  /** The model called end_call: hang up once this reply has played. */
+  | { readonly type: 'endCall'; readonly reason: string };
 
 export interface Responder {
-  /** The reply text for a caller turn. An empty reply says nothing. Must stop when `signal` aborts. */
-  respond(input: ResponderInput, opts: { signal: AbortSignal }): Promise<string>;
+  /** The reply to a caller turn, streamed. Must stop when `signal` aborts (a barge-in). */
+  respond(input: ResponderInput, opts: { signal: AbortSignal }): AsyncIterable<ResponderChunk>;
 }
 
-/** Says the caller's words back: the embedded default, and what the tests listen for. */
+/** Says the caller's words back. For tests and benchmarks only. */
 export class EchoResponder implements Responder {
-  async respond(input: ResponderInput, opts: { signal: AbortSignal }): Promise<string> {
+  async *respond(input: ResponderInput, opts: { signal: AbortSignal }): AsyncIterable<ResponderChunk> {
     opts.signal.throwIfAborted();
-    return `You said: ${input.transcript}`;
+    yield { type: 'text', text: `You said: ${input.transcript}` };
   }
 }

@@ -23,6 +23,8 @@ export interface ChannelSink {
   protocolError(detail: string): void;
   /** The provider reported a problem in-band. Not fatal. */
   remoteError(detail: string): void;
+  /** Deepgram heard the turn end (speech_final after its endpointing, or UtteranceEnd) with words pending. */
+  turnEnded?(): void;
 }
 
 interface ResultsShape {
@@ -39,6 +41,8 @@ export class ListenChannel {
   readonly #sink: ChannelSink;
   /** Final pieces of the turn in progress. */
   #finals: string[] = [];
+  /** The pending finals answer a Finalize we stopped waiting for: they join the next turn, not end one. */
+  #finalsFromFinalize = false;
   #waiter: (() => void) | undefined;
   #keepAlive: NodeJS.Timeout | undefined;
   // Set per frame and read per tick: a flag costs nothing on the audio path, unlike re-arming a timer.
@@ -65,14 +69,23 @@ export class ListenChannel {
     this.#audioSinceTick = true;
   }
 
-  /** End of the caller's turn: flush Deepgram and return the turn's final transcript (may be ''). */
-  async finalize(signal: AbortSignal): Promise<string> {
-    if (this.#link.isOpen) {
+  /** Final words heard and not yet taken by a turn. */
+  get pending(): boolean {
+    return this.#finals.length > 0;
+  }
+
+  /**
+   * End of the caller's turn: flush Deepgram and return the turn's final transcript (may be '').
+   * `flush: false` when Deepgram itself ended the turn: its final is already here, nothing to wait for.
+   */
+  async finalize(signal: AbortSignal, opts: { flush: boolean } = { flush: true }): Promise<string> {
+    if (opts.flush && this.#link.isOpen) {
       this.#socket.sendFinalize({ type: 'Finalize' });
       await this.#waitForFinal(signal);
     }
     const text = this.#finals.join(' ').trim();
     this.#finals = [];
+    this.#finalsFromFinalize = false;
     return text;
   }
 
@@ -143,7 +156,8 @@ export class ListenChannel {
         return;
       case 'UtteranceEnd':
         this.#sink.emit({ type: 'speechStopped' });
-        this.#waiter?.();
+        if (this.#waiter) this.#waiter();
+        else if (this.#finals.length > 0 && !this.#finalsFromFinalize) this.#sink.turnEnded?.();
         return;
       case 'Metadata':
         return;
@@ -166,11 +180,18 @@ export class ListenChannel {
     const final = r.is_final === true;
     const text = transcript.trim();
     if (text !== '') {
-      if (final) this.#finals.push(text);
+      if (final) {
+        this.#finals.push(text);
+        if (r.from_finalize === true) this.#finalsFromFinalize = true;
+      }
       this.#sink.emit({ type: 'transcript', role: 'user', text, final });
     }
     // The answer to our Finalize is marked; a server that does not mark it still ends the turn with speech_final.
-    if (r.from_finalize === true || (final && r.speech_final === true)) this.#waiter?.();
+    if (r.from_finalize === true || (final && r.speech_final === true)) {
+      if (this.#waiter) this.#waiter();
+      // No Finalize of ours waiting: Deepgram's endpointing ended the turn before our VAD did.
+      else if (r.from_finalize !== true && this.#finals.length > 0) this.#sink.turnEnded?.();
+    }
   }
 }
 

@@ -69,6 +69,12 @@ interface Reply {
   started: boolean;
   /** Media time of the next frame, from the reply's start. */
   tMs: number;
+  /** Flushes sent and not yet answered with Flushed. */
+  pendingFlushes: number;
+  /** Text sent since the last Flush. */
+  unflushed: boolean;
+  /** finish() was called: the reply is complete once its last Flushed comes back. */
+  finished: boolean;
 }
 
 export class SpeakChannel {
@@ -99,15 +105,61 @@ export class SpeakChannel {
     this.#link.start({ message: (m) => this.#handle(m), ended: onEnded });
   }
 
-  /** Send a reply to be spoken. Returns its response id, or undefined if the socket is gone. */
+  /** Send a whole reply to be spoken. Returns its response id, or undefined if the socket is gone. */
   async speak(text: string, signal: AbortSignal): Promise<string | undefined> {
-    await this.#limiter.acquire(signal);
     if (!this.#link.isOpen) return undefined;
-    const reply: Reply = { id: randomUUID(), started: false, tMs: 0 };
-    this.#socket.sendText({ type: 'Speak', text });
-    this.#socket.sendFlush({ type: 'Flush' });
+    const id = this.begin();
+    await this.say(id, text, { flush: true, signal });
+    await this.finish(id, signal);
+    return id;
+  }
+
+  /**
+   * Open a reply that is streamed sentence by sentence (`say`, then `finish`). Replies are answered
+   * in order, so audio until the reply's last `Flushed` belongs to it.
+   */
+  begin(): string {
+    const reply: Reply = { id: randomUUID(), started: false, tMs: 0, pendingFlushes: 0, unflushed: false, finished: false };
     this.#inflight.push(reply);
     return reply.id;
+  }
+
+  /**
+   * More text for a reply. `flush` asks Deepgram to speak what it has now (the first sentence, for the
+   * earliest audio); otherwise the text waits for a later flush, which keeps a reply within Deepgram's
+   * flush limit. A reply that was cleared meanwhile takes nothing more.
+   */
+  async say(id: string, text: string, opts: { flush: boolean; signal: AbortSignal }): Promise<void> {
+    if (opts.flush) await this.#limiter.acquire(opts.signal);
+    const reply = this.#find(id);
+    if (!reply || !this.#link.isOpen) return;
+    this.#socket.sendText({ type: 'Speak', text });
+    if (opts.flush) this.#flush(reply);
+    else reply.unflushed = true;
+  }
+
+  /** No more text: flush what is left. The reply ends (responseDone) at its last Flushed. */
+  async finish(id: string, signal: AbortSignal): Promise<void> {
+    let reply = this.#find(id);
+    if (reply?.unflushed) {
+      await this.#limiter.acquire(signal);
+      reply = this.#find(id);
+      if (reply && this.#link.isOpen) this.#flush(reply);
+    }
+    if (!reply) return;
+    reply.finished = true;
+    // Nothing was ever sent: nothing will come back, and nothing was said.
+    if (reply.pendingFlushes === 0) this.#inflight.splice(this.#inflight.indexOf(reply), 1);
+  }
+
+  #find(id: string): Reply | undefined {
+    return this.#inflight.find((r) => r.id === id);
+  }
+
+  #flush(reply: Reply): void {
+    this.#socket.sendFlush({ type: 'Flush' });
+    reply.pendingFlushes++;
+    reply.unflushed = false;
   }
 
   /** Barge-in: stop every reply in flight. Returns the ids of those that had started playing. */
@@ -202,11 +254,15 @@ export class SpeakChannel {
   #onFlushed(): void {
     // A Flushed racing our Clear belongs to a cleared reply.
     if (this.#clearing > 0) return;
-    const reply = this.#inflight.shift();
-    if (!reply) {
+    const reply = this.#inflight[0];
+    if (!reply || reply.pendingFlushes === 0) {
       this.#log.debug({ event: 'deepgram_stray_flushed' }, 'Flushed with no reply in flight');
       return;
     }
+    reply.pendingFlushes--;
+    // More text may still come for a reply that is not finished: its audio keeps arriving here.
+    if (reply.pendingFlushes > 0 || !reply.finished) return;
+    this.#inflight.shift();
     if (!reply.started) this.#sink.emit({ type: 'responseStart', responseId: reply.id });
     this.#sink.emit({ type: 'responseDone', responseId: reply.id });
   }

@@ -1,8 +1,14 @@
 /**
- * The deepgram provider: Deepgram streaming STT hears the caller, a Responder writes the reply, and
- * Deepgram streaming TTS speaks it, over the SDK's listen v1 and speak v1 WebSockets. G.711 goes both
- * ways untouched when the caller uses it (mu-law in, mu-law out). Our VAD ends turns; Deepgram's own
- * endpointing only bounds how long `Finalize` takes to answer.
+ * `deepgram-cascade`: Deepgram streaming STT hears the caller, a Responder (the LLM, streaming) writes
+ * the reply, and Deepgram streaming TTS speaks it sentence by sentence, over the SDK's listen v1 and
+ * speak v1 WebSockets. G.711 goes both ways untouched when the caller uses it (mu-law in, mu-law out).
+ *
+ * Turn end: whichever comes first of our VAD (`endTurn`) and Deepgram's own signals (`speech_final`
+ * after its endpointing silence, or `UtteranceEnd`). Either starts the answer at once; the other,
+ * arriving later for the same words, finds nothing left to answer.
+ * Streaming: the first sentence goes to TTS with a Flush while the LLM still writes; the rest is
+ * flushed when the LLM is done (two flushes a reply keep within Deepgram's 20 a minute). A barge-in
+ * aborts the LLM stream and clears TTS.
  *
  * Like every adapter this only connects, encodes and decodes: no retries (the SDK's reconnects are
  * off; failover is the one retry layer), no metrics, no breaker. Bad provider output becomes a
@@ -14,15 +20,18 @@ import type { Logger } from '../../observability/logger.js';
 import { pcm16ToBytes, type AudioFormat, type AudioFrame, type EncodedFrame } from '../../pipeline/frame.js';
 import { AsyncQueue } from '../../util/async-queue.js';
 import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../types.js';
-import { EchoResponder, type Responder } from './responder.js';
+import { abortable } from './abortable.js';
+import type { Responder } from './responder.js';
+import { SentenceSplitter } from './sentences.js';
 import { createClient, SocketLink, type ListenSocket, type SpeakSocket } from './socket.js';
 import { ListenChannel, type ChannelSink, type ListenTuning } from './stt.js';
 import { audioFormatOf, FlushLimiter, SpeakChannel, type SpeakFormat } from './tts.js';
-import { untilAborted } from '../../util/abort.js';
 
-export interface DeepgramOptions {
-  /** Writes the replies; defaults to saying the caller's words back. */
-  readonly responder?: Responder;
+export interface DeepgramCascadeOptions {
+  /** Writes the replies (the LLM in production). */
+  readonly responder: Responder;
+  /** Instructions when the call brings none (ASSISTANT_INSTRUCTIONS). */
+  readonly instructions?: string;
   readonly keepAliveMs?: number;
   readonly finalizeWaitMs?: number;
   /** Deepgram endpointing (ms of silence before speech_final). */
@@ -56,13 +65,15 @@ export function speakFormatFor(caller: AudioFormat): SpeakFormat {
   return { encoding: 'linear16', sampleRate: LINEAR16_RATES.includes(caller.sampleRate) ? caller.sampleRate : 24000 };
 }
 
-export class DeepgramProvider implements Provider {
-  readonly name = 'deepgram';
-  readonly inputFormats = INPUT_FORMATS;
-  readonly #config: Config['deepgram'];
-  readonly #options: DeepgramOptions;
+export type DeepgramCascadeConfig = Pick<Config['deepgram'], 'apiKey' | 'baseUrl' | 'sttModel' | 'ttsModel'>;
 
-  constructor(config: Config['deepgram'], options: DeepgramOptions = {}) {
+export class DeepgramCascadeProvider implements Provider {
+  readonly name = 'deepgram-cascade';
+  readonly inputFormats = INPUT_FORMATS;
+  readonly #config: DeepgramCascadeConfig;
+  readonly #options: DeepgramCascadeOptions;
+
+  constructor(config: DeepgramCascadeConfig, options: DeepgramCascadeOptions) {
     this.#config = config;
     this.#options = options;
   }
@@ -114,7 +125,8 @@ export class DeepgramProvider implements Provider {
       inputFormat: options.inputFormat,
       output,
       history: options.history,
-      responder: o.responder ?? new EchoResponder(),
+      responder: o.responder,
+      instructions: options.instructions ?? o.instructions,
       log: options.logger.child({ provider: 'deepgram' }),
       listen: { socket: listen, link: listenLink },
       speak: { socket: speak, link: speakLink },
@@ -131,6 +143,7 @@ interface SessionDeps {
   readonly output: SpeakFormat;
   readonly history: readonly ConversationTurn[];
   readonly responder: Responder;
+  readonly instructions: string | undefined;
   readonly log: Logger;
   readonly listen: { socket: ListenSocket; link: SocketLink };
   readonly speak: { socket: SpeakSocket; link: SocketLink };
@@ -139,12 +152,15 @@ interface SessionDeps {
 }
 
 class DeepgramSession implements ProviderSession {
-  readonly provider = 'deepgram';
+  readonly provider = 'deepgram-cascade';
   readonly inputFormat: AudioFormat;
   readonly outputFormat: AudioFormat;
   readonly #queue = new AsyncQueue<ProviderEvent>();
   readonly #log: Logger;
   readonly #responder: Responder;
+  readonly #instructions: string | undefined;
+  /** end_call asked for: hang up once this reply has been spoken (its responseDone). */
+  #hangupAfter: { responseId: string; reason: string } | undefined;
   readonly #stt: ListenChannel;
   readonly #tts: SpeakChannel;
   /** The conversation so far: seeded by failover, grown by each answered turn. */
@@ -162,6 +178,7 @@ class DeepgramSession implements ProviderSession {
     this.outputFormat = audioFormatOf(deps.output);
     this.#log = deps.log;
     this.#responder = deps.responder;
+    this.#instructions = deps.instructions;
     this.#history = [...deps.history];
     const listenSink = this.#sinkFor('listen');
     this.#stt = new ListenChannel(deps.listen.socket, deps.listen.link, deps.tuning, listenSink);
@@ -201,13 +218,24 @@ class DeepgramSession implements ProviderSession {
     this.#history.push({ role: 'user', text });
   }
 
+  /** Our VAD ended the caller's turn. */
   endTurn(_turn: TurnInfo): void {
+    this.#startAnswer(true);
+  }
+
+  /** Deepgram ended it first (its endpointing): answer what it heard, no Finalize needed. */
+  #deepgramTurnEnded(): void {
+    if (this.#turnAborts.size > 0) return; // an answer is already on its way; it takes these words too
+    this.#startAnswer(false);
+  }
+
+  #startAnswer(flush: boolean): void {
     if (this.#ended) return;
     const abort = new AbortController();
     this.#turnAborts.add(abort);
     // Turns are answered one after another, in the order they ended.
     this.#turns = this.#turns
-      .then(() => this.#answer(abort.signal))
+      .then(() => this.#answer(abort.signal, flush))
       .catch((err: unknown) => this.#log.warn({ event: 'deepgram_turn_failed', code: isGatewayError(err) ? err.code : undefined, message: (err as Error).message }, 'answering a turn failed'))
       .finally(() => this.#turnAborts.delete(abort));
   }
@@ -215,6 +243,8 @@ class DeepgramSession implements ProviderSession {
   interrupt(info: { responseId: string; heardMs: number }): void {
     if (this.#ended) return;
     for (const a of this.#turnAborts) a.abort();
+    // A goodbye the caller talked over does not hang up.
+    this.#hangupAfter = undefined;
     const cleared = this.#tts.clear();
     for (const responseId of cleared) this.#queue.push({ type: 'responseDone', responseId });
     this.#log.debug({ event: 'deepgram_interrupted', responseId: info.responseId, heardMs: info.heardMs, cleared: cleared.length }, 'reply cleared');
@@ -232,9 +262,9 @@ class DeepgramSession implements ProviderSession {
     this.#queue.end();
   }
 
-  async #answer(turnSignal: AbortSignal): Promise<void> {
+  async #answer(turnSignal: AbortSignal, flush: boolean): Promise<void> {
     const signal = AbortSignal.any([turnSignal, this.#life.signal]);
-    const transcript = await this.#stt.finalize(signal);
+    const transcript = await this.#stt.finalize(signal, { flush });
     if (transcript === '') return;
     if (signal.aborted) {
       if (!this.#ended) this.#stt.restore(transcript);
@@ -242,36 +272,77 @@ class DeepgramSession implements ProviderSession {
     }
     const history = this.#history.slice();
     this.#history.push({ role: 'user', text: transcript });
-    let reply: string;
+    // The TTS reply opens with its first sentence: a turn that says nothing leaves nothing to clear.
+    let responseId: string | undefined;
+    const splitter = new SentenceSplitter();
+    const spoken: string[] = [];
+    let endCall: string | undefined;
+    const say = async (sentence: string): Promise<void> => {
+      // The first sentence is flushed at once: first audio comes after it, not after the whole answer.
+      responseId ??= this.#tts.begin();
+      await this.#tts.say(responseId, sentence, { flush: spoken.length === 0, signal });
+      spoken.push(sentence);
+      this.#queue.push({ type: 'transcript', role: 'assistant', text: sentence, final: false });
+    };
     try {
-      // Raced with the signal too: a responder that ignores it must not hold up the turns after it.
-      reply = (await untilAborted(this.#responder.respond({ transcript, history }, { signal }), signal)).trim();
+      // Raced with the signal: a responder that ignores it must not hold up the turns after it.
+      for await (const chunk of abortable(this.#responder.respond({ transcript, history, instructions: this.#instructions }, { signal }), signal)) {
+        if (chunk.type === 'endCall') endCall = chunk.reason;
+        else for (const sentence of splitter.push(chunk.text)) await say(sentence);
+      }
+      const rest = splitter.end();
+      if (rest !== '') await say(rest);
     } catch (err) {
-      if (signal.aborted) return;
-      const error = isGatewayError(err) ? err : new GatewayError('GW_ERR_PROVIDER_REMOTE', `deepgram responder: ${(err as Error).message}`, { cause: err });
-      this.#log.warn({ event: 'deepgram_responder_failed', code: error.code }, error.message);
-      this.#queue.push({ type: 'error', error, fatal: false });
+      if (!signal.aborted) this.#responderFailed(err);
+    }
+    // What was said (all of it, or up to a barge-in or failure) is the assistant's turn.
+    const text = spoken.join(' ');
+    if (text !== '') {
+      this.#history.push({ role: 'assistant', text });
+      this.#queue.push({ type: 'transcript', role: 'assistant', text, final: true });
+    }
+    if (signal.aborted) return;
+    if (responseId === undefined) {
+      if (endCall !== undefined) this.#queue.push({ type: 'hangup', reason: endCall });
       return;
     }
-    if (signal.aborted || reply === '') return;
-    this.#history.push({ role: 'assistant', text: reply });
-    this.#queue.push({ type: 'transcript', role: 'assistant', text: reply, final: true });
     try {
-      await this.#tts.speak(reply, signal);
+      await this.#tts.finish(responseId, signal);
     } catch (err) {
       if (!signal.aborted) throw err;
+      return;
     }
+    if (endCall === undefined) return;
+    // Hang up after the goodbye has been spoken.
+    this.#hangupAfter = { responseId, reason: endCall };
+  }
+
+  #responderFailed(err: unknown): void {
+    const error = isGatewayError(err) ? err : new GatewayError('GW_ERR_PROVIDER_REMOTE', `deepgram-cascade responder: ${(err as Error).message}`, { cause: err });
+    // A refused key or an empty quota will refuse every turn: the session is unusable, fail over (and the guard opens the breaker).
+    const fatal = error.code === 'GW_ERR_PROVIDER_AUTH' || error.code === 'GW_ERR_PROVIDER_QUOTA';
+    this.#log.warn({ event: 'deepgram_responder_failed', code: error.code, fatal }, error.message);
+    this.#queue.push({ type: 'error', error, fatal });
   }
 
   #sinkFor(socket: 'listen' | 'speak'): ChannelSink {
     return {
       emit: (event) => {
-        if (!this.#ended) this.#queue.push(event);
+        if (this.#ended) return;
+        this.#queue.push(event);
+        const h = this.#hangupAfter;
+        if (h && event.type === 'responseDone' && event.responseId === h.responseId) {
+          this.#hangupAfter = undefined;
+          this.#queue.push({ type: 'hangup', reason: h.reason });
+        }
       },
       protocolError: (detail) => {
         if (this.#ended) return;
         this.#log.warn({ event: 'deepgram_protocol_error', socket, detail }, `deepgram ${socket} sent something unusable`);
         this.#queue.push({ type: 'error', error: new GatewayError('GW_ERR_PROVIDER_PROTOCOL', `deepgram ${socket}: ${detail}`), fatal: false });
+      },
+      turnEnded: () => {
+        if (socket === 'listen' && !this.#ended) this.#deepgramTurnEnded();
       },
       remoteError: (detail) => {
         if (this.#ended) return;
