@@ -69,6 +69,12 @@ export class Call {
   #responseTimer: NodeJS.Timeout | undefined;
   /** The active session showed a sign of life since the turn the timer waits on ended. */
   #lifeSinceTurn = false;
+  /**
+   * The provider acknowledged a turn since the caller's last turn ended. A provider that takes turns
+   * as they come (the Deepgram agent) may acknowledge the next turn while the previous reply still
+   * plays; the deadline armed when that reply is done must not forget it.
+   */
+  #ackedSinceLastTurn = false;
   #lastResponseId: string | undefined;
   /** Between a provider's responseStart and its responseDone. */
   #replyOpen = false;
@@ -285,6 +291,7 @@ export class Call {
     }
     this.#turns++;
     this.#turnEndedAt = performance.now();
+    this.#ackedSinceLastTurn = false;
     this.#opts.metrics.turnsTotal.inc();
     this.#log.debug({ event: 'turn_end', startMs: e.startMs, endMs: e.timestampMs }, 'caller turn ended');
     const turn: TurnInfo = { startMs: e.startMs, endMs: e.timestampMs };
@@ -303,7 +310,7 @@ export class Call {
    */
   #armResponseTimer(): void {
     if (this.#responseTimer) return;
-    this.#lifeSinceTurn = false;
+    this.#lifeSinceTurn = this.#ackedSinceLastTurn;
     const t0 = performance.now();
     const provider = this.provider;
     const silentMs = this.#failover.responseTimeoutByProviderMs?.[provider] ?? this.#failover.responseTimeoutMs;
@@ -360,6 +367,7 @@ export class Call {
         this.#lifeSinceTurn = true;
         switch (ev.type) {
           case 'ack':
+            if (!ev.empty) this.#ackedSinceLastTurn = true;
             // An empty turn (nothing to answer) is done with; it is not a failure.
             if (ev.empty && this.#ring.pendingTurns > this.#answeredNotPlayed) {
               this.#providerSpoke();

@@ -184,6 +184,8 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
         return;
       case 'stop':
         if (!call) throw new GatewayError('GW_ERR_TRANSPORT_OUT_OF_ORDER', 'stop before start');
+        // Frames held for a gap that will not fill now still reach the call (its recording, the provider).
+        for (const f of reorder.flush()) call.handleMedia(f.payload, f.receivedAtMs);
         void call.end('caller_hangup');
         return;
       default:

@@ -98,7 +98,9 @@ export class GuardedProvider implements Provider {
   /**
    * Count an outcome seen outside connect (a send that threw, an error event, a drop, a timeout, a
    * good reply), once. Mid-session failures count like any other: one call's quota error is one
-   * failure, not a verdict on every call (the window and threshold decide).
+   * failure, not a verdict on every call (the window and threshold decide). A refused key is the
+   * exception: it is refused for every session (deepgram-cascade meets its LLM key only mid-session),
+   * so it opens the breaker at once, as at connect; live sessions keep their calls either way.
    */
   record(outcome: { ok: true } | { ok: false; error: unknown }, op: string): void {
     const status = outcome.ok ? 'ok' : 'error';
@@ -110,6 +112,7 @@ export class GuardedProvider implements Provider {
     }
     const err = outcome.error;
     this.#metrics.providerErrorsTotal.inc({ provider: this.name, type: isGatewayError(err) ? err.code : 'unknown' });
+    if (isGatewayError(err, 'GW_ERR_PROVIDER_AUTH')) return this.#openNow(err);
     if (!this.#breaker.opened) void this.#breaker.fire(() => Promise.reject(err)).catch(() => undefined);
   }
 

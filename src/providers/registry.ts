@@ -7,6 +7,7 @@ import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DeepgramAgentProvider } from './deepgram/agent-provider.js';
+import { isFluxModel } from './deepgram/agent-settings.js';
 import { DeepgramCascadeProvider } from './deepgram/cascade-provider.js';
 import { ChatResponder } from './llm/chat-responder.js';
 import { EchoProvider } from './echo/echo-provider.js';
@@ -44,7 +45,12 @@ export function createProviders(config: Config, deps: { metrics: Metrics; logger
 export function turnDetectionOf(name: string, config: Config): string {
   if (name === 'openai') return config.openai.turnDetection === 'none' ? `the gateway VAD (${config.vadEngine})` : `openai ${config.openai.turnDetection}`;
   if (name === 'gemini') return config.gemini.activityDetection === 'automatic' ? 'gemini automatic activity detection' : `the gateway VAD (${config.vadEngine})`;
-  if (name === 'deepgram') return config.deepgram.endpointing ? 'deepgram endpointing' : `the gateway VAD (${config.vadEngine})`;
+  if (name === 'deepgram') {
+    // The agent always detects turns itself; with a Flux model our VAD may end them first (ForceEndTurn).
+    const flux = isFluxModel(config.deepgram.listenModel);
+    return config.deepgram.endpointing || !flux || config.vadEngine === 'off' ? 'the deepgram agent' : `the deepgram agent or the gateway VAD (${config.vadEngine}), whichever first`;
+  }
+  if (name === 'deepgram-cascade') return config.vadEngine === 'off' ? 'deepgram endpointing' : `deepgram endpointing or the gateway VAD (${config.vadEngine}), whichever first`;
   return `the gateway VAD (${config.vadEngine})`;
 }
 

@@ -290,6 +290,8 @@ async function runStream(
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   opts.signal?.removeEventListener('abort', onAbort);
+  // A frame held back for a swap was counted as sent: it goes out before the stop, late as a swap is.
+  if (held !== undefined && ws.readyState === ws.OPEN) ws.send(held);
   closeReply(false);
   for (const m of pendingMarks.splice(0)) clearTimeout(m.timer);
   if (ws.readyState === ws.OPEN) {

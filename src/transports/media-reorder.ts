@@ -45,6 +45,13 @@ export class MediaReorder<T> {
     return { out, verdict: 'held' };
   }
 
+  /** The stream ended: whatever is held, in chunk order (gaps given up). Nothing buffered is lost. */
+  flush(): T[] {
+    const out = [...this.#held.entries()].sort((a, b) => a[0] - b[0]).map(([, item]) => item);
+    this.#held.clear();
+    return out;
+  }
+
   #drain(out: T[]): void {
     for (let item = this.#held.get(this.#next!); item !== undefined; item = this.#held.get(this.#next!)) {
       this.#held.delete(this.#next!);

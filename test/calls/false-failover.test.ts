@@ -1,6 +1,6 @@
 /**
  * Issue 13, item 6, measured: every fixture call (test/fixtures/audio/calls) against every provider
- * fake, with the model's replies delayed up to 5 s, must cause 0 failovers (the providers acknowledge
+ * fake (OpenAI, Gemini, the Deepgram agent and the cascade), with the model's replies delayed up to 5 s, must cause 0 failovers (the providers acknowledge
  * the turn and are generating: the reply deadline applies, not the 1.5 s silence deadline). The
  * converse (a provider silent without acknowledging is switched within PROVIDER_RESPONSE_TIMEOUT_MS)
  * is in failover.test.ts. The figures are printed for the report.
@@ -10,12 +10,16 @@ import { Call, type CallTransport } from '../../src/calls/call.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createVadService } from '../../src/pipeline/vad/vad-service.js';
-import { DeepgramProvider } from '../../src/providers/deepgram/deepgram-provider.js';
+import { DeepgramAgentProvider } from '../../src/providers/deepgram/agent-provider.js';
+import { DeepgramCascadeProvider } from '../../src/providers/deepgram/cascade-provider.js';
 import { GeminiLiveProvider } from '../../src/providers/gemini/gemini-provider.js';
 import { GuardedProvider } from '../../src/providers/guard.js';
 import { OpenAIRealtimeProvider } from '../../src/providers/openai/openai-provider.js';
 import { EchoProvider } from '../../src/providers/echo/echo-provider.js';
+import { ChatResponder } from '../../src/providers/llm/chat-responder.js';
 import type { Provider } from '../../src/providers/types.js';
+import { ChatCompletionsFake } from '../fakes/chat-completions-fake.js';
+import { DeepgramAgentFake } from '../fakes/deepgram-agent-fake.js';
 import { DeepgramFake } from '../fakes/deepgram-fake.js';
 import { GeminiLiveFake } from '../fakes/gemini-live-fake.js';
 import { OpenAIRealtimeFake } from '../fakes/openai-realtime-fake.js';
@@ -24,12 +28,11 @@ import { readBytes, readLabels } from '../support/fixtures.js';
 const FIXTURES = ['call-quiet', 'call-noisy'] as const;
 const DELAYS_MS = [0, 3000, 5000];
 /**
- * Deepgram is measured too but not held to 0 here: its adapter (src/providers/deepgram, another
- * owner) sends no event between the turn end and the delayed results, so a reply later than 1.5 s is
- * still switched; it needs to emit an 'ack' once the STT has the turn. Set FALSE_FAILOVER_DEEPGRAM=1 to
- * include it.
+ * Every provider kind: the Deepgram agent acknowledges with the caller's words (ConversationText) and
+ * AgentThinking; the cascade once its STT has the turn, before the LLM's first token.
  */
-const KINDS = process.env.FALSE_FAILOVER_DEEPGRAM === '1' ? (['openai', 'gemini', 'deepgram'] as const) : (['openai', 'gemini'] as const);
+const KINDS = ['openai', 'gemini', 'deepgram', 'deepgram-cascade'] as const;
+type Kind = (typeof KINDS)[number];
 const FRAME = 160;
 const DG_KEY = 'dg-test-key-false-failover';
 
@@ -47,7 +50,7 @@ afterAll(async () => {
   for (const c of closers.reverse()) await c().catch(() => undefined);
 });
 
-async function fakeProvider(kind: 'openai' | 'gemini' | 'deepgram', delayMs: number): Promise<Provider> {
+async function fakeProvider(kind: Kind, delayMs: number): Promise<Provider> {
   if (kind === 'openai') {
     // The server creates the response at once; the model's latency is before its first audio.
     const fake = await OpenAIRealtimeFake.start({ audioDelayMs: delayMs, reply: { toneMs: 400 }, chunkMs: 100 });
@@ -59,12 +62,34 @@ async function fakeProvider(kind: 'openai' | 'gemini' | 'deepgram', delayMs: num
     closers.push(() => fake.close());
     return new GeminiLiveProvider({ apiKey: fake.apiKey, baseUrl: fake.baseUrl, model: 'gemini-3.8-live' });
   }
-  const fake = await DeepgramFake.start({ apiKey: DG_KEY, transcript: 'please read me the card', resultsDelayMs: delayMs, speak: { msPerChar: 5 } });
-  closers.push(() => fake.close());
-  return new DeepgramProvider({ apiKey: DG_KEY, baseUrl: fake.url, sttModel: 'nova-3', ttsModel: 'aura-2-thalia-en' });
+  if (kind === 'deepgram') {
+    // The agent's LLM and TTS latency sits between the caller's words and its first audio.
+    const fake = await DeepgramAgentFake.start({ apiKey: DG_KEY, transcript: 'please read me the card', replyDelayMs: delayMs });
+    closers.push(() => fake.close());
+    return new DeepgramAgentProvider({
+      apiKey: DG_KEY,
+      baseUrl: fake.url,
+      sttModel: 'nova-3',
+      ttsModel: 'aura-2-thalia-en',
+      listenModel: 'flux-general-en',
+      thinkProvider: 'open_ai',
+      thinkModel: 'gpt-4o-mini',
+      voice: 'aura-2-thalia-en',
+      instructions: 'x',
+      endCallTool: false,
+    });
+  }
+  // The cascade: the STT answers at once, the LLM's first token is the slow part.
+  const dg = await DeepgramFake.start({ apiKey: DG_KEY, transcript: 'please read me the card', speak: { msPerChar: 5 } });
+  const llm = await ChatCompletionsFake.start({ apiKey: 'sk-llm-false-failover', firstTokenMs: delayMs, reply: () => 'Here it is.' });
+  closers.push(() => dg.close(), () => llm.close());
+  return new DeepgramCascadeProvider(
+    { apiKey: DG_KEY, baseUrl: dg.url, sttModel: 'nova-3', ttsModel: 'aura-2-thalia-en' },
+    { responder: new ChatResponder({ baseUrl: llm.url, apiKey: 'sk-llm-false-failover', model: 'm', instructions: 'x', endCallTool: false }) },
+  );
 }
 
-async function runCall(fixture: string, kind: 'openai' | 'gemini' | 'deepgram', delayMs: number): Promise<Run> {
+async function runCall(fixture: string, kind: Kind, delayMs: number): Promise<Run> {
   const metrics = createMetrics();
   const logger = silentLogger();
   const breaker = { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 60_000, connectTimeoutMs: 5000, rollingWindowMs: 60_000 };
@@ -113,7 +138,7 @@ async function runCall(fixture: string, kind: 'openai' | 'gemini' | 'deepgram', 
   return { fixture, provider: kind, delayMs, turns: snap.turns, switches: snap.switches.length, replies: snap.latency.replyLatencyMs.length };
 }
 
-describe('no false failovers: every fixture call against the OpenAI and Gemini fakes, replies delayed up to 5 s', () => {
+describe('no false failovers: every fixture call against every provider fake, replies delayed up to 5 s', () => {
   it('0 switches in every run', { timeout: 120_000 }, async () => {
     const runs = await Promise.all(FIXTURES.flatMap((f) => KINDS.flatMap((k) => DELAYS_MS.map((d) => runCall(f, k, d)))));
     console.log(`false-failover runs:\n${runs.map((r) => `  ${r.fixture} ${r.provider} delay ${String(r.delayMs)} ms: turns ${String(r.turns)}, replies ${String(r.replies)}, switches ${String(r.switches)}`).join('\n')}`);

@@ -102,16 +102,18 @@ describe('deepgram-cascade with the LLM', () => {
   });
 
   it.each([
+    [401, 'GW_ERR_PROVIDER_AUTH'],
     [429, 'GW_ERR_PROVIDER_QUOTA'],
     [500, 'GW_ERR_PROVIDER_REMOTE'],
-  ])('an LLM HTTP %i is %s; auth and quota are fatal and open the breaker', async (status, code) => {
+  ])('an LLM HTTP %i is %s; auth and quota are fatal (the call fails over); only a refused key opens the breaker at once', async (status, code) => {
     const { session, events, provider } = await setup({ failStatus: status }, {}, true);
     session.pushAudio(frame(0));
     session.endTurn({ startMs: 0, endMs: 20 });
     await vi.waitFor(() => expect(events.some((e) => e.type === 'error')).toBe(true), { timeout: 3000 });
     const err = events.find((e) => e.type === 'error') as Extract<ProviderEvent, { type: 'error' }>;
     expect(err.error.code).toBe(code);
-    expect(err.fatal).toBe(status === 429);
-    expect((provider as GuardedProvider).state).toBe(status === 429 ? 'open' : 'closed');
+    expect(err.fatal).toBe(status !== 500);
+    // Issue 13: one call's quota error is one breaker failure (volumeThreshold 100 here), not a verdict.
+    expect((provider as GuardedProvider).state).toBe(status === 401 ? 'open' : 'closed');
   });
 });

@@ -34,6 +34,15 @@ describe('media reorder', () => {
     expect(r.push(4, 4)).toEqual({ out: [], verdict: 'duplicate' });
   });
 
+  it('gives up what it holds, in chunk order, when the stream ends', () => {
+    const r = new MediaReorder<number>(3);
+    r.push(1, 1);
+    r.push(4, 4);
+    r.push(3, 3);
+    expect(r.flush()).toEqual([3, 4]);
+    expect(r.flush()).toEqual([]);
+  });
+
   it('passes frames without a chunk number as they come', () => {
     const r = new MediaReorder<string>(3);
     expect(r.push(undefined, 'a').out).toEqual(['a']);

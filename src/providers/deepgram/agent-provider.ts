@@ -74,7 +74,8 @@ export class DeepgramAgentProvider implements Provider {
       input: options.inputFormat,
       output,
       settings,
-      forceEndTurn: isFluxModel(c.listenModel),
+      // DEEPGRAM_ENDPOINTING: the agent's own end-of-turn alone; else our VAD ends Flux turns too.
+      forceEndTurn: isFluxModel(c.listenModel) && c.endpointing !== true,
       endCallTool: c.endCallTool,
       keepAliveMs: this.#options.keepAliveMs ?? 4000,
       closeWaitMs: this.#options.closeWaitMs ?? 1000,

@@ -197,6 +197,10 @@ export class DeepgramAgentSession implements ProviderSession {
     switch (type) {
       case 'ConversationText':
         return this.#onConversationText(ev);
+      case 'AgentThinking':
+        // The agent has the caller's turn and its LLM is at work: the call waits the reply deadline.
+        this.#queue.push({ type: 'ack' });
+        return;
       case 'UserStartedSpeaking':
         this.#queue.push({ type: 'speechStarted' });
         return;
@@ -285,6 +289,9 @@ export class DeepgramAgentSession implements ProviderSession {
       this.#protocolError(`ConversationText with role ${String(role)} and ${content === undefined ? 'no' : 'some'} content`);
       return;
     }
+    // The caller's words are the agent's end of turn: it is answering them (sign of life before its
+    // LLM and TTS latency, so a slow reply is waited for, not failed over).
+    if (role === 'user') this.#queue.push({ type: 'ack' });
     // Each ConversationText is one finished statement: final, and the call's history grows from it.
     this.#queue.push({ type: 'transcript', role, text: content, final: true });
   }

@@ -265,6 +265,9 @@ class DeepgramSession implements ProviderSession {
   async #answer(turnSignal: AbortSignal, flush: boolean): Promise<void> {
     const signal = AbortSignal.any([turnSignal, this.#life.signal]);
     const transcript = await this.#stt.finalize(signal, { flush });
+    // Our VAD's turn (flush) is owed an answer or a word that none is coming; the LLM's first token
+    // may be seconds away, so the call waits the reply deadline from here, not the silence one.
+    if (flush && !signal.aborted) this.#queue.push({ type: 'ack', empty: transcript === '' });
     if (transcript === '') return;
     if (signal.aborted) {
       if (!this.#ended) this.#stt.restore(transcript);
