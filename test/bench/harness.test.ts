@@ -74,7 +74,9 @@ describe('load harness', () => {
   });
 
   it('puts a provider reply delay into the reply latency, not the added latency', { timeout: 120_000 }, async () => {
-    const delayMs = 700;
+    // Wide bounds: this checks where the delay is counted, not how fast anything is; a loaded
+    // 2-core machine moves both runs' figures by a few hundred ms.
+    const delayMs = 1200;
     const runWith = async (replyDelayMs: number): Promise<RunResult> =>
       runOnce(spec(await fakeOpenAIProvider({ replyDelayMs, turnDetection: 'none' }), { replyDelayMs, windowS: 7 }));
     const fast = await runWith(0);
@@ -84,8 +86,8 @@ describe('load harness', () => {
       expect(r.frames.lost.total).toBe(0);
     }
     const replyGrowth = slow.latency.reply.p50 - fast.latency.reply.p50;
-    expect(replyGrowth).toBeGreaterThan(delayMs - 200);
-    expect(replyGrowth).toBeLessThan(delayMs + 200);
+    expect(replyGrowth).toBeGreaterThan(delayMs - 500);
+    expect(replyGrowth).toBeLessThan(delayMs + 500);
     // Through the gateway and inside it, both ways: unchanged by the provider's thinking time.
     for (const r of [fast, slow]) {
       expect(r.latency.through!.ingress.p50).toBeLessThan(25);

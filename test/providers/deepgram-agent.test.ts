@@ -89,7 +89,8 @@ describe('deepgram voice agent adapter', () => {
     await vi.waitFor(() => expect(events.some((e) => e.type === 'responseDone')).toBe(true));
     expect(fake.last.types).toContain('ForceEndTurn');
     const kinds = events.filter((e) => e.type !== 'audio').map((e) => e.type);
-    expect(kinds).toEqual(['transcript', 'responseStart', 'transcript', 'responseDone']);
+    // The caller's words and AgentThinking acknowledge the turn (the call then waits the reply deadline).
+    expect(kinds).toEqual(['ack', 'transcript', 'ack', 'responseStart', 'transcript', 'responseDone']);
     expect(events.filter((e) => e.type === 'transcript')).toEqual([
       { type: 'transcript', role: 'user', text: 'what time is it', final: true },
       { type: 'transcript', role: 'assistant', text: 'It is noon.', final: true },
@@ -102,6 +103,16 @@ describe('deepgram voice agent adapter', () => {
     const fake = await startAgent({ autoTurnAfterBytes: 320 });
     const { session, events } = await open(new DeepgramAgentProvider(config(fake, { listenModel: 'nova-3' })));
     expect(fake.last.settings).toMatchObject({ agent: { listen: { provider: { version: 'v1', model: 'nova-3' } } } });
+    session.pushAudio(frame(0));
+    session.endTurn({ startMs: 0, endMs: 20 });
+    session.pushAudio(frame(1));
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'responseDone')).toBe(true));
+    expect(fake.last.types).not.toContain('ForceEndTurn');
+  });
+
+  it('DEEPGRAM_ENDPOINTING=true with a Flux model: the agent alone ends turns, endTurn sends nothing', async () => {
+    const fake = await startAgent({ autoTurnAfterBytes: 320 });
+    const { session, events } = await open(new DeepgramAgentProvider(config(fake, { listenModel: 'flux-general-en', endpointing: true })));
     session.pushAudio(frame(0));
     session.endTurn({ startMs: 0, endMs: 20 });
     session.pushAudio(frame(1));

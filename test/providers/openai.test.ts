@@ -786,7 +786,7 @@ describe('VAD_ENGINE=off: each provider ends turns itself (issue 13, item 7)', (
     expect(resolved.map((r) => [r.provider, r.turnDetection])).toEqual([
       ['openai', 'openai server_vad'],
       ['gemini', 'gemini automatic activity detection'],
-      ['deepgram', 'deepgram endpointing'],
+      ['deepgram', 'the deepgram agent'],
     ]);
   });
 
