@@ -5,6 +5,8 @@
  *   turn end becomes ForceEndTurn (Flux default); the agent's audio reaches the caller.
  * - `deepgram-cascade`: Deepgram STT -> the LLM (chat completions fake) -> Deepgram TTS; the caller
  *   hears the LLM's words, never "You said".
+ * - Barge-in on both: the caller speaks over a long reply; the carrier is told to clear, nothing more of
+ *   that reply reaches the caller, and the next turn is answered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeMulaw } from '../../src/pipeline/codecs/g711.js';
@@ -12,7 +14,7 @@ import { simulateCall } from '../../src/simulator/caller.js';
 import { ChatCompletionsFake } from '../fakes/chat-completions-fake.js';
 import { DeepgramAgentFake } from '../fakes/deepgram-agent-fake.js';
 import { DeepgramFake } from '../fakes/deepgram-fake.js';
-import { readBytes } from '../support/fixtures.js';
+import { readBytes, readLabels } from '../support/fixtures.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const KEY = 'dg-e2e-key-51c0ffee';
@@ -139,6 +141,60 @@ describe('gateway end to end on the deepgram cascade (STT -> LLM -> TTS)', () =>
     for (const line of gw.rawLogs) {
       expect(line).not.toContain(KEY);
       expect(line).not.toContain(LLM_KEY);
+    }
+  });
+});
+
+/**
+ * The caller speaks over a 4 s reply (call-quiet: utterance 2 starts 1.9 s after utterance 1 ends).
+ * Returns the clear time and the caller media time utterance 2 ended, for the checks both forms share.
+ */
+async function bargeInCall(gw: TestGateway) {
+  const audio = readBytes('calls/call-quiet.8k.ulaw');
+  const labels = readLabels('call-quiet');
+  const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', turnTaking: 'overlap', tailMs: 2000, maxDurationMs: 30_000 });
+  expect(result.clearAtMs.length).toBeGreaterThanOrEqual(1);
+  const clearAt = result.clearAtMs[0];
+  const onsetMs = result.audioFrameSentAtMs[Math.floor(labels.utterances[1].startMs / 20)];
+  expect(clearAt).toBeGreaterThan(onsetMs - 250);
+  // Nothing of the interrupted reply arrives after the clear, until utterance 2 has ended.
+  const utterance2EndMs = result.audioFrameSentAtMs[Math.floor(labels.utterances[1].endMs / 20)];
+  expect(result.arrivalsMs.filter((t) => t > clearAt + 5 && t < utterance2EndMs)).toHaveLength(0);
+  expect(result.replies[0].cleared).toBe(true);
+  // The turns after the barge-in are answered.
+  expect(result.replies.length).toBeGreaterThanOrEqual(2);
+  expect(await metricValue(gw.gateway, 'voice_gateway_barge_ins_total')).toBeGreaterThanOrEqual(1);
+  expect(await metricValue(gw.gateway, 'voice_gateway_provider_switches_total')).toBe(0);
+  return result;
+}
+
+describe('barge-in through the gateway, both Deepgram forms', () => {
+  it('deepgram: speaking over the agent clears the carrier and drops the rest of that reply', { timeout: 45_000 }, async () => {
+    // 4000 characters at 8 bytes each: 4 s of mu-law per reply.
+    const fake = await DeepgramAgentFake.start({ apiKey: KEY, transcript: 'hello', reply: (_t, turn) => `${String(turn)}`.padEnd(4000, '.') });
+    const gw = await startTestGateway({ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: KEY, DEEPGRAM_BASE_URL: fake.url, VAD_ENGINE: 'energy' });
+    try {
+      await bargeInCall(gw);
+      expect(gw.logs.some((l) => l.event === 'barge_in')).toBe(true);
+    } finally {
+      await gw.close();
+      await fake.close();
+    }
+  });
+
+  it('deepgram-cascade: speaking over the reply clears Deepgram TTS and the carrier', { timeout: 45_000 }, async () => {
+    const dg = await DeepgramFake.start({ apiKey: KEY, transcript: 'hello', speak: { msPerChar: 40 } });
+    const llm = await ChatCompletionsFake.start({ apiKey: LLM_KEY, reply: () => 'This is a long answer that takes a while to say. It goes on for some seconds more.' });
+    const gw = await startTestGateway({ PROVIDERS: 'deepgram-cascade', DEEPGRAM_API_KEY: KEY, DEEPGRAM_BASE_URL: dg.url, LLM_BASE_URL: llm.url, LLM_API_KEY: LLM_KEY, VAD_ENGINE: 'energy' });
+    try {
+      await bargeInCall(gw);
+      // Deepgram synthesises faster than real time: the reply was whole in our egress queue when the
+      // caller spoke, so the clear happened there (Deepgram's own Clear is unit-tested in deepgram.test.ts).
+      expect(llm.requests.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await gw.close();
+      await llm.close();
+      await dg.close();
     }
   });
 });
