@@ -8,6 +8,14 @@
  *
  * Nothing here blocks the event loop: `run()` is a promise, data goes by transfer, and a worker
  * that throws or dies turns into a rejected promise (GW_ERR_WORKER_TASK_FAILED), never a crash.
+ *
+ * An aborted task (a deadline) is abandoned, never cancelled: its promise rejects at once and its
+ * late result is dropped, but the worker is left to finish. Piscina cancels a running task by
+ * terminating its thread, and terminating a thread while an ONNX Runtime inference is in flight
+ * aborts the whole process (the native completion callback throws into a dead environment:
+ * "terminate called after throwing an instance of 'Napi::Error'"; reproduced here, and reported by
+ * others, e.g. daintreehq/daintree#12577). A slow worker delays the tasks queued behind it; a dead
+ * process ends every call.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -35,6 +43,7 @@ export interface WorkerPoolOptions {
 export interface WorkerRunOptions {
   /** Buffers to move to the worker instead of copying them (they are detached here). */
   transferList?: readonly TransferListItem[];
+  /** Abandons the task when aborted: the promise rejects, the worker finishes it and the result is dropped. */
   signal?: AbortSignal;
 }
 
@@ -94,13 +103,11 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
       if (closed) throw new GatewayError('GW_ERR_WORKER_POOL_CLOSED', `task '${task}'`);
       const filename = files.get(task);
       if (filename === undefined) throw new GatewayError('GW_ERR_WORKER_TASK_FAILED', `unknown task '${task}'`);
+      const signal = runOptions.signal;
       try {
-        return (await piscina.run(payload, {
-          filename,
-          name: 'default',
-          transferList: runOptions.transferList as TransferListItem[] | undefined,
-          signal: runOptions.signal ?? null,
-        })) as T;
+        signal?.throwIfAborted();
+        const task = piscina.run(payload, { filename, name: 'default', transferList: runOptions.transferList as TransferListItem[] | undefined });
+        return (await (signal ? abandonOnAbort(task, signal) : task)) as T;
       } catch (err) {
         metrics?.workerTaskErrorsTotal.inc({ task });
         if (closed) throw new GatewayError('GW_ERR_WORKER_POOL_CLOSED', `task '${task}'`, { cause: err });
@@ -114,4 +121,26 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
       await piscina.close();
     },
   };
+}
+
+/** The task's outcome, or a rejection as soon as `signal` aborts (the task itself runs on; see the header). */
+function abandonOnAbort<T>(task: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      // The late outcome is dropped; a late failure must not become an unhandled rejection.
+      task.catch(() => undefined);
+      reject(signal.reason instanceof Error ? signal.reason : new Error('task abandoned'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    task.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

@@ -77,6 +77,30 @@ describe('worker pool', () => {
     expect(isGatewayError(error, 'GW_ERR_WORKER_TASK_FAILED')).toBe(true);
   });
 
+  it('a deadline abandons a running Silero inference without terminating its worker (which aborts the process)', async () => {
+    pool = createWorkerPool({ size: 1 });
+    const { rowSamples } = SILERO_GEOMETRY[16000];
+    const batch = 512; // tens of ms per inference: the deadlines below land while it runs
+    const payload = () => {
+      const input = new Float32Array(batch * rowSamples);
+      const state = new Float32Array(batch * SILERO_STATE_SIZE);
+      return { p: { sampleRate: 16000, batchSize: batch, input, state }, transferList: [input.buffer, state.buffer] };
+    };
+    const warm = payload();
+    await pool.run('vad', warm.p, { transferList: warm.transferList });
+    // Before the fix, piscina terminated the thread mid-inference and the whole test process died
+    // ("terminate called after throwing an instance of 'Napi::Error'") within a few of these.
+    for (let i = 0; i < 12; i++) {
+      const t = payload();
+      const error = await pool.run('vad', t.p, { transferList: t.transferList, signal: AbortSignal.timeout(2 + (i % 6) * 3) }).catch((err: unknown) => err);
+      expect(isGatewayError(error, 'GW_ERR_WORKER_TASK_FAILED')).toBe(true);
+    }
+    // The same worker goes on serving.
+    const after = payload();
+    const out = await pool.run<Float32Array>('vad', after.p, { transferList: after.transferList });
+    expect(out.length).toBe(batch + batch * SILERO_STATE_SIZE);
+  });
+
   it('rejects a size that is not a positive integer', () => {
     let error: unknown;
     try {

@@ -57,7 +57,13 @@ async function run(taskFile: string, waitForHealthy = false) {
       waited = true;
       for (let t = 0; t < 500 && !lines.some((l) => l.event === 'vad_pool_healthy'); t++) await new Promise((r) => setTimeout(r, 20));
     }
-    if (at % 3200 === 0) await new Promise((r) => setTimeout(r, 20));
+    if (at % 3200 === 0) {
+      await new Promise((r) => setTimeout(r, 20));
+      // Let the scoring keep up with the pushing (a loaded machine would otherwise score the whole
+      // call, crash and recovery included, only in flush(), after the last engine was sampled).
+      const due = Math.floor((at + 320) / 512) - 16;
+      for (let t = 0; t < 250 && calls.some((c) => c.windowEnds.length < due); t++) await new Promise((r) => setTimeout(r, 20));
+    }
   }
   await Promise.all(calls.map((c) => c.vad.flush()));
   return { calls, metrics, lines };
