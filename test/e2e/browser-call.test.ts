@@ -247,13 +247,20 @@ describe.skipIf(!browser.path)('browser call in Chromium over WebRTC', () => {
     const mic = highPass(readFixtureWav('calls/call-quiet.16k.wav').samples, 300);
     const heardHp = highPass(heard, 300);
     const utterances = readLabels('call-quiet').utterances;
+    // Each reply is probed in three overlapping half-second windows of its first second and scored by
+    // the best: on a loaded machine Chromium's fake capture or playout can drop a few milliseconds,
+    // which lowers a whole-second correlation without changing whose echo the reply is.
+    const HALF = RATE / 2;
     replies.forEach((reply, i) => {
-      const probe = heardHp.subarray(reply.start, Math.min(reply.end, reply.start + RATE));
+      const end = Math.min(reply.end, reply.start + RATE);
+      const probes = [0, HALF / 2, HALF]
+        .map((offset) => heardHp.subarray(reply.start + offset, Math.min(end, reply.start + offset + HALF)))
+        .filter((p) => p.length >= HALF / 2);
       const scores = utterances.map((u) => {
         const from = Math.max(0, Math.round(((u.startMs - 600) * RATE) / 1000));
         const to = Math.min(mic.length, Math.round(((u.endMs + 1200) * RATE) / 1000));
         const reference = mic.subarray(from, to);
-        return maxNormalisedCorrelation(probe, reference, Math.max(0, reference.length - Math.floor(probe.length * 0.8))).ncc;
+        return Math.max(...probes.map((probe) => maxNormalisedCorrelation(probe, reference, Math.max(0, reference.length - Math.floor(probe.length * 0.8))).ncc));
       });
       const others = scores.filter((_, j) => j !== i);
       expect(scores[i], `reply ${String(i)} vs its utterance (${scores.map((s) => s.toFixed(2)).join(', ')})`).toBeGreaterThanOrEqual(0.6);

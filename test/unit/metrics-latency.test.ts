@@ -2,12 +2,13 @@
  * Latency metrics aggregate: they are Prometheus histograms (buckets sum across processes), and the
  * old quantile gauges stay, deprecated, for one release under their names.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { shareAtOrBelow } from '../../src/observability/event-loop-histogram.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 
 let metrics: Metrics | undefined;
 afterEach(() => {
+  vi.restoreAllMocks();
   metrics?.close();
   metrics = undefined;
 });
@@ -21,7 +22,9 @@ async function samples(m: Metrics, name: string): Promise<{ labels: Record<strin
 describe('latency metrics', () => {
   it('pipeline latency and pacing jitter land in histogram buckets, by direction', async () => {
     const m = (metrics = createMetrics());
-    const now = performance.now();
+    // A fixed clock: on a loaded machine real time between `now` and recordSince shifts the buckets.
+    const now = 1_000_000;
+    vi.spyOn(performance, 'now').mockReturnValue(now);
     m.latency.recordSince('ingress', now - 3); // ~3 ms
     m.latency.recordSince('ingress', now - 0.3);
     m.latency.recordSince('egress', now - 40);
@@ -46,7 +49,8 @@ describe('latency metrics', () => {
 
   it('keeps the deprecated quantile gauges under their old names for one release', async () => {
     const m = (metrics = createMetrics());
-    m.latency.recordSince('ingress', performance.now() - 2);
+    vi.spyOn(performance, 'now').mockReturnValue(1_000_000);
+    m.latency.recordSince('ingress', 1_000_000 - 2);
     const text = await m.registry.metrics();
     expect(text).toMatch(/voice_gateway_pipeline_latency_seconds\{direction="ingress",quantile="0.99"\} 0\.00[12]/);
     expect(text).toContain('voice_gateway_egress_pacing_jitter_seconds{quantile="0.99"}');
