@@ -1,5 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**', 'src/http/static/**', 'scratch/**'] },
@@ -19,5 +21,20 @@ export default tseslint.config(
     // The config module, tests, benches and fakes may read the environment.
     files: ['src/config.ts', 'test/**', 'bench/**', 'src/cli/**'],
     rules: { 'no-restricted-properties': 'off' },
+  },
+  {
+    // No import cycles in the program (issue 15): two modules that need each other cannot be read
+    // top-down and load in an order that depends on who was imported first. The TypeScript resolver
+    // maps our `.js` specifiers to the `.ts` sources; packages are not followed (`ignoreExternal`).
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+    },
   },
 );
