@@ -35,6 +35,31 @@ export default tseslint.config(
     },
     rules: {
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      // no-cycle skips type-only imports; the folder direction below counts them too:
+      // http -> carriers/transports -> calls -> providers/pipeline -> workers/util (docs/architecture.md).
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: ['src/{calls,carriers,transports,providers,pipeline,workers,util,observability,store,simulator,bench}/**', 'src/{config,errors}.ts'],
+              from: 'src/http',
+              message: 'Nothing outside http imports http (issue 15): put the shared piece on the carrier side or in calls.',
+            },
+            { target: 'src/calls/**', from: ['src/carriers', 'src/transports', 'src/http'], message: 'calls sit below carriers and transports.' },
+            {
+              target: 'src/{providers,pipeline}/**',
+              from: ['src/calls', 'src/carriers', 'src/transports', 'src/http'],
+              message: 'providers and the pipeline sit below calls.',
+            },
+            {
+              target: 'src/{workers,util}/**',
+              from: ['src/calls', 'src/carriers', 'src/transports', 'src/http', 'src/providers', 'src/pipeline'],
+              message: 'workers and util sit at the bottom: they import no feature folder.',
+            },
+          ],
+        },
+      ],
     },
   },
 );
