@@ -1,5 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**', 'src/http/static/**', 'scratch/**'] },
@@ -19,5 +21,45 @@ export default tseslint.config(
     // The config module, tests, benches and fakes may read the environment.
     files: ['src/config.ts', 'test/**', 'bench/**', 'src/cli/**'],
     rules: { 'no-restricted-properties': 'off' },
+  },
+  {
+    // No import cycles in the program (issue 15): two modules that need each other cannot be read
+    // top-down and load in an order that depends on who was imported first. The TypeScript resolver
+    // maps our `.js` specifiers to the `.ts` sources; packages are not followed (`ignoreExternal`).
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      // no-cycle skips type-only imports; the folder direction below counts them too:
+      // http -> carriers/transports -> calls -> providers/pipeline -> workers/util (docs/architecture.md).
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: ['src/{calls,carriers,transports,providers,pipeline,workers,util,observability,store,simulator,bench}/**', 'src/{config,errors}.ts'],
+              from: 'src/http',
+              message: 'Nothing outside http imports http (issue 15): put the shared piece on the carrier side or in calls.',
+            },
+            { target: 'src/calls/**', from: ['src/carriers', 'src/transports', 'src/http'], message: 'calls sit below carriers and transports.' },
+            {
+              target: 'src/{providers,pipeline}/**',
+              from: ['src/calls', 'src/carriers', 'src/transports', 'src/http'],
+              message: 'providers and the pipeline sit below calls.',
+            },
+            {
+              target: 'src/{workers,util}/**',
+              from: ['src/calls', 'src/carriers', 'src/transports', 'src/http', 'src/providers', 'src/pipeline'],
+              message: 'workers and util sit at the bottom: they import no feature folder.',
+            },
+          ],
+        },
+      ],
+    },
   },
 );

@@ -1,8 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Suites that wait on real time (sockets, paced audio, worker crashes, breaker timeouts) or take
+ * over ~5 s in a run: `npm run test:e2e`. Everything else is `npm run test:unit`, which stays under
+ * a minute on the 2-core machine. `npm test` runs both projects once. A new suite lands in `unit`
+ * unless it is listed here (per-file durations: the vitest summary of a full run).
+ */
+const REALTIME = [
+  'test/e2e/**/*.test.ts',
+  'test/bench/**/*.test.ts',
+  'test/calls/failover.test.ts',
+  'test/calls/false-failover.test.ts',
+  'test/hostile/dtmf-flood.test.ts',
+  'test/providers/openai.test.ts',
+  'test/webrtc/session-media.test.ts',
+  'test/webrtc/signalling.test.ts',
+  'test/workers/pool-faults.test.ts',
+  // Waits on a real worker crash and the pool's recovery probe: timing-bound, flaky on a loaded machine.
+  'test/workers/vad-recovery.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     environment: 'node',
     // Worker-thread and socket tests are heavier than unit tests; give them room on a 2-core machine.
     testTimeout: 60_000,
@@ -11,5 +30,9 @@ export default defineConfig({
     // Most suites wait on real time (sockets, paced audio), not the CPU: more files at once than cores
     // keeps `npm test` within its 4 minutes on a 2-core machine (one file at a time took 9.5 minutes).
     maxWorkers: 4,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: REALTIME } },
+      { extends: true, test: { name: 'e2e', include: REALTIME } },
+    ],
   },
 });

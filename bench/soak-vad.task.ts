@@ -3,7 +3,7 @@
  * SOAK_CRASH_FLAG exists, the worker that sees it removes it and dies mid-task (a worker crash).
  */
 import { existsSync, rmSync } from 'node:fs';
-import vadTask, { type VadTaskPayload, type VadTaskResult } from '../src/workers/vad.task.js';
+import vadTask, { type VadTaskPayload, type VadTaskResult } from '../src/pipeline/vad/vad.task.js';
 
 export default async function soakVadTask(payload: VadTaskPayload): Promise<VadTaskResult> {
   const flag = process.env.SOAK_CRASH_FLAG;

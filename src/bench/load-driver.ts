@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { twilioSignature } from '../http/security/twilio-signature.js';
+import { twilioSignature } from '../carriers/twilio/signature.js';
 import { callWebhook } from '../simulator/webhook.js';
 import { telnyxMessages, twilioMessages, type NetworkMessages } from '../simulator/network-messages.js';
 import { FRAME_MS, type CallerAudio } from './caller-audio.js';

@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { VadService } from '../pipeline/vad/vad-service.js';
 import type { Provider } from '../providers/types.js';
-import type { StreamGrantInfo } from '../http/security/stream-tokens.js';
+import type { StreamGrantInfo } from './stream-grant.js';
 import { GatewayError } from '../errors.js';
 import { Call, type CallTransport } from './call.js';
 import type { CallRecorder } from './call-recorder.js';

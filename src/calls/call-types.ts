@@ -5,9 +5,10 @@ import type { AudioFormat, WireFormat } from '../pipeline/frame.js';
 import { isPassthrough } from '../pipeline/ingress-graph.js';
 import type { VadService } from '../pipeline/vad/vad-service.js';
 import type { Provider } from '../providers/types.js';
-import type { TransportName } from '../transports/media-events.js';
 import type { FailoverSettings, GuardedLike, SwitchRecord } from './failover.js';
-import type { Call } from './call.js';
+
+/** The media ends a call can come in on (transports/media-events.ts re-exports it). */
+export type TransportName = 'twilio' | 'telnyx' | 'webrtc';
 
 export interface CallTransport {
   readonly name: TransportName;
@@ -23,6 +24,12 @@ export interface CallTransport {
    * get at most SHORT_EGRESS_LEAD_MS.
    */
   readonly dropsBufferOnClear?: boolean;
+}
+
+/** What `onEnded` is told about the call that ended (a Call is one; this module does not import it). */
+export interface EndedCall {
+  readonly id: string;
+  snapshot(): CallSnapshot;
 }
 
 export interface CallOptions {
@@ -47,7 +54,7 @@ export interface CallOptions {
   readonly metadata?: Record<string, unknown>;
   /** Caller key presses go to the provider as text ("The caller pressed 5."). */
   readonly dtmfToProvider?: boolean;
-  readonly onEnded?: (call: Call) => void;
+  readonly onEnded?: (call: EndedCall) => void;
   /**
    * The provider ended the call (its goodbye has played): hang up through call control, so the carrier
    * leg ends too. Without it the call only closes its media side.

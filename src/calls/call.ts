@@ -7,14 +7,13 @@
 import { createHistogram } from 'node:perf_hooks';
 import { isGatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
+import { pcmCodec, pcmFormatOf } from '../pipeline/codecs/wire-codec.js';
 import type { AudioFormat, AudioFrame } from '../pipeline/frame.js';
 import { Resampler } from '../pipeline/resample/resampler.js';
 import type { WireFrame } from '../pipeline/stages.js';
 import type { CallVad } from '../pipeline/vad/call-vad.js';
 import type { TurnEvent } from '../pipeline/vad/turn-detector.js';
 import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderSession, TurnInfo } from '../providers/types.js';
-import { pcmFormatOf } from '../transports/media-events.js';
 import type { BargeIn, CallOptions, CallSnapshot, CallState, CallTransport, TranscriptEntry } from './call-types.js';
 import { negotiateInput } from './call-types.js';
 import { DtmfGate, MAX_DTMF_RECORDED } from './dtmf-digit.js';

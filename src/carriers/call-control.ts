@@ -20,11 +20,10 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CallManager } from '../calls/call-manager.js';
 import type { Call } from '../calls/call.js';
-import type { StreamTokens } from '../http/security/stream-tokens.js';
-import { wsBase } from '../http/app.js';
-import { TWILIO_MEDIA_PATH } from '../http/routes/twilio.js';
-import { telnyxEgressFormat, telnyxStreamSetup } from '../http/routes/telnyx.js';
-import { twilioConnectStream } from '../http/twiml.js';
+import type { StreamGrantIssuer } from '../calls/stream-grant.js';
+import { wsBase } from './media-base.js';
+import { twilioConnectStream, twilioMediaUrl } from './twilio/media-stream.js';
+import { telnyxEgressFormat, telnyxStreamSetup } from './telnyx/media-stream.js';
 import { DTMF_DIGITS, dtmfTones } from '../pipeline/dtmf.js';
 import type { CallRecords } from '../store/call-records.js';
 import type { CarrierUpdate } from '../store/call-store.js';
@@ -67,7 +66,7 @@ export interface PlacedCall {
 export interface CallControlDeps {
   readonly config: Config;
   readonly calls: CallManager;
-  readonly tokens: StreamTokens;
+  readonly tokens: StreamGrantIssuer;
   readonly records: CallRecords;
   readonly twilio?: TwilioCalls;
   readonly telnyx?: TelnyxCallControl;
@@ -207,7 +206,7 @@ export class CallControl {
     const { sid } = await twilio.dial({
       to: p.to,
       from: p.from,
-      twiml: twilioConnectStream(this.#wsBase + TWILIO_MEDIA_PATH, { token }),
+      twiml: twilioConnectStream(twilioMediaUrl(this.#wsBase), { token }),
       statusCallback: status,
       machineDetection: p.machineDetection === undefined ? undefined : p.machineDetection === 'detect' ? 'Enable' : 'DetectMessageEnd',
       amdCallback: status,

@@ -4,7 +4,7 @@
  * a command's heavy dependencies (ONNX, fastify) load only where they are used.
  */
 import { readFileSync } from 'node:fs';
-import { GatewayError, isGatewayError } from '../errors.js';
+import { isGatewayError } from '../errors.js';
 
 type Command = { run(argv: string[]): Promise<number> };
 
@@ -64,6 +64,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export function usageError(detail: string): GatewayError {
-  return new GatewayError('GW_ERR_CLI_USAGE', detail);
-}
+// Commands take it from ./usage.ts (they are loaded by this file, so they must not import it).
+export { usageError } from './usage.js';

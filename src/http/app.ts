@@ -7,18 +7,13 @@ import websocket from '@fastify/websocket';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { Config } from '../config.js';
-import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { CallManager } from '../calls/call-manager.js';
-import type { TelnyxCallControl } from '../carriers/telnyx-call-control.js';
-import type { CallControl } from '../carriers/call-control.js';
-import type { CarrierLegs } from '../carriers/carrier-legs.js';
-import type { CallRecords } from '../store/call-records.js';
 import { GatewayError, isGatewayError } from '../errors.js';
+import { wsBase } from '../carriers/media-base.js';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.js';
 import { StreamTokens } from './security/stream-tokens.js';
 import { trustProxyOption } from './security/allowlist.js';
+import type { AppDeps } from './route-context.js';
 import { MediaGuard } from './media-guard.js';
 import { RedactingLogController } from './request-log.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -28,23 +23,7 @@ import { registerCallsApi } from './routes/calls-api.js';
 import { registerSwitchRoute } from './routes/switch.js';
 import { registerWebRtcRoutes } from './routes/webrtc.js';
 
-export interface AppDeps {
-  readonly config: Config;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly calls: CallManager;
-  readonly tokens?: StreamTokens;
-  /** Worker pool up and the like; draining is checked separately. */
-  readonly isReady?: () => boolean;
-  readonly telnyxCallControl?: TelnyxCallControl;
-  /** The call log; without it the API lists live calls only. */
-  readonly callRecords?: CallRecords;
-  /** Outbound calls, hangup, DTMF, carrier status folding. */
-  readonly callControl?: CallControl;
-  /** Hangs up Telnyx Call Control legs when their call ends on our side. */
-  readonly legs?: CarrierLegs;
-  readonly now?: () => number;
-}
+export type { AppDeps, RouteContext } from './route-context.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -55,10 +34,6 @@ declare module 'fastify' {
 const kCorrelationId = Symbol('correlationId');
 type RawWithId = IncomingMessage & { [kCorrelationId]?: string };
 
-/** Media URL base: the public http(s) URL with its ws(s) twin scheme. */
-export function wsBase(publicUrl: string): string {
-  return publicUrl.replace(/^http/, 'ws');
-}
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -176,17 +151,3 @@ function answerClientError(metrics: Metrics, err: Error & { code?: string }, soc
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-export type RouteContext = AppDeps & { readonly tokens: StreamTokens; readonly wsBase: string };
-
-/** Reject at the edge: 403, a reason in the log (never the secret), a metric. */
-export function rejectEdge(
-  ctx: RouteContext,
-  request: FastifyRequest,
-  route: string,
-  err: GatewayError,
-  reason: string,
-): GatewayError {
-  ctx.metrics.webhookRejectedTotal.inc({ route, reason });
-  request.log.warn({ event: 'edge_rejected', route, reason, ip: request.ip }, err.message);
-  return err;
-}

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
 import type { WireCodec } from '../pipeline/frame.js';
-import { twilioSignature } from '../http/security/twilio-signature.js';
+import { twilioSignature } from '../carriers/twilio/signature.js';
 import { DtmfDetector } from '../pipeline/dtmf.js';
 import { callWebhook } from './webhook.js';
 import { telnyxMessages, twilioMessages, type NetworkMessages } from './network-messages.js';

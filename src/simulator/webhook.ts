@@ -2,8 +2,8 @@
  * The carrier's first step: POST the voice webhook (signed like the carrier signs it) and read the
  * stream URL and parameters out of the TwiML / TeXML answer.
  */
-import { twilioSignature } from '../http/security/twilio-signature.js';
-import { telnyxSign } from '../http/security/telnyx-signature.js';
+import { twilioSignature } from '../carriers/twilio/signature.js';
+import { telnyxSign } from '../carriers/telnyx/signature.js';
 import type { WireCodec } from '../pipeline/frame.js';
 
 export interface StreamTarget {

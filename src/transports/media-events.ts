@@ -3,11 +3,14 @@
  * JSON to and from these; the call never sees carrier-specific shapes.
  */
 import type { GatewayError } from '../errors.js';
-import type { AudioFormat, WireFormat } from '../pipeline/frame.js';
+import type { WireFormat } from '../pipeline/frame.js';
 
 export type { WireCodec, WireFormat } from '../pipeline/frame.js';
 
-export type TransportName = 'twilio' | 'telnyx' | 'webrtc';
+// Defined where the call uses them (calls and pipeline sit below transports); re-exported for transports.
+import type { TransportName } from '../calls/call-types.js';
+export type { TransportName };
+export { pcmFormatOf } from '../pipeline/codecs/wire-codec.js';
 
 export interface StartEvent {
   type: 'start';
@@ -50,6 +53,3 @@ export interface MediaProtocol {
   clear(): string;
 }
 
-export function pcmFormatOf(format: WireFormat): AudioFormat {
-  return { codec: format.codec === 'l16' ? 'pcm16' : format.codec, sampleRate: format.sampleRate };
-}

@@ -1,6 +1,8 @@
 /**
  * The process's worker pool: piscina, created once by the entry file and passed to what needs it
- * (never a module-level singleton). Tasks are the modules `./<name>.task.{js,ts}` next to this file.
+ * (never a module-level singleton). Tasks are modules `<name>.task.{js,ts}` found by path (TASK_MODULES):
+ * the pool never imports them, so the code a task runs (the Silero VAD in src/pipeline/vad/) may import
+ * the pool's types without a cycle between pipeline and workers.
  *
  * From compiled `dist/` the `.js` task runs as is. From TypeScript sources (vitest, tsx) only the
  * `.ts` exists, so workers start with `--import tsx` (resolved to an absolute URL, so it works
@@ -31,6 +33,9 @@ export type WorkerTaskName = 'vad' | 'ping';
 
 const TASKS: readonly WorkerTaskName[] = ['vad', 'ping'];
 
+/** Where each task's module lives, relative to this file, without its `.task.{js,ts}` ending. */
+const TASK_MODULES: Readonly<Record<WorkerTaskName, string>> = { vad: '../pipeline/vad/vad', ping: './ping' };
+
 export interface WorkerPoolOptions {
   /** Worker threads; default: the machine's available parallelism. */
   size?: number;
@@ -55,13 +60,13 @@ export interface WorkerPool {
   close(): Promise<void>;
 }
 
-/** `./<name>.task.js` when compiled, else `./<name>.task.ts` (running from sources). */
-export function resolveTaskFile(name: string): string {
+/** The task's `.task.js` when compiled, else its `.task.ts` (running from sources). */
+export function resolveTaskFile(name: WorkerTaskName): string {
   for (const ext of ['js', 'ts']) {
-    const url = new URL(`./${name}.task.${ext}`, import.meta.url);
+    const url = new URL(`${TASK_MODULES[name]}.task.${ext}`, import.meta.url);
     if (existsSync(url)) return fileURLToPath(url);
   }
-  throw new GatewayError('GW_ERR_WORKER_TASK_FAILED', `no module for task '${name}' next to ${import.meta.url}`);
+  throw new GatewayError('GW_ERR_WORKER_TASK_FAILED', `no module for task '${name}' at ${TASK_MODULES[name]}.task.{js,ts} from ${import.meta.url}`);
 }
 
 function tsxExecArgv(): string[] {

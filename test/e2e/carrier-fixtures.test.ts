@@ -11,7 +11,7 @@ import nacl from 'tweetnacl';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { callWebhook } from '../../src/simulator/webhook.js';
-import { twilioSignature } from '../../src/http/security/twilio-signature.js';
+import { twilioSignature } from '../../src/carriers/twilio/signature.js';
 import { pcmCodec } from '../../src/pipeline/codecs/wire-codec.js';
 import { readWav } from '../../src/pipeline/wav.js';
 import { decodeMulaw } from '../../src/pipeline/codecs/g711.js';

@@ -1,6 +1,6 @@
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
-import { TelnyxVerifier, telnyxSign } from '../../src/http/security/telnyx-signature.js';
+import { TelnyxVerifier, telnyxSign } from '../../src/carriers/telnyx/signature.js';
 
 const keys = nacl.sign.keyPair();
 const publicKeyBase64 = Buffer.from(keys.publicKey).toString('base64');

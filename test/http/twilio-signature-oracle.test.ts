@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import twilio from 'twilio';
 import { describe, expect, it } from 'vitest';
-import { twilioFormParams, twilioSignature, verifyTwilioRequest, type TwilioParams } from '../../src/http/security/twilio-signature.js';
+import { twilioFormParams, twilioSignature, verifyTwilioRequest, type TwilioParams } from '../../src/carriers/twilio/signature.js';
 import { injectGateway } from '../support/app.js';
 
 const oracle = twilio as unknown as {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import twilio from 'twilio';
 import { describe, expect, it } from 'vitest';
-import { twilioSignature, verifyTwilioRequest } from '../../src/http/security/twilio-signature.js';
+import { twilioSignature, verifyTwilioRequest } from '../../src/carriers/twilio/signature.js';
 
 // Twilio's own helper is the oracle: our signer and verifier must agree with it.
 const { getExpectedTwilioSignature, getExpectedBodyHash } = twilio as unknown as {

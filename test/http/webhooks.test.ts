@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import nacl from 'tweetnacl';
 import twilio from 'twilio';
 import { afterEach, describe, expect, it } from 'vitest';
-import { telnyxSign } from '../../src/http/security/telnyx-signature.js';
+import { telnyxSign } from '../../src/carriers/telnyx/signature.js';
 import { metricValue } from '../support/gateway.js';
 import { injectGateway, type InjectGateway } from '../support/app.js';
 

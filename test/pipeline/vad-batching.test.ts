@@ -10,7 +10,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { sileroModelPath, type VadSampleRate } from '../../src/pipeline/vad/silero-model.js';
 import { createVadService } from '../../src/pipeline/vad/vad-service.js';
 import { createWorkerPool, type WorkerPool } from '../../src/workers/pool.js';
-import type { VadTaskPayload } from '../../src/workers/vad.task.js';
+import type { VadTaskPayload } from '../../src/pipeline/vad/vad.task.js';
 import { readFixtureWav, readS16 } from '../support/fixtures.js';
 
 interface TestCall {

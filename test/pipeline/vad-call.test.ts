@@ -4,7 +4,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import type { TurnEvent } from '../../src/pipeline/vad/turn-detector.js';
 import { createVadService, type VadService } from '../../src/pipeline/vad/vad-service.js';
 import { SILERO_STATE_SIZE } from '../../src/pipeline/vad/silero-model.js';
-import type { VadTaskPayload } from '../../src/workers/vad.task.js';
+import type { VadTaskPayload } from '../../src/pipeline/vad/vad.task.js';
 import type { WorkerPool, WorkerRunOptions } from '../../src/workers/pool.js';
 import { readFixtureWav } from '../support/fixtures.js';
 

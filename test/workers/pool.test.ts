@@ -12,9 +12,9 @@ afterEach(async () => {
 });
 
 describe('worker pool', () => {
-  it('resolves task modules next to the pool (the .ts sources here, the .js in dist)', () => {
+  it('resolves task modules by their path from the pool (the .ts sources here, the .js in dist)', () => {
     const file = resolveTaskFile('vad');
-    expect(file.endsWith('src/workers/vad.task.ts')).toBe(true);
+    expect(file.endsWith('src/pipeline/vad/vad.task.ts')).toBe(true);
     expect(existsSync(file)).toBe(true);
   });
 

@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
 import { findMaxLines, markdown, ratioRows, tableRows, textTable, type BenchReport } from '../../bench/report.js';
-import { usageError } from '../main.js';
+import { usageError } from '../usage.js';
 
 const HELP = `Usage: voice-gateway bench [options]
 

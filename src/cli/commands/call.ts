@@ -12,7 +12,7 @@ import { Resampler } from '../../pipeline/resample/resampler.js';
 import { readWav, writeWav } from '../../pipeline/wav.js';
 import { simulateCall, summarise, type SimulatedCallResult } from '../../simulator/caller.js';
 import { answerOutboundCall } from '../../simulator/outbound.js';
-import { usageError } from '../main.js';
+import { usageError } from '../usage.js';
 
 const HELP = `Usage: voice-gateway call --transport twilio|telnyx --url BASE --in FILE [options]
        voice-gateway call --outbound NETWORK_URL --in FILE [options]

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config.js';
 import { createGateway } from '../../gateway.js';
-import { usageError } from '../main.js';
+import { usageError } from '../usage.js';
 
 const HELP = `Usage: voice-gateway serve [--port N] [--host H]
 

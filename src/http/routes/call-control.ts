@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply, onRequestHookHandler } from 'fastif
 import { GatewayError, isGatewayError } from '../../errors.js';
 import type { CallControl, OutboundCallRequest } from '../../carriers/call-control.js';
 import { CarrierCallError } from '../../carriers/carrier-errors.js';
-import type { RouteContext } from '../app.js';
+import type { RouteContext } from '../route-context.js';
 
 const MAX_METADATA_BYTES = 4096;
 const OUTBOUND_FIELDS = new Set(['transport', 'to', 'from', 'provider', 'metadata', 'machineDetection']);

@@ -10,7 +10,7 @@
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors.js';
 import { liveRecord, type CallRecord, type RecordState } from '../../store/call-record.js';
-import type { RouteContext } from '../app.js';
+import type { RouteContext } from '../route-context.js';
 import { requireApiToken } from './edge.js';
 import { registerCallControlRoutes } from './call-control.js';
 

@@ -2,7 +2,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import { rejectEdge, type RouteContext } from '../app.js';
+import { rejectEdge, type RouteContext } from '../route-context.js';
 import { isLoopbackAddress, type CidrAllowlist } from '../security/allowlist.js';
 
 export function allowlistHook(ctx: RouteContext, allowlist: CidrAllowlist, route: string) {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { RouteContext } from '../app.js';
+import type { RouteContext } from '../route-context.js';
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: RouteContext): void {
   // Liveness: the process answers. Nothing else is checked, so a busy gateway is not restarted.

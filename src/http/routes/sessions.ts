@@ -7,7 +7,7 @@
  * backend can hand both to its page.
  */
 import type { FastifyInstance } from 'fastify';
-import type { RouteContext } from '../app.js';
+import type { RouteContext } from '../route-context.js';
 import type { StreamTokens } from '../security/stream-tokens.js';
 import type { IceServerIssuer } from '../../transports/webrtc/ice-servers.js';
 import { notDrainingHook, requireApiToken } from './edge.js';

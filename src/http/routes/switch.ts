@@ -1,7 +1,7 @@
 /** Manual failover: move a live call to another provider (`POST /api/v1/calls/:callId/provider`). */
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import type { RouteContext } from '../app.js';
+import type { RouteContext } from '../route-context.js';
 import { requireApiToken } from './edge.js';
 
 export function registerSwitchRoute(app: FastifyInstance, ctx: RouteContext): void {

@@ -16,17 +16,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
 import { TelnyxProtocol } from '../../transports/telnyx/protocol.js';
-import type { TelnyxCodec, TelnyxStreamSetup } from '../../carriers/telnyx-call-control.js';
 import { WebhookEvents } from '../../carriers/webhook-events.js';
-import type { WireFormat } from '../../transports/media-events.js';
-import { rejectEdge, type RouteContext } from '../app.js';
+import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket, type ClaimedGrant } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
-import { TelnyxVerifier } from '../security/telnyx-signature.js';
-import { telnyxConnectStream } from '../twiml.js';
+import { TelnyxVerifier } from '../../carriers/telnyx/signature.js';
+import { TELNYX_MEDIA_PATH, telnyxConnectStream, telnyxEgressFormat, telnyxStreamSetup } from '../../carriers/telnyx/media-stream.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
-export const TELNYX_MEDIA_PATH = '/telnyx/media';
 /** How long a webhook waits for its Call Control command before answering 2xx anyway. */
 const WEBHOOK_COMMAND_WAIT_MS = 2000;
 /** A leg answered with a stream that has not started after the token's life and this much more is hung up. */
@@ -36,23 +33,6 @@ const AUTH_HEADER = 'x-telnyx-streaming-auth-token';
 function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-/** The media URL for a token: in the path. */
-export function telnyxStreamUrl(wsBase: string, token: string): string {
-  return `${wsBase}${TELNYX_MEDIA_PATH}/${encodeURIComponent(token)}`;
-}
-
-/** What we send Telnyx, as the carrier was told to expect it (L16 at 16 kHz: the rate we ask for). */
-export function telnyxEgressFormat(codec: TelnyxCodec): WireFormat {
-  if (codec === 'PCMA') return { codec: 'alaw', sampleRate: 8000 };
-  if (codec === 'L16') return { codec: 'l16', sampleRate: 16000 };
-  return { codec: 'mulaw', sampleRate: 8000 };
-}
-
-export function telnyxStreamSetup(ctx: Pick<RouteContext, 'config' | 'wsBase'>, token: string): TelnyxStreamSetup {
-  const { codec, bidirectionalCodec } = ctx.config.telnyx;
-  return { streamUrl: telnyxStreamUrl(ctx.wsBase, token), codec, bidirectionalCodec, bidirectionalSamplingRate: bidirectionalCodec === 'L16' ? 16000 : undefined };
 }
 
 const claims = new WeakMap<FastifyRequest, ClaimedGrant>();

@@ -10,14 +10,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
 import { TwilioProtocol } from '../../transports/twilio/protocol.js';
-import { rejectEdge, type RouteContext } from '../app.js';
+import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
-import { twilioFormParams, verifyTwilioRequest, type TwilioParams } from '../security/twilio-signature.js';
-import { twilioConnectStream } from '../twiml.js';
+import { twilioFormParams, verifyTwilioRequest, type TwilioParams } from '../../carriers/twilio/signature.js';
+import { TWILIO_MEDIA_PATH, twilioConnectStream, twilioMediaUrl } from '../../carriers/twilio/media-stream.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
-export const TWILIO_MEDIA_PATH = '/twilio/media';
 
 export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { config } = ctx;
@@ -51,7 +50,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
     const token = ctx.tokens.issue(callSid, { transport: 'twilio', leg: 'stream_verb' });
     request.log.info({ event: 'twilio_voice', carrierCallId: callSid }, 'connecting Twilio call to media stream');
-    return reply.type('text/xml').send(twilioConnectStream(ctx.wsBase + TWILIO_MEDIA_PATH, { token }));
+    return reply.type('text/xml').send(twilioConnectStream(twilioMediaUrl(ctx.wsBase), { token }));
   });
 
   // Call records: Twilio's statusCallback (and async AMD result) for calls we placed, signed like the
@@ -72,7 +71,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     {
       websocket: true,
       // No allowlist: media sockets come from any public address (see the header comment). Twilio signs the handshake over the wss:// URL with no params.
-      preValidation: async (request) => verify(request, 'twilio_media', ctx.wsBase + TWILIO_MEDIA_PATH),
+      preValidation: async (request) => verify(request, 'twilio_media', twilioMediaUrl(ctx.wsBase)),
     },
     (socket, request) => {
       handleMediaSocket(socket, {

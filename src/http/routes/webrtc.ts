@@ -27,7 +27,7 @@ import { GatewayError, isGatewayError } from '../../errors.js';
 import { WebRtcEndpoint } from '../../transports/webrtc/endpoint.js';
 import { IceServerIssuer } from '../../transports/webrtc/ice-servers.js';
 import type { RemoteCandidate } from '../../transports/webrtc/session.js';
-import { rejectEdge, type RouteContext } from '../app.js';
+import { rejectEdge, type RouteContext } from '../route-context.js';
 import { StreamTokens } from '../security/stream-tokens.js';
 import { notDrainingHook, requireApiToken } from './edge.js';
 import { registerSessionsApi, SESSION_TOKEN_PURPOSE, SESSION_TOKEN_TTL_MS } from './sessions.js';

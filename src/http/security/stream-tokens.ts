@@ -6,30 +6,10 @@
  * Twilio's handshake signature on the Telnyx route.
  */
 import { randomBytes } from 'node:crypto';
-import type { WireFormat } from '../../transports/media-events.js';
+import type { MediaTransport, StreamGrantInfo } from '../../calls/stream-grant.js';
 
-export type MediaTransport = 'twilio' | 'telnyx';
-
-/** What a webhook (or an outbound call request) knew about the call when it issued the token. */
-export interface StreamGrantInfo {
-  /** Our call id when it was assigned before the stream (outbound calls), else the call gets a new one. */
-  readonly callId?: string;
-  readonly direction?: 'inbound' | 'outbound';
-  readonly from?: string;
-  readonly to?: string;
-  /** A provider asked for by name (outbound request), else PROVIDERS order. */
-  readonly provider?: string;
-  readonly metadata?: Record<string, unknown>;
-  /** The media route that must present the token; a grant without one opens no carrier media socket. */
-  readonly transport?: MediaTransport;
-  /**
-   * A Telnyx Call Control leg lives on after our socket closes until it gets a `hangup` command;
-   * TwiML <Connect> and TeXML calls end (or move on) when the socket closes.
-   */
-  readonly leg?: 'call_control' | 'stream_verb';
-  /** The codec the carrier was told to expect from us (TeXML bidirectionalCodec, stream_bidirectional_codec). */
-  readonly egress?: WireFormat;
-}
+// The grant shapes live with the calls that use them (calls may not import http); re-exported here.
+export type { MediaTransport, StreamGrantInfo } from '../../calls/stream-grant.js';
 
 interface Grant {
   /** The carrier's call id; undefined when not known when the token is issued. */

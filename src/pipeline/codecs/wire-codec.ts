@@ -1,5 +1,5 @@
 /** Decode/encode by wire codec name, so stages pick a codec once and call one function per frame. */
-import type { WireCodec } from '../frame.js';
+import type { AudioFormat, WireCodec, WireFormat } from '../frame.js';
 import { decodeAlaw, decodeMulaw, encodeAlaw, encodeMulaw } from './g711.js';
 import { decodeL16, encodeL16 } from './l16.js';
 import { GatewayError } from '../../errors.js';
@@ -37,4 +37,9 @@ const CODECS: Record<WireCodec, PcmCodec> = {
 
 export function pcmCodec(codec: WireCodec): PcmCodec {
   return CODECS[codec];
+}
+
+/** The PCM format a wire format decodes to: same rate, L16 becomes pcm16, G.711 stays itself. */
+export function pcmFormatOf(format: WireFormat): AudioFormat {
+  return { codec: format.codec === 'l16' ? 'pcm16' : format.codec, sampleRate: format.sampleRate };
 }

@@ -16,7 +16,7 @@
 import type { Metrics } from '../../observability/metrics.js';
 import type { WorkerPool } from '../../workers/pool.js';
 import { SILERO_GEOMETRY, SILERO_STATE_SIZE, type VadSampleRate } from './silero-model.js';
-import type { VadTaskPayload } from '../../workers/vad.task.js';
+import type { VadTaskPayload } from './vad.task.js';
 
 /** Why a call gave up on Silero; the label of `voice_gateway_vad_fallbacks_total`. */
 export type FallbackReason = 'worker_error' | 'timeout' | 'pool_closed' | 'backlog' | 'model_not_found';

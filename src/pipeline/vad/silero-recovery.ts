@@ -9,7 +9,7 @@
  */
 import type { Logger } from '../../observability/logger.js';
 import type { WorkerPool } from '../../workers/pool.js';
-import type { VadTaskPayload, VadTaskResult } from '../../workers/vad.task.js';
+import type { VadTaskPayload, VadTaskResult } from './vad.task.js';
 import { SILERO_GEOMETRY, SILERO_STATE_SIZE } from './silero-model.js';
 
 export interface SileroRecoveryOptions {

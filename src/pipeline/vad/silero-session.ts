@@ -1,6 +1,6 @@
 /**
  * One onnxruntime session of the Silero v5 model and a batched step over it. Used inside workers
- * (src/workers/vad.task.ts) and by the benchmark; the main thread of the gateway never loads it.
+ * (src/pipeline/vad/vad.task.ts) and by the benchmark; the main thread of the gateway never loads it.
  */
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { GatewayError } from '../../errors.js';

@@ -7,24 +7,11 @@ import { GatewayError } from '../../errors.js';
 import type { AudioFormat } from '../../pipeline/frame.js';
 import type { Provider, ProviderConnectOptions, ProviderSession } from '../types.js';
 import { GEMINI_INPUT, GeminiLiveSession } from './live-session.js';
+import type { GeminiProviderOptions } from './options.js';
 
 export type { GeminiLiveSession } from './live-session.js';
 
-export interface GeminiProviderOptions {
-  readonly apiKey?: string;
-  /** http(s) base URL of the API (tests: a loopback fake); the SDK derives the ws(s) URL. */
-  readonly baseUrl?: string;
-  readonly model: string;
-  readonly voice?: string;
-  /** Default system instructions; ProviderConnectOptions.instructions wins when set. */
-  readonly instructions?: string;
-  /** 'client' (default): our VAD brackets turns; 'automatic': the server's activity detection does. */
-  readonly activityDetection?: 'client' | 'automatic';
-  /** Declare the end_call function (END_CALL_TOOL): the model may end the call after its goodbye. */
-  readonly endCallTool?: boolean;
-  /** Bound on opening the replacement link after goAway. */
-  readonly reconnectTimeoutMs?: number;
-}
+export type { GeminiProviderOptions } from './options.js';
 
 export class GeminiLiveProvider implements Provider {
   readonly name = 'gemini';

@@ -25,7 +25,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { AudioFormat, AudioFrame, EncodedFrame } from '../../pipeline/frame.js';
 import { AsyncQueue } from '../../util/async-queue.js';
 import type { ConversationTurn, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../types.js';
-import type { GeminiProviderOptions } from './gemini-provider.js';
+import type { GeminiProviderOptions } from './options.js';
 import { LiveLink, type LinkHandlers } from './live-link.js';
 import { liveModelTraits } from './models.js';
 import { decodeServerMessage, type LiveAction, type Problem } from './server-message.js';

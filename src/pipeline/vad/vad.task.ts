@@ -4,8 +4,8 @@
  * in the payload and come back in the result, so a worker that dies loses nothing but the batch.
  */
 import { move } from 'piscina';
-import { SileroSession } from '../pipeline/vad/silero-session.js';
-import type { VadSampleRate } from '../pipeline/vad/silero-model.js';
+import { SileroSession } from './silero-session.js';
+import type { VadSampleRate } from './silero-model.js';
 
 export interface VadTaskPayload {
   readonly sampleRate: VadSampleRate;

@@ -1,0 +1,48 @@
+/**
+ * Telnyx media streams: where our media WebSocket lives, the stream settings a TeXML answer or a
+ * Call Control answer/dial carries, and the TeXML document. The one place that builds the Telnyx
+ * stream URL: the webhooks and an outbound dial all take it from here.
+ *
+ * Media credentials ride in the URL path (/telnyx/media/<token>), which Telnyx dials as given; never
+ * in a query string, which nothing promises to keep.
+ */
+import type { WireFormat } from '../../pipeline/frame.js';
+import type { TelnyxCodec, TelnyxStreamSetup } from '../telnyx-call-control.js';
+import { xmlAttr } from '../xml.js';
+
+export const TELNYX_MEDIA_PATH = '/telnyx/media';
+
+/** The media URL for a token: in the path. */
+export function telnyxStreamUrl(wsBase: string, token: string): string {
+  return `${wsBase}${TELNYX_MEDIA_PATH}/${encodeURIComponent(token)}`;
+}
+
+/** What we send Telnyx, as the carrier was told to expect it (L16 at 16 kHz: the rate we ask for). */
+export function telnyxEgressFormat(codec: TelnyxCodec): WireFormat {
+  if (codec === 'PCMA') return { codec: 'alaw', sampleRate: 8000 };
+  if (codec === 'L16') return { codec: 'l16', sampleRate: 16000 };
+  return { codec: 'mulaw', sampleRate: 8000 };
+}
+
+/** The configured codecs (TELNYX_CODEC, TELNYX_BIDIRECTIONAL_CODEC). */
+export interface TelnyxStreamCodecs {
+  readonly codec: TelnyxCodec;
+  readonly bidirectionalCodec: TelnyxCodec;
+}
+
+export function telnyxStreamSetup(ctx: { readonly config: { readonly telnyx: TelnyxStreamCodecs }; readonly wsBase: string }, token: string): TelnyxStreamSetup {
+  const { codec, bidirectionalCodec } = ctx.config.telnyx;
+  return { streamUrl: telnyxStreamUrl(ctx.wsBase, token), codec, bidirectionalCodec, bidirectionalSamplingRate: bidirectionalCodec === 'L16' ? 16000 : undefined };
+}
+
+/**
+ * Telnyx TeXML <Stream> (https://developers.telnyx.com/docs/voice/programmable-voice/texml-verbs/stream):
+ * `codec` is what Telnyx streams to us ("when transcoding is not possible, the codec from the call
+ * will be used. Currently, transcoding is only supported between PCMU and PCMA"), `bidirectionalMode`
+ * rtp lets us speak back, `bidirectionalCodec` is what it expects from us (default PCMU, so it is
+ * always written), `bidirectionalSamplingRate` the rate of L16 we send.
+ */
+export function telnyxConnectStream(setup: TelnyxStreamSetup): string {
+  const rate = setup.bidirectionalCodec === 'L16' && setup.bidirectionalSamplingRate ? ` bidirectionalSamplingRate="${String(setup.bidirectionalSamplingRate)}"` : '';
+  return `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="${xmlAttr(setup.streamUrl)}" codec="${xmlAttr(setup.codec)}" bidirectionalMode="rtp" bidirectionalCodec="${xmlAttr(setup.bidirectionalCodec)}"${rate}/></Connect></Response>`;
+}
