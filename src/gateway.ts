@@ -14,7 +14,7 @@ import { buildApp } from './http/app.js';
 import { createTelnyxCallControl } from './carriers/telnyx-call-control.js';
 import { createCallControl } from './carriers/call-control.js';
 import { CarrierLegs } from './carriers/carrier-legs.js';
-import { callRecordsFor } from './store/call-records.js';
+import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
 import { createProviders, withAllDownFallback } from './providers/registry.js';
 
@@ -38,12 +38,12 @@ export interface GatewayOverrides {
 export async function createGateway(config: Config, overrides: GatewayOverrides = {}): Promise<Gateway> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel });
   const metrics = overrides.metrics ?? createMetrics({ defaultMetrics: true });
+  // Call records: opened (and migrated) before any call can start (and before the workers: a database that is down fails the start with nothing to close); DATABASE_URL shares them across nodes.
+  const records = await openCallRecordsFor(config, { metrics, logger, now: overrides.now });
   let pool: WorkerPool | undefined;
   if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
   const vad: VadService = createVadService({ engine: config.vadEngine, batchWaitMs: config.vadBatchWaitMs, pool, metrics, logger, turn });
-  // Call records: opened (and migrated) before any call can start.
-  const records = callRecordsFor(config, { metrics, logger });
   const calls = new CallManager({
     providers: withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger }),
     failover: config.failover,
@@ -90,7 +90,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
         await callControl.close();
         await legs.close();
         await app.close();
-        records.close();
+        await records.close();
         await vad.close();
         await pool?.close();
         metrics.close();
