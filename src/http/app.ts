@@ -18,6 +18,7 @@ import type { CallRecords } from '../store/call-records.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import { CORRELATION_HEADER, correlationIdFrom } from './correlation.js';
 import { StreamTokens } from './security/stream-tokens.js';
+import type { GrantStore } from './security/grant-store.js';
 import { trustProxyOption } from './security/allowlist.js';
 import { MediaGuard } from './media-guard.js';
 import { RedactingLogController } from './request-log.js';
@@ -34,6 +35,8 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly calls: CallManager;
   readonly tokens?: StreamTokens;
+  /** REDIS_URL: the store one-time grants (stream and browser session tokens) share across nodes. */
+  readonly grantStore?: GrantStore;
   /** Worker pool up and the like; draining is checked separately. */
   readonly isReady?: () => boolean;
   readonly telnyxCallControl?: TelnyxCallControl;
@@ -150,7 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (id) headers.push(`X-Correlation-ID: ${id}`);
   });
 
-  const tokens = deps.tokens ?? new StreamTokens({ ttlMs: config.media.streamTokenTtlMs, now: deps.now });
+  const tokens = deps.tokens ?? new StreamTokens({ ttlMs: config.media.streamTokenTtlMs, now: deps.now, shared: deps.grantStore, logger: deps.logger });
   const ctx = { ...deps, tokens, wsBase: wsBase(config.publicUrl) };
   registerHealthRoutes(app, ctx);
   registerTwilioRoutes(app, ctx);
