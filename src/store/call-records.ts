@@ -256,7 +256,7 @@ export async function openCallRecordsFor(
     throw err;
   }
   return new CallRecords({
-    store: new MirroredCallStore(local, shared, { logger: deps.logger, now: deps.now }),
+    store: new MirroredCallStore(local, shared, { logger: deps.logger, now: deps.now, onDropped: (kind) => metrics.callRecordWriteErrorsTotal.inc({ kind }) }),
     retentionDays: config.calls.recordDays,
     logger: deps.logger,
     now: deps.now,

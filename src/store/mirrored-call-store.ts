@@ -16,6 +16,12 @@ import type { PgCallStore } from './pg-call-store.js';
 
 /** Finished rows the local mirror keeps (it answers only for calls in progress on this node). */
 const LOCAL_KEEP_MS = 3600_000;
+/**
+ * Writes waiting for PostgreSQL at most. A database that hangs (rather than refuses) would otherwise
+ * grow the queue by a batch a second for as long as it hangs; past this, new writes are dropped,
+ * logged and counted, and the local mirror still has them.
+ */
+const MAX_PENDING = 1000;
 
 export class MirroredCallStore implements CallStoreApi {
   readonly local: CallStore;
@@ -25,11 +31,14 @@ export class MirroredCallStore implements CallStoreApi {
   #tail: Promise<void> = Promise.resolve();
   #pending = 0;
 
-  constructor(local: CallStore, shared: PgCallStore, opts: { logger: Logger; now?: () => number }) {
+  readonly #dropped: ((kind: string) => void) | undefined;
+
+  constructor(local: CallStore, shared: PgCallStore, opts: { logger: Logger; now?: () => number; onDropped?: (kind: string) => void }) {
     this.local = local;
     this.shared = shared;
     this.#log = opts.logger.child({ component: 'call_records_shared' });
     this.#now = opts.now ?? Date.now;
+    this.#dropped = opts.onDropped;
   }
 
   get owner(): string {
@@ -46,6 +55,11 @@ export class MirroredCallStore implements CallStoreApi {
 
   /** Queue one write to PostgreSQL behind the others; its failure is logged, never thrown. */
   #enqueue(kind: string, fn: () => Promise<unknown>): Promise<void> {
+    if (this.#pending >= MAX_PENDING) {
+      this.#dropped?.(kind);
+      this.#log.error({ event: 'call_record_shared_write_dropped', kind, pending: this.#pending }, 'shared database is not keeping up; call record write dropped');
+      return this.#tail;
+    }
     this.#pending++;
     const next = this.#tail.then(fn).then(
       () => undefined,

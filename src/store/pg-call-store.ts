@@ -23,6 +23,8 @@ export interface PgCallStoreOptions {
   /** Connections in the pool; writes are serialised by the caller, reads may overlap them. */
   readonly maxConnections?: number;
   readonly connectTimeoutMs?: number;
+  /** A query the server has not answered within this fails. */
+  readonly queryTimeoutMs?: number;
   /** Called after each write with its kind, duration and outcome (metrics). */
   readonly observe?: (kind: string, seconds: number, ok: boolean) => void;
 }
@@ -81,7 +83,13 @@ export class PgCallStore {
 
   /** Connect and migrate. A database that cannot be reached is a GW_ERR_STORE_OPEN naming it. */
   static async open(opts: PgCallStoreOptions): Promise<PgCallStore> {
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 4, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000 });
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.maxConnections ?? 4,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+      // A database that hangs fails the write (logged, counted) instead of holding the queue for ever.
+      query_timeout: opts.queryTimeoutMs ?? 10_000,
+    });
     // An idle client whose server went away emits 'error' on the pool; the next query reports it.
     pool.on('error', () => undefined);
     try {

@@ -5,6 +5,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openCallRecordsFor, type CallRecords } from '../../src/store/call-records.js';
+import { CallStore } from '../../src/store/call-store.js';
+import { MirroredCallStore } from '../../src/store/mirrored-call-store.js';
+import type { PgCallStore } from '../../src/store/pg-call-store.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { freePort } from '../../src/util/net.js';
@@ -75,5 +78,23 @@ describe.skipIf(!initdb.path)('call records shared through PostgreSQL', () => {
   it('a database down at start fails the start with GW_ERR_STORE_OPEN', async () => {
     const url = `postgres://postgres@127.0.0.1:${String(await freePort())}/postgres`;
     await expect(node(url).open()).rejects.toMatchObject({ code: 'GW_ERR_STORE_OPEN' });
+  });
+});
+
+describe('the write queue to a shared database that hangs', () => {
+  it('is bounded: past 1000 waiting writes new ones are dropped, logged and counted; the local mirror has them', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(s) } });
+    const dropped: string[] = [];
+    // Stands in for a PostgreSQL that accepts connections and never answers.
+    const hanging = { writeSnapshots: () => new Promise<void>(() => undefined), close: async () => undefined };
+    const local = CallStore.open({ path: ':memory:' });
+    const m = new MirroredCallStore(local, hanging as unknown as PgCallStore, { logger, onDropped: (k) => dropped.push(k) });
+    for (let i = 0; i < 1005; i++) m.writeSnapshots([snapshot({ callId: `c${String(i)}` })]);
+    expect(m.pendingWrites).toBe(1000);
+    expect(dropped).toEqual(['batch', 'batch', 'batch', 'batch', 'batch']);
+    expect(lines.filter((l) => l.includes('"call_record_shared_write_dropped"'))).toHaveLength(5);
+    expect(local.get('c1004')?.state).toBe('live');
+    local.close();
   });
 });
