@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StreamTokens } from '../../src/http/security/stream-tokens.js';
+import { freePort } from '../../src/util/net.js';
 import { RedisGrantStore } from '../../src/http/security/redis-grant-store.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
@@ -121,5 +122,12 @@ describe.skipIf(!redisServer.path)('stream grants shared through Redis', () => {
     expect(b.lines.some((l) => l.includes('"stream_grants_redis_failed"'))).toBe(true);
     expect((await a.metrics.streamGrantStoreErrorsTotal.get()).values.find((v) => v.labels.op === 'put')?.value).toBe(1);
     expect(held).toMatchObject({ ok: true, carrierCallId: 'CA1' });
+  });
+
+  it('a Redis that is not there at start: ready() fails with GW_ERR_GRANTS_UNAVAILABLE (the gateway does not start)', async () => {
+    const metrics = createMetrics();
+    const store = new RedisGrantStore({ url: `redis://127.0.0.1:${String(await freePort())}`, logger: createLogger({ level: 'silent' }), errors: metrics.streamGrantStoreErrorsTotal });
+    stores.push(store);
+    await expect(store.ready(300)).rejects.toMatchObject({ code: 'GW_ERR_GRANTS_UNAVAILABLE' });
   });
 });
