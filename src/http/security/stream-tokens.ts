@@ -96,8 +96,10 @@ export class StreamTokens {
       return token;
     }
     const stored: StoredGrant = { c: carrierCallId ?? null, i: info, e: grant.expiresAt };
-    const write = this.#shared.put(token, JSON.stringify(stored), this.#ttlMs).finally(() => this.#writes.delete(token));
-    write.catch(() => undefined); // reported by issued(); the store logged and counted it
+    const write = this.#shared.put(token, JSON.stringify(stored), this.#ttlMs);
+    // A stored grant needs no more tracking; a failed one is kept until issued() (or consume) reads
+    // it, so a caller that asks late still learns the token is worthless. The store logged and counted it.
+    write.then(() => this.#writes.delete(token), () => undefined);
     this.#writes.set(token, write);
     return token;
   }
@@ -107,7 +109,13 @@ export class StreamTokens {
    * rejects (GW_ERR_GRANTS_UNAVAILABLE) when it could not be stored: hand the token to no carrier.
    */
   async issued(token: string): Promise<void> {
-    await this.#writes.get(token);
+    const write = this.#writes.get(token);
+    if (!write) return;
+    try {
+      await write;
+    } finally {
+      this.#writes.delete(token);
+    }
   }
 
   /** take(), wherever the grant is: through the shared store when there is one. */
@@ -160,6 +168,7 @@ export class StreamTokens {
     if (this.#shared && token) {
       // Shared grants are spent with redeem(); here (withdrawing an outbound call's grant) the
       // token is deleted wherever it is, and nothing is granted.
+      this.#writes.delete(token);
       void this.#shared.revoke(token).catch((err: unknown) => this.#log?.warn({ event: 'stream_grant_revoke_failed', err }, 'could not withdraw a stream grant'));
       return undefined;
     }
