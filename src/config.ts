@@ -84,6 +84,8 @@ export interface Config {
     maxMessageBytes: number;
     maxMessagesPerSecond: number;
     streamTokenTtlMs: number;
+    /** REDIS_URL: one-time stream grants shared by every node (minted on one, consumed once on any). Unset: in process. */
+    redisUrl?: string;
     egressLeadMs: number;
     egressMaxQueueMs: number;
     /** An upgraded media socket that has not sent a valid `start` within this is closed. */
@@ -142,6 +144,8 @@ export interface CallsConfig {
   recordPath: string;
   /** Finished calls older than this many days are pruned. */
   recordDays: number;
+  /** DATABASE_URL: the call log in PostgreSQL, shared by every node. Unset: the SQLite file at recordPath. */
+  databaseUrl?: string;
   /** Twilio REST (outbound calls, hangup): the account; the auth token is TWILIO_AUTH_TOKEN. */
   twilioAccountSid?: string;
   /** Twilio REST base URL (default https://api.twilio.com): a fake in tests. */
@@ -172,6 +176,7 @@ function callsConfig(env: Env): CallsConfig {
   return {
     recordPath: str(env, 'CALL_RECORD_PATH') ?? './data/calls.sqlite',
     recordDays: int(env, 'CALL_RECORD_DAYS', 30, 1, 36_500),
+    databaseUrl: serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     twilioAccountSid: accountSid,
     twilioApiBaseUrl: optionalUrl('TWILIO_API_BASE_URL'),
     telnyxConnectionId: str(env, 'TELNYX_CONNECTION_ID'),
@@ -368,6 +373,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxMessageBytes: int(env, 'MEDIA_MAX_MESSAGE_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
       maxMessagesPerSecond: int(env, 'MEDIA_MAX_MESSAGES_PER_SECOND', 500, 10, 100_000),
       streamTokenTtlMs: int(env, 'STREAM_TOKEN_TTL_MS', 60_000, 1000, 3_600_000),
+      redisUrl: serviceUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
       // 250 ms: the smallest lead with no playout gap across a 100 ms event-loop stall and a 200 ms TCP
       // retransmit, plus 50 ms of margin (bench/egress-lead.bench.ts). Barge-in is not slower: both
       // carriers drop their buffer on `clear`. WebRTC calls keep 60 ms (SHORT_EGRESS_LEAD_MS in calls/call.ts):
@@ -453,4 +459,20 @@ function llmConfig(env: Env, providers: readonly string[]): Config['llm'] {
     throw invalid('LLM_API_KEY', "must be set when PROVIDERS includes 'deepgram-cascade' and LLM_BASE_URL is unset (OpenAI)");
   }
   return { baseUrl, model: str(env, 'LLM_MODEL') ?? 'gpt-4o-mini', apiKey };
+}
+
+/** A shared service's URL (database, Redis), one of `protocols`; errors never echo its password. */
+function serviceUrl(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw invalid(name, `must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL`);
+  }
+  if (!protocols.includes(parsed.protocol) || parsed.hostname === '') {
+    throw invalid(name, `must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host, got '${parsed.protocol}//${parsed.hostname}'`);
+  }
+  return raw;
 }

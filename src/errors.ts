@@ -79,6 +79,8 @@ export const ERRORS = {
   GW_ERR_STORE_OPEN: { message: 'the call record store cannot be opened', retryable: false },
   GW_ERR_STORE_SCHEMA: { message: 'the call record store has a newer schema than this gateway knows', retryable: false },
   GW_ERR_STORE_WRITE: { message: 'a call record could not be written', retryable: true, statusCode: 500 },
+  // Shared stores (several nodes)
+  GW_ERR_GRANTS_UNAVAILABLE: { message: 'the shared stream grant store (Redis) cannot be reached', retryable: true, statusCode: 503 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

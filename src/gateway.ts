@@ -14,8 +14,9 @@ import { buildApp } from './http/app.js';
 import { createTelnyxCallControl } from './carriers/telnyx-call-control.js';
 import { createCallControl } from './carriers/call-control.js';
 import { CarrierLegs } from './carriers/carrier-legs.js';
-import { callRecordsFor } from './store/call-records.js';
+import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
+import { RedisGrantStore } from './http/security/redis-grant-store.js';
 import { createProviders, withAllDownFallback } from './providers/registry.js';
 
 export interface Gateway {
@@ -38,12 +39,17 @@ export interface GatewayOverrides {
 export async function createGateway(config: Config, overrides: GatewayOverrides = {}): Promise<Gateway> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel });
   const metrics = overrides.metrics ?? createMetrics({ defaultMetrics: true });
+  // Call records: opened (and migrated) before any call can start (and before the workers: a database that is down fails the start with nothing to close); DATABASE_URL shares them across nodes.
+  const records = await openCallRecordsFor(config, { metrics, logger, now: overrides.now });
+  // REDIS_URL: one-time stream grants shared by every node; a Redis that is down fails the start.
+  const grantStore = await openGrantStore(config, { metrics, logger }).catch(async (err: unknown) => {
+    await records.close();
+    throw err;
+  });
   let pool: WorkerPool | undefined;
   if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
   const vad: VadService = createVadService({ engine: config.vadEngine, batchWaitMs: config.vadBatchWaitMs, pool, metrics, logger, turn });
-  // Call records: opened (and migrated) before any call can start.
-  const records = callRecordsFor(config, { metrics, logger });
   const calls = new CallManager({
     providers: withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger }),
     failover: config.failover,
@@ -63,7 +69,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   // Telnyx Call Control legs outlive our media socket: every end of a call hangs its leg up here.
   const legs = new CarrierLegs({ telnyx: telnyxCallControl, logger });
   // One token table for webhooks and outbound calls (an outbound call's grant is issued by call control).
-  const tokens = new StreamTokens({ ttlMs: config.media.streamTokenTtlMs, now: overrides.now });
+  const tokens = new StreamTokens({ ttlMs: config.media.streamTokenTtlMs, now: overrides.now, shared: grantStore, logger });
   const callControl = createCallControl(config, { calls, tokens, records, telnyx: telnyxCallControl, legs, metrics, logger });
   const app = await buildApp({
     config,
@@ -72,6 +78,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     calls,
     telnyxCallControl,
     tokens,
+    grantStore,
     callRecords: records,
     callControl,
     legs,
@@ -90,7 +97,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
         await callControl.close();
         await legs.close();
         await app.close();
-        records.close();
+        await grantStore?.close();
+        await records.close();
         await vad.close();
         await pool?.close();
         metrics.close();
@@ -98,4 +106,16 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       return closing;
     },
   };
+}
+
+async function openGrantStore(config: Config, deps: { metrics: Metrics; logger: Logger }): Promise<RedisGrantStore | undefined> {
+  if (config.media.redisUrl === undefined) return undefined;
+  const store = new RedisGrantStore({ url: config.media.redisUrl, logger: deps.logger, errors: deps.metrics.streamGrantStoreErrorsTotal });
+  try {
+    await store.ready();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return store;
 }

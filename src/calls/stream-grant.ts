@@ -35,5 +35,7 @@ export interface StreamGrantInfo {
  */
 export interface StreamGrantIssuer {
   issue(carrierCallId?: string, info?: StreamGrantInfo): string;
+  /** Resolves once every node can find the grant; rejects (GW_ERR_GRANTS_UNAVAILABLE) when it could not be stored. */
+  issued(token: string): Promise<void>;
   consume(token: string | undefined, carrierCallId?: string, transport?: MediaTransport): StreamGrantInfo | undefined;
 }

@@ -171,6 +171,9 @@ export class CallControl {
         ? ({ transport: 'telnyx', leg: 'call_control', egress: telnyxEgressFormat(config.telnyx.bidirectionalCodec) } as const)
         : ({ transport: 'twilio', leg: 'stream_verb' } as const);
     const token = tokens.issue(undefined, { callId: p.callId, direction: 'outbound', from: p.from, to: p.to, provider: p.provider, metadata: p.metadata, ...carrier });
+    // With a shared grant store (REDIS_URL) the carrier may open its stream on another node: never
+    // dial with a token that node cannot find.
+    await tokens.issued(token);
     try {
       records.store.insertDialing({ callId: p.callId, correlationId: p.correlationId, transport: p.transport, from: p.from, to: p.to, provider: p.provider, metadata: p.metadata });
     } catch (err) {

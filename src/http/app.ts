@@ -125,7 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (id) headers.push(`X-Correlation-ID: ${id}`);
   });
 
-  const tokens = deps.tokens ?? new StreamTokens({ ttlMs: config.media.streamTokenTtlMs, now: deps.now });
+  const tokens = deps.tokens ?? new StreamTokens({ ttlMs: config.media.streamTokenTtlMs, now: deps.now, shared: deps.grantStore, logger: deps.logger });
   const ctx = { ...deps, tokens, wsBase: wsBase(config.publicUrl) };
   registerHealthRoutes(app, ctx);
   registerTwilioRoutes(app, ctx);

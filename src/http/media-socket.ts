@@ -53,6 +53,8 @@ const LOUD_REJECTIONS = 5;
 const FLOOD_CLOSE_FACTOR = 4;
 /** Frames held waiting for a missing one before it is given up (3 x 20 ms). */
 const REORDER_WINDOW = 3;
+/** Messages kept while a start's token is checked in the shared store (~2 s of 20 ms frames). */
+const MAX_HELD = 100;
 
 interface Inbound {
   payload: Uint8Array;
@@ -83,7 +85,22 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
     if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
   };
 
+  /**
+   * Messages that arrive while a start's token is checked in the shared grant store (REDIS_URL) wait
+   * here, in order, and are handled once it answers; bounded, so a flood cannot pile up behind it.
+   */
+  let held: [RawData, boolean][] | undefined;
+
   socket.on('message', (data: RawData, isBinary: boolean) => {
+    if (held) {
+      if (held.length < MAX_HELD) held.push([data, isBinary]);
+      else reject('GW_ERR_TRANSPORT_RATE_LIMITED', 'messages while the stream token is checked');
+      return;
+    }
+    onMessage(data, isBinary);
+  });
+
+  const onMessage = (data: RawData, isBinary: boolean) => {
     receivedAtMs = performance.now();
     const now = Date.now();
     if (now - windowStart >= 1000) {
@@ -115,12 +132,12 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
         log.error({ event: 'media_handler_failed', err }, 'media handler failed');
       }
     }
-  });
+  };
 
   /** The grant this start may use: the one taken at upgrade, or the token in its custom parameters. */
-  const grantFor = (ev: StartEvent): StreamGrantInfo | undefined => {
+  const grantFor = (ev: StartEvent): StreamGrantInfo | undefined | Promise<StreamGrantInfo | undefined> => {
     if (ctx.claimed) return StreamTokens.fits(ctx.claimed.carrierCallId, ev.carrierCallId) ? ctx.claimed.info : undefined;
-    return ctx.tokens.consume(ev.customParameters.token, ev.carrierCallId, transport as MediaTransport);
+    return ctx.tokens.redeem(ev.customParameters.token, ev.carrierCallId, transport as MediaTransport);
   };
 
   const onStart = (ev: StartEvent) => {
@@ -131,8 +148,30 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
       closeWith(CLOSE_DRAINING, 'gateway is shutting down');
       return;
     }
-    const grant = grantFor(ev);
+    const granted = grantFor(ev);
     started = true;
+    if (!(granted instanceof Promise)) {
+      startWith(ev, granted);
+      return;
+    }
+    // Shared grants: hold what follows until the store answers, then go on in order.
+    held = [];
+    void granted.then(
+      (grant) => {
+        try {
+          if (socket.readyState === socket.OPEN) startWith(ev, grant);
+        } catch (err) {
+          reject(isGatewayError(err) ? err.code : 'internal', (err as Error).message);
+          if (!isGatewayError(err)) log.error({ event: 'media_handler_failed', err }, 'media handler failed');
+        }
+        const queued = held ?? [];
+        held = undefined;
+        for (const [data, isBinary] of queued) onMessage(data, isBinary);
+      },
+    );
+  };
+
+  const startWith = (ev: StartEvent, grant: StreamGrantInfo | undefined) => {
     if (!grant) {
       const presented = ctx.claimed !== undefined || ev.customParameters.token !== undefined;
       reject('GW_ERR_TRANSPORT_BAD_TOKEN', presented ? 'unknown, expired, reused, for another call or another transport' : 'no token');

@@ -14,6 +14,7 @@ import type { CarrierLegs } from '../carriers/carrier-legs.js';
 import type { CallRecords } from '../store/call-records.js';
 import type { GatewayError } from '../errors.js';
 import type { StreamTokens } from './security/stream-tokens.js';
+import type { GrantStore } from './security/grant-store.js';
 
 export interface AppDeps {
   readonly config: Config;
@@ -21,6 +22,8 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly calls: CallManager;
   readonly tokens?: StreamTokens;
+  /** REDIS_URL: the store one-time grants (stream and browser session tokens) share across nodes. */
+  readonly grantStore?: GrantStore;
   /** Worker pool up and the like; draining is checked separately. */
   readonly isReady?: () => boolean;
   readonly telnyxCallControl?: TelnyxCallControl;

@@ -380,6 +380,14 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       labelNames: ['provider', 'event'] as const,
       registers: r,
     }),
+
+    // Scale-out (issue 17): shared stores
+    streamGrantStoreErrorsTotal: new Counter({
+      name: 'voice_gateway_stream_grant_store_errors_total',
+      help: 'Shared stream grant store (Redis, REDIS_URL) commands that failed or timed out, by op (put, take, peek, revoke); a failed take refuses the stream',
+      labelNames: ['op'] as const,
+      registers: r,
+    }),
   };
 }
 

@@ -11,10 +11,14 @@ import type { CallSnapshot } from '../calls/call.js';
 import type { CallRecorder } from '../calls/call-recorder.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { CallStore, type CallStoreOptions } from './call-store.js';
+import type { CallRecord } from './call-record.js';
+import { CallStore, type CallStoreApi, type CallStoreOptions, type ListQuery } from './call-store.js';
+import { MirroredCallStore } from './mirrored-call-store.js';
+import { PgCallStore } from './pg-call-store.js';
 
 export interface CallRecordsOptions {
-  readonly store: CallStore;
+  /** The SQLite store, or (DATABASE_URL) a local mirror of PostgreSQL. */
+  readonly store: CallStoreApi;
   readonly logger: Logger;
   readonly now?: () => number;
   /** Finished calls older than this are deleted (at start, then hourly). */
@@ -33,7 +37,9 @@ const DAY_MS = 24 * 3600 * 1000;
 const ENDED_RETRIES = 3;
 
 export class CallRecords implements CallRecorder {
-  readonly store: CallStore;
+  readonly store: CallStoreApi;
+  /** Set when the log is shared (PostgreSQL): reads go there. */
+  readonly #shared: MirroredCallStore | undefined;
   readonly #opts: CallRecordsOptions;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -46,6 +52,7 @@ export class CallRecords implements CallRecorder {
   constructor(opts: CallRecordsOptions) {
     this.#opts = opts;
     this.store = opts.store;
+    this.#shared = opts.store instanceof MirroredCallStore ? opts.store : undefined;
     this.#log = opts.logger.child({ component: 'call_records' });
     this.#now = opts.now ?? Date.now;
   }
@@ -76,21 +83,47 @@ export class CallRecords implements CallRecorder {
   }
 
   prune(): number {
-    const n = this.store.prune(this.#now() - this.#opts.retentionDays * DAY_MS);
+    const cutoff = this.#now() - this.#opts.retentionDays * DAY_MS;
+    const n = this.#shared ? this.#shared.prune(cutoff, (m) => this.#pruned(m)) : this.store.prune(cutoff);
+    this.#pruned(n);
+    return n;
+  }
+
+  #pruned(n: number): void {
     if (n > 0) {
       this.#opts.onPruned?.(n);
       this.#log.info({ event: 'call_records_pruned', rows: n, retentionDays: this.#opts.retentionDays }, 'old call records pruned');
     }
-    return n;
   }
 
   sweep(): number {
-    const n = this.store.sweepOrphans(this.#opts.staleMs ?? 15_000);
+    const staleMs = this.#opts.staleMs ?? 15_000;
+    const n = this.#shared ? this.#shared.sweepOrphans(staleMs, (m) => this.#swept(m)) : this.store.sweepOrphans(staleMs);
+    this.#swept(n);
+    return n;
+  }
+
+  #swept(n: number): void {
     if (n > 0) {
       this.#opts.onSwept?.(n);
       this.#log.warn({ event: 'call_records_orphans', rows: n }, 'calls left live by a stopped gateway marked ended');
     }
-    return n;
+  }
+
+  /** One call's record from the log every node writes (the shared one when there is one). */
+  async get(callId: string): Promise<CallRecord | undefined> {
+    if (!this.#shared) return this.store.get(callId);
+    this.flush();
+    await this.#shared.settled();
+    return this.#shared.shared.get(callId);
+  }
+
+  /** A page of the log (all nodes' calls when shared); this node's pending writes land first. */
+  async list(q: ListQuery): Promise<{ records: CallRecord[]; nextCursor: string | null }> {
+    this.flush();
+    if (!this.#shared) return this.store.list(q);
+    await this.#shared.settled();
+    return this.#shared.shared.list(q);
   }
 
   started(snapshot: CallSnapshot): void {
@@ -143,7 +176,8 @@ export class CallRecords implements CallRecorder {
     const reason = expected && expected.until >= this.#now() ? expected.reason : undefined;
     try {
       this.store.writeEnded(snapshot, reason);
-      return;
+      // Shared log: done when the database has it (a failure there is logged and counted, not thrown).
+      return this.#shared?.settled();
     } catch (err) {
       this.#log.warn({ event: 'call_record_retry', callId: snapshot.callId, err }, 'finished call record not written yet; retrying');
     }
@@ -161,20 +195,28 @@ export class CallRecords implements CallRecorder {
     })();
   }
 
-  /** Flush, stop the timers, close the file. Live calls should have ended first. */
-  close(): void {
-    if (this.#closed) return;
+  /** Flush, stop the timers, close the file (and, shared, the pool once queued writes are tried). */
+  close(): void | Promise<void> {
+    if (this.#closed) return this.#shared?.closeShared();
     if (this.#flushScheduled) clearImmediate(this.#flushScheduled);
     this.flush();
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     this.store.close();
+    return this.#shared?.closeShared();
   }
 }
 
 /** Open the store at `path` and start its housekeeping. */
 export function openCallRecords(opts: Omit<CallRecordsOptions, 'store'> & CallStoreOptions): CallRecords {
   return new CallRecords({ ...opts, store: CallStore.open(opts) }).start();
+}
+
+function observeInto(metrics: Metrics): (kind: string, seconds: number, ok: boolean) => void {
+  return (kind, seconds, ok) => {
+    metrics.callRecordWriteSeconds.observe({ kind }, seconds);
+    if (!ok) metrics.callRecordWriteErrorsTotal.inc({ kind });
+  };
 }
 
 /** The call log the config asks for, its write timings and housekeeping counted in `metrics`. */
@@ -187,11 +229,38 @@ export function callRecordsFor(
     path: config.calls.recordPath,
     retentionDays: config.calls.recordDays,
     logger: deps.logger,
-    observe: (kind, seconds, ok) => {
-      metrics.callRecordWriteSeconds.observe({ kind }, seconds);
-      if (!ok) metrics.callRecordWriteErrorsTotal.inc({ kind });
-    },
+    observe: observeInto(metrics),
     onPruned: (n) => metrics.callRecordsPrunedTotal.inc(n),
     onSwept: (n) => metrics.callRecordsOrphanedTotal.inc(n),
   });
+}
+
+/**
+ * As callRecordsFor, but with DATABASE_URL the log is PostgreSQL, shared by every node (connected and
+ * migrated here: a database that cannot be reached fails the start with GW_ERR_STORE_OPEN).
+ */
+export async function openCallRecordsFor(
+  config: { calls: { recordPath: string; recordDays: number; databaseUrl?: string } },
+  deps: { metrics: Metrics; logger: Logger; now?: () => number },
+): Promise<CallRecords> {
+  const url = config.calls.databaseUrl;
+  if (url === undefined) return callRecordsFor(config, deps);
+  const { metrics } = deps;
+  // The mirror's own timings are not the log's: only PostgreSQL's writes are observed.
+  const local = CallStore.open({ path: ':memory:', now: deps.now });
+  let shared: PgCallStore;
+  try {
+    shared = await PgCallStore.open({ url, owner: local.owner, now: deps.now, observe: observeInto(metrics) });
+  } catch (err) {
+    local.close();
+    throw err;
+  }
+  return new CallRecords({
+    store: new MirroredCallStore(local, shared, { logger: deps.logger, now: deps.now, onDropped: (kind) => metrics.callRecordWriteErrorsTotal.inc({ kind }) }),
+    retentionDays: config.calls.recordDays,
+    logger: deps.logger,
+    now: deps.now,
+    onPruned: (n) => metrics.callRecordsPrunedTotal.inc(n),
+    onSwept: (n) => metrics.callRecordsOrphanedTotal.inc(n),
+  }).start();
 }

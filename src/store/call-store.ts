@@ -73,7 +73,7 @@ export function decodeCursor(cursor: string): { createdAt: number; id: string } 
 }
 
 /** Whether an owner string names a process on this host that no longer exists. */
-function ownerIsGone(owner: string | null): boolean {
+export function ownerIsGone(owner: string | null): boolean {
   if (!owner) return true;
   const [host, pidText] = owner.split(':');
   const pid = Number(pidText);
@@ -85,6 +85,9 @@ function ownerIsGone(owner: string | null): boolean {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
+
+/** What the rest of the gateway may call on a store: CallStore's public members (a mirror has them too). */
+export type CallStoreApi = Pick<CallStore, keyof CallStore>;
 
 export class CallStore {
   readonly owner = `${hostname()}:${String(process.pid)}:${randomUUID().slice(0, 8)}`;

@@ -8,7 +8,7 @@
  *   const chrome = requireTool(CHROMIUM);
  *   describe.skipIf(!chrome.path)('...', () => { ... chrome.path! ... });
  */
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 
 /** The variable that turns "missing, skipped" into "missing, failed". */
@@ -115,4 +115,31 @@ export const TURNSERVER: ToolSpec = {
   envVar: 'TURNSERVER_PATH',
   candidates: ['turnserver'],
   install: '`apt-get install -y coturn` (Debian/Ubuntu), or set TURNSERVER_PATH',
+};
+
+export const REDIS_SERVER: ToolSpec = {
+  name: 'redis-server',
+  envVar: 'REDIS_SERVER_PATH',
+  candidates: ['redis-server'],
+  install: '`apt-get install -y redis-server` (Debian/Ubuntu), or set REDIS_SERVER_PATH',
+};
+
+/** Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<major>/bin: newest first. */
+function postgresBinDirs(): string[] {
+  try {
+    return readdirSync('/usr/lib/postgresql')
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a))
+      .map((v) => `/usr/lib/postgresql/${v}/bin/initdb`);
+  } catch {
+    return [];
+  }
+}
+
+/** initdb; `postgres` is looked for beside it. */
+export const POSTGRES_INITDB: ToolSpec = {
+  name: 'PostgreSQL (initdb, postgres)',
+  envVar: 'POSTGRES_INITDB_PATH',
+  candidates: [...postgresBinDirs(), 'initdb'],
+  install: '`apt-get install -y postgresql` (Debian/Ubuntu), or set POSTGRES_INITDB_PATH to its initdb',
 };

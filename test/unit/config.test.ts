@@ -35,4 +35,24 @@ describe('config', () => {
     expect(c.trustProxy).toBe(2);
     expect(c.publicUrl).toBe('https://gw.example.com');
   });
+
+  it('reads DATABASE_URL and REDIS_URL (shared stores for several nodes); unset keeps the in-process ones', () => {
+    expect(loadConfig({}).calls.databaseUrl).toBeUndefined();
+    expect(loadConfig({}).media.redisUrl).toBeUndefined();
+    const c = loadConfig({ DATABASE_URL: 'postgresql://gw:pw@db:5432/calls', REDIS_URL: 'redis://redis:6379/0' });
+    expect(c.calls.databaseUrl).toBe('postgresql://gw:pw@db:5432/calls');
+    expect(c.media.redisUrl).toBe('redis://redis:6379/0');
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/calls', REDIS_URL: 'rediss://r:6380' }).media.redisUrl).toBe('rediss://r:6380');
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'mysql://u:hunter2@db/calls' }, /DATABASE_URL/],
+    [{ DATABASE_URL: 'calls.sqlite' }, /DATABASE_URL/],
+    [{ REDIS_URL: 'http://u:hunter2@redis:6379' }, /REDIS_URL/],
+    [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL/],
+  ])('rejects %o naming the variable, never echoing a password', (env, pattern) => {
+    expect(() => loadConfig(env)).toThrow(pattern);
+    expect(() => loadConfig(env)).toThrow(expect.objectContaining({ code: 'GW_ERR_CONFIG_INVALID' }));
+    expect(() => loadConfig(env)).not.toThrow(/hunter2/);
+  });
 });

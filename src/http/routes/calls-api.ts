@@ -59,11 +59,11 @@ function parseLimit(raw: string | undefined): number {
 export function registerCallsApi(app: FastifyInstance, ctx: RouteContext): void {
   const onRequest = requireApiToken(ctx);
 
-  /** A live call's fresh record, or the stored one. */
-  const recordOf = (callId: string, stored?: CallRecord): CallRecord | undefined => {
+  /** A live call's fresh record, or the stored one (from the shared log when there is one). */
+  const recordOf = async (callId: string, stored?: CallRecord): Promise<CallRecord | undefined> => {
     const call = ctx.calls.get(callId);
-    if (call) return liveRecord(call.snapshot(), stored ?? ctx.callRecords?.store.get(callId));
-    return stored ?? ctx.callRecords?.store.get(callId);
+    if (call) return liveRecord(call.snapshot(), stored ?? (await ctx.callRecords?.get(callId)));
+    return stored ?? (await ctx.callRecords?.get(callId));
   };
 
   app.get<{ Querystring: { state?: string; limit?: string; cursor?: string } }>('/api/v1/calls', {
@@ -87,14 +87,14 @@ export function registerCallsApi(app: FastifyInstance, ctx: RouteContext): void 
       const live = stateName === 'ended' ? [] : ctx.calls.list().map((c) => liveRecord(c.snapshot(), undefined));
       return { calls: live.slice(0, limit), nextCursor: null };
     }
-    // Calls that started this instant are still in the recorder's batch: write it so they are listed.
-    records.flush();
-    const page = records.store.list({ states, limit, cursor: q.cursor });
-    return { calls: page.records.map((r) => recordOf(r.callId, r) ?? r), nextCursor: page.nextCursor };
+    // Calls that started this instant are still in the recorder's batch: list() writes it first.
+    const page = await records.list({ states, limit, cursor: q.cursor });
+    const calls = await Promise.all(page.records.map(async (r) => (await recordOf(r.callId, r)) ?? r));
+    return { calls, nextCursor: page.nextCursor };
   });
 
   app.get<{ Params: { callId: string } }>('/api/v1/calls/:callId', { onRequest }, async (request) => {
-    const record = recordOf(request.params.callId);
+    const record = await recordOf(request.params.callId);
     if (!record) throw new GatewayError('GW_ERR_CALL_NOT_FOUND', `'${request.params.callId}'`);
     return record;
   });

@@ -21,6 +21,7 @@ export function registerSessionsApi(app: FastifyInstance, ctx: RouteContext, tok
   const now = ctx.now ?? Date.now;
   app.post('/api/v1/sessions', { onRequest: [requireApiToken(ctx), notDrainingHook(ctx)] }, async (_request, reply) => {
     const token = tokens.issue(SESSION_TOKEN_PURPOSE);
+    await tokens.issued(token);
     return reply.code(201).send({ token, expiresAt: new Date(now() + SESSION_TOKEN_TTL_MS).toISOString(), iceServers: ice.forSession() });
   });
 }

@@ -66,6 +66,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
     // TeXML's CallSid is the call_control_id the media stream's start carries: the token binds to it.
     const token = ctx.tokens.issue(callSid, { transport: 'telnyx', leg: 'stream_verb', egress });
+    await ctx.tokens.issued(token);
     request.log.info({ event: 'telnyx_texml', carrierCallId: callSid }, 'connecting Telnyx call to media stream');
     return reply.type('text/xml').send(telnyxConnectStream(telnyxStreamSetup(ctx, token)));
   });
@@ -107,6 +108,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     const control = ctx.telnyxCallControl;
     if (!control) throw new GatewayError('GW_ERR_HTTP_NOT_READY', 'TELNYX_API_KEY is not set, so calls cannot be answered');
     const token = ctx.tokens.issue(callControlId, { transport: 'telnyx', leg: 'call_control', egress });
+    await ctx.tokens.issued(token);
     // The answer carries a command id fixed for this call, so a retried webhook's answer runs once.
     const answering = control.answerWithStream(callControlId, telnyxStreamSetup(ctx, token));
     let timer: NodeJS.Timeout | undefined;
@@ -132,10 +134,14 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
   const claimAtUpgrade = async (request: FastifyRequest) => {
     const pathToken = (request.params as Record<string, string | undefined>).token;
     const token = pathToken ?? header(request, AUTH_HEADER) ?? (request.query as Record<string, string | undefined>).token;
-    const taken = ctx.tokens.take(token, 'telnyx');
+    const taken = await ctx.tokens.claim(token, 'telnyx');
     if (!taken.ok) {
       // A Call Control leg whose token ran out will never stream: end it rather than leave dead air.
       if (taken.reason === 'expired' && taken.info?.leg === 'call_control' && taken.carrierCallId) ctx.legs?.ended(taken.carrierCallId, 'stream_token_expired');
+      if (taken.reason === 'unavailable') {
+        // The shared grant store cannot be asked: refused (never waved through), 503 so the carrier may retry.
+        throw rejectEdge(ctx, request, 'telnyx_media', new GatewayError('GW_ERR_GRANTS_UNAVAILABLE', 'the stream token cannot be checked'), 'grants_unavailable');
+      }
       throw rejectEdge(ctx, request, 'telnyx_media', new GatewayError('GW_ERR_TRANSPORT_BAD_TOKEN', `token ${taken.reason}`), 'bad_token');
     }
     claims.set(request, { carrierCallId: taken.carrierCallId, info: taken.info });

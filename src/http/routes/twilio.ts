@@ -49,6 +49,8 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     const callSid = params.CallSid;
     if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
     const token = ctx.tokens.issue(callSid, { transport: 'twilio', leg: 'stream_verb' });
+    // Shared grants (REDIS_URL): answer only once any node can accept the stream.
+    await ctx.tokens.issued(token);
     request.log.info({ event: 'twilio_voice', carrierCallId: callSid }, 'connecting Twilio call to media stream');
     return reply.type('text/xml').send(twilioConnectStream(twilioMediaUrl(ctx.wsBase), { token }));
   });

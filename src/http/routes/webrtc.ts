@@ -106,7 +106,8 @@ export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): v
   const ice = new IceServerIssuer({ urls: webrtc.iceServers, turnSecret: webrtc.turnSecret, credentialTtlS: webrtc.turnCredentialTtlS, now: ctx.now });
   const endpoint = new WebRtcEndpoint({ calls: ctx.calls, logger: ctx.logger, metrics: ctx.metrics, ice });
   // Browser tokens live apart from carrier stream tokens: neither can stand in for the other.
-  const tokens = new StreamTokens({ ttlMs: SESSION_TOKEN_TTL_MS, now: ctx.now });
+  // Shared with every node when REDIS_URL is set: a session minted on one may open its offer on another.
+  const tokens = new StreamTokens({ ttlMs: SESSION_TOKEN_TTL_MS, now: ctx.now, shared: ctx.grantStore, logger: ctx.logger });
   app.addHook('onClose', async () => endpoint.close());
   registerSessionsApi(app, ctx, tokens, ice);
 
@@ -131,7 +132,7 @@ export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): v
   app.post('/webrtc/ice-servers', { onRequest: notDrainingHook(ctx) }, async (request) => {
     const body = (request.body ?? {}) as { token?: unknown };
     const token = typeof body === 'object' && typeof body.token === 'string' ? body.token : undefined;
-    if (!tokens.peek(token)) {
+    if (!(await tokens.isLive(token))) {
       throw rejectEdge(
         ctx,
         request,
@@ -150,7 +151,7 @@ export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): v
     }
     if (body.type !== 'offer') throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', '`type` must be "offer"');
     const token = typeof body.token === 'string' ? body.token : undefined;
-    if (!tokens.consume(token, SESSION_TOKEN_PURPOSE)) {
+    if (!(await tokens.redeem(token, SESSION_TOKEN_PURPOSE))) {
       throw rejectEdge(
         ctx,
         request,

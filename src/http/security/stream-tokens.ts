@@ -7,6 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { MediaTransport, StreamGrantInfo } from '../../calls/stream-grant.js';
+import type { Logger } from '../../observability/logger.js';
+import type { GrantStore } from './grant-store.js';
 
 // The grant shapes live with the calls that use them (calls may not import http); re-exported here.
 export type { MediaTransport, StreamGrantInfo } from '../../calls/stream-grant.js';
@@ -21,7 +23,7 @@ interface Grant {
 /** A token taken off the table at the WebSocket upgrade: spent, whatever the stream does next. */
 export type TakeResult =
   | { ok: true; carrierCallId: string | undefined; info: StreamGrantInfo }
-  | { ok: false; reason: 'missing' | 'unknown' | 'expired' | 'wrong_transport'; carrierCallId?: string; info?: StreamGrantInfo };
+  | { ok: false; reason: 'missing' | 'unknown' | 'expired' | 'wrong_transport' | 'unavailable'; carrierCallId?: string; info?: StreamGrantInfo };
 
 /** Query parameter and path forms a media URL carries a token in (redacted from logs). */
 const TOKEN_IN_QUERY = /([?&]token=)[^&#]*/gi;
@@ -32,25 +34,109 @@ export function redactStreamTokens(url: string): string {
   return url.replace(TOKEN_IN_QUERY, '$1[redacted]').replace(TOKEN_IN_PATH, '$1[redacted]');
 }
 
+/** A grant as the shared store holds it (JSON; `null` for no particular call). */
+interface StoredGrant {
+  c: string | null;
+  i: StreamGrantInfo;
+  e: number;
+}
+
 export class StreamTokens {
   readonly #grants = new Map<string, Grant>();
   readonly #ttlMs: number;
   readonly #now: () => number;
+  /** REDIS_URL: grants every node can spend; without it, the Map above (one node). */
+  readonly #shared: GrantStore | undefined;
+  readonly #log: Logger | undefined;
+  /** Shared writes not yet acknowledged, so a webhook can wait for its grant before answering. */
+  readonly #writes = new Map<string, Promise<void>>();
 
-  constructor(opts: { ttlMs: number; now?: () => number }) {
+  constructor(opts: { ttlMs: number; now?: () => number; shared?: GrantStore; logger?: Logger }) {
     this.#ttlMs = opts.ttlMs;
     this.#now = opts.now ?? Date.now;
+    this.#shared = opts.shared;
+    this.#log = opts.logger;
   }
 
   get ttlMs(): number {
     return this.#ttlMs;
   }
 
+  /** Whether grants are shared across nodes (spend them with claim/redeem, which may wait on the store). */
+  get shared(): boolean {
+    return this.#shared !== undefined;
+  }
+
   issue(carrierCallId?: string, info: StreamGrantInfo = {}): string {
     this.#prune();
     const token = randomBytes(24).toString('base64url');
-    this.#grants.set(token, { carrierCallId, info, expiresAt: this.#now() + this.#ttlMs });
+    const grant = { carrierCallId, info, expiresAt: this.#now() + this.#ttlMs };
+    if (!this.#shared) {
+      this.#grants.set(token, grant);
+      return token;
+    }
+    const stored: StoredGrant = { c: carrierCallId ?? null, i: info, e: grant.expiresAt };
+    const write = this.#shared.put(token, JSON.stringify(stored), this.#ttlMs);
+    // A stored grant needs no more tracking; a failed one is kept until issued() (or consume) reads
+    // it, so a caller that asks late still learns the token is worthless. The store logged and counted it.
+    write.then(() => this.#writes.delete(token), () => undefined);
+    this.#writes.set(token, write);
     return token;
+  }
+
+  /**
+   * Resolves when the grant is where every node can find it (at once without a shared store);
+   * rejects (GW_ERR_GRANTS_UNAVAILABLE) when it could not be stored: hand the token to no carrier.
+   */
+  async issued(token: string): Promise<void> {
+    const write = this.#writes.get(token);
+    if (!write) return;
+    try {
+      await write;
+    } finally {
+      this.#writes.delete(token);
+    }
+  }
+
+  /** take(), wherever the grant is: through the shared store when there is one. */
+  async claim(token: string | undefined, transport?: MediaTransport): Promise<TakeResult> {
+    if (!this.#shared) return this.take(token, transport);
+    if (!token) return { ok: false, reason: 'missing' };
+    let text: string | undefined;
+    try {
+      await this.#writes.get(token)?.catch(() => undefined);
+      text = await this.#shared.take(token);
+    } catch {
+      // Never an unverified stream: a store we cannot ask refuses it (logged and counted by the store).
+      return { ok: false, reason: 'unavailable' };
+    }
+    if (text === undefined) return { ok: false, reason: 'unknown' };
+    let g: StoredGrant;
+    try {
+      g = JSON.parse(text) as StoredGrant;
+    } catch {
+      return { ok: false, reason: 'unknown' };
+    }
+    return this.#check({ carrierCallId: g.c ?? undefined, info: g.i, expiresAt: g.e }, transport);
+  }
+
+  /** consume(), wherever the grant is: synchronous without a shared store, else after the store answers. */
+  redeem(token: string | undefined, carrierCallId?: string, transport?: MediaTransport): StreamGrantInfo | undefined | Promise<StreamGrantInfo | undefined> {
+    if (!this.#shared) return this.consume(token, carrierCallId, transport);
+    return this.claim(token, transport).then((taken) => (taken.ok && StreamTokens.fits(taken.carrierCallId, carrierCallId) ? taken.info : undefined));
+  }
+
+  /** peek(), wherever the grant is. */
+  async isLive(token: string | undefined): Promise<boolean> {
+    if (!this.#shared) return this.peek(token);
+    if (!token) return false;
+    try {
+      await this.#writes.get(token)?.catch(() => undefined);
+      const text = await this.#shared.peek(token);
+      return text !== undefined && (JSON.parse(text) as StoredGrant).e >= this.#now();
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -59,6 +145,13 @@ export class StreamTokens {
    * presented for the wrong call or route is spent too, so a guessed pairing gets no second try.
    */
   consume(token: string | undefined, carrierCallId?: string, transport?: MediaTransport): StreamGrantInfo | undefined {
+    if (this.#shared && token) {
+      // Shared grants are spent with redeem(); here (withdrawing an outbound call's grant) the
+      // token is deleted wherever it is, and nothing is granted.
+      this.#writes.delete(token);
+      void this.#shared.revoke(token).catch((err: unknown) => this.#log?.warn({ event: 'stream_grant_revoke_failed', err }, 'could not withdraw a stream grant'));
+      return undefined;
+    }
     const taken = this.take(token, transport);
     if (!taken.ok) return undefined;
     return StreamTokens.fits(taken.carrierCallId, carrierCallId) ? taken.info : undefined;
@@ -73,6 +166,10 @@ export class StreamTokens {
     const grant = this.#grants.get(token);
     if (!grant) return { ok: false, reason: 'unknown' };
     this.#grants.delete(token);
+    return this.#check(grant, transport);
+  }
+
+  #check(grant: Grant, transport: MediaTransport | undefined): TakeResult {
     if (grant.expiresAt < this.#now()) return { ok: false, reason: 'expired', carrierCallId: grant.carrierCallId, info: grant.info };
     if (transport !== undefined && grant.info.transport !== transport) return { ok: false, reason: 'wrong_transport' };
     return { ok: true, carrierCallId: grant.carrierCallId, info: grant.info };
