@@ -422,7 +422,7 @@ describe('OpenAI Realtime adapter against the loopback fake', () => {
     await start({ faults: { refuse: true } });
     await expect(connect()).rejects.toMatchObject({ code: 'GW_ERR_PROVIDER_CONNECT' });
     fake.faults = { hang: 'session' };
-    await expect(connect({ signal: AbortSignal.timeout(300) })).rejects.toMatchObject({ code: 'GW_ERR_PROVIDER_CONNECT' });
+    await expect(connect({ signal: AbortSignal.timeout(1500) })).rejects.toMatchObject({ code: 'GW_ERR_PROVIDER_CONNECT' });
     expect(fake.connections).toHaveLength(1);
     // The half-open socket was torn down, not left behind.
     await new Promise<void>((resolve) => (fake.connections[0].ws.readyState === fake.connections[0].ws.CLOSED ? resolve() : fake.connections[0].ws.once('close', () => resolve())));
