@@ -3,6 +3,7 @@
  * VAD service) created once here and passed down, providers, the call manager and the HTTP app. It
  * does not listen and handles no signals; `voice-gateway serve` does that.
  */
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -18,6 +19,9 @@ import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
 import { RedisGrantStore } from './http/security/redis-grant-store.js';
 import { createProviders, withAllDownFallback } from './providers/registry.js';
+import type { GuardedProvider } from './providers/guard.js';
+import { BreakerSync } from './providers/breaker-sync.js';
+import { RedisBreakerBus } from './providers/redis-breaker-bus.js';
 
 export interface Gateway {
   readonly app: FastifyInstance;
@@ -50,8 +54,11 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
   const vad: VadService = createVadService({ engine: config.vadEngine, batchWaitMs: config.vadBatchWaitMs, pool, metrics, logger, turn });
+  const providers = withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger });
+  // REDIS_URL: breaker transitions shared with the other nodes (best effort; never fails the start).
+  const breakerSync = await openBreakerSync(config, providers, { metrics, logger });
   const calls = new CallManager({
-    providers: withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger }),
+    providers,
     failover: config.failover,
     instructions: config.instructions,
     vad,
@@ -97,6 +104,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
         await callControl.close();
         await legs.close();
         await app.close();
+        await breakerSync?.close();
         await grantStore?.close();
         await records.close();
         await vad.close();
@@ -118,4 +126,20 @@ async function openGrantStore(config: Config, deps: { metrics: Metrics; logger: 
     throw err;
   }
   return store;
+}
+
+/**
+ * With REDIS_URL, each node tells the others when a provider's breaker opens or closes. Unlike the
+ * grant store, a Redis that cannot be reached does not fail the start: breakers still work per node,
+ * and the subscription is made when Redis comes back. The start waits briefly so that a node taking
+ * calls normally already hears the others.
+ */
+async function openBreakerSync(config: Config, providers: readonly GuardedProvider[], deps: { metrics: Metrics; logger: Logger }): Promise<BreakerSync | undefined> {
+  if (config.media.redisUrl === undefined) return undefined;
+  const nodeId = randomUUID();
+  const bus = new RedisBreakerBus({ url: config.media.redisUrl, logger: deps.logger, errors: deps.metrics.breakerSyncErrorsTotal });
+  const sync = new BreakerSync({ nodeId, bus, breakers: providers, metrics: deps.metrics, logger: deps.logger });
+  sync.start();
+  if (!(await bus.ready())) deps.logger.warn({ event: 'breaker_sync_not_ready', node: nodeId }, 'breaker sync not subscribed yet (Redis); starting anyway, breakers judge per node until it is');
+  return sync;
 }

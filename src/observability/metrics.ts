@@ -388,6 +388,25 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       labelNames: ['op'] as const,
       registers: r,
     }),
+    // Scale-out (issue 17): circuit breaker transitions shared through Redis pub/sub (breaker-sync.ts)
+    breakerSyncErrorsTotal: new Counter({
+      name: 'voice_gateway_breaker_sync_errors_total',
+      help: 'Breaker sync (Redis pub/sub, REDIS_URL) failures, by op (connection, subscribe, publish); local breakers and calls are never affected',
+      labelNames: ['op'] as const,
+      registers: r,
+    }),
+    breakerSyncRejectedTotal: new Counter({
+      name: 'voice_gateway_breaker_sync_rejected_total',
+      help: 'Breaker sync messages from Redis refused and logged, by reason (malformed_json, wrong_shape, unknown_provider)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    breakerRemoteChangesTotal: new Counter({
+      name: 'voice_gateway_breaker_remote_changes_total',
+      help: "Another node's breaker transitions applied to this node's breaker, by provider and state (open, closed)",
+      labelNames: ['provider', 'state'] as const,
+      registers: r,
+    }),
   };
 }
 

@@ -10,6 +10,9 @@
  * failed is not also counted as a success. A key rejected at connect opens the breaker at once (every
  * connect would fail the same way). Unknown server events are logged and counted, never failures.
  * There is no retry here: the failover switch is the program's one retry layer.
+ *
+ * Several nodes (REDIS_URL): breaker-sync.ts tells other nodes of this breaker's transitions and
+ * applies theirs here through `applyRemote`; failures are still counted per node only.
  */
 import CircuitBreaker from 'opossum';
 import { GatewayError, isGatewayError } from '../errors.js';
@@ -32,6 +35,21 @@ export interface BreakerSettings {
 export type BreakerState = 'closed' | 'halfOpen' | 'open';
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };
 
+/**
+ * A transition of a breaker. `origin` says who decided it: 'local' (this node's own counts, a
+ * hard failure, its reset timer or trial) or 'remote' (applied from another node's message).
+ */
+export interface BreakerChange {
+  readonly provider: string;
+  readonly state: BreakerState;
+  readonly origin: 'local' | 'remote';
+  /** How long an open breaker stays open before its half-open trial. */
+  readonly resetTimeoutMs: number;
+}
+
+/** Another node's transition, as breaker-sync.ts applies it. */
+export type RemoteBreakerChange = { readonly state: 'open'; readonly resetTimeoutMs: number } | { readonly state: 'closed' };
+
 /** Errors no retry can fix: at connect, they open the breaker at once. */
 export function isHardFailure(err: unknown): boolean {
   return isGatewayError(err) && (err.code === 'GW_ERR_PROVIDER_AUTH' || err.code === 'GW_ERR_PROVIDER_QUOTA');
@@ -47,6 +65,13 @@ export class GuardedProvider implements Provider {
   readonly #metrics: Metrics;
   readonly #log: Logger;
   readonly #settings: BreakerSettings;
+  /** The options object opossum keeps (it reads resetTimeout when an open starts its timer). */
+  readonly #breakerOptions: CircuitBreaker.Options<[Op]>;
+  readonly #changeListeners = new Set<(change: BreakerChange) => void>();
+  /** True while a remote change is being applied: the transitions it causes are 'remote'. */
+  #applyingRemote = false;
+  /** Who opened the breaker now open or half-open; undefined when closed. */
+  #openedBy: 'local' | 'remote' | undefined;
 
   constructor(adapter: Provider, deps: { metrics: Metrics; logger: Logger; breaker: BreakerSettings }) {
     this.#adapter = adapter;
@@ -55,7 +80,7 @@ export class GuardedProvider implements Provider {
     this.#metrics = deps.metrics;
     this.#settings = deps.breaker;
     this.#log = deps.logger.child({ provider: adapter.name });
-    this.#breaker = new CircuitBreaker((op: Op) => op(), {
+    this.#breakerOptions = {
       // Connect timeouts are enforced per call below, where the error can be typed.
       timeout: false,
       errorThresholdPercentage: deps.breaker.errorThresholdPercentage,
@@ -64,21 +89,84 @@ export class GuardedProvider implements Provider {
       rollingCountTimeout: deps.breaker.rollingWindowMs,
       rollingCountBuckets: 10,
       name: adapter.name,
-    });
+    };
+    this.#breaker = new CircuitBreaker((op: Op) => op(), this.#breakerOptions);
     const gauge = this.#metrics.circuitBreakerState;
     gauge.set({ provider: this.name }, 0);
     this.#breaker.on('open', () => {
       gauge.set({ provider: this.name }, STATE_VALUE.open);
-      this.#log.warn({ event: 'breaker_opened', resetTimeoutMs: this.#settings.resetTimeoutMs }, `circuit breaker for ${this.name} opened`);
+      const origin = this.#origin();
+      this.#openedBy = origin;
+      const resetTimeoutMs = this.#breakerOptions.resetTimeout ?? this.#settings.resetTimeoutMs;
+      this.#log.warn({ event: 'breaker_opened', origin, resetTimeoutMs }, `circuit breaker for ${this.name} opened${origin === 'remote' ? ' (by another node)' : ''}`);
+      this.#changed('open', origin, resetTimeoutMs);
     });
     this.#breaker.on('halfOpen', () => {
       gauge.set({ provider: this.name }, STATE_VALUE.halfOpen);
       this.#log.info({ event: 'breaker_half_open' }, `circuit breaker for ${this.name} half-open: next call is a trial`);
+      this.#changed('halfOpen', this.#origin(), this.#settings.resetTimeoutMs);
     });
     this.#breaker.on('close', () => {
       gauge.set({ provider: this.name }, STATE_VALUE.closed);
-      this.#log.info({ event: 'breaker_closed' }, `circuit breaker for ${this.name} closed`);
+      const origin = this.#origin();
+      this.#openedBy = undefined;
+      this.#log.info({ event: 'breaker_closed', origin }, `circuit breaker for ${this.name} closed${origin === 'remote' ? ' (by another node)' : ''}`);
+      this.#changed('closed', origin, this.#settings.resetTimeoutMs);
     });
+  }
+
+  #origin(): 'local' | 'remote' {
+    return this.#applyingRemote ? 'remote' : 'local';
+  }
+
+  #changed(state: BreakerState, origin: 'local' | 'remote', resetTimeoutMs: number): void {
+    const change: BreakerChange = { provider: this.name, state, origin, resetTimeoutMs };
+    for (const listener of this.#changeListeners) {
+      // A listener runs inside opossum's emit, inside a connect: it must never break the breaker.
+      try {
+        listener(change);
+      } catch (err) {
+        this.#log.error({ event: 'breaker_listener_failed', err: (err as Error).message }, 'a breaker state listener threw; ignored');
+      }
+    }
+  }
+
+  /** Be told of every transition and who decided it (breaker-sync.ts). Returns an unsubscribe. */
+  onStateChange(listener: (change: BreakerChange) => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => {
+      this.#changeListeners.delete(listener);
+    };
+  }
+
+  /**
+   * Apply another node's transition; returns whether this breaker changed. A remote open opens a
+   * closed or half-open breaker for the remote's reset timeout (then this node's own half-open trial
+   * decides); an open one keeps its own timer. A remote close releases only what a remote open
+   * opened: a breaker this node's own failures opened waits for this node's own trial.
+   */
+  applyRemote(change: RemoteBreakerChange): boolean {
+    if (change.state === 'open') {
+      if (this.#breaker.opened) return false;
+      this.#applyingRemote = true;
+      // opossum reads options.resetTimeout when 'open' starts its timer, synchronously in open().
+      this.#breakerOptions.resetTimeout = change.resetTimeoutMs;
+      try {
+        this.#breaker.open();
+      } finally {
+        this.#breakerOptions.resetTimeout = this.#settings.resetTimeoutMs;
+        this.#applyingRemote = false;
+      }
+      return true;
+    }
+    if (this.#breaker.closed || this.#openedBy !== 'remote') return false;
+    this.#applyingRemote = true;
+    try {
+      this.#breaker.close();
+    } finally {
+      this.#applyingRemote = false;
+    }
+    return true;
   }
 
   /** Be told when the breaker opens (dashboards, tests; live calls do not switch on it). Returns an unsubscribe. */
