@@ -17,6 +17,8 @@ import { CarrierLegs } from './carriers/carrier-legs.js';
 import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
 import { RedisGrantStore } from './http/security/redis-grant-store.js';
+import { CallRegistry } from './calls/call-registry.js';
+import { RedisRegistryStore } from './calls/redis-registry-store.js';
 import { createProviders, withAllDownFallback } from './providers/registry.js';
 
 export interface Gateway {
@@ -46,6 +48,15 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     await records.close();
     throw err;
   });
+  // REDIS_URL: which node holds each live call; its writes fail soft, so it never delays the start.
+  const registry = config.media.redisUrl === undefined ? undefined : new CallRegistry({
+    store: new RedisRegistryStore({ url: config.media.redisUrl, logger }),
+    nodeId: config.cluster.nodeId,
+    nodeUrl: config.cluster.nodeUrl,
+    ttlMs: config.cluster.registryTtlMs,
+    logger,
+    errors: metrics.callRegistryErrorsTotal,
+  });
   let pool: WorkerPool | undefined;
   if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
@@ -60,6 +71,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     media: config.media,
     recorder: records,
     dtmfToProvider: config.calls.dtmfToProvider,
+    registry,
     // A provider's goodbye hangs up the way the API does (callControl is made just below, from calls).
     hangup: (callId, reason) => callControl.hangup(callId, reason),
   });
@@ -82,6 +94,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     callRecords: records,
     callControl,
     legs,
+    registry,
     isReady: () => pool?.ready ?? true,
     now: overrides.now,
   });
@@ -98,6 +111,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
         await legs.close();
         await app.close();
         await grantStore?.close();
+        await registry?.close();
         await records.close();
         await vad.close();
         await pool?.close();
