@@ -101,7 +101,12 @@ export function registerCallsApi(app: FastifyInstance, ctx: RouteContext): void 
     // Calls that started this instant are still in the recorder's batch: list() writes it first.
     const page = await records.list({ states, limit, cursor: q.cursor });
     const calls = await Promise.all(page.records.map(async (r) => (await recordOf(r.callId, r, remote)) ?? r));
-    return { calls, nextCursor: page.nextCursor };
+    if (remote.size === 0 || q.cursor !== undefined) return { calls, nextCursor: page.nextCursor };
+    // Other nodes' live calls this node's log does not hold (no shared DATABASE_URL) head the first page.
+    const seen = new Set(calls.map((c) => c.callId));
+    const others = [...remote.values()].filter((e) => !seen.has(e.callId)).map((e) => onNode(liveRecord(e.record as unknown as CallSnapshot, undefined), e.nodeId));
+    const merged = [...others, ...calls].sort((x, y) => (x.createdAt < y.createdAt ? 1 : -1));
+    return { calls: merged.slice(0, limit), nextCursor: page.nextCursor };
   });
 
   app.get<{ Params: { callId: string } }>('/api/v1/calls/:callId', { onRequest }, async (request) => {
