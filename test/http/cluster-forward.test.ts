@@ -33,7 +33,11 @@ async function owner(secret: string | undefined) {
   const ctx = {
     config: loadConfig({ CLUSTER_SECRET: secret }),
     metrics,
-    calls: { get: () => undefined },
+    calls: {
+      // One live call, 'c9', on echo: the real switch handler moves it to openai.
+      get: (id: string) => (id === 'c9' ? { id, provider: 'echo', switching: false, switchProvider: async (why: string, to: string) => (asked.push(['provider', id, why, to]), { result: 'ok', from: 'echo', to }) } : undefined),
+      providerFor: (name: string) => ({ name }),
+    },
     callControl: {
       hangup: async (callId: string, reason: string) => (asked.push(['hangup', callId, reason]), { callId, state: 'ended', endReason: reason, via: 'media' }),
       sendDtmf: async (callId: string, digits: string) => (asked.push(['dtmf', callId, digits]), { callId, digits, via: 'inband', durationMs: 100 }),
@@ -57,7 +61,7 @@ async function front(nodeUrl: string, metrics: Metrics, secret = SECRET) {
   } as unknown as RouteContext;
   const app = Fastify({ loggerInstance: createLogger({ level: 'silent' }) }) as unknown as FastifyInstance;
   errorHandler(app);
-  app.post<{ Params: { callId: string; action: 'hangup' | 'dtmf' } }>('/api/v1/calls/:callId/:action', async (request, reply) =>
+  app.post<{ Params: { callId: string; action: 'hangup' | 'dtmf' | 'provider' } }>('/api/v1/calls/:callId/:action', async (request, reply) =>
     (await forwardToOwner(ctx, reply, request.params.action, request.params.callId, request.body)) ?? reply.code(404).send({ local: true }));
   opened.push(app);
   return app;
@@ -67,7 +71,7 @@ const count = async (m: Metrics, name: 'apiForwardedTotal' | 'webhookRejectedTot
   (await m[name].get()).values.filter((v) => Object.entries(labels).every(([k, x]) => String(v.labels[k as never]) === x)).reduce((s, v) => s + v.value, 0);
 
 describe('forwarding to the node holding a call', () => {
-  it('relays hangup and dtmf to the owner, which runs its own call control', async () => {
+  it('relays hangup, dtmf and provider switch to the owner, which runs its own call control', async () => {
     const b = await owner(SECRET);
     const metrics = createMetrics();
     const a = await front(b.url, metrics);
@@ -77,7 +81,10 @@ describe('forwarding to the node holding a call', () => {
     expect(hung.headers['x-voice-gateway-node']).toBe('node-b');
     const dtmf = await a.inject({ method: 'POST', url: '/api/v1/calls/c1/dtmf', payload: { digits: '12#' } });
     expect(dtmf.statusCode).toBe(200);
-    expect(b.asked).toEqual([['hangup', 'c1', 'api_hangup'], ['dtmf', 'c1', '12#']]);
+    const moved = await a.inject({ method: 'POST', url: '/api/v1/calls/c9/provider', payload: { provider: 'openai' } });
+    expect(moved.statusCode).toBe(200);
+    expect(moved.json()).toMatchObject({ callId: 'c9', switch: { result: 'ok', to: 'openai' } });
+    expect(b.asked).toEqual([['hangup', 'c1', 'api_hangup'], ['dtmf', 'c1', '12#'], ['provider', 'c9', 'manual', 'openai']]);
     // The owner's refusal is relayed as is (its validation ran, not ours).
     const bad = await a.inject({ method: 'POST', url: '/api/v1/calls/c1/dtmf', payload: { digits: 5 } });
     expect(bad.statusCode).toBe(400);
