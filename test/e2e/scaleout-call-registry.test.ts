@@ -14,6 +14,7 @@ import { callWebhook } from '../../src/simulator/webhook.js';
 import { twilioMessages } from '../../src/simulator/network-messages.js';
 import { freePort, metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { REDIS_SERVER, requireTool } from '../support/requirements.js';
+import { GeminiLiveFake } from '../fakes/gemini-live-fake.js';
 import { startRedis, type RunningService } from '../support/services.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -63,7 +64,7 @@ async function streamCallOn(baseUrl: string, carrierCallId: string): Promise<Web
   return ws;
 }
 
-interface Listed { callId: string; carrierCallId: string | null; node?: string; state: string }
+interface Listed { callId: string; carrierCallId: string | null; node?: string; state: string; provider?: string }
 async function listOn(gw: TestGateway): Promise<Listed[]> {
   const res = await fetch(`${gw.baseUrl}/api/v1/calls?state=live`);
   return ((await res.json()) as { calls: Listed[] }).calls;
@@ -75,15 +76,17 @@ describe.skipIf(!redisServer.path)('call registry: two gateway nodes sharing Red
   let redis: RunningService;
   let a: TestGateway;
   let b: Awaited<ReturnType<typeof startNodeB>>;
+  let gemini: GeminiLiveFake;
   beforeAll(async () => {
-    redis = await startRedis(redisServer.path!);
+    [redis, gemini] = await Promise.all([startRedis(redisServer.path!), GeminiLiveFake.start({ replyDelayMs: 50, chunkMs: 40 })]);
     const shared = { VAD_ENGINE: 'energy', REDIS_URL: redis.url, CLUSTER_SECRET: SECRET, CALL_REGISTRY_TTL_MS: '1500' };
-    [a, b] = await Promise.all([startTestGateway({ ...shared, NODE_ID: 'node-a' }), startNodeB({ ...shared, NODE_ID: 'node-b' })]);
+    [a, b] = await Promise.all([startTestGateway({ ...shared, NODE_ID: 'node-a' }), startNodeB({ ...shared, NODE_ID: 'node-b', PROVIDERS: 'echo,gemini', GEMINI_API_KEY: gemini.apiKey, GEMINI_BASE_URL: gemini.baseUrl })]);
   }, 60_000);
   afterAll(async () => {
     if (b?.child.exitCode === null) b.child.kill('SIGKILL');
     await a?.close();
     await redis?.stop();
+    await gemini?.close();
   });
 
   it('lists B\'s call on A; hangup, dtmf and provider switch sent to A act on B; B killed: 502 naming B, then the entry expires', { timeout: 40_000 }, async () => {
@@ -102,13 +105,17 @@ describe.skipIf(!redisServer.path)('call registry: two gateway nodes sharing Red
     expect(await dtmf.json()).toMatchObject({ callId, digits: '42#', via: 'inband' });
     expect(dtmf.headers.get('x-voice-gateway-node')).toBe('node-b');
 
-    // Provider switch through A: B's own switch route answers (B runs echo only, so it refuses with its reasons).
+    // Provider switch through A: B's own switch route answers, refusals included.
     const same = await post(a, `/api/v1/calls/${callId}/provider`, { provider: 'echo' });
     expect(same.status).toBe(409);
     expect(((await same.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'GW_ERR_CALL_SWITCH_CONFLICT', message: expect.stringContaining("already on 'echo'") });
-    const unknown = await post(a, `/api/v1/calls/${callId}/provider`, { provider: 'gemini' });
+    const unknown = await post(a, `/api/v1/calls/${callId}/provider`, { provider: 'openai' });
     expect(unknown.status).toBe(400);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('GW_ERR_PROVIDER_UNKNOWN');
+    const moved = await post(a, `/api/v1/calls/${callId}/provider`, { provider: 'gemini' });
+    expect(moved.status).toBe(200);
+    expect(await moved.json()).toMatchObject({ callId, provider: 'gemini', switch: { result: 'ok' } });
+    await until(async () => (await listOn(a)).find((c) => c.callId === callId)?.provider === 'gemini', "A's listing to show B's call on gemini (next heartbeat)");
 
     // Hangup through A ends B's call: its media socket closes and A no longer lists it.
     const closed = new Promise<void>((r) => ws.once('close', () => r()));
