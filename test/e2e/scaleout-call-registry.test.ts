@@ -4,6 +4,7 @@
  * process. A call held on B is listed by A (with `node`); hangup, DTMF and provider-switch requests sent
  * to A act on B's call (forwarded over B's internal route with CLUSTER_SECRET). With B killed, A
  * answers 502 naming B, and once B's entries expire (CALL_REGISTRY_TTL_MS) A no longer lists the call.
+ * With Redis stopped, a call in progress on A goes on and A lists its own calls; failures are counted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
@@ -143,5 +144,21 @@ describe.skipIf(!redisServer.path)('call registry: two gateway nodes sharing Red
     await until(async () => !(await listOn(a)).some((c) => c.callId === second!.callId), "B's entry to expire", 5000);
     // Expired: the call is unknown now (404), not an unreachable node.
     expect((await post(a, `/api/v1/calls/${second!.callId}/hangup`)).status).toBe(404);
+
+    // Redis goes away: a call in progress on A goes on, A still lists its own calls, registry errors are counted.
+    const ws3 = await streamCallOn(a.baseUrl, 'CAregistry3');
+    await until(() => a.gateway.calls.list().length === 1, 'the call on A');
+    await redis.stop();
+    await until(async () => (await metricValue(a.gateway, 'voice_gateway_call_registry_errors_total')) >= 1, 'a counted registry failure');
+    const mine = await listOn(a);
+    expect(mine.map((c) => [c.carrierCallId, c.node])).toEqual([['CAregistry3', 'node-a']]);
+    const msgs = twilioMessages('MZCAregistry3');
+    for (let i = 5; i < 10; i++) ws3.send(msgs.media(payload, i * 20, i + 1));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ws3.readyState).toBe(WebSocket.OPEN);
+    expect(a.gateway.calls.list()).toHaveLength(1);
+    const ended = new Promise<void>((r) => ws3.once('close', () => r()));
+    expect((await post(a, `/api/v1/calls/${a.gateway.calls.list()[0].id}/hangup`)).status).toBe(200);
+    await ended;
   });
 });
