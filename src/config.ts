@@ -3,7 +3,7 @@
  * throws GW_ERR_CONFIG_INVALID naming the variable, so a typo stops the gateway before it listens
  * rather than failing on the first call.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { GatewayError } from './errors.js';
 
@@ -111,6 +111,32 @@ export interface Config {
   calls: CallsConfig;
   // Browser calls behind NAT: ICE servers and TURN credentials
   webrtc: WebRtcConfig;
+  // Several nodes (REDIS_URL): which node holds which live call, and forwarding between nodes
+  cluster: ClusterConfig;
+}
+
+export interface ClusterConfig {
+  /** NODE_ID: this node's name in the call registry (default hostname-pid). */
+  nodeId: string;
+  /** NODE_URL: the internal base URL other nodes reach this one at (default http://127.0.0.1:PORT). */
+  nodeUrl: string;
+  /** CLUSTER_SECRET: shared by every node; guards /internal/v1/*. Unset: the internal routes refuse everything. */
+  secret?: string;
+  /** CALL_REGISTRY_TTL_MS: a node's entries expire this long after its last heartbeat (heartbeat every third of it). */
+  registryTtlMs: number;
+}
+
+function clusterConfig(env: Env, port: number, urlHost: string): ClusterConfig {
+  const nodeId = str(env, 'NODE_ID') ?? `${hostname()}-${String(process.pid)}`;
+  if (!/^[A-Za-z0-9._:-]{1,100}$/.test(nodeId)) throw invalid('NODE_ID', `must be 1-100 of A-Z a-z 0-9 . _ : -, got '${nodeId.slice(0, 40)}'`);
+  const secret = str(env, 'CLUSTER_SECRET');
+  if (secret !== undefined && secret.length < 16) throw invalid('CLUSTER_SECRET', 'must be at least 16 characters');
+  return {
+    nodeId,
+    nodeUrl: url(env, 'NODE_URL', `http://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${String(port)}`),
+    secret,
+    registryTtlMs: int(env, 'CALL_REGISTRY_TTL_MS', 15_000, 300, 600_000),
+  };
 }
 
 export interface WebRtcConfig {
@@ -396,6 +422,7 @@ export function loadConfig(env: Env = process.env): Config {
     echoReplyDelayMs: int(env, 'ECHO_REPLY_DELAY_MS', 0, 0, 60_000),
     calls: callsConfig(env),
     webrtc: webrtcConfig(env),
+    cluster: clusterConfig(env, port, urlHost),
   };
 }
 

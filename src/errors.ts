@@ -81,6 +81,8 @@ export const ERRORS = {
   GW_ERR_STORE_WRITE: { message: 'a call record could not be written', retryable: true, statusCode: 500 },
   // Shared stores (several nodes)
   GW_ERR_GRANTS_UNAVAILABLE: { message: 'the shared stream grant store (Redis) cannot be reached', retryable: true, statusCode: 503 },
+  GW_ERR_CLUSTER_NODE_UNREACHABLE: { message: 'the gateway node holding this call cannot be reached', retryable: true, statusCode: 502 },
+  GW_ERR_CLUSTER_UNAUTHORIZED: { message: 'missing or invalid cluster secret', retryable: false, statusCode: 401 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -18,6 +18,8 @@ import { CarrierLegs } from './carriers/carrier-legs.js';
 import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
 import { RedisGrantStore } from './http/security/redis-grant-store.js';
+import { CallRegistry } from './calls/call-registry.js';
+import { RedisRegistryStore } from './calls/redis-registry-store.js';
 import { createProviders, withAllDownFallback } from './providers/registry.js';
 import type { GuardedProvider } from './providers/guard.js';
 import { BreakerSync } from './providers/breaker-sync.js';
@@ -50,6 +52,15 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     await records.close();
     throw err;
   });
+  // REDIS_URL: which node holds each live call; its writes fail soft, so it never delays the start.
+  const registry = config.media.redisUrl === undefined ? undefined : new CallRegistry({
+    store: new RedisRegistryStore({ url: config.media.redisUrl, logger }),
+    nodeId: config.cluster.nodeId,
+    nodeUrl: config.cluster.nodeUrl,
+    ttlMs: config.cluster.registryTtlMs,
+    logger,
+    errors: metrics.callRegistryErrorsTotal,
+  });
   let pool: WorkerPool | undefined;
   if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
@@ -67,6 +78,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     media: config.media,
     recorder: records,
     dtmfToProvider: config.calls.dtmfToProvider,
+    registry,
     // A provider's goodbye hangs up the way the API does (callControl is made just below, from calls).
     hangup: (callId, reason) => callControl.hangup(callId, reason),
   });
@@ -89,6 +101,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     callRecords: records,
     callControl,
     legs,
+    registry,
     isReady: () => pool?.ready ?? true,
     now: overrides.now,
   });
@@ -106,6 +119,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
         await app.close();
         await breakerSync?.close();
         await grantStore?.close();
+        await registry?.close();
         await records.close();
         await vad.close();
         await pool?.close();

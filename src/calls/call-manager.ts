@@ -11,6 +11,7 @@ import type { StreamGrantInfo } from './stream-grant.js';
 import { GatewayError } from '../errors.js';
 import { Call, type CallTransport } from './call.js';
 import type { CallRecorder } from './call-recorder.js';
+import type { CallRegistry } from './call-registry.js';
 import type { FailoverSettings, GuardedLike } from './failover.js';
 
 export interface CallManagerOptions {
@@ -28,6 +29,8 @@ export interface CallManagerOptions {
   readonly dtmfToProvider?: boolean;
   /** How a call's provider hangs up (call control's hangup, so the carrier leg ends too). */
   readonly hangup?: (callId: string, reason: string) => Promise<unknown>;
+  /** REDIS_URL: tells the other nodes which calls this node holds (writes fail soft). */
+  readonly registry?: CallRegistry;
 }
 
 export class CallManager {
@@ -112,6 +115,7 @@ export class CallManager {
       onProviderHangup: this.#opts.hangup && ((callId, reason) => this.#providerHangup(callId, reason)),
       onEnded: (c) => {
         this.#calls.delete(c.id);
+        void this.#opts.registry?.removed(c.id);
         metrics.callsActive.dec({ transport: args.transport.name });
         this.#stopTickerIfIdle();
         if (this.#opts.recorder) {
@@ -123,6 +127,7 @@ export class CallManager {
     });
     this.#calls.set(id, call);
     this.#opts.recorder?.started(call.snapshot());
+    void this.#opts.registry?.added({ id, record: () => ({ ...call.snapshot() }) });
     this.#startTicker();
     metrics.callsActive.inc({ transport: args.transport.name });
     metrics.callsTotal.inc({ transport: args.transport.name });

@@ -22,6 +22,7 @@ import { registerTelnyxRoutes } from './routes/telnyx.js';
 import { registerCallsApi } from './routes/calls-api.js';
 import { registerSwitchRoute } from './routes/switch.js';
 import { registerWebRtcRoutes } from './routes/webrtc.js';
+import { registerInternalRoutes } from './routes/internal.js';
 
 export type { AppDeps, RouteContext } from './route-context.js';
 
@@ -133,6 +134,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerCallsApi(app, ctx);
   registerSwitchRoute(app, ctx);
   registerWebRtcRoutes(app, ctx);
+  if (deps.registry) registerInternalRoutes(app, ctx);
   return app;
 }
 

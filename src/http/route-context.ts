@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CallManager } from '../calls/call-manager.js';
+import type { CallRegistry } from '../calls/call-registry.js';
 import type { TelnyxCallControl } from '../carriers/telnyx-call-control.js';
 import type { CallControl } from '../carriers/call-control.js';
 import type { CarrierLegs } from '../carriers/carrier-legs.js';
@@ -34,6 +35,8 @@ export interface AppDeps {
   /** Hangs up Telnyx Call Control legs when their call ends on our side. */
   readonly legs?: CarrierLegs;
   readonly now?: () => number;
+  /** REDIS_URL: which node holds each live call (listing and forwarding across nodes). */
+  readonly registry?: CallRegistry;
 }
 
 export type RouteContext = AppDeps & { readonly tokens: StreamTokens; readonly wsBase: string };

@@ -407,6 +407,18 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       labelNames: ['provider', 'state'] as const,
       registers: r,
     }),
+    callRegistryErrorsTotal: new Counter({
+      name: 'voice_gateway_call_registry_errors_total',
+      help: 'Call registry (Redis, REDIS_URL) commands that failed, by op (add, remove, heartbeat, lookup, list); calls in progress are unaffected',
+      labelNames: ['op'] as const,
+      registers: r,
+    }),
+    apiForwardedTotal: new Counter({
+      name: 'voice_gateway_api_forwarded_total',
+      help: 'API requests for a call held by another node, forwarded to it, by action (hangup, dtmf, provider) and outcome (ok, error, unreachable)',
+      labelNames: ['action', 'outcome'] as const,
+      registers: r,
+    }),
   };
 }
 

@@ -18,6 +18,8 @@ export interface CarrierEvent {
 
 export interface CallRecord {
   callId: string;
+  /** REDIS_URL: the node holding the live call (its NODE_ID); absent on one node and on finished calls. */
+  node?: string;
   carrierCallId: string | null;
   correlationId: string | null;
   transport: string;

@@ -9,11 +9,12 @@
  * Errors answer {error: {code, message, callId?, carrier?}}: `carrier` carries the carrier's own
  * status, code and message when its API refused.
  */
-import type { FastifyInstance, FastifyReply, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import type { CallControl, OutboundCallRequest } from '../../carriers/call-control.js';
 import { CarrierCallError } from '../../carriers/carrier-errors.js';
 import type { RouteContext } from '../route-context.js';
+import { forwardToOwner } from '../cluster-forward.js';
 
 const MAX_METADATA_BYTES = 4096;
 const OUTBOUND_FIELDS = new Set(['transport', 'to', 'from', 'provider', 'metadata', 'machineDetection']);
@@ -83,22 +84,43 @@ export function registerCallControlRoutes(app: FastifyInstance, ctx: RouteContex
     }
   });
 
-  app.post<{ Params: { callId: string } }>('/api/v1/calls/:callId/hangup', { onRequest }, async (request, reply) => {
+  const hangup = hangupHandler(ctx);
+  const dtmf = dtmfHandler(ctx);
+  // A call another node holds is forwarded to it (REDIS_URL); the owner runs the same handlers.
+  app.post<{ Params: { callId: string } }>('/api/v1/calls/:callId/hangup', { onRequest }, async (request, reply) =>
+    (await forwardToOwner(ctx, reply, 'hangup', request.params.callId, request.body)) ?? hangup(request, reply));
+  app.post<{ Params: { callId: string } }>('/api/v1/calls/:callId/dtmf', { onRequest }, async (request, reply) =>
+    (await forwardToOwner(ctx, reply, 'dtmf', request.params.callId, request.body)) ?? dtmf(request, reply));
+}
+
+type CallRequest = FastifyRequest<{ Params: { callId: string } }>;
+
+function controlOf(ctx: RouteContext): CallControl {
+  if (!ctx.callControl) throw new GatewayError('GW_ERR_CALL_CARRIER_NOT_CONFIGURED', 'call control is not set up in this gateway');
+  return ctx.callControl;
+}
+
+/** Hang up a call this node holds (the public route and the internal one both answer with it). */
+export function hangupHandler(ctx: RouteContext) {
+  return async (request: CallRequest, reply: FastifyReply) => {
     try {
-      return await control().hangup(request.params.callId, 'api_hangup');
+      return await controlOf(ctx).hangup(request.params.callId, 'api_hangup');
     } catch (err) {
       return sendError(reply, err, { callId: request.params.callId });
     }
-  });
+  };
+}
 
-  app.post<{ Params: { callId: string } }>('/api/v1/calls/:callId/dtmf', { onRequest }, async (request, reply) => {
+/** Send DTMF on a call this node holds. */
+export function dtmfHandler(ctx: RouteContext) {
+  return async (request: CallRequest, reply: FastifyReply) => {
     const b = asObject(request.body, 'the body');
     if (typeof b.digits !== 'string') throw new GatewayError('GW_ERR_CALL_BAD_DIGITS', `'digits' is missing or not a string`);
     if (b.durationMs !== undefined && typeof b.durationMs !== 'number') throw bad(`'durationMs' must be a number`);
     try {
-      return await control().sendDtmf(request.params.callId, b.digits, b.durationMs as number | undefined);
+      return await controlOf(ctx).sendDtmf(request.params.callId, b.digits, b.durationMs as number | undefined);
     } catch (err) {
       return sendError(reply, err, { callId: request.params.callId });
     }
-  });
+  };
 }

@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors.js';
 import { liveRecord, type CallRecord, type RecordState } from '../../store/call-record.js';
 import type { RouteContext } from '../route-context.js';
+import type { CallSnapshot } from '../../calls/call-types.js';
 import { requireApiToken } from './edge.js';
 import { registerCallControlRoutes } from './call-control.js';
 
@@ -59,10 +60,16 @@ function parseLimit(raw: string | undefined): number {
 export function registerCallsApi(app: FastifyInstance, ctx: RouteContext): void {
   const onRequest = requireApiToken(ctx);
 
+  const registry = ctx.registry;
+  /** With the call registry (REDIS_URL) a live record says which node holds it (`node`). */
+  const onNode = (r: CallRecord, node: string | undefined): CallRecord => (registry && node !== undefined ? { ...r, node } : r);
+
   /** A live call's fresh record, or the stored one (from the shared log when there is one). */
-  const recordOf = async (callId: string, stored?: CallRecord): Promise<CallRecord | undefined> => {
+  const recordOf = async (callId: string, stored?: CallRecord, remote?: Map<string, { nodeId: string; record: Record<string, unknown> }>): Promise<CallRecord | undefined> => {
     const call = ctx.calls.get(callId);
-    if (call) return liveRecord(call.snapshot(), stored ?? (await ctx.callRecords?.get(callId)));
+    if (call) return onNode(liveRecord(call.snapshot(), stored ?? (await ctx.callRecords?.get(callId))), registry?.nodeId);
+    const held = remote ? remote.get(callId) : await registry?.remoteOwner(callId);
+    if (held) return onNode(liveRecord(held.record as unknown as CallSnapshot, stored ?? (await ctx.callRecords?.get(callId))), held.nodeId);
     return stored ?? (await ctx.callRecords?.get(callId));
   };
 
@@ -83,14 +90,23 @@ export function registerCallsApi(app: FastifyInstance, ctx: RouteContext): void 
     if (!states) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `'state' must be live, ended or all, got '${stateName.slice(0, 20)}'`);
     const limit = parseLimit(q.limit);
     const records = ctx.callRecords;
+    // Other nodes' live calls (REDIS_URL); a registry that cannot answer lists this node's only.
+    const remote = new Map((stateName !== 'ended' && registry ? await registry.remoteCalls() : []).map((e) => [e.callId, e]));
     if (!records) {
-      const live = stateName === 'ended' ? [] : ctx.calls.list().map((c) => liveRecord(c.snapshot(), undefined));
+      const local = stateName === 'ended' ? [] : ctx.calls.list().map((c) => onNode(liveRecord(c.snapshot(), undefined), registry?.nodeId));
+      const others = [...remote.values()].map((e) => onNode(liveRecord(e.record as unknown as CallSnapshot, undefined), e.nodeId));
+      const live = [...local, ...others].sort((x, y) => (x.createdAt < y.createdAt ? 1 : -1));
       return { calls: live.slice(0, limit), nextCursor: null };
     }
     // Calls that started this instant are still in the recorder's batch: list() writes it first.
     const page = await records.list({ states, limit, cursor: q.cursor });
-    const calls = await Promise.all(page.records.map(async (r) => (await recordOf(r.callId, r)) ?? r));
-    return { calls, nextCursor: page.nextCursor };
+    const calls = await Promise.all(page.records.map(async (r) => (await recordOf(r.callId, r, remote)) ?? r));
+    if (remote.size === 0 || q.cursor !== undefined) return { calls, nextCursor: page.nextCursor };
+    // Other nodes' live calls this node's log does not hold (no shared DATABASE_URL) head the first page.
+    const seen = new Set(calls.map((c) => c.callId));
+    const others = [...remote.values()].filter((e) => !seen.has(e.callId)).map((e) => onNode(liveRecord(e.record as unknown as CallSnapshot, undefined), e.nodeId));
+    const merged = [...others, ...calls].sort((x, y) => (x.createdAt < y.createdAt ? 1 : -1));
+    return { calls: merged.slice(0, limit), nextCursor: page.nextCursor };
   });
 
   app.get<{ Params: { callId: string } }>('/api/v1/calls/:callId', { onRequest }, async (request) => {
