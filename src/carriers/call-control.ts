@@ -30,8 +30,8 @@ import type { CarrierUpdate } from '../store/call-store.js';
 import { telnyxEventUpdate, twilioStatusUpdate } from './carrier-status.js';
 import { CarrierCallError, type CarrierName } from './carrier-errors.js';
 import type { CarrierLegs } from './carrier-legs.js';
-import { commandIdFor, type TelnyxCallControl } from './telnyx-call-control.js';
-import { createTwilioCalls, type TwilioCalls } from './twilio-calls.js';
+import { commandIdFor, type TelnyxCallControl } from './telnyx/call-control.js';
+import { createTwilioCalls, type TwilioCalls } from './twilio/rest-client.js';
 
 export const E164 = /^\+[1-9]\d{1,14}$/;
 

@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import Telnyx, { APIConnectionTimeoutError, APIError, APIUserAbortError } from 'telnyx';
-import { CarrierCallError, withDeadline } from './carrier-errors.js';
+import { CarrierCallError, withDeadline } from '../carrier-errors.js';
 
 export type TelnyxCodec = 'PCMU' | 'PCMA' | 'L16';
 
