@@ -27,7 +27,8 @@ import { telnyxEgressFormat, telnyxStreamSetup } from './telnyx/media-stream.js'
 import { DTMF_DIGITS, dtmfTones } from '../pipeline/dtmf.js';
 import type { CallRecords } from '../store/call-records.js';
 import type { CarrierUpdate } from '../store/call-store.js';
-import { telnyxEventUpdate, twilioStatusUpdate } from './carrier-status.js';
+import { telnyxEventUpdate } from './telnyx/status.js';
+import { twilioStatusUpdate } from './twilio/status.js';
 import { CarrierCallError, type CarrierName } from './carrier-errors.js';
 import type { CarrierLegs } from './carrier-legs.js';
 import { commandIdFor, type TelnyxCallControl } from './telnyx/call-control.js';
