@@ -170,6 +170,8 @@ export interface CallsConfig {
   recordPath: string;
   /** Finished calls older than this many days are pruned. */
   recordDays: number;
+  /** CALL_RECORD_STALE_MS: a live call whose process has not heartbeaten its record this long is marked ended by another process's sweep. */
+  recordStaleMs: number;
   /** DATABASE_URL: the call log in PostgreSQL, shared by every node. Unset: the SQLite file at recordPath. */
   databaseUrl?: string;
   /** Twilio REST (outbound calls, hangup): the account; the auth token is TWILIO_AUTH_TOKEN. */
@@ -202,6 +204,8 @@ function callsConfig(env: Env): CallsConfig {
   return {
     recordPath: str(env, 'CALL_RECORD_PATH') ?? './data/calls.sqlite',
     recordDays: int(env, 'CALL_RECORD_DAYS', 30, 1, 36_500),
+    // Records are heartbeaten every second: fewer than two missed beats is not a dead process.
+    recordStaleMs: int(env, 'CALL_RECORD_STALE_MS', 15_000, 2000, 3_600_000),
     databaseUrl: serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     twilioAccountSid: accountSid,
     twilioApiBaseUrl: optionalUrl('TWILIO_API_BASE_URL'),

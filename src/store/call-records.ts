@@ -219,15 +219,21 @@ function observeInto(metrics: Metrics): (kind: string, seconds: number, ok: bool
   };
 }
 
+/** Orphans are looked for twice per stale window (at most every 5 s, as before the window was configurable). */
+function sweepTimes(staleMs: number | undefined): { staleMs?: number; sweepEveryMs?: number } {
+  return staleMs === undefined ? {} : { staleMs, sweepEveryMs: Math.min(5000, Math.floor(staleMs / 2)) };
+}
+
 /** The call log the config asks for, its write timings and housekeeping counted in `metrics`. */
 export function callRecordsFor(
-  config: { calls: { recordPath: string; recordDays: number } },
+  config: { calls: { recordPath: string; recordDays: number; recordStaleMs?: number } },
   deps: { metrics: Metrics; logger: Logger },
 ): CallRecords {
   const { metrics } = deps;
   return openCallRecords({
     path: config.calls.recordPath,
     retentionDays: config.calls.recordDays,
+    ...sweepTimes(config.calls.recordStaleMs),
     logger: deps.logger,
     observe: observeInto(metrics),
     onPruned: (n) => metrics.callRecordsPrunedTotal.inc(n),
@@ -240,7 +246,7 @@ export function callRecordsFor(
  * migrated here: a database that cannot be reached fails the start with GW_ERR_STORE_OPEN).
  */
 export async function openCallRecordsFor(
-  config: { calls: { recordPath: string; recordDays: number; databaseUrl?: string } },
+  config: { calls: { recordPath: string; recordDays: number; recordStaleMs?: number; databaseUrl?: string } },
   deps: { metrics: Metrics; logger: Logger; now?: () => number },
 ): Promise<CallRecords> {
   const url = config.calls.databaseUrl;
@@ -258,6 +264,7 @@ export async function openCallRecordsFor(
   return new CallRecords({
     store: new MirroredCallStore(local, shared, { logger: deps.logger, now: deps.now, onDropped: (kind) => metrics.callRecordWriteErrorsTotal.inc({ kind }) }),
     retentionDays: config.calls.recordDays,
+    ...sweepTimes(config.calls.recordStaleMs),
     logger: deps.logger,
     now: deps.now,
     onPruned: (n) => metrics.callRecordsPrunedTotal.inc(n),
