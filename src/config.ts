@@ -124,6 +124,18 @@ export interface ClusterConfig {
   secret?: string;
   /** CALL_REGISTRY_TTL_MS: a node's entries expire this long after its last heartbeat (heartbeat every third of it). */
   registryTtlMs: number;
+  /** PROCESSES (serve --processes): gateway processes on this machine, each with its own sockets, worker pool and calls. 1: no cluster. */
+  processes: number;
+}
+
+const MAX_PROCESSES = 64;
+
+/** PROCESSES: a count, or `auto` for one per core the process may use. */
+function processesOf(env: Env): number {
+  const raw = str(env, 'PROCESSES');
+  if (raw === undefined) return 1;
+  if (raw.toLowerCase() === 'auto') return Math.min(MAX_PROCESSES, availableParallelism());
+  return int(env, 'PROCESSES', 1, 1, MAX_PROCESSES);
 }
 
 function clusterConfig(env: Env, port: number, urlHost: string): ClusterConfig {
@@ -136,6 +148,7 @@ function clusterConfig(env: Env, port: number, urlHost: string): ClusterConfig {
     nodeUrl: url(env, 'NODE_URL', `http://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${String(port)}`),
     secret,
     registryTtlMs: int(env, 'CALL_REGISTRY_TTL_MS', 15_000, 300, 600_000),
+    processes: processesOf(env),
   };
 }
 
