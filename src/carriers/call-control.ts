@@ -283,7 +283,9 @@ export class CallControl {
   async hangup(callId: string, reason = 'api_hangup'): Promise<{ callId: string; state: 'ended'; endReason: string; via: 'carrier' | 'media' }> {
     const call = this.#d.calls.get(callId);
     if (call) return this.#hangupLive(call, reason);
-    const rec = this.#d.records.store.get(callId);
+    // Another node may have placed it (DATABASE_URL): the shared log has it, and any node can cancel
+    // a ringing call at the carrier, whose REST API does not care which node asks.
+    const rec = this.#d.records.store.get(callId) ?? (await this.#d.records.get(callId));
     if (!rec) throw new GatewayError('GW_ERR_CALL_NOT_FOUND', `'${callId}'`);
     if (rec.state !== 'dialing') throw new GatewayError('GW_ERR_CALL_NOT_LIVE', `'${callId}' is ${rec.state}${rec.endReason ? ` (${rec.endReason})` : ''}`);
     if (!rec.carrierCallId) throw new GatewayError('GW_ERR_CALL_NOT_LIVE', `'${callId}' is still being placed; try again in a moment`);
