@@ -32,6 +32,10 @@ import { CarrierCallError, type CarrierName } from './carrier-errors.js';
 import type { CarrierLegs } from './carrier-legs.js';
 import { commandIdFor, type TelnyxCallControl } from './telnyx-call-control.js';
 import { createTwilioCalls, type TwilioCalls } from './twilio-calls.js';
+import { untilAborted } from '../util/abort.js';
+
+/** How long a placed call's answer waits for its record to reach the shared call log. */
+const DURABLE_WAIT_MS = 2000;
 
 export const E164 = /^\+[1-9]\d{1,14}$/;
 
@@ -198,6 +202,12 @@ export class CallControl {
     timer.unref();
     this.#dialing.set(p.callId, { token, timer });
     this.#d.metrics.callControlTotal.inc({ action: 'dial', transport: p.transport, outcome: 'ok' });
+    // Read your writes across nodes: a hangup sent to another node right after this answer finds the
+    // carrier's call id in the shared log (DATABASE_URL), not a call "still being placed".
+    // A shared log that is slow or down never holds the answer up for long (its writes are counted).
+    await untilAborted(records.durable(), AbortSignal.timeout(DURABLE_WAIT_MS)).catch((err: unknown) =>
+      this.#log.warn({ event: 'call_record_not_shared_yet', callId: p.callId, err }, 'placed call not yet in the shared call log'),
+    );
     this.#log.info({ event: 'call_placed', callId: p.callId, carrierCallId, transport: p.transport, provider: p.provider }, 'outbound call placed');
     const live = this.#d.calls.get(p.callId);
     return { callId: p.callId, carrierCallId, state: live ? 'live' : 'dialing', transport: p.transport, direction: 'outbound', from: p.from, to: p.to, provider: p.provider };

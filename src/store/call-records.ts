@@ -110,11 +110,17 @@ export class CallRecords implements CallRecorder {
     }
   }
 
+  /** Resolves when this node's writes so far are in the log every node reads (at once without one). */
+  async durable(): Promise<void> {
+    if (!this.#shared) return;
+    this.flush();
+    await this.#shared.settled();
+  }
+
   /** One call's record from the log every node writes (the shared one when there is one). */
   async get(callId: string): Promise<CallRecord | undefined> {
     if (!this.#shared) return this.store.get(callId);
-    this.flush();
-    await this.#shared.settled();
+    await this.durable();
     return this.#shared.shared.get(callId);
   }
 
