@@ -39,7 +39,8 @@ export default defineConfig({
       // module (vi.mock) needs a fresh cache: it runs isolated, in the same `test:unit`.
       { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...REALTIME, ...NEEDS_ISOLATION], isolate: false } },
       { extends: true, test: { name: 'unit-isolated', include: NEEDS_ISOLATION } },
-      { extends: true, test: { name: 'e2e', include: REALTIME } },
+      // The real-time suites too: each starts and stops its own servers and fakes, and keeps no module state.
+      { extends: true, test: { name: 'e2e', include: REALTIME, isolate: false } },
     ],
   },
 });
