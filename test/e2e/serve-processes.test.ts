@@ -137,6 +137,9 @@ describe('serve --processes 2 (no Redis)', () => {
       expect(m.status).toBe(200);
       const active = /^voice_gateway_calls_active(?:\{[^}]*\})? (\d+)/m.exec(m.body);
       expect(Number(active?.[1])).toBe(6);
+      // A design figure both processes report is shown once, not summed (aggregator 'max').
+      const fixed = /^voice_gateway_pipeline_fixed_delay_seconds\{stage="vad_window_8000"\} ([0-9.e-]+)/m.exec(m.body);
+      expect(Number(fixed?.[1])).toBeCloseTo(0.032, 6);
     }
 
     // Hang up every call through whichever process answers: forwarded to its holder when needed.
