@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStreamTarget } from '../../src/simulator/webhook.js';
 import { twilioMessages } from '../../src/simulator/network-messages.js';
 import { freePort } from '../../src/util/net.js';
+import { openSocket } from '../support/media-socket.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SILENCE = Buffer.alloc(160, 0xff).toString('base64');
@@ -43,15 +44,6 @@ async function until<T>(check: () => T | undefined | false | Promise<T | undefin
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-async function openSocket(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  await new Promise<void>((res, rej) => {
-    ws.once('open', () => res());
-    ws.once('error', rej);
-  });
-  return ws;
 }
 
 const closeCode = (ws: WebSocket) => new Promise<number>((r) => (ws.readyState === WebSocket.CLOSED ? r(1006) : ws.once('close', (code) => r(code))));
