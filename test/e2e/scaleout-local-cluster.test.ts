@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callWebhook } from '../../src/simulator/webhook.js';
 import { twilioMessages } from '../../src/simulator/network-messages.js';
 import { POSTGRES_INITDB, REDIS_SERVER, requireTool } from '../support/requirements.js';
+import { until } from '../support/until.js';
 
 const redisServer = requireTool(REDIS_SERVER);
 const initdb = requireTool(POSTGRES_INITDB);
@@ -26,16 +27,6 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const STALE_MS = 3000;
 
 type ClusterEnv = Record<'NODE_A_URL' | 'NODE_A_PID' | 'NODE_B_URL' | 'REDIS_PORT' | 'REDIS_PID' | 'REDIS_SERVER' | 'DATABASE_URL', string>;
-
-async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A Twilio caller streaming silence in real time (20 ms frames) on the node given, after a webhook on the node given. */
 class Caller {

@@ -12,6 +12,7 @@ import { metricValue, startTestGateway, type TestGateway } from '../support/gate
 import { POSTGRES_INITDB, REDIS_SERVER, requireTool } from '../support/requirements.js';
 import { startPostgres, startRedis, type RunningService } from '../support/services.js';
 import { openSocket } from '../support/media-socket.js';
+import { until } from '../support/until.js';
 
 const redisServer = requireTool(REDIS_SERVER);
 const initdb = requireTool(POSTGRES_INITDB);
@@ -19,14 +20,6 @@ const initdb = requireTool(POSTGRES_INITDB);
 const closed = (ws: WebSocket) => new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
 const payload = Buffer.alloc(160, 0xff).toString('base64');
 const wsBase = (gw: TestGateway) => gw.baseUrl.replace('http', 'ws');
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(!redisServer.path || !initdb.path)('two gateways sharing Redis and PostgreSQL', () => {
   let redis: RunningService;
@@ -51,7 +44,7 @@ describe.skipIf(!redisServer.path || !initdb.path)('two gateways sharing Redis a
     live.send(msgs.connected());
     live.send(msgs.start({ carrierCallId: 'CAshared', streamId: '', codec: 'mulaw', customParameters: target.parameters }));
     for (let i = 0; i < 5; i++) live.send(msgs.media(payload, i * 20, i + 1));
-    await until(() => b.gateway.calls.list().length === 1, 'the call on B');
+    await until(() => b.gateway.calls.list().length === 1, 'the call on B', 5000);
     expect(a.gateway.calls.list()).toHaveLength(0);
 
     // The same token again, on B and on A: refused (1008).
@@ -67,7 +60,7 @@ describe.skipIf(!redisServer.path || !initdb.path)('two gateways sharing Redis a
       const res = await fetch(`${a.baseUrl}/api/v1/calls?state=live`);
       const body = (await res.json()) as { calls: { carrierCallId: string }[] };
       return body.calls.some((c) => c.carrierCallId === 'CAshared');
-    }, 'A to list the call on B');
+    }, 'A to list the call on B', 5000);
 
     // Redis goes away: a webhook gets no token, a presented token is refused and counted; the live call goes on.
     await redis.stop();

@@ -16,6 +16,7 @@ import { parseStreamTarget } from '../../src/simulator/webhook.js';
 import { twilioMessages } from '../../src/simulator/network-messages.js';
 import { freePort } from '../../src/util/net.js';
 import { openSocket } from '../support/media-socket.js';
+import { until } from '../support/until.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SILENCE = Buffer.alloc(160, 0xff).toString('base64');
@@ -34,16 +35,6 @@ function send(method: string, url: string, body?: string, contentType = 'applica
     req.on('error', reject);
     req.end(body);
   });
-}
-
-async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const closeCode = (ws: WebSocket) => new Promise<number>((r) => (ws.readyState === WebSocket.CLOSED ? r(1006) : ws.once('close', (code) => r(code))));
