@@ -28,6 +28,10 @@ export interface PrimaryOptions {
 
 /** Environment a gateway process gets from the primary (besides the primary's own). */
 export const PROCESS_INDEX_ENV = 'VOICE_GATEWAY_PROCESS_INDEX';
+/** A process that dies this soon after it started... */
+const QUICK_DEATH_MS = 10_000;
+/** ...this many times in a row means its start cannot work: the primary stops rather than loop. */
+const MAX_QUICK_DEATHS = 3;
 
 export function runPrimary(opts: PrimaryOptions): Promise<number> {
   const log = opts.logger.child({ component: 'cluster_primary' });
@@ -53,6 +57,9 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   const byIndex = new Map<number, Worker>();
   let stopping = false;
   let exitCode = 0;
+  /** Processes that died soon after they started, in a row: a start that cannot work (port taken, a store down). */
+  let quickDeaths = 0;
+  let giveUp: (() => void) | undefined;
 
   const fork = (index: number): void => {
     const worker = cluster.fork({
@@ -62,6 +69,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       WORKER_POOL_SIZE: String(poolSize),
     });
     byIndex.set(index, worker);
+    const startedAt = Date.now();
     const stopServing = serveIpc(worker, handlers, (detail) => log.warn({ event: 'cluster_ipc_rejected', process: index, detail }, 'bad IPC message from a gateway process'));
     worker.once('exit', (code, signal) => {
       stopServing();
@@ -72,10 +80,18 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
         log.info({ event: 'cluster_process_stopped', process: index, code, signal }, `gateway process ${String(index)} stopped`);
         return;
       }
+      // A process that lived a while died of something else: the count starts over.
+      quickDeaths = Date.now() - startedAt < QUICK_DEATH_MS ? quickDeaths + 1 : 0;
+      if (quickDeaths >= MAX_QUICK_DEATHS) {
+        log.fatal({ event: 'cluster_crash_loop', process: index, code, signal, deaths: quickDeaths }, `gateway processes keep dying as they start (${String(quickDeaths)} in a row): stopping; see the errors above`);
+        giveUp?.();
+        return;
+      }
       log.error({ event: 'cluster_process_died', process: index, code, signal, callsLost: dropped }, `gateway process ${String(index)} died; starting another`);
+      // Not unref'd: with every process gone this timer is what keeps the primary alive to restart one.
       setTimeout(() => {
         if (!stopping) fork(index);
-      }, opts.restartDelayMs ?? 1000).unref();
+      }, opts.restartDelayMs ?? 1000);
     });
   };
 
@@ -93,7 +109,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       stopping = true;
       log.info({ event: 'cluster_shutdown', signal, processes: byIndex.size }, 'draining every gateway process');
       const workers = [...byIndex.values()];
-      if (workers.length === 0) resolve(0);
+      if (workers.length === 0) resolve(exitCode);
       let left = workers.length;
       for (const w of workers) {
         w.once('exit', () => {
@@ -107,5 +123,9 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    giveUp = () => {
+      exitCode = 1;
+      stop('SIGTERM');
+    };
   });
 }

@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStreamTarget } from '../../src/simulator/webhook.js';
@@ -142,5 +143,26 @@ describe('serve --processes 2 (no Redis)', () => {
     expect(await exited).toBe(0);
     expect(out.split('"event":"cluster_process_stopped"').length - 1).toBe(2);
     expect(out).toContain('"event":"cluster_shutdown_complete"');
+  });
+});
+
+describe('serve --processes 2 whose processes cannot start', () => {
+  it('stops after three quick deaths in a row and exits 1, rather than restarting for ever', { timeout: 60_000 }, async () => {
+    // The port is taken: every process fails to listen.
+    const blocker = createNetServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    let out = '';
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--processes', '2'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CALL_RECORD_PATH: ':memory:', VAD_ENGINE: 'energy', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    blocker.close();
+    expect(code).toBe(1);
+    expect(out).toContain('"event":"cluster_crash_loop"');
   });
 });

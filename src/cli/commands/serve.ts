@@ -53,9 +53,9 @@ export async function run(argv: string[]): Promise<number> {
   let overrides: GatewayOverrides = {};
   let internal: Server | undefined;
   if (cluster.isWorker) ({ config, overrides, internal } = await asClusterProcess(config));
-  const gateway = await createGateway(config, overrides);
+  const gateway = await createGateway(config, overrides).catch(exitIfClusterProcess);
   const { logger } = gateway;
-  await gateway.app.listen({ port: config.port, host: config.host });
+  await gateway.app.listen({ port: config.port, host: config.host }).catch(exitIfClusterProcess);
   internal?.on('request', (req, res) => gateway.app.routing(req, res));
   const address = gateway.app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -106,6 +106,17 @@ export async function run(argv: string[]): Promise<number> {
  * forward API requests for its calls there; the public port is shared, so it cannot be reached by
  * it), and, without Redis, the primary's grant store and call registry over IPC.
  */
+/**
+ * A gateway process of `--processes` that cannot start (its port taken, a store down) exits at once:
+ * its IPC channel and half-made gateway would otherwise keep it alive, and the primary counts quick
+ * deaths to stop a crash loop. A single process throws as before (the CLI prints it, exit code 1).
+ */
+function exitIfClusterProcess(err: unknown): never {
+  if (!cluster.isWorker) throw err;
+  process.stderr.write(`voice-gateway (process ${String(process.env[PROCESS_INDEX_ENV])}): ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+}
+
 /** prom-client's own per-process wait is 5 s; a scrape waits a little longer for the primary's answer. */
 const METRICS_TIMEOUT_MS = 6000;
 
