@@ -166,3 +166,34 @@ describe('serve --processes 2 whose processes cannot start', () => {
     expect(out).toContain('"event":"cluster_crash_loop"');
   });
 });
+
+describe('serve --processes 2 whose primary is killed outright', () => {
+  // node:cluster ends a process whose IPC channel to the primary closes unexpectedly; this pins it, as a
+  // process left behind would keep calls nobody can reach through the API and a port nobody serves.
+  it('its gateway processes exit instead of lingering as orphans', { timeout: 60_000 }, async () => {
+    const port = await freePort();
+    let out = '';
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--processes', '2'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CALL_RECORD_PATH: ':memory:', VAD_ENGINE: 'energy', LOG_LEVEL: 'info', SHUTDOWN_DEADLINE_MS: '2000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const pids = await until(() => {
+      const found = [...out.matchAll(/"event":"listening"[^\n]*?"pid":(\d+)/g)].map((m) => Number(m[1]));
+      return found.length === 2 ? found : undefined;
+    }, 'both processes to listen', 60_000);
+    child.kill('SIGKILL');
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until(() => pids.every((p) => !alive(p)), 'the orphaned processes to exit', 20_000);
+  });
+});
+

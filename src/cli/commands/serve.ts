@@ -60,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   const address = gateway.app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info(
-    { event: 'listening', port, host: config.host, publicUrl: config.publicUrl, providers: config.providers, vad: config.vadEngine, ...(cluster.isWorker ? { process: Number(env[PROCESS_INDEX_ENV]), node: config.cluster.nodeId, internalUrl: config.cluster.nodeUrl } : {}) },
+    { event: 'listening', port, host: config.host, publicUrl: config.publicUrl, providers: config.providers, vad: config.vadEngine, ...(cluster.isWorker ? { process: Number(env[PROCESS_INDEX_ENV]), pid: process.pid, node: config.cluster.nodeId, internalUrl: config.cluster.nodeUrl } : {}) },
     `voice gateway listening on http://${config.host}:${String(port)} (providers: ${config.providers.join(', ')})`,
   );
   if (!config.twilio.authToken) logger.warn({ event: 'unsigned_twilio' }, 'TWILIO_AUTH_TOKEN is not set: Twilio webhooks are accepted unsigned');
