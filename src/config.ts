@@ -106,6 +106,18 @@ export interface ClusterConfig {
   secret?: string;
   /** CALL_REGISTRY_TTL_MS: a node's entries expire this long after its last heartbeat (heartbeat every third of it). */
   registryTtlMs: number;
+  /** PROCESSES (serve --processes): gateway processes on this machine, each with its own sockets, worker pool and calls. 1: no cluster. */
+  processes: number;
+}
+
+const MAX_PROCESSES = 64;
+
+/** PROCESSES: a count, or `auto` for one per core the process may use. */
+function processesOf(env: Env): number {
+  const raw = str(env, 'PROCESSES');
+  if (raw === undefined) return 1;
+  if (raw.toLowerCase() === 'auto') return Math.min(MAX_PROCESSES, availableParallelism());
+  return int(env, 'PROCESSES', 1, 1, MAX_PROCESSES);
 }
 
 function clusterConfig(env: Env, port: number, urlHost: string): ClusterConfig {
@@ -118,6 +130,7 @@ function clusterConfig(env: Env, port: number, urlHost: string): ClusterConfig {
     nodeUrl: url(env, 'NODE_URL', `http://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${String(port)}`),
     secret,
     registryTtlMs: int(env, 'CALL_REGISTRY_TTL_MS', 15_000, 300, 600_000),
+    processes: processesOf(env),
   };
 }
 
@@ -152,6 +165,8 @@ export interface CallsConfig {
   recordPath: string;
   /** Finished calls older than this many days are pruned. */
   recordDays: number;
+  /** CALL_RECORD_STALE_MS: a live call whose process has not heartbeaten its record this long is marked ended by another process's sweep. */
+  recordStaleMs: number;
   /** DATABASE_URL: the call log in PostgreSQL, shared by every node. Unset: the SQLite file at recordPath. */
   databaseUrl?: string;
   /** Twilio REST (outbound calls, hangup): the account; the auth token is TWILIO_AUTH_TOKEN. */
@@ -178,6 +193,8 @@ function callsConfig(env: Env): CallsConfig {
   return {
     recordPath: str(env, 'CALL_RECORD_PATH') ?? './data/calls.sqlite',
     recordDays: int(env, 'CALL_RECORD_DAYS', 30, 1, 36_500),
+    // Records are heartbeaten every second: fewer than two missed beats is not a dead process.
+    recordStaleMs: int(env, 'CALL_RECORD_STALE_MS', 15_000, 2000, 3_600_000),
     databaseUrl: serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     twilioAccountSid: accountSid,
     twilioApiBaseUrl: optionalUrl(env, 'TWILIO_API_BASE_URL'),

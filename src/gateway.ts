@@ -18,7 +18,8 @@ import { CarrierLegs } from './carriers/carrier-legs.js';
 import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
 import { RedisGrantStore } from './http/security/redis-grant-store.js';
-import { CallRegistry } from './calls/call-registry.js';
+import type { GrantStore } from './http/security/grant-store.js';
+import { CallRegistry, type RegistryStore } from './calls/call-registry.js';
 import { RedisRegistryStore } from './calls/redis-registry-store.js';
 import { createProviders, withAllDownFallback } from './providers/registry.js';
 import type { GuardedProvider } from './providers/guard.js';
@@ -40,6 +41,15 @@ export interface GatewayOverrides {
   readonly now?: () => number;
   /** A worker pool made by the caller (the soak benchmark injects worker crashes); closed with the gateway. */
   readonly pool?: WorkerPool;
+  /**
+   * `serve --processes N` without Redis: the primary process's stores (over IPC) in place of Redis's,
+   * and /metrics answered with every process's metrics. Ignored where REDIS_URL is set.
+   */
+  readonly processes?: {
+    readonly grantStore: GrantStore;
+    readonly registryStore: RegistryStore;
+    readonly metricsText: () => Promise<string>;
+  };
 }
 
 export async function createGateway(config: Config, overrides: GatewayOverrides = {}): Promise<Gateway> {
@@ -48,13 +58,17 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   // Call records: opened (and migrated) before any call can start (and before the workers: a database that is down fails the start with nothing to close); DATABASE_URL shares them across nodes.
   const records = await openCallRecordsFor(config, { metrics, logger, now: overrides.now });
   // REDIS_URL: one-time stream grants shared by every node; a Redis that is down fails the start.
-  const grantStore = await openGrantStore(config, { metrics, logger }).catch(async (err: unknown) => {
+  // Without it, under `serve --processes N`, the primary process holds them.
+  const sharedInProcesses = config.media.redisUrl === undefined ? overrides.processes : undefined;
+  const grantStore: GrantStore | undefined = sharedInProcesses?.grantStore ?? (await openGrantStore(config, { metrics, logger }).catch(async (err: unknown) => {
     await records.close();
     throw err;
-  });
-  // REDIS_URL: which node holds each live call; its writes fail soft, so it never delays the start.
-  const registry = config.media.redisUrl === undefined ? undefined : new CallRegistry({
-    store: new RedisRegistryStore({ url: config.media.redisUrl, logger }),
+  }));
+  // REDIS_URL (or several processes): which node holds each live call; its writes fail soft, so it never delays the start.
+  const registryStore: RegistryStore | undefined =
+    sharedInProcesses?.registryStore ?? (config.media.redisUrl === undefined ? undefined : new RedisRegistryStore({ url: config.media.redisUrl, logger }));
+  const registry = registryStore === undefined ? undefined : new CallRegistry({
+    store: registryStore,
     nodeId: config.cluster.nodeId,
     nodeUrl: config.cluster.nodeUrl,
     ttlMs: config.cluster.registryTtlMs,
@@ -102,6 +116,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     callControl,
     legs,
     registry,
+    metricsText: overrides.processes?.metricsText,
     isReady: () => pool?.ready ?? true,
     now: overrides.now,
   });

@@ -19,6 +19,8 @@ export interface BenchOptions {
   readonly transport: 'twilio' | 'telnyx';
   readonly provider: 'echo' | 'fake-openai';
   readonly vads: readonly VadSetting[];
+  /** Gateway processes (serve --processes); each count runs for each VAD setting. Default [1]. */
+  readonly processes?: readonly number[];
   readonly baseline: boolean;
   readonly replyDelayMs: number;
   readonly url?: string;
@@ -72,8 +74,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     // With no VAD of ours, the provider ends turns (server VAD), as the sample bridges have it do.
     return fakeOpenAIProvider({ replyDelayMs: opts.replyDelayMs, turnDetection: vad === 'off' ? 'server_vad' : 'none' });
   };
-  const spec = (target: RunSpec['target'], vad: VadSetting, provider: ProviderSetup, calls: number): RunSpec => ({
+  const spec = (target: RunSpec['target'], vad: VadSetting, provider: ProviderSetup, calls: number, processes = 1): RunSpec => ({
     target,
+    processes,
     calls,
     windowS: opts.durationS,
     rampS: opts.rampS ?? rampFor(calls),
@@ -110,22 +113,25 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   }
   for (const vad of opts.vads) {
     const provider = await providerFor(vad);
-    if (opts.findMax) {
-      const { result, runs: stepRuns } = await findMax({
-        startCalls: opts.startCalls,
-        maxCalls: opts.maxCalls,
-        criteria: opts.criteria,
-        vad,
-        provider: provider.name,
-        runAt: (calls) => runOnce(spec('gateway', vad, provider, calls)),
-        log: opts.log,
-      });
-      findMaxResults.push(result);
-      const atMax = stepRuns.find((r) => r.calls === result.maxCalls);
-      if (atMax) runs.push(atMax);
-    } else {
-      opts.log(`gateway, vad ${vad}: ${String(opts.calls)} calls`);
-      runs.push(await runOnce(spec('gateway', vad, provider, opts.calls)));
+    for (const processes of opts.processes ?? [1]) {
+      const each = processes > 1 ? `, ${String(processes)} processes` : '';
+      if (opts.findMax) {
+        const { result, runs: stepRuns } = await findMax({
+          startCalls: opts.startCalls,
+          maxCalls: opts.maxCalls,
+          criteria: opts.criteria,
+          vad: vad + each,
+          provider: provider.name,
+          runAt: (calls) => runOnce(spec('gateway', vad, provider, calls, processes)),
+          log: opts.log,
+        });
+        findMaxResults.push(result);
+        const atMax = stepRuns.find((r) => r.calls === result.maxCalls);
+        if (atMax) runs.push(atMax);
+      } else {
+        opts.log(`gateway, vad ${vad}${each}: ${String(opts.calls)} calls`);
+        runs.push(await runOnce(spec('gateway', vad, provider, opts.calls, processes)));
+      }
     }
   }
   let ratios: Record<string, Ratios> | undefined;
@@ -146,6 +152,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       transport: opts.transport,
       provider: opts.url ? 'as configured' : opts.provider,
       vads: opts.vads,
+      processes: opts.processes ?? [1],
       baseline: opts.baseline,
       replyDelayMs: opts.replyDelayMs,
       url: opts.url,

@@ -15,6 +15,8 @@ import { attachTarget, startTarget, type ResourceSample, type TargetKind, type T
 
 export interface RunSpec {
   readonly target: TargetKind;
+  /** Gateway processes (PROCESSES); 1: one process, as before. */
+  readonly processes?: number;
   readonly calls: number;
   readonly windowS: number;
   readonly rampS: number;
@@ -62,6 +64,7 @@ function gatewayEnv(spec: RunSpec, providerEnv: Record<string, string>): Record<
     PROVIDER_RESPONSE_TIMEOUT_MS: String(Math.max(1500, spec.replyDelayMs + 3000)),
     EGRESS_LEAD_MS: String(spec.egressLeadMs),
     ...providerEnv,
+    ...((spec.processes ?? 1) > 1 ? { PROCESSES: String(spec.processes) } : {}),
     ...spec.gatewayEnv,
   };
 }
@@ -205,7 +208,7 @@ function summarise(
 
   return {
     target: spec.target,
-    label: isGateway ? `gateway (vad ${spec.vad}, ${spec.provider.name})` : `baseline bridge (${spec.provider.name}, server VAD)`,
+    label: isGateway ? `gateway (vad ${spec.vad}, ${spec.provider.name}${(spec.processes ?? 1) > 1 ? `, ${String(spec.processes)} processes` : ''})` : `baseline bridge (${spec.provider.name}, server VAD)`,
     calls: spec.calls,
     callsConnected: load.callsConnected,
     callsFailed: load.callsFailed,

@@ -5,7 +5,7 @@
  * and event-loop delay from the gateway's /metrics or the baseline's IPC stats answer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { freePort } from '../util/net.js';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +66,7 @@ export function targetCommand(kind: TargetKind): string[] {
   return ['--import', 'tsx', bridge];
 }
 
-function procSample(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
+function procSampleOne(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start at ") ": utime is field 14, stime 15.
@@ -78,6 +78,55 @@ function procSample(pid: number): { cpuSeconds: number; rssBytes: number } | und
   } catch {
     return undefined;
   }
+}
+
+/** Every descendant of `pid` (serve --processes N forks its gateway processes), from /proc's parent links. */
+function descendantsOf(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(name));
+      children.set(ppid, list);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/**
+ * CPU and RSS of a target and its child processes (a cluster's gateway processes). CPU of a child
+ * that exited during the window is lost from the sum; the bench starts and stops its targets whole.
+ */
+function procSample(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
+  const own = procSampleOne(pid);
+  if (!own) return undefined;
+  for (const child of descendantsOf(pid)) {
+    const s = procSampleOne(child);
+    if (s) {
+      own.cpuSeconds += s.cpuSeconds;
+      own.rssBytes += s.rssBytes;
+    }
+  }
+  return own;
 }
 
 interface BaselineStats {

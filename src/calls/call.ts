@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import { pcmCodec, pcmFormatOf } from '../pipeline/codecs/wire-codec.js';
 import type { AudioFormat, AudioFrame } from '../pipeline/frame.js';
 import { Resampler } from '../pipeline/resample/resampler.js';
+import { fallingTone } from '../pipeline/tones.js';
 import type { WireFrame } from '../pipeline/stages.js';
 import type { CallVad } from '../pipeline/vad/call-vad.js';
 import type { TurnEvent } from '../pipeline/vad/turn-detector.js';
@@ -536,12 +537,7 @@ export class Call {
     this.#log.error({ event: 'all_providers_down' }, 'no provider can take the call; apologising and hanging up');
     await old.retire({ closeSession: true }).catch(() => undefined);
     const rate = this.#transport.format.sampleRate;
-    const tone = new Int16Array(Math.round(rate * 0.9));
-    for (let i = 0; i < tone.length; i++) {
-      const f = i < tone.length / 3 ? 660 : i < (2 * tone.length) / 3 ? 550 : 440;
-      tone[i] = Math.round(6000 * Math.sin((2 * Math.PI * f * i) / rate));
-    }
-    this.playAudio({ samples: tone, sampleRate: rate, seq: 0, timestampMs: 0 }, 'apology');
+    this.playAudio({ samples: fallingTone(rate), sampleRate: rate, seq: 0, timestampMs: 0 }, 'apology');
     await new Promise((r) => setTimeout(r, 1000).unref());
     await this.end('all_providers_down');
   }

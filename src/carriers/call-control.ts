@@ -33,6 +33,10 @@ import { CarrierCallError, carrierErrorOutcome, type CarrierName } from './carri
 import type { CarrierLegs } from './carrier-legs.js';
 import { commandIdFor, type TelnyxCallControl } from './telnyx/call-control.js';
 import { createTwilioCalls, type TwilioCalls } from './twilio/rest-client.js';
+import { untilAborted } from '../util/abort.js';
+
+/** How long a placed call's answer waits for its record to reach the shared call log. */
+const DURABLE_WAIT_MS = 2000;
 
 export const E164 = /^\+[1-9]\d{1,14}$/;
 
@@ -186,6 +190,12 @@ export class CallControl {
     timer.unref();
     this.#dialing.set(p.callId, { token, timer });
     this.#d.metrics.callControlTotal.inc({ action: 'dial', transport: p.transport, outcome: 'ok' });
+    // Read your writes across nodes: a hangup sent to another node right after this answer finds the
+    // carrier's call id in the shared log (DATABASE_URL), not a call "still being placed".
+    // A shared log that is slow or down never holds the answer up for long (its writes are counted).
+    await untilAborted(records.durable(), AbortSignal.timeout(DURABLE_WAIT_MS)).catch((err: unknown) =>
+      this.#log.warn({ event: 'call_record_not_shared_yet', callId: p.callId, err }, 'placed call not yet in the shared call log'),
+    );
     this.#log.info({ event: 'call_placed', callId: p.callId, carrierCallId, transport: p.transport, provider: p.provider }, 'outbound call placed');
     const live = this.#d.calls.get(p.callId);
     return { callId: p.callId, carrierCallId, state: live ? 'live' : 'dialing', transport: p.transport, direction: 'outbound', from: p.from, to: p.to, provider: p.provider };
@@ -271,7 +281,9 @@ export class CallControl {
   async hangup(callId: string, reason = 'api_hangup'): Promise<{ callId: string; state: 'ended'; endReason: string; via: 'carrier' | 'media' }> {
     const call = this.#d.calls.get(callId);
     if (call) return this.#hangupLive(call, reason);
-    const rec = this.#d.records.store.get(callId);
+    // Another node may have placed it (DATABASE_URL): the shared log has it, and any node can cancel
+    // a ringing call at the carrier, whose REST API does not care which node asks.
+    const rec = this.#d.records.store.get(callId) ?? (await this.#d.records.get(callId));
     if (!rec) throw new GatewayError('GW_ERR_CALL_NOT_FOUND', `'${callId}'`);
     if (rec.state !== 'dialing') throw new GatewayError('GW_ERR_CALL_NOT_LIVE', `'${callId}' is ${rec.state}${rec.endReason ? ` (${rec.endReason})` : ''}`);
     if (!rec.carrierCallId) throw new GatewayError('GW_ERR_CALL_NOT_LIVE', `'${callId}' is still being placed; try again in a moment`);

@@ -88,8 +88,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
+  // With several nodes or processes, which one answered (a forwarded answer names the call's owner).
+  const nodeId = deps.registry?.nodeId;
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Correlation-ID', request.id);
+    if (nodeId !== undefined && !reply.hasHeader('x-voice-gateway-node')) reply.header('x-voice-gateway-node', nodeId);
   });
   // Route patterns, never raw URLs, so the label set stays bounded whatever clients send.
   app.addHook('onResponse', async (request, reply) => {

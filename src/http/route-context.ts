@@ -37,6 +37,8 @@ export interface AppDeps {
   readonly now?: () => number;
   /** REDIS_URL: which node holds each live call (listing and forwarding across nodes). */
   readonly registry?: CallRegistry;
+  /** `serve --processes N`: /metrics answers with every process's metrics, aggregated by the primary. */
+  readonly metricsText?: () => Promise<string>;
 }
 
 export type RouteContext = AppDeps & { readonly tokens: StreamTokens; readonly wsBase: string };

@@ -55,6 +55,8 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     help: 'DEPRECATED (one release; use voice_gateway_pipeline_frame_latency_seconds): pipeline-added latency per frame (HDR histogram quantiles), by direction (ingress: media in -> provider send; egress: provider audio -> first frame out)',
     labelNames: ['direction', 'quantile'] as const,
     registers: r,
+    // Across --processes a quantile cannot be summed: the worst process's is shown.
+    aggregator: 'max',
     collect() {
       for (const direction of ['ingress', 'egress'] as const) {
         for (const [quantile, seconds] of quantilesInSeconds(latency.summary(direction))) this.set({ direction, quantile }, seconds);
@@ -66,6 +68,8 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     help: 'DEPRECATED (one release; use voice_gateway_egress_frame_jitter_seconds): egress pacing precision, |interval between two paced frames of a reply - 20 ms| (HDR histogram quantiles); excludes the start-of-reply lead burst',
     labelNames: ['quantile'] as const,
     registers: r,
+    // Across --processes a quantile cannot be summed: the worst process's is shown.
+    aggregator: 'max',
     collect() {
       for (const [quantile, seconds] of quantilesInSeconds(latency.pacingSummary())) this.set({ quantile }, seconds);
     },
@@ -75,6 +79,8 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     help: 'Fixed buffering delays the pipeline adds by design (resampler filters, VAD window), by stage; not processing time',
     labelNames: ['stage'] as const,
     registers: r,
+    // A fixed delay is the same design figure in every process: not summed across --processes.
+    aggregator: 'max',
     collect() {
       for (const [stage, ms] of latency.fixedDelayMs) this.set({ stage }, ms / 1000);
     },
@@ -84,6 +90,8 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     help: 'DEPRECATED (one release; use voice_gateway_event_loop_lag_seconds): event-loop delay quantiles since start (perf_hooks.monitorEventLoopDelay)',
     labelNames: ['quantile'] as const,
     registers: r,
+    // Across --processes a quantile cannot be summed: the worst process's is shown.
+    aggregator: 'max',
     collect() {
       for (const [quantile, p] of [['0.5', 50], ['0.99', 99], ['1', 100]] as const) {
         this.set({ quantile }, (p === 100 ? loopDelay.max : loopDelay.percentile(p)) / 1e9);
@@ -251,6 +259,8 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       help: 'Provider circuit breaker state: 0 closed, 1 half-open, 2 open',
       labelNames: ['provider'] as const,
       registers: r,
+      // Across --processes each process has its own breaker: the most open one is shown, never a sum.
+      aggregator: 'max',
     }),
     providerActiveSessions: new Gauge({
       name: 'voice_gateway_provider_active_sessions',

@@ -15,9 +15,14 @@
  * - Transitions this node applied from a message are never published again (no echo loops), and a
  *   node ignores its own messages (Redis delivers them back to the publisher's subscription).
  *
- * The bus is best effort: a publish that fails is logged and counted and not retried (other nodes
- * then learn from their own failures, as without Redis); nothing here is awaited by a call, and a
- * message from the bus is validated before it touches a breaker (a bad one is logged and counted).
+ * - While a breaker this node opened stays open, the node says so again every `reannounceMs` with
+ *   the time it has left: a node that missed the first message (its Redis link was down, it started
+ *   later, a publish failed) still hears of the outage within one period. A node already open is
+ *   left as it is.
+ *
+ * The bus is best effort: a publish that fails is logged and counted (the re-announcement is the
+ * retry); nothing here is awaited by a call, and a message from the bus is validated before it
+ * touches a breaker (a bad one is logged and counted).
  */
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -90,7 +95,12 @@ export interface BreakerSyncOptions {
   readonly breakers: readonly GuardedProvider[];
   readonly metrics: Pick<Metrics, 'breakerSyncErrorsTotal' | 'breakerSyncRejectedTotal' | 'breakerRemoteChangesTotal'>;
   readonly logger: Logger;
+  /** How often a breaker this node opened is announced again while it stays open (default 5 s). */
+  readonly reannounceMs?: number;
+  readonly now?: () => number;
 }
+
+const DEFAULT_REANNOUNCE_MS = 5000;
 
 export class BreakerSync {
   readonly #nodeId: string;
@@ -99,8 +109,15 @@ export class BreakerSync {
   readonly #metrics: BreakerSyncOptions['metrics'];
   readonly #log: Logger;
   readonly #unsubscribe: (() => void)[] = [];
+  readonly #reannounceMs: number;
+  readonly #now: () => number;
+  /** Breakers this node's own verdict opened, and when their open ends. */
+  readonly #openHere = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: BreakerSyncOptions) {
+    this.#reannounceMs = opts.reannounceMs ?? DEFAULT_REANNOUNCE_MS;
+    this.#now = opts.now ?? Date.now;
     this.#nodeId = opts.nodeId;
     this.#bus = opts.bus;
     this.#breakers = new Map(opts.breakers.map((b) => [b.name, b]));
@@ -116,12 +133,38 @@ export class BreakerSync {
   }
 
   #publish(change: BreakerChange): void {
+    if (change.state !== 'open' || change.origin !== 'local') this.#openHere.delete(change.provider);
     // Only this node's own verdicts travel; half-open is a local timer, not a verdict.
     if (change.origin !== 'local' || change.state === 'halfOpen') return;
+    if (change.state === 'open') {
+      this.#openHere.set(change.provider, this.#now() + change.resetTimeoutMs);
+      this.#timer ??= setInterval(() => this.#reannounce(), this.#reannounceMs).unref();
+    }
     const message: BreakerMessage =
       change.state === 'open'
         ? { v: 1, node: this.#nodeId, provider: change.provider, state: 'open', resetTimeoutMs: change.resetTimeoutMs }
         : { v: 1, node: this.#nodeId, provider: change.provider, state: 'closed' };
+    this.#send(message);
+  }
+
+  /** Every breaker this node opened, again, with the time it has left. */
+  #reannounce(): void {
+    const now = this.#now();
+    for (const [provider, until] of this.#openHere) {
+      const left = until - now;
+      if (left < MIN_RESET_MS || this.#breakers.get(provider)?.state !== 'open') {
+        this.#openHere.delete(provider);
+        continue;
+      }
+      this.#send({ v: 1, node: this.#nodeId, provider, state: 'open', resetTimeoutMs: Math.round(left) });
+    }
+    if (this.#openHere.size === 0 && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #send(message: BreakerMessage): void {
     let sent: Promise<void>;
     try {
       sent = this.#bus.publish(encodeBreakerMessage(message));
@@ -130,10 +173,10 @@ export class BreakerSync {
     }
     // Never awaited: the transition has happened here whatever the bus does.
     sent.then(
-      () => this.#log.debug({ event: 'breaker_sync_published', provider: change.provider, state: change.state }, 'breaker transition published'),
+      () => this.#log.debug({ event: 'breaker_sync_published', provider: message.provider, state: message.state }, 'breaker transition published'),
       (err: unknown) => {
         this.#metrics.breakerSyncErrorsTotal.inc({ op: 'publish' });
-        this.#log.warn({ event: 'breaker_sync_publish_failed', provider: change.provider, state: change.state, err: (err as Error).message }, 'could not publish a breaker transition; other nodes will judge on their own');
+        this.#log.warn({ event: 'breaker_sync_publish_failed', provider: message.provider, state: message.state, err: (err as Error).message }, 'could not publish a breaker transition; other nodes will judge on their own');
       },
     );
   }
@@ -161,6 +204,8 @@ export class BreakerSync {
   }
 
   async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
     for (const off of this.#unsubscribe.splice(0)) off();
     await this.#bus.close();
   }

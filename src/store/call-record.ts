@@ -52,6 +52,22 @@ export interface CallRecord {
   updatedAt: string;
 }
 
+/** A call keeps its carrier's last this many events. */
+const MAX_CARRIER_EVENTS = 100;
+
+/** The stored carrier_events JSON with one more event (the oldest dropped past the bound); an unreadable list starts anew. */
+export function withCarrierEvent(stored: string, event: CarrierEvent): string {
+  let events: CarrierEvent[];
+  try {
+    const parsed: unknown = JSON.parse(stored);
+    events = Array.isArray(parsed) ? (parsed as CarrierEvent[]) : [];
+  } catch {
+    events = [];
+  }
+  events.push(event);
+  return JSON.stringify(events.length > MAX_CARRIER_EVENTS ? events.slice(-MAX_CARRIER_EVENTS) : events);
+}
+
 /** The columns a snapshot writes (everything but the carrier's fields and the creation time). */
 export interface SnapshotRow {
   id: string;

@@ -110,11 +110,17 @@ export class CallRecords implements CallRecorder {
     }
   }
 
+  /** Resolves when this node's writes so far are in the log every node reads (at once without one). */
+  async durable(): Promise<void> {
+    if (!this.#shared) return;
+    this.flush();
+    await this.#shared.settled();
+  }
+
   /** One call's record from the log every node writes (the shared one when there is one). */
   async get(callId: string): Promise<CallRecord | undefined> {
     if (!this.#shared) return this.store.get(callId);
-    this.flush();
-    await this.#shared.settled();
+    await this.durable();
     return this.#shared.shared.get(callId);
   }
 
@@ -219,15 +225,21 @@ function observeInto(metrics: Metrics): (kind: string, seconds: number, ok: bool
   };
 }
 
+/** Orphans are looked for twice per stale window (at most every 5 s, as before the window was configurable). */
+function sweepTimes(staleMs: number | undefined): { staleMs?: number; sweepEveryMs?: number } {
+  return staleMs === undefined ? {} : { staleMs, sweepEveryMs: Math.min(5000, Math.floor(staleMs / 2)) };
+}
+
 /** The call log the config asks for, its write timings and housekeeping counted in `metrics`. */
 export function callRecordsFor(
-  config: { calls: { recordPath: string; recordDays: number } },
+  config: { calls: { recordPath: string; recordDays: number; recordStaleMs?: number } },
   deps: { metrics: Metrics; logger: Logger },
 ): CallRecords {
   const { metrics } = deps;
   return openCallRecords({
     path: config.calls.recordPath,
     retentionDays: config.calls.recordDays,
+    ...sweepTimes(config.calls.recordStaleMs),
     logger: deps.logger,
     observe: observeInto(metrics),
     onPruned: (n) => metrics.callRecordsPrunedTotal.inc(n),
@@ -240,7 +252,7 @@ export function callRecordsFor(
  * migrated here: a database that cannot be reached fails the start with GW_ERR_STORE_OPEN).
  */
 export async function openCallRecordsFor(
-  config: { calls: { recordPath: string; recordDays: number; databaseUrl?: string } },
+  config: { calls: { recordPath: string; recordDays: number; recordStaleMs?: number; databaseUrl?: string } },
   deps: { metrics: Metrics; logger: Logger; now?: () => number },
 ): Promise<CallRecords> {
   const url = config.calls.databaseUrl;
@@ -258,6 +270,7 @@ export async function openCallRecordsFor(
   return new CallRecords({
     store: new MirroredCallStore(local, shared, { logger: deps.logger, now: deps.now, onDropped: (kind) => metrics.callRecordWriteErrorsTotal.inc({ kind }) }),
     retentionDays: config.calls.recordDays,
+    ...sweepTimes(config.calls.recordStaleMs),
     logger: deps.logger,
     now: deps.now,
     onPruned: (n) => metrics.callRecordsPrunedTotal.inc(n),

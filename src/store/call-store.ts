@@ -18,7 +18,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { CallSnapshot } from '../calls/call.js';
 import { GatewayError } from '../errors.js';
 import { migrate } from './migrations.js';
-import { recordFromRow, rowFromSnapshot, type CallRecord, type CallRow, type CarrierEvent, type RecordState } from './call-record.js';
+import { recordFromRow, rowFromSnapshot, withCarrierEvent, type CallRecord, type CallRow, type CarrierEvent, type RecordState } from './call-record.js';
 
 export interface CallStoreOptions {
   /** A file path (its directory is created), or ':memory:'. */
@@ -58,7 +58,6 @@ export interface ListQuery {
   readonly cursor?: string;
 }
 
-const MAX_CARRIER_EVENTS = 100;
 const LIVE_STATES = `('dialing', 'live')`;
 
 export function encodeCursor(createdAt: number, id: string): string {
@@ -232,19 +231,12 @@ export class CallStore {
         | { id: string; state: RecordState; carrier_events: string }
         | undefined;
       if (!row) return undefined;
-      let events: CarrierEvent[];
-      try {
-        events = JSON.parse(row.carrier_events) as CarrierEvent[];
-      } catch {
-        events = [];
-      }
-      events.push(u.event);
-      if (events.length > MAX_CARRIER_EVENTS) events = events.slice(-MAX_CARRIER_EVENTS);
+      const events = withCarrierEvent(row.carrier_events, u.event);
       const now = this.#now();
       this.#stmt(
         `UPDATE calls SET carrier_status = ?, carrier_events = ?, answered_by = COALESCE(?, answered_by),
            answered_at = COALESCE(answered_at, ?), carrier_call_id = COALESCE(carrier_call_id, ?), updated_at = ? WHERE id = ?`,
-      ).run(u.event.status, JSON.stringify(events), u.answeredBy ?? null, u.answeredAt ?? null, u.carrierCallId ?? null, now, row.id);
+      ).run(u.event.status, events, u.answeredBy ?? null, u.answeredAt ?? null, u.carrierCallId ?? null, now, row.id);
       let state = row.state;
       if (u.endReason !== undefined && state === 'dialing') {
         this.#stmt(`UPDATE calls SET state = 'ended', end_reason = ?, ended_at = ? WHERE id = ?`).run(u.endReason, u.endedAt ?? now, row.id);

@@ -14,11 +14,13 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    description: 'calls: one row per call, JSON columns for the lists',
-    sql: `
+/**
+ * Version 1's calls table, for either engine: the same columns and indexes, with the engine's 64-bit
+ * integer type (SQLite's INTEGER is 64-bit; PostgreSQL's is 32) and SQLite's STRICT typing. One text,
+ * so the two schemas cannot drift apart (pg-migrations.ts uses it too).
+ */
+export function callsTableV1(int64: 'INTEGER' | 'BIGINT', strict: boolean): string {
+  return `
       CREATE TABLE calls (
         id              TEXT PRIMARY KEY,
         carrier_call_id TEXT,
@@ -28,9 +30,9 @@ export const MIGRATIONS: readonly Migration[] = [
         from_number     TEXT,
         to_number       TEXT,
         state           TEXT NOT NULL CHECK (state IN ('dialing', 'live', 'ended', 'failed')),
-        created_at      INTEGER NOT NULL,
-        answered_at     INTEGER,
-        ended_at        INTEGER,
+        created_at      ${int64} NOT NULL,
+        answered_at     ${int64},
+        ended_at        ${int64},
         end_reason      TEXT,
         error_code      TEXT,
         error_message   TEXT,
@@ -43,23 +45,26 @@ export const MIGRATIONS: readonly Migration[] = [
         transcripts     TEXT NOT NULL DEFAULT '[]',
         dtmf            TEXT NOT NULL DEFAULT '[]',
         barge_ins       TEXT NOT NULL DEFAULT '[]',
-        turns           INTEGER NOT NULL DEFAULT 0,
-        frames_in       INTEGER NOT NULL DEFAULT 0,
-        frames_out      INTEGER NOT NULL DEFAULT 0,
-        frames_dropped  INTEGER NOT NULL DEFAULT 0,
+        turns           ${int64} NOT NULL DEFAULT 0,
+        frames_in       ${int64} NOT NULL DEFAULT 0,
+        frames_out      ${int64} NOT NULL DEFAULT 0,
+        frames_dropped  ${int64} NOT NULL DEFAULT 0,
         latency         TEXT,
         metadata        TEXT,
         carrier_status  TEXT,
         answered_by     TEXT,
         carrier_events  TEXT NOT NULL DEFAULT '[]',
         owner           TEXT,
-        updated_at      INTEGER NOT NULL
-      ) STRICT;
+        updated_at      ${int64} NOT NULL
+      )${strict ? ' STRICT' : ''};
       CREATE INDEX calls_by_created ON calls (created_at DESC, id DESC);
       CREATE INDEX calls_by_state ON calls (state, created_at DESC, id DESC);
       CREATE INDEX calls_by_carrier_id ON calls (carrier_call_id);
-    `,
-  },
+    `;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, description: 'calls: one row per call, JSON columns for the lists', sql: callsTableV1('INTEGER', true) },
 ];
 
 /** Bring the database to the newest version. Returns the version it is at. */

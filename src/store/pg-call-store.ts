@@ -10,7 +10,7 @@
 import pg from 'pg';
 import type { CallSnapshot } from '../calls/call.js';
 import { GatewayError } from '../errors.js';
-import { recordFromRow, rowFromSnapshot, type CallRecord, type CallRow, type CarrierEvent, type RecordState, type SnapshotRow } from './call-record.js';
+import { recordFromRow, rowFromSnapshot, withCarrierEvent, type CallRecord, type CallRow, type RecordState, type SnapshotRow } from './call-record.js';
 import { decodeCursor, encodeCursor, ownerIsGone, type CarrierUpdate, type DialingCall, type ListQuery } from './call-store.js';
 import { migratePg } from './pg-migrations.js';
 
@@ -29,7 +29,6 @@ export interface PgCallStoreOptions {
   readonly observe?: (kind: string, seconds: number, ok: boolean) => void;
 }
 
-const MAX_CARRIER_EVENTS = 100;
 const LIVE_STATES = `('dialing', 'live')`;
 /** BIGINT comes back from pg as a string (it may exceed 2^53); ours are ms and counters, well inside. */
 const NUMERIC = ['created_at', 'answered_at', 'ended_at', 'updated_at', 'sample_rate', 'turns', 'frames_in', 'frames_out', 'frames_dropped'] as const;
@@ -203,19 +202,12 @@ export class PgCallStore {
           ? undefined
           : ((await q('SELECT id, state, carrier_events FROM calls WHERE carrier_call_id = $1 ORDER BY created_at DESC LIMIT 1 FOR UPDATE', [u.carrierCallId])).rows[0] as Found | undefined));
       if (!row) return undefined;
-      let events: CarrierEvent[];
-      try {
-        events = JSON.parse(row.carrier_events) as CarrierEvent[];
-      } catch {
-        events = [];
-      }
-      events.push(u.event);
-      if (events.length > MAX_CARRIER_EVENTS) events = events.slice(-MAX_CARRIER_EVENTS);
+      const events = withCarrierEvent(row.carrier_events, u.event);
       const now = this.#now();
       await q(
         `UPDATE calls SET carrier_status = $1, carrier_events = $2, answered_by = COALESCE($3, answered_by),
            answered_at = COALESCE(answered_at, $4), carrier_call_id = COALESCE(carrier_call_id, $5), updated_at = $6 WHERE id = $7`,
-        [u.event.status, JSON.stringify(events), u.answeredBy ?? null, u.answeredAt ?? null, u.carrierCallId ?? null, now, row.id],
+        [u.event.status, events, u.answeredBy ?? null, u.answeredAt ?? null, u.carrierCallId ?? null, now, row.id],
       );
       let state = row.state;
       if (u.endReason !== undefined && state === 'dialing') {

@@ -7,57 +7,13 @@
  */
 import type { PoolClient } from 'pg';
 import { GatewayError } from '../errors.js';
-import type { Migration } from './migrations.js';
+import { callsTableV1, type Migration } from './migrations.js';
 
 /** Any fixed 64-bit key works; every gateway must use the same one. ("vgcalls" in ASCII.) */
 export const MIGRATION_LOCK_KEY = 0x7667_6361_6c6c_73n;
 
 export const PG_MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    description: 'calls: one row per call, JSON columns for the lists (as the SQLite schema)',
-    sql: `
-      CREATE TABLE calls (
-        id              TEXT PRIMARY KEY,
-        carrier_call_id TEXT,
-        correlation_id  TEXT,
-        transport       TEXT NOT NULL,
-        direction       TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
-        from_number     TEXT,
-        to_number       TEXT,
-        state           TEXT NOT NULL CHECK (state IN ('dialing', 'live', 'ended', 'failed')),
-        created_at      BIGINT NOT NULL,
-        answered_at     BIGINT,
-        ended_at        BIGINT,
-        end_reason      TEXT,
-        error_code      TEXT,
-        error_message   TEXT,
-        codec           TEXT,
-        sample_rate     INTEGER,
-        provider        TEXT,
-        vad_engine      TEXT,
-        providers_used  TEXT NOT NULL DEFAULT '[]',
-        switches        TEXT NOT NULL DEFAULT '[]',
-        transcripts     TEXT NOT NULL DEFAULT '[]',
-        dtmf            TEXT NOT NULL DEFAULT '[]',
-        barge_ins       TEXT NOT NULL DEFAULT '[]',
-        turns           BIGINT NOT NULL DEFAULT 0,
-        frames_in       BIGINT NOT NULL DEFAULT 0,
-        frames_out      BIGINT NOT NULL DEFAULT 0,
-        frames_dropped  BIGINT NOT NULL DEFAULT 0,
-        latency         TEXT,
-        metadata        TEXT,
-        carrier_status  TEXT,
-        answered_by     TEXT,
-        carrier_events  TEXT NOT NULL DEFAULT '[]',
-        owner           TEXT,
-        updated_at      BIGINT NOT NULL
-      );
-      CREATE INDEX calls_by_created ON calls (created_at DESC, id DESC);
-      CREATE INDEX calls_by_state ON calls (state, created_at DESC, id DESC);
-      CREATE INDEX calls_by_carrier_id ON calls (carrier_call_id);
-    `,
-  },
+  { version: 1, description: 'calls: one row per call, JSON columns for the lists (as the SQLite schema)', sql: callsTableV1('BIGINT', false) },
 ];
 
 /** Bring the database to the newest version (holding the advisory lock). Returns the version it is at. */

@@ -28,6 +28,7 @@ import { Piscina } from 'piscina';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
+import { untilAborted } from '../util/abort.js';
 
 export type WorkerTaskName = 'vad' | 'ping';
 
@@ -130,22 +131,5 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
 
 /** The task's outcome, or a rejection as soon as `signal` aborts (the task itself runs on; see the header). */
 function abandonOnAbort<T>(task: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      // The late outcome is dropped; a late failure must not become an unhandled rejection.
-      task.catch(() => undefined);
-      reject(signal.reason instanceof Error ? signal.reason : new Error('task abandoned'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    task.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
+  return untilAborted(task, signal, () => (signal.reason instanceof Error ? signal.reason : new Error('task abandoned')));
 }

@@ -7,6 +7,7 @@ describe('calls configuration', () => {
     expect(loadConfig({}).calls).toEqual({
       recordPath: './data/calls.sqlite',
       recordDays: 30,
+      recordStaleMs: 15_000,
       twilioAccountSid: undefined,
       twilioApiBaseUrl: undefined,
       telnyxConnectionId: undefined,
@@ -22,6 +23,7 @@ describe('calls configuration', () => {
     const c = loadConfig({
       CALL_RECORD_PATH: ':memory:',
       CALL_RECORD_DAYS: '7',
+      CALL_RECORD_STALE_MS: '4000',
       TWILIO_ACCOUNT_SID: sid,
       TWILIO_API_BASE_URL: 'http://127.0.0.1:9999/',
       TELNYX_CONNECTION_ID: '1234',
@@ -33,6 +35,7 @@ describe('calls configuration', () => {
     expect(c).toEqual({
       recordPath: ':memory:',
       recordDays: 7,
+      recordStaleMs: 4000,
       twilioAccountSid: sid,
       twilioApiBaseUrl: 'http://127.0.0.1:9999',
       telnyxConnectionId: '1234',
@@ -45,6 +48,8 @@ describe('calls configuration', () => {
 
   it.each([
     [{ CALL_RECORD_DAYS: '0' }, /CALL_RECORD_DAYS/],
+    // Under two missed heartbeats (one a second) a live process would see its own calls swept.
+    [{ CALL_RECORD_STALE_MS: '1000' }, /CALL_RECORD_STALE_MS/],
     [{ TWILIO_ACCOUNT_SID: 'AC123' }, /TWILIO_ACCOUNT_SID/],
     [{ TWILIO_API_BASE_URL: 'api.twilio.com' }, /TWILIO_API_BASE_URL/],
     [{ CARRIER_API_TIMEOUT_MS: '10' }, /CARRIER_API_TIMEOUT_MS/],

@@ -20,6 +20,7 @@ import { startTelnyxRestFake, type TelnyxRestFake } from '../fakes/telnyx-rest-f
 import { startTwilioRestFake, type TwilioRestFake } from '../fakes/twilio-rest-fake.js';
 import { readBytes } from '../support/fixtures.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { until } from '../support/until.js';
 
 interface Fixture {
   source: string[];
@@ -79,16 +80,6 @@ function fill(value: unknown, vars: Record<string, string>, payload: () => strin
   if (Array.isArray(value)) return value.map((v) => fill(v, vars, payload));
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, vars, payload)]));
   return value;
-}
-
-async function until<T>(get: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 8000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Frame-energy envelope (dB per 20 ms at 8 kHz) and its best correlation with another, over lags. */
@@ -230,14 +221,14 @@ describe('carrier fixtures from the documentation, replayed through a real gatew
       ws.send(JSON.stringify(fill(m, vars, payload)));
     }
     if (!fx.messages.some((m) => m.event === 'stop')) {
-      await until(() => gw.logs.some((l) => l.event === 'call_started') || undefined, 'the call to start');
+      await until(() => gw.logs.some((l) => l.event === 'call_started') || undefined, 'the call to start', 8000);
       await new Promise((r) => setTimeout(r, 100));
       ws.close();
     }
     await closed;
 
     // 3. What the gateway made of it.
-    const ended = await until(() => gw.logs.find((l) => l.event === 'call_ended' && l.carrierCallId === callId), 'the call to end');
+    const ended = await until(() => gw.logs.find((l) => l.event === 'call_ended' && l.carrierCallId === callId), 'the call to end', 8000);
     const ourId = String(ended.callId);
     const rec = (await (await fetch(`${gw.baseUrl}/api/v1/calls/${ourId}`)).json()) as Record<string, unknown>;
     expect(rec).toMatchObject({ codec: fx.expect.codec, sampleRate: fx.expect.sampleRate, framesIn: fx.expect.framesIn });
@@ -249,8 +240,8 @@ describe('carrier fixtures from the documentation, replayed through a real gatew
     expect(await metricValue(gw.gateway, 'voice_gateway_media_reordered_total', { transport: fx.transport })).toBe(fx.expect.reordered ?? 0);
     for (const [kind, n] of Object.entries(fx.expect.late ?? {})) expect(await metricValue(gw.gateway, 'voice_gateway_media_late_total', { transport: fx.transport, kind })).toBe(n);
     if (fx.expect.hangupAtEnd) {
-      await until(() => telnyx!.executed('hangup', callId).length === 1 || undefined, 'the hangup');
-      await until(() => gw.logs.find((l) => l.event === 'carrier_hangup' && l.carrierCallId === callId), 'the hangup log');
+      await until(() => telnyx!.executed('hangup', callId).length === 1 || undefined, 'the hangup', 8000);
+      await until(() => gw.logs.find((l) => l.event === 'carrier_hangup' && l.carrierCallId === callId), 'the hangup log', 8000);
       expect(gw.logs.find((l) => l.event === 'carrier_hangup' && l.carrierCallId === callId)).toMatchObject({ reason: fx.expect.hangupAtEnd });
     }
     // Outbound messages have the documented shape (Twilio: with the streamSid it gave; Telnyx: none).

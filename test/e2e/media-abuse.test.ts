@@ -7,21 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callWebhook } from '../../src/simulator/webhook.js';
 import { simulateCall } from '../../src/simulator/caller.js';
 import { twilioMessages } from '../../src/simulator/network-messages.js';
-import { readBytes } from '../support/fixtures.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
-
-async function open(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return ws;
-}
-
-function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-}
+import { openSocket, closedWith, oneUtteranceMulaw } from '../support/media-socket.js';
 
 const payload = Buffer.alloc(160, 0xff).toString('base64');
 
@@ -36,14 +23,12 @@ describe('media socket abuse', () => {
 
   it('rejects and counts garbage, keeps the abuser connected until it floods, and leaves another call whole', { timeout: 90_000 }, async () => {
     // A good caller: a short utterance between silences, so it gets exactly one echo.
-    const speech = readBytes('g711/cards-003.ulaw');
-    const good = new Uint8Array(8000 + speech.length + 16000).fill(0xff);
-    good.set(speech, 8000);
+    const good = oneUtteranceMulaw();
     const goodCall = simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio: good, codec: 'mulaw', tailMs: 1500 });
 
     // The abuser has a legitimate stream token, then misbehaves.
     const target = await callWebhook({ transport: 'twilio', baseUrl: gw.baseUrl, carrierCallId: 'CAabuse', from: '+1', to: '+2' });
-    const ws = await open(target.url);
+    const ws = await openSocket(target.url);
     const msgs = twilioMessages('MZabuse');
     ws.send(msgs.media(payload, 0, 0)); // media before start
     ws.send(msgs.connected());
@@ -61,7 +46,7 @@ describe('media socket abuse', () => {
       expect(await metricValue(gw.gateway, 'voice_gateway_media_rejected_total', { transport: 'twilio', reason }), reason).toBeGreaterThanOrEqual(1);
     }
     // A flood: well past the per-second limit. Excess is dropped and counted, then the socket is closed.
-    const gone = closed(ws);
+    const gone = closedWith(ws);
     for (let i = 0; i < 1200 && ws.readyState === WebSocket.OPEN; i++) ws.send(msgs.media(payload, i * 20, i));
     expect((await gone).code).toBe(1008);
     expect(await metricValue(gw.gateway, 'voice_gateway_media_rejected_total', { transport: 'twilio', reason: 'GW_ERR_TRANSPORT_RATE_LIMITED' })).toBeGreaterThan(0);
@@ -76,8 +61,8 @@ describe('media socket abuse', () => {
 
   it('closes a stream with no valid token with 1008 and counts it', async () => {
     const before = await metricValue(gw.gateway, 'voice_gateway_media_rejected_total', { reason: 'GW_ERR_TRANSPORT_BAD_TOKEN' });
-    const ws = await open(`${gw.baseUrl.replace('http', 'ws')}/twilio/media`);
-    const gone = closed(ws);
+    const ws = await openSocket(`${gw.baseUrl.replace('http', 'ws')}/twilio/media`);
+    const gone = closedWith(ws);
     const msgs = twilioMessages('MZx');
     ws.send(msgs.connected());
     ws.send(msgs.start({ carrierCallId: 'CAx', streamId: '', codec: 'mulaw', customParameters: { token: 'forged' } }));
@@ -87,14 +72,14 @@ describe('media socket abuse', () => {
 
   it('refuses a token issued for another call, and a reused token', async () => {
     const target = await callWebhook({ transport: 'twilio', baseUrl: gw.baseUrl, carrierCallId: 'CAone', from: '+1', to: '+2' });
-    const ws = await open(target.url);
-    const gone = closed(ws);
+    const ws = await openSocket(target.url);
+    const gone = closedWith(ws);
     const msgs = twilioMessages('MZone');
     ws.send(msgs.start({ carrierCallId: 'CAother', streamId: '', codec: 'mulaw', customParameters: target.parameters }));
     expect((await gone).code).toBe(1008);
     // The token was spent by that attempt: the rightful call cannot replay it either.
-    const again = await open(target.url);
-    const goneAgain = closed(again);
+    const again = await openSocket(target.url);
+    const goneAgain = closedWith(again);
     again.send(msgs.start({ carrierCallId: 'CAone', streamId: '', codec: 'mulaw', customParameters: target.parameters }));
     expect((await goneAgain).code).toBe(1008);
   });

@@ -17,19 +17,12 @@ import { freePort, metricValue, startTestGateway, type TestGateway } from '../su
 import { REDIS_SERVER, requireTool } from '../support/requirements.js';
 import { GeminiLiveFake } from '../fakes/gemini-live-fake.js';
 import { startRedis, type RunningService } from '../support/services.js';
+import { until } from '../support/until.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const redisServer = requireTool(REDIS_SERVER);
 const SECRET = 'registry-test-cluster-secret-0123';
 const payload = Buffer.alloc(160, 0xff).toString('base64');
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Node B: `voice-gateway serve` in its own process, so it can be killed outright. */
 async function startNodeB(env: Record<string, string>): Promise<{ child: ChildProcess; baseUrl: string; exited: Promise<void> }> {

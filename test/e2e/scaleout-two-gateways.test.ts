@@ -11,30 +11,15 @@ import { twilioMessages } from '../../src/simulator/network-messages.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { POSTGRES_INITDB, REDIS_SERVER, requireTool } from '../support/requirements.js';
 import { startPostgres, startRedis, type RunningService } from '../support/services.js';
+import { openSocket } from '../support/media-socket.js';
+import { until } from '../support/until.js';
 
 const redisServer = requireTool(REDIS_SERVER);
 const initdb = requireTool(POSTGRES_INITDB);
 
-async function open(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return ws;
-}
-
 const closed = (ws: WebSocket) => new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
 const payload = Buffer.alloc(160, 0xff).toString('base64');
 const wsBase = (gw: TestGateway) => gw.baseUrl.replace('http', 'ws');
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(!redisServer.path || !initdb.path)('two gateways sharing Redis and PostgreSQL', () => {
   let redis: RunningService;
@@ -55,16 +40,16 @@ describe.skipIf(!redisServer.path || !initdb.path)('two gateways sharing Redis a
     const target = await callWebhook({ transport: 'twilio', baseUrl: a.baseUrl, carrierCallId: 'CAshared', from: '+1', to: '+2' });
     const streamPath = new URL(target.url).pathname;
     const msgs = twilioMessages('MZshared');
-    const live = await open(wsBase(b) + streamPath);
+    const live = await openSocket(wsBase(b) + streamPath);
     live.send(msgs.connected());
     live.send(msgs.start({ carrierCallId: 'CAshared', streamId: '', codec: 'mulaw', customParameters: target.parameters }));
     for (let i = 0; i < 5; i++) live.send(msgs.media(payload, i * 20, i + 1));
-    await until(() => b.gateway.calls.list().length === 1, 'the call on B');
+    await until(() => b.gateway.calls.list().length === 1, 'the call on B', 5000);
     expect(a.gateway.calls.list()).toHaveLength(0);
 
     // The same token again, on B and on A: refused (1008).
     for (const gw of [b, a]) {
-      const again = await open(wsBase(gw) + streamPath);
+      const again = await openSocket(wsBase(gw) + streamPath);
       const gone = closed(again);
       again.send(twilioMessages('MZagain').start({ carrierCallId: 'CAshared', streamId: '', codec: 'mulaw', customParameters: target.parameters }));
       expect(await gone).toBe(1008);
@@ -75,12 +60,12 @@ describe.skipIf(!redisServer.path || !initdb.path)('two gateways sharing Redis a
       const res = await fetch(`${a.baseUrl}/api/v1/calls?state=live`);
       const body = (await res.json()) as { calls: { carrierCallId: string }[] };
       return body.calls.some((c) => c.carrierCallId === 'CAshared');
-    }, 'A to list the call on B');
+    }, 'A to list the call on B', 5000);
 
     // Redis goes away: a webhook gets no token, a presented token is refused and counted; the live call goes on.
     await redis.stop();
     await expect(callWebhook({ transport: 'twilio', baseUrl: a.baseUrl, carrierCallId: 'CAlate', from: '+1', to: '+2' })).rejects.toThrow();
-    const late = await open(`${wsBase(b)}/twilio/media`);
+    const late = await openSocket(`${wsBase(b)}/twilio/media`);
     const lateGone = closed(late);
     late.send(twilioMessages('MZlate').start({ carrierCallId: 'CAlate', streamId: '', codec: 'mulaw', customParameters: { token: 'whatever' } }));
     expect(await lateGone).toBe(1008);

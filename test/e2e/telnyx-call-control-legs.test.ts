@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { telnyxMessages, type NetworkMessages } from '../../src/simulator/network-messages.js';
 import { startTelnyxRestFake, type TelnyxRestFake } from '../fakes/telnyx-rest-fake.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { until } from '../support/until.js';
 
 const API_KEY = 'KEY_legs_test';
 const FRAME = Buffer.alloc(160, 0xff).toString('base64');
@@ -63,14 +64,6 @@ function initiated(callControlId: string, eventId = randomUUID(), attempt = 1) {
   };
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 interface Stream {
   ws: WebSocket;
   msgs: NetworkMessages;
@@ -102,7 +95,7 @@ async function liveCall(r: Rig, callControlId: string, encoding: 'mulaw' | 'alaw
     const c = r.gw.gateway.calls.list().find((x) => x.carrierCallId === callControlId);
     callId = c?.id ?? '';
     return c !== undefined;
-  }, 'the call to start');
+  }, 'the call to start', 5000);
   return { ws, msgs, callId };
 }
 
@@ -115,7 +108,7 @@ describe('a Telnyx Call Control leg is hung up whenever the call ends on our sid
     const s = await liveCall(r, 'v3:api');
     const res = await fetch(`${r.gw.baseUrl}/api/v1/calls/${s.callId}/hangup`, { method: 'POST' });
     expect(res.status).toBe(200);
-    await until(() => r.gw.gateway.calls.size === 0, 'the call to end');
+    await until(() => r.gw.gateway.calls.size === 0, 'the call to end', 5000);
     expect(hangupsFor(r, 'v3:api')).toHaveLength(1);
     expect(hangupLog(r, 'v3:api')).toMatchObject({ reason: 'api_hangup' });
     expect(await metricValue(r.gw.gateway, 'voice_gateway_carrier_commands_total', { carrier: 'telnyx', command: 'hangup', status: 'ok' })).toBe(1);
@@ -126,8 +119,8 @@ describe('a Telnyx Call Control leg is hung up whenever the call ends on our sid
     const r = await rig();
     const s = await liveCall(r, 'v3:drop');
     s.ws.terminate();
-    await until(() => hangupsFor(r, 'v3:drop').length === 1, 'the hangup');
-    await until(() => hangupLog(r, 'v3:drop') !== undefined, 'the hangup log');
+    await until(() => hangupsFor(r, 'v3:drop').length === 1, 'the hangup', 5000);
+    await until(() => hangupLog(r, 'v3:drop') !== undefined, 'the hangup log', 5000);
     expect(hangupLog(r, 'v3:drop')).toMatchObject({ reason: 'socket_closed' });
   });
 
@@ -145,8 +138,8 @@ describe('a Telnyx Call Control leg is hung up whenever the call ends on our sid
     const s = await liveCall(r, `v3:${reason}`);
     // Both reach the carrier the same way: the call ends, its transport closes, the leg is hung up.
     await r.gw.gateway.calls.get(s.callId)!.end(reason);
-    await until(() => hangupsFor(r, `v3:${reason}`).length === 1, 'the hangup');
-    await until(() => hangupLog(r, `v3:${reason}`) !== undefined, 'the hangup log');
+    await until(() => hangupsFor(r, `v3:${reason}`).length === 1, 'the hangup', 5000);
+    await until(() => hangupLog(r, `v3:${reason}`) !== undefined, 'the hangup log', 5000);
     expect(hangupLog(r, `v3:${reason}`)).toMatchObject({ reason });
   });
 
@@ -154,7 +147,7 @@ describe('a Telnyx Call Control leg is hung up whenever the call ends on our sid
     const r = await rig();
     const s = await liveCall(r, 'v3:stop');
     s.ws.send(s.msgs.stop('v3:stop'));
-    await until(() => r.gw.gateway.calls.size === 0, 'the call to end');
+    await until(() => r.gw.gateway.calls.size === 0, 'the call to end', 5000);
     await new Promise((res) => setTimeout(res, 100));
     expect(hangupsFor(r, 'v3:stop')).toHaveLength(0);
   });
@@ -167,10 +160,10 @@ describe('a Telnyx Call Control leg is hung up whenever the call ends on our sid
     ws.send(JSON.stringify({ event: 'connected', version: '1.0.0' }));
     ws.send(JSON.stringify({ event: 'start', sequence_number: '1', stream_id: 's', start: { call_control_id: 'v3:g722', media_format: { encoding: 'G722', sample_rate: 16000, channels: 1 } } }));
     expect(await closed).toBe(1003);
-    await until(() => hangupsFor(r, 'v3:g722').length === 1, 'the hangup');
+    await until(() => hangupsFor(r, 'v3:g722').length === 1, 'the hangup', 5000);
     expect(r.gw.gateway.calls.size).toBe(0);
     expect(r.gw.logs.some((l) => l.event === 'media_codec_refused' && l.level === 50)).toBe(true);
-    await until(() => hangupLog(r, 'v3:g722') !== undefined, 'the hangup log');
+    await until(() => hangupLog(r, 'v3:g722') !== undefined, 'the hangup log', 5000);
     expect(hangupLog(r, 'v3:g722')).toMatchObject({ reason: 'unsupported_codec' });
   });
 
@@ -180,8 +173,8 @@ describe('a Telnyx Call Control leg is hung up whenever the call ends on our sid
     const url = String(r.telnyx.executed('answer', 'v3:late')[0].body.stream_url);
     await new Promise((res) => setTimeout(res, 1100));
     await expect(openWs(url)).rejects.toThrow('HTTP 403');
-    await until(() => hangupsFor(r, 'v3:late').length === 1, 'the hangup');
-    await until(() => hangupLog(r, 'v3:late') !== undefined, 'the hangup log');
+    await until(() => hangupsFor(r, 'v3:late').length === 1, 'the hangup', 5000);
+    await until(() => hangupLog(r, 'v3:late') !== undefined, 'the hangup log', 5000);
     expect(hangupLog(r, 'v3:late')).toMatchObject({ reason: 'stream_token_expired' });
   });
 
@@ -192,7 +185,7 @@ describe('a Telnyx Call Control leg is hung up whenever the call ends on our sid
     expect(hangupsFor(r, 'v3:never')).toHaveLength(0);
     // Token life (1 s) plus the grace (5 s).
     await until(() => hangupsFor(r, 'v3:never').length === 1, 'the watchdog hangup', 8000);
-    await until(() => hangupLog(r, 'v3:never') !== undefined, 'the hangup log');
+    await until(() => hangupLog(r, 'v3:never') !== undefined, 'the hangup log', 5000);
     expect(hangupLog(r, 'v3:never')).toMatchObject({ reason: 'stream_not_opened' });
   }, 15_000);
 });

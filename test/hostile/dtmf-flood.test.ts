@@ -4,7 +4,6 @@
  * the rest is refused, counted and logged at a bounded rate, and a normal call alongside is whole.
  * Proven by counters (metrics, record sizes, log line counts), never by timing.
  */
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DtmfGate, MAX_DTMF_PER_SECOND, MAX_DTMF_RECORDED, isDtmfDigit } from '../../src/calls/dtmf-digit.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -12,8 +11,8 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { simulateCall } from '../../src/simulator/caller.js';
 import { callWebhook } from '../../src/simulator/webhook.js';
 import { twilioMessages } from '../../src/simulator/network-messages.js';
-import { readBytes } from '../support/fixtures.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { openSocket, oneUtteranceMulaw } from '../support/media-socket.js';
 
 describe('DTMF admission (unit)', () => {
   it.each(['0', '9', '*', '#', 'A', 'D'])('takes the key %s', (d) => expect(isDtmfDigit(d)).toBe(true));
@@ -41,15 +40,6 @@ describe('DTMF admission (unit)', () => {
   });
 });
 
-async function open(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return ws;
-}
-
 describe('attack: a flood of 60 KB DTMF digits', () => {
   let gw: TestGateway;
   beforeAll(async () => {
@@ -60,13 +50,11 @@ describe('attack: a flood of 60 KB DTMF digits', () => {
   });
 
   it('does not grow the record or the log, and a normal call alongside keeps every frame', { timeout: 60_000 }, async () => {
-    const speech = readBytes('g711/cards-003.ulaw');
-    const good = new Uint8Array(8000 + speech.length + 16000).fill(0xff);
-    good.set(speech, 8000);
+    const good = oneUtteranceMulaw();
     const goodCall = simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio: good, codec: 'mulaw', tailMs: 1500 });
 
     const target = await callWebhook({ transport: 'twilio', baseUrl: gw.baseUrl, carrierCallId: 'CAdtmfflood', from: '+1', to: '+2' });
-    const ws = await open(target.url);
+    const ws = await openSocket(target.url);
     const msgs = twilioMessages('MZdtmfflood');
     ws.send(msgs.connected());
     ws.send(msgs.start({ carrierCallId: 'CAdtmfflood', streamId: '', codec: 'mulaw', customParameters: target.parameters }));

@@ -15,6 +15,7 @@ import { callWebhook } from '../../src/simulator/webhook.js';
 import { telnyxMessages, twilioMessages } from '../../src/simulator/network-messages.js';
 import { injectGateway, type InjectGateway } from '../support/app.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { openSocket } from '../support/media-socket.js';
 
 const EVENTS = ['media', 'start', 'stop', 'dtmf', 'mark', 'connected', 'error', 'clear', '__proto__', 'constructor'];
 
@@ -56,15 +57,6 @@ describe('fuzz: media message parsers', () => {
   });
 });
 
-async function open(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return ws;
-}
-
 describe('fuzz: media messages through a real media socket', () => {
   let gw: TestGateway;
   beforeAll(async () => {
@@ -77,7 +69,7 @@ describe('fuzz: media messages through a real media socket', () => {
   it.each(['twilio', 'telnyx'] as const)('%s: each rejected message is counted once and changes nothing', async (transport) => {
     const carrierCallId = transport === 'twilio' ? 'CAfuzz' : 'v3:fuzz';
     const target = await callWebhook({ transport, baseUrl: gw.baseUrl, carrierCallId, from: '+1', to: '+2' });
-    const ws = await open(target.url);
+    const ws = await openSocket(target.url);
     const msgs = transport === 'twilio' ? twilioMessages('MZfuzz') : telnyxMessages('fuzz-stream');
     ws.send(msgs.connected());
     ws.send(msgs.start({ carrierCallId, streamId: 'fuzz-stream', codec: 'mulaw', customParameters: target.parameters }));

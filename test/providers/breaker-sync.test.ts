@@ -155,6 +155,28 @@ describe('breaker sync between nodes', () => {
     expect(b.guards[0].state).toBe('closed');
   });
 
+  it('a node that missed the open (its publish failed) hears it within one re-announce period, for the time left', async () => {
+    vi.useFakeTimers();
+    const net = new Network();
+    const a = node(net, 'node-a', { ...BREAKER, resetTimeoutMs: 20_000 });
+    const b = node(net, 'node-b');
+    a.bus.failWith = new Error('Connection is closed.');
+    a.guards[0].record({ ok: false, error: authError() }, 'session');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(b.guards[0].state).toBe('closed');
+    a.bus.failWith = undefined;
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(b.guards[0].state).toBe('open');
+    expect(JSON.parse(net.sent.at(-1)!)).toEqual({ v: 1, node: 'node-a', provider: 'openai', state: 'open', resetTimeoutMs: 15_000 });
+    // B, already open, is left as it is by the next one; once A's open ends, A stops announcing it.
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(await counter(b.metrics, 'voice_gateway_breaker_remote_changes_total', { provider: 'openai', state: 'open' })).toBe(1);
+    const sentBefore = net.sent.length;
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(a.guards[0].state).toBe('halfOpen');
+    expect(net.sent.slice(sentBefore).map((m) => (JSON.parse(m) as { resetTimeoutMs?: number }).resetTimeoutMs)).toEqual([5000]);
+  });
+
   it('bad messages are refused, logged and counted, never applied', async () => {
     const net = new Network();
     const b = node(net, 'node-b');

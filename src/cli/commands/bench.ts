@@ -6,6 +6,7 @@
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
 import { findMaxLines, markdown, ratioRows, tableRows, textTable, type BenchReport } from '../../bench/report.js';
@@ -24,6 +25,8 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
   --provider P            echo | fake-openai (default echo). fake-openai is the loopback OpenAI
                           Realtime fake from the source tree: frames are tagged and matched end to end
   --vad V[,V...]          silero | energy | off (default silero); several run one after another
+  --processes N[,N...]    gateway processes (serve --processes; auto = one per core; default 1); each
+                          count runs for each --vad, e.g. --find-max --processes 1,2 compares them in one run
   --baseline              also run the baseline bridge (bench/baseline/bridge.ts) against the same
                           fake with the same load, and report the gateway's figures as ratios to it
   --reply-delay-ms MS     the provider's thinking time before a reply (default ${String(DEFAULTS.replyDelayMs)})
@@ -72,13 +75,14 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
         pid: { type: 'string' }, json: { type: 'string' }, md: { type: 'string' }, 'gateway-env': { type: 'string', multiple: true },
         workers: { type: 'string' }, audio: { type: 'string' }, seed: { type: 'string' }, 'egress-lead-ms': { type: 'string' },
         'late-ms': { type: 'string' }, 'cpu-prof': { type: 'string' }, 'max-p99-ms': { type: 'string' }, 'max-jitter-ms': { type: 'string' },
-        'max-cpu-share': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+        'max-cpu-share': { type: 'string' }, processes: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
     throw usageError((err as Error).message);
   }
   const vads = (values.vad ?? 'silero').split(',').map((v) => oneOf(v.trim(), 'vad', ['silero', 'energy', 'off'] as const, 'silero')) as VadSetting[];
+  const processes = (values.processes ?? '1').split(',').map((v) => (v.trim() === 'auto' ? availableParallelism() : num(v.trim(), 'processes', 1, 1)));
   const gatewayEnv: Record<string, string> = {};
   for (const kv of values['gateway-env'] ?? []) {
     const i = kv.indexOf('=');
@@ -96,6 +100,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     transport: oneOf(values.transport, 'transport', ['twilio', 'telnyx'] as const, DEFAULTS.transport),
     provider: oneOf(values.provider, 'provider', ['echo', 'fake-openai'] as const, DEFAULTS.provider),
     vads,
+    processes,
     baseline: values.baseline === true,
     replyDelayMs: num(values['reply-delay-ms'], 'reply-delay-ms', DEFAULTS.replyDelayMs),
     url: values.url,

@@ -14,7 +14,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.get('/metrics', async (_request, reply) => {
-    const body = await ctx.metrics.registry.metrics();
+    const body = ctx.metricsText ? await ctx.metricsText() : await ctx.metrics.registry.metrics();
     return reply.header('content-type', ctx.metrics.registry.contentType).send(body);
   });
 }
