@@ -5,11 +5,17 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import ipaddr from 'ipaddr.js';
-import { GatewayError } from './errors.js';
+import type { SettingsContext } from './providers/descriptor.js';
+import { PROVIDER_DESCRIPTORS, knownProviderNames, type AnyProviderDescriptor, type ProviderSettings } from './providers/descriptors.js';
+import { bool, int, invalid, list, oneOf, optionalInt, optionalProbability, optionalUrl, serviceUrl, str, url, type Env } from './util/env-parse.js';
 
 export type VadEngineName = 'silero' | 'energy' | 'off';
 
-export interface Config {
+/**
+ * The gateway's configuration. Each provider's part (openai, gemini, deepgram, llm, echoReplyDelayMs)
+ * is declared by its descriptor (src/providers/<name>/index.ts) and merged in as ProviderSettings.
+ */
+export interface Config extends ProviderSettings {
   port: number;
   host: string;
   /** The http(s) base URL the telephony network reaches us at; media URLs use its ws(s) twin. */
@@ -24,28 +30,6 @@ export interface Config {
   providers: string[];
   /** System instructions given to every AI provider at session start. */
   instructions: string;
-  openai: { apiKey?: string; baseUrl?: string; model: string; voice: string; turnDetection: 'none' | 'server_vad' | 'semantic_vad'; caFile?: string; endCallTool?: boolean };
-  /** activityDetection: 'client' = our VAD brackets turns; 'automatic' = Gemini's own activity detection. */
-  gemini: { apiKey?: string; baseUrl?: string; model: string; voice?: string; activityDetection?: 'client' | 'automatic'; endCallTool?: boolean };
-  deepgram: {
-    apiKey?: string;
-    baseUrl?: string;
-    /** deepgram-cascade: the listen v1 (Nova) model and the speak voice. */
-    sttModel: string;
-    ttsModel: string;
-    /** deepgram (Voice Agent): listen model (flux-* lets our VAD end turns too), think provider and model, voice. */
-    listenModel: string;
-    thinkProvider: 'open_ai' | 'anthropic' | 'google' | 'groq' | 'aws_bedrock';
-    thinkModel: string;
-    thinkEndpointUrl?: string;
-    thinkApiKey?: string;
-    voice: string;
-    greeting?: string;
-    /** endpointing: Deepgram ends turns itself (its endpointing) instead of our VAD (deepgram-cascade). */
-    endpointing?: boolean;
-  };
-  /** deepgram-cascade's language model: any OpenAI-compatible chat completions server. */
-  llm: { baseUrl?: string; model: string; apiKey?: string };
   failover: {
     switchDeadlineMs: number;
     responseTimeoutMs: number;
@@ -105,8 +89,6 @@ export interface Config {
   shutdownDeadlineMs: number;
   /** Bearer tokens for /api/v1/*; several at once so keys can be rotated. Empty: open demo mode on loopback only. */
   apiTokens: string[];
-  /** The echo provider's wait before it plays a turn back (stands in for model thinking time; benchmarks). */
-  echoReplyDelayMs: number;
   // Calls and records (outbound calls, call control, status callbacks, the call log)
   calls: CallsConfig;
   // Browser calls behind NAT: ICE servers and TURN credentials
@@ -203,13 +185,7 @@ export interface CallsConfig {
   dtmfToProvider: boolean;
 }
 
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = oneOf(env, name, ['true', 'false', '1', '0'], fallback ? 'true' : 'false');
-  return raw === 'true' || raw === '1';
-}
-
 function callsConfig(env: Env): CallsConfig {
-  const optionalUrl = (name: string) => (str(env, name) === undefined ? undefined : url(env, name, ''));
   const accountSid = str(env, 'TWILIO_ACCOUNT_SID');
   if (accountSid !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(accountSid)) {
     throw invalid('TWILIO_ACCOUNT_SID', 'must be AC followed by 32 hex digits');
@@ -221,73 +197,13 @@ function callsConfig(env: Env): CallsConfig {
     recordStaleMs: int(env, 'CALL_RECORD_STALE_MS', 15_000, 2000, 3_600_000),
     databaseUrl: serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     twilioAccountSid: accountSid,
-    twilioApiBaseUrl: optionalUrl('TWILIO_API_BASE_URL'),
+    twilioApiBaseUrl: optionalUrl(env, 'TWILIO_API_BASE_URL'),
     telnyxConnectionId: str(env, 'TELNYX_CONNECTION_ID'),
     carrierTimeoutMs: int(env, 'CARRIER_API_TIMEOUT_MS', 10_000, 100, 120_000),
     ringTimeoutS: int(env, 'CALL_RING_TIMEOUT_S', 30, 5, 600),
     statusCallbacks: bool(env, 'CALL_STATUS_CALLBACKS', true),
     dtmfToProvider: bool(env, 'DTMF_TO_PROVIDER', true),
   };
-}
-
-type Env = Record<string, string | undefined>;
-
-function invalid(name: string, detail: string): GatewayError {
-  return new GatewayError('GW_ERR_CONFIG_INVALID', `${name} ${detail}`);
-}
-
-function str(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) throw invalid(name, `must be a whole number, got '${raw}'`);
-  const n = Number(raw);
-  if (n < min || n > max) throw invalid(name, `must be between ${String(min)} and ${String(max)}, got ${raw}`);
-  return n;
-}
-
-function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(raw)) {
-    throw invalid(name, `must be one of ${allowed.join(', ')}, got '${raw}'`);
-  }
-  return raw as T;
-}
-
-function optionalInt(env: Env, name: string, min: number, max: number): number | undefined {
-  return str(env, name) === undefined ? undefined : int(env, name, 0, min, max);
-}
-
-function optionalProbability(env: Env, name: string): number | undefined {
-  const raw = str(env, name);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 1) throw invalid(name, `must be a probability in (0, 1], got '${raw}'`);
-  return n;
-}
-
-function list(env: Env, name: string): string[] {
-  const raw = str(env, name);
-  return raw === undefined ? [] : raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
-}
-
-function url(env: Env, name: string, fallback: string): string {
-  const raw = str(env, name) ?? fallback;
-  let parsed: URL;
-  try {
-    parsed = new URL(raw);
-  } catch {
-    throw invalid(name, `must be an absolute URL, got '${raw}'`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw invalid(name, `must be an http or https URL, got '${raw}'`);
-  }
-  return raw.replace(/\/+$/, '');
 }
 
 function trustProxy(env: Env): boolean | number | string[] {
@@ -305,15 +221,37 @@ function trustProxy(env: Env): boolean | number | string[] {
   return proxies;
 }
 
-const KNOWN_PROVIDERS = ['echo', 'openai', 'gemini', 'deepgram', 'deepgram-cascade'] as const;
+/**
+ * Each provider descriptor gets exactly the variables it declared: reading any other is a bug in the
+ * descriptor, and fails at start-up rather than silently reading "unset".
+ */
+function envSlice(env: Env, descriptor: AnyProviderDescriptor): Env {
+  const names = new Set(descriptor.env);
+  const slice: Record<string, string | undefined> = {};
+  for (const name of names) slice[name] = env[name];
+  return new Proxy(slice, {
+    get(target, key) {
+      if (typeof key === 'string' && !names.has(key)) throw new Error(`provider ${descriptor.name} reads ${key}, which its descriptor does not declare`);
+      return target[key as string];
+    },
+  });
+}
+
+/** The providers' settings: every descriptor parses and validates its own variables. */
+function providerSettings(env: Env, ctx: SettingsContext): ProviderSettings {
+  const settings = {};
+  for (const descriptor of PROVIDER_DESCRIPTORS as readonly AnyProviderDescriptor[]) Object.assign(settings, descriptor.settings(envSlice(env, descriptor), ctx));
+  return settings as ProviderSettings;
+}
 
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080, 0, 65535);
   const host = str(env, 'HOST') ?? '127.0.0.1';
   const providers = list(env, 'PROVIDERS');
+  const known = knownProviderNames();
   for (const p of providers) {
-    if (!(KNOWN_PROVIDERS as readonly string[]).includes(p)) {
-      throw invalid('PROVIDERS', `names an unknown provider '${p}' (known: ${KNOWN_PROVIDERS.join(', ')})`);
+    if (!known.includes(p)) {
+      throw invalid('PROVIDERS', `names an unknown provider '${p}' (known: ${known.join(', ')})`);
     }
   }
   const telnyxKey = str(env, 'TELNYX_PUBLIC_KEY');
@@ -321,17 +259,15 @@ export function loadConfig(env: Env = process.env): Config {
     throw invalid('TELNYX_PUBLIC_KEY', 'must be a base64 Ed25519 public key (32 bytes)');
   }
   const providersFinal = providers.length > 0 ? providers : ['echo'];
-  const keyVar: Record<string, string> = { openai: 'OPENAI_API_KEY', gemini: 'GEMINI_API_KEY', deepgram: 'DEEPGRAM_API_KEY', 'deepgram-cascade': 'DEEPGRAM_API_KEY' };
   for (const p of providersFinal) {
-    const v = keyVar[p];
+    const v = PROVIDER_DESCRIPTORS.find((d) => Object.hasOwn(d.variants, p))?.variants[p]?.apiKeyEnv;
     if (v && str(env, v) === undefined) throw invalid(v, `must be set when PROVIDERS includes '${p}'`);
   }
-  const optionalUrl = (name: string) => (str(env, name) === undefined ? undefined : url(env, name, ''));
   const vadEngine = oneOf(env, 'VAD_ENGINE', ['silero', 'energy', 'off'], 'silero');
   // With our VAD off nobody else ends turns: each provider's own turn detection does, unless configured.
   const providerTurns = vadEngine === 'off';
   const responseTimeoutByProviderMs: Record<string, number> = {};
-  for (const p of ['openai', 'gemini', 'deepgram', 'echo']) {
+  for (const { name: p } of PROVIDER_DESCRIPTORS) {
     const v = optionalInt(env, `${p.toUpperCase()}_RESPONSE_TIMEOUT_MS`, 10, 120_000);
     if (v !== undefined) responseTimeoutByProviderMs[p] = v;
   }
@@ -357,30 +293,7 @@ export function loadConfig(env: Env = process.env): Config {
     instructions:
       str(env, 'ASSISTANT_INSTRUCTIONS') ??
       'You are a helpful voice assistant on a phone call. Answer briefly and naturally, in the language the caller uses.',
-    openai: {
-      apiKey: str(env, 'OPENAI_API_KEY'),
-      baseUrl: optionalUrl('OPENAI_BASE_URL'),
-      model: str(env, 'OPENAI_MODEL') ?? 'gpt-realtime',
-      voice: str(env, 'OPENAI_VOICE') ?? 'alloy',
-      turnDetection: oneOf(env, 'OPENAI_TURN_DETECTION', ['none', 'server_vad', 'semantic_vad'], providerTurns ? 'server_vad' : 'none'),
-      // An extra CA to trust for the Realtime WebSocket (a TLS-inspecting proxy, or a test server).
-      caFile: str(env, 'OPENAI_CA_FILE'),
-      // Give the model an end_call function: when it calls it, the gateway hangs up after the goodbye plays.
-      endCallTool: bool(env, 'END_CALL_TOOL', false),
-    },
-    gemini: {
-      apiKey: str(env, 'GEMINI_API_KEY'),
-      baseUrl: optionalUrl('GEMINI_BASE_URL'),
-      // The current stable Live model ("the default option for most low-latency voice agent experiences",
-      // ai.google.dev/gemini-api/docs/models/gemini-3.8-live); gemini-live-2.5-flash-preview and
-      // gemini-2.0-flash-live-001 were shut down on 2025-12-09 (ai.google.dev/gemini-api/docs/deprecations).
-      model: str(env, 'GEMINI_MODEL') ?? 'gemini-3.8-live',
-      voice: str(env, 'GEMINI_VOICE'),
-      activityDetection: oneOf<'client' | 'automatic'>(env, 'GEMINI_ACTIVITY_DETECTION', ['client', 'automatic'], providerTurns ? 'automatic' : 'client'),
-      endCallTool: bool(env, 'END_CALL_TOOL', false),
-    },
-    deepgram: { ...deepgramConfig(env, providersFinal), endpointing: bool(env, 'DEEPGRAM_ENDPOINTING', providerTurns) },
-    llm: llmConfig(env, providersFinal),
+    ...providerSettings(env, { providers: providersFinal, providerTurns }),
     failover: {
       switchDeadlineMs: int(env, 'SWITCH_DEADLINE_MS', 3000, 10, 60_000),
       responseTimeoutMs: int(env, 'PROVIDER_RESPONSE_TIMEOUT_MS', 1500, 10, 120_000),
@@ -405,7 +318,7 @@ export function loadConfig(env: Env = process.env): Config {
     telnyx: {
       publicKey: telnyxKey,
       apiKey: str(env, 'TELNYX_API_KEY'),
-      apiBaseUrl: str(env, 'TELNYX_API_BASE_URL') === undefined ? undefined : url(env, 'TELNYX_API_BASE_URL', ''),
+      apiBaseUrl: optionalUrl(env, 'TELNYX_API_BASE_URL'),
       allowedCidrs: list(env, 'TELNYX_ALLOWED_CIDRS'),
       timestampToleranceS: int(env, 'TELNYX_TIMESTAMP_TOLERANCE_S', 300, 1, 3600),
       codec: oneOf(env, 'TELNYX_CODEC', ['PCMU', 'PCMA', 'L16'], 'PCMU'),
@@ -436,7 +349,6 @@ export function loadConfig(env: Env = process.env): Config {
     },
     shutdownDeadlineMs: int(env, 'SHUTDOWN_DEADLINE_MS', 10_000, 0, 600_000),
     apiTokens: list(env, 'API_TOKENS'),
-    echoReplyDelayMs: int(env, 'ECHO_REPLY_DELAY_MS', 0, 0, 60_000),
     calls: callsConfig(env),
     webrtc: webrtcConfig(env),
     cluster: clusterConfig(env, port, urlHost),
@@ -458,65 +370,4 @@ export function callerCredentials(env: Env = process.env): { twilioAuthToken?: s
     telnyxSecretKey = raw;
   }
   return { twilioAuthToken: str(env, 'TWILIO_AUTH_TOKEN'), telnyxSecretKey };
-}
-
-/**
- * Deepgram, both forms. Old names stay: DEEPGRAM_STT_MODEL is the cascade's listen model and, unset
- * DEEPGRAM_LISTEN_MODEL, the agent's; DEEPGRAM_TTS_MODEL and DEEPGRAM_VOICE name the same voice.
- */
-function deepgramConfig(env: Env, providers: readonly string[]): Config['deepgram'] {
-  const sttModel = str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3';
-  // The cascade speaks the listen v1 API (Results, Finalize); Flux models live on v2 only.
-  if (providers.includes('deepgram-cascade') && sttModel.startsWith('flux')) {
-    throw invalid('DEEPGRAM_STT_MODEL', `'${sttModel}' is a Flux (listen v2) model; deepgram-cascade needs a v1 model such as nova-3`);
-  }
-  const voice = str(env, 'DEEPGRAM_VOICE') ?? str(env, 'DEEPGRAM_TTS_MODEL') ?? 'aura-2-thalia-en';
-  const thinkEndpointUrl = str(env, 'DEEPGRAM_THINK_ENDPOINT_URL') === undefined ? undefined : url(env, 'DEEPGRAM_THINK_ENDPOINT_URL', '');
-  const thinkApiKey = str(env, 'DEEPGRAM_THINK_API_KEY');
-  if (thinkApiKey !== undefined && thinkEndpointUrl === undefined) {
-    throw invalid('DEEPGRAM_THINK_API_KEY', 'is only sent to a bring-your-own LLM: set DEEPGRAM_THINK_ENDPOINT_URL too (Deepgram-managed models need no key)');
-  }
-  const thinkProvider = oneOf(env, 'DEEPGRAM_THINK_PROVIDER', ['open_ai', 'anthropic', 'google', 'groq', 'aws_bedrock'], 'open_ai');
-  if (thinkProvider === 'aws_bedrock' && thinkEndpointUrl === undefined) {
-    throw invalid('DEEPGRAM_THINK_ENDPOINT_URL', 'must be set when DEEPGRAM_THINK_PROVIDER is aws_bedrock (Deepgram needs your Bedrock endpoint and credentials)');
-  }
-  return {
-    apiKey: str(env, 'DEEPGRAM_API_KEY'),
-    baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
-    sttModel,
-    ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? voice,
-    listenModel: str(env, 'DEEPGRAM_LISTEN_MODEL') ?? str(env, 'DEEPGRAM_STT_MODEL') ?? 'flux-general-en',
-    thinkProvider,
-    thinkModel: str(env, 'DEEPGRAM_THINK_MODEL') ?? 'gpt-4o-mini',
-    thinkEndpointUrl,
-    thinkApiKey,
-    voice,
-    greeting: str(env, 'DEEPGRAM_GREETING'),
-  };
-}
-
-/** The cascade's LLM: OpenAI unless LLM_BASE_URL points elsewhere; OpenAI needs a key, a local server may not. */
-function llmConfig(env: Env, providers: readonly string[]): Config['llm'] {
-  const baseUrl = str(env, 'LLM_BASE_URL') === undefined ? undefined : url(env, 'LLM_BASE_URL', '');
-  const apiKey = str(env, 'LLM_API_KEY') ?? (baseUrl === undefined ? str(env, 'OPENAI_API_KEY') : undefined);
-  if (providers.includes('deepgram-cascade') && baseUrl === undefined && apiKey === undefined) {
-    throw invalid('LLM_API_KEY', "must be set when PROVIDERS includes 'deepgram-cascade' and LLM_BASE_URL is unset (OpenAI)");
-  }
-  return { baseUrl, model: str(env, 'LLM_MODEL') ?? 'gpt-4o-mini', apiKey };
-}
-
-/** A shared service's URL (database, Redis), one of `protocols`; errors never echo its password. */
-function serviceUrl(env: Env, name: string, protocols: readonly string[]): string | undefined {
-  const raw = str(env, name);
-  if (raw === undefined) return undefined;
-  let parsed: URL;
-  try {
-    parsed = new URL(raw);
-  } catch {
-    throw invalid(name, `must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL`);
-  }
-  if (!protocols.includes(parsed.protocol) || parsed.hostname === '') {
-    throw invalid(name, `must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host, got '${parsed.protocol}//${parsed.hostname}'`);
-  }
-  return raw;
 }

@@ -12,7 +12,7 @@ import { createWorkerPool, type WorkerPool } from './workers/pool.js';
 import { createVadService, type VadService } from './pipeline/vad/vad-service.js';
 import { CallManager } from './calls/call-manager.js';
 import { buildApp } from './http/app.js';
-import { createTelnyxCallControl } from './carriers/telnyx-call-control.js';
+import { createTelnyxCallControl } from './carriers/telnyx/call-control.js';
 import { createCallControl } from './carriers/call-control.js';
 import { CarrierLegs } from './carriers/carrier-legs.js';
 import { openCallRecordsFor } from './store/call-records.js';

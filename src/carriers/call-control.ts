@@ -27,11 +27,12 @@ import { telnyxEgressFormat, telnyxStreamSetup } from './telnyx/media-stream.js'
 import { DTMF_DIGITS, dtmfTones } from '../pipeline/dtmf.js';
 import type { CallRecords } from '../store/call-records.js';
 import type { CarrierUpdate } from '../store/call-store.js';
-import { telnyxEventUpdate, twilioStatusUpdate } from './carrier-status.js';
-import { CarrierCallError, type CarrierName } from './carrier-errors.js';
+import { telnyxEventUpdate } from './telnyx/status.js';
+import { twilioStatusUpdate } from './twilio/status.js';
+import { CarrierCallError, carrierErrorOutcome, type CarrierName } from './carrier-errors.js';
 import type { CarrierLegs } from './carrier-legs.js';
-import { commandIdFor, type TelnyxCallControl } from './telnyx-call-control.js';
-import { createTwilioCalls, type TwilioCalls } from './twilio-calls.js';
+import { commandIdFor, type TelnyxCallControl } from './telnyx/call-control.js';
+import { createTwilioCalls, type TwilioCalls } from './twilio/rest-client.js';
 import { untilAborted } from '../util/abort.js';
 
 /** How long a placed call's answer waits for its record to reach the shared call log. */
@@ -84,21 +85,8 @@ export interface CallControlDeps {
 /** After the carrier says a call is over, give the media stream this long to stop on its own. */
 const CARRIER_END_GRACE_MS = 2000;
 
-function outcomeOf(err: unknown): string {
-  if (!isGatewayError(err)) return 'error';
-  switch (err.code) {
-    case 'GW_ERR_CALL_CARRIER_REJECTED':
-      return 'rejected';
-    case 'GW_ERR_CALL_CARRIER_TIMEOUT':
-      return 'timeout';
-    case 'GW_ERR_CALL_CARRIER_UNREACHABLE':
-      return 'unreachable';
-    case 'GW_ERR_CALL_CARRIER_NOT_CONFIGURED':
-      return 'not_configured';
-    default:
-      return 'error';
-  }
-}
+/** The `outcome` label of a failed call-control action (../carrier-errors.ts has the one mapping). */
+const outcomeOf = carrierErrorOutcome;
 
 /** The carrier no longer has the call (Twilio 404, Telnyx 90018 "call has already ended"). */
 function goneAtCarrier(err: unknown): boolean {

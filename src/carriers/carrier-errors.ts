@@ -3,7 +3,7 @@
  * its own error code and message), could not be reached, or did not answer in time. Call control
  * puts the `carrier` detail in the HTTP answer so a caller of our API sees Twilio's or Telnyx's reason.
  */
-import { GatewayError, type ErrorCode } from '../errors.js';
+import { GatewayError, isGatewayError, type ErrorCode } from '../errors.js';
 
 export type CarrierName = 'twilio' | 'telnyx';
 
@@ -57,6 +57,28 @@ export function networkCode(err: unknown): string | undefined {
     if (typeof e.code === 'string' && (NETWORK_CODES.has(e.code) || TIMEOUT_CODES.has(e.code))) return e.code;
   }
   return undefined;
+}
+
+/**
+ * A failed carrier request as a metric label (the `outcome` of voice_gateway call-control counts and
+ * the `status` of Telnyx command counts): the one mapping of our carrier error codes.
+ */
+export type CarrierErrorOutcome = 'rejected' | 'timeout' | 'unreachable' | 'not_configured' | 'error';
+
+export function carrierErrorOutcome(err: unknown): CarrierErrorOutcome {
+  if (!isGatewayError(err)) return 'error';
+  switch (err.code) {
+    case 'GW_ERR_CALL_CARRIER_REJECTED':
+      return 'rejected';
+    case 'GW_ERR_CALL_CARRIER_TIMEOUT':
+      return 'timeout';
+    case 'GW_ERR_CALL_CARRIER_UNREACHABLE':
+      return 'unreachable';
+    case 'GW_ERR_CALL_CARRIER_NOT_CONFIGURED':
+      return 'not_configured';
+    default:
+      return 'error';
+  }
 }
 
 export function isTimeoutCode(code: string | undefined): boolean {

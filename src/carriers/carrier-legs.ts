@@ -10,7 +10,7 @@
  * a command_id fixed per call, so even a retry Telnyx already executed runs once there.
  */
 import type { Logger } from '../observability/logger.js';
-import { isCallGone, type TelnyxCallControl } from './telnyx-call-control.js';
+import { isCallGone, type TelnyxCallControl } from './telnyx/call-control.js';
 
 /** Reasons that mean the carrier already ended the call: nothing to hang up. */
 const CARRIER_ENDED = new Set(['carrier_hangup', 'caller_hangup']);

@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CallManager } from '../calls/call-manager.js';
 import type { CallRegistry } from '../calls/call-registry.js';
-import type { TelnyxCallControl } from '../carriers/telnyx-call-control.js';
+import type { TelnyxCallControl } from '../carriers/telnyx/call-control.js';
 import type { CallControl } from '../carriers/call-control.js';
 import type { CarrierLegs } from '../carriers/carrier-legs.js';
 import type { CallRecords } from '../store/call-records.js';

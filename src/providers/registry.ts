@@ -1,57 +1,43 @@
 /**
  * Builds the configured providers in PROVIDERS order (the first answers calls; later ones are the
- * fallback order), each behind its circuit breaker.
+ * fallback order), each behind its circuit breaker. Which adapter a name means is its descriptor's
+ * business (./descriptors.ts); nothing here names a provider but the embedded echo fallback.
  */
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { DeepgramAgentProvider } from './deepgram/agent-provider.js';
-import { isFluxModel } from './deepgram/agent-settings.js';
-import { DeepgramCascadeProvider } from './deepgram/cascade-provider.js';
-import { ChatResponder } from './llm/chat-responder.js';
+import type { CreateContext } from './descriptor.js';
+import { descriptorFor, knownProviderNames } from './descriptors.js';
 import { EchoProvider } from './echo/echo-provider.js';
-import { GeminiLiveProvider } from './gemini/gemini-provider.js';
 import { GuardedProvider } from './guard.js';
-import { OpenAIRealtimeProvider } from './openai/openai-provider.js';
 import type { Provider } from './types.js';
 
 export type AdapterFactory = (config: Config) => Provider;
 
-/** Adapters by name. Real providers register here; each reads its own keys from the config. */
-export const ADAPTERS: Record<string, AdapterFactory> = {
-  echo: (config) => new EchoProvider({ replyDelayMs: config.echoReplyDelayMs }),
-  gemini: (config) => new GeminiLiveProvider({ ...config.gemini, instructions: config.instructions }),
-  deepgram: (config) => new DeepgramAgentProvider({ ...config.deepgram, instructions: config.instructions, endCallTool: config.openai.endCallTool ?? false }),
-  // STT -> the LLM -> TTS. The responder is always the LLM: no configuration answers with the echo.
-  'deepgram-cascade': (config) =>
-    new DeepgramCascadeProvider(config.deepgram, {
-      instructions: config.instructions,
-      responder: new ChatResponder({ ...config.llm, instructions: config.instructions, endCallTool: config.openai.endCallTool ?? false }),
-    }),
-  openai: (config) => new OpenAIRealtimeProvider({ ...config.openai, instructions: config.instructions }),
-};
+function createContext(config: Config): CreateContext {
+  return { instructions: config.instructions, vadEngine: config.vadEngine };
+}
+
+/** Adapters by PROVIDERS name (kept as a public export; built from the descriptors). */
+export const ADAPTERS: Record<string, AdapterFactory> = Object.fromEntries(
+  knownProviderNames().map((name): [string, AdapterFactory] => [name, (config) => descriptorFor(name)!.create(name, config, createContext(config))]),
+);
 
 export function createProviders(config: Config, deps: { metrics: Metrics; logger: Logger }): GuardedProvider[] {
   return config.providers.map((name) => {
-    const factory = ADAPTERS[name];
-    if (!factory) throw new GatewayError('GW_ERR_PROVIDER_UNKNOWN', `'${name}'`);
-    deps.logger.info({ event: 'provider_turn_detection', provider: name, vadEngine: config.vadEngine, turnDetection: turnDetectionOf(name, config) }, `${name}: turns are ended by ${turnDetectionOf(name, config)}`);
-    return new GuardedProvider(factory(config), { ...deps, breaker: config.breaker });
+    const descriptor = descriptorFor(name);
+    if (!descriptor) throw new GatewayError('GW_ERR_PROVIDER_UNKNOWN', `'${name}'`);
+    const turns = turnDetectionOf(name, config);
+    deps.logger.info({ event: 'provider_turn_detection', provider: name, vadEngine: config.vadEngine, turnDetection: turns }, `${name}: turns are ended by ${turns}`);
+    return new GuardedProvider(descriptor.create(name, config, createContext(config)), { ...deps, breaker: config.breaker });
   });
 }
 
 /** Who ends the caller's turns for a provider, as resolved from VAD_ENGINE and the provider's settings. */
 export function turnDetectionOf(name: string, config: Config): string {
-  if (name === 'openai') return config.openai.turnDetection === 'none' ? `the gateway VAD (${config.vadEngine})` : `openai ${config.openai.turnDetection}`;
-  if (name === 'gemini') return config.gemini.activityDetection === 'automatic' ? 'gemini automatic activity detection' : `the gateway VAD (${config.vadEngine})`;
-  if (name === 'deepgram') {
-    // The agent always detects turns itself; with a Flux model our VAD may end them first (ForceEndTurn).
-    const flux = isFluxModel(config.deepgram.listenModel);
-    return config.deepgram.endpointing || !flux || config.vadEngine === 'off' ? 'the deepgram agent' : `the deepgram agent or the gateway VAD (${config.vadEngine}), whichever first`;
-  }
-  if (name === 'deepgram-cascade') return config.vadEngine === 'off' ? 'deepgram endpointing' : `deepgram endpointing or the gateway VAD (${config.vadEngine}), whichever first`;
-  return `the gateway VAD (${config.vadEngine})`;
+  const descriptor = descriptorFor(name);
+  return descriptor ? descriptor.turnDetection(name, config, createContext(config)) : `the gateway VAD (${config.vadEngine})`;
 }
 
 /**

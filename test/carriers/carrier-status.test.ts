@@ -1,6 +1,7 @@
 /** Carrier progress as record updates: statuses, terminal reasons, AMD, our id from the callback URL or client_state. */
 import { describe, expect, it } from 'vitest';
-import { telnyxEventUpdate, twilioStatusUpdate } from '../../src/carriers/carrier-status.js';
+import { telnyxEventUpdate } from '../../src/carriers/telnyx/status.js';
+import { twilioStatusUpdate } from '../../src/carriers/twilio/status.js';
 
 const NOW = 1_800_000_000_000;
 

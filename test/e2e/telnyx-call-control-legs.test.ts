@@ -241,7 +241,7 @@ describe('Telnyx webhooks delivered at least once, commands idempotent', () => {
     const control = await fetch(`${r.gw.baseUrl}/api/v1/calls/${s.callId}/hangup`, { method: 'POST' });
     expect(control.status).toBe(200);
     // A second hangup for the same leg (e.g. after a restart) goes out with the same id and is ignored.
-    const { createTelnyxCallControl } = await import('../../src/carriers/telnyx-call-control.js');
+    const { createTelnyxCallControl } = await import('../../src/carriers/telnyx/call-control.js');
     await createTelnyxCallControl({ apiKey: API_KEY, baseUrl: r.telnyx.apiBaseUrl }).hangup('v3:twice');
     const sent = hangupsFor(r, 'v3:twice');
     expect(sent).toHaveLength(2);

@@ -7,7 +7,7 @@
  * in a query string, which nothing promises to keep.
  */
 import type { WireFormat } from '../../pipeline/frame.js';
-import type { TelnyxCodec, TelnyxStreamSetup } from '../telnyx-call-control.js';
+import type { TelnyxCodec, TelnyxStreamSetup } from './call-control.js';
 import { xmlAttr } from '../xml.js';
 
 export const TELNYX_MEDIA_PATH = '/telnyx/media';

@@ -4,12 +4,12 @@
  * their own codec. Like every adapter this only connects, encodes and decodes: the SDK's reconnects
  * are off (failover is the one retry layer), and breaker and metrics live in the guard.
  */
-import type { Config } from '../../config.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import type { AudioFormat } from '../../pipeline/frame.js';
 import type { Provider, ProviderConnectOptions, ProviderSession } from '../types.js';
 import { agentInputOf, agentOutputFor, buildSettings, isFluxModel } from './agent-settings.js';
 import { DeepgramAgentSession } from './agent-session.js';
+import type { DeepgramSettings } from './settings.js';
 import { createClient, SocketLink } from './socket.js';
 
 export interface DeepgramAgentOptions {
@@ -23,7 +23,7 @@ const INPUT_FORMATS: readonly AudioFormat[] = [
   { codec: 'pcm16', sampleRate: 16000 },
 ];
 
-export type DeepgramAgentConfig = Config['deepgram'] & { readonly instructions: string; readonly endCallTool: boolean };
+export type DeepgramAgentConfig = DeepgramSettings & { readonly instructions: string; readonly endCallTool: boolean };
 
 export class DeepgramAgentProvider implements Provider {
   readonly name = 'deepgram';

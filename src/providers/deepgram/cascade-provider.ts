@@ -14,7 +14,7 @@
  * off; failover is the one retry layer), no metrics, no breaker. Bad provider output becomes a
  * non-fatal PROTOCOL error event; a socket that drops ends the session with a fatal error.
  */
-import type { Config } from '../../config.js';
+import type { DeepgramSettings } from './settings.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import { pcm16ToBytes, type AudioFormat, type AudioFrame, type EncodedFrame } from '../../pipeline/frame.js';
@@ -65,7 +65,7 @@ export function speakFormatFor(caller: AudioFormat): SpeakFormat {
   return { encoding: 'linear16', sampleRate: LINEAR16_RATES.includes(caller.sampleRate) ? caller.sampleRate : 24000 };
 }
 
-export type DeepgramCascadeConfig = Pick<Config['deepgram'], 'apiKey' | 'baseUrl' | 'sttModel' | 'ttsModel'>;
+export type DeepgramCascadeConfig = Pick<DeepgramSettings, 'apiKey' | 'baseUrl' | 'sttModel' | 'ttsModel'>;
 
 export class DeepgramCascadeProvider implements Provider {
   readonly name = 'deepgram-cascade';

@@ -7,6 +7,7 @@
  */
 import { DeepgramClient, type DeepgramEnvironmentUrls } from '@deepgram/sdk';
 import { GatewayError } from '../../errors.js';
+import { classifyUpgradeFailure, type UpgradeStatusCodes } from '../ws-errors.js';
 
 type ListenV1 = DeepgramClient['listen']['v1'];
 type SpeakV1 = DeepgramClient['speak']['v1'];
@@ -59,13 +60,15 @@ export function environmentFor(baseUrl: string | undefined): DeepgramEnvironment
   return { base: http, production: ws, agent: ws, agentRest: http };
 }
 
+/** Deepgram refuses a bad key with 401/403 and an account out of credit or over its concurrency with 402/429. */
+const DEEPGRAM_UPGRADE_CODES: UpgradeStatusCodes = { auth: [401, 403], quota: [402, 429] };
+
 /** Map a failed WebSocket handshake to our error codes. The SDK only exposes ws's error message. */
 export function handshakeError(what: string, err: unknown): GatewayError {
   const message = typeof (err as { message?: unknown } | undefined)?.message === 'string' ? (err as { message: string }).message : String(err);
   const cause = new Error(message);
-  const status = /Unexpected server response: (\d{3})/.exec(message)?.[1];
-  if (status === '401' || status === '403') return new GatewayError('GW_ERR_PROVIDER_AUTH', `deepgram ${what}: HTTP ${status}`, { cause });
-  if (status === '402' || status === '429') return new GatewayError('GW_ERR_PROVIDER_QUOTA', `deepgram ${what}: HTTP ${status}`, { cause });
+  const { code, status } = classifyUpgradeFailure(message, DEEPGRAM_UPGRADE_CODES);
+  if (code !== 'GW_ERR_PROVIDER_CONNECT') return new GatewayError(code, `deepgram ${what}: HTTP ${String(status)}`, { cause });
   if (message === 'TIMEOUT') return new GatewayError('GW_ERR_PROVIDER_TIMEOUT', `deepgram ${what}: no handshake answer`, { cause });
   return new GatewayError('GW_ERR_PROVIDER_CONNECT', `deepgram ${what}: ${message}`, { cause });
 }

@@ -17,6 +17,8 @@
 import { GoogleGenAI, type LiveClientSetup, type LiveConnectConfig, type Session } from '@google/genai';
 import WebSocket from 'ws';
 import { GatewayError, type ErrorCode } from '../../errors.js';
+import { redactKeyParams, redactSecret } from '../../util/redact.js';
+import { codeOfUpgradeStatus, upgradeStatusOf, type UpgradeStatusCodes } from '../ws-errors.js';
 import { hookLiveSocket, type SdkSocketCallbacks } from './sdk-socket-hook.js';
 
 /** The Gemini API version the Live endpoint is reached at, said explicitly so an SDK default cannot move it. */
@@ -68,7 +70,7 @@ export class LiveLink {
 
   private constructor(handlers: LinkHandlers, apiKey: string) {
     this.#handlers = handlers;
-    this.#scrub = (text) => (apiKey ? text.split(apiKey).join('[redacted]') : text).replace(/([?&](?:key|access_token)=)[^&\s]+/g, '$1[redacted]');
+    this.#scrub = (text) => redactKeyParams(redactSecret(text, apiKey));
   }
 
   /** Opens a link; resolves once the server sent setupComplete. Rejects with a GatewayError. */
@@ -224,16 +226,14 @@ export class LiveLink {
   }
 }
 
+/** The Gemini API answers a bad key with 400 API_KEY_INVALID or 403 PERMISSION_DENIED. */
+const GEMINI_UPGRADE_CODES: UpgradeStatusCodes = { auth: [400, 401, 403], quota: [429] };
+
 /** Maps a close (or a failed upgrade) to our error codes. */
 export function classifyClose(code: number, reason: string, lastError: string, wasOpen: boolean): GatewayError {
-  const status = /Unexpected server response: (\d{3})/.exec(lastError);
+  const status = upgradeStatusOf(lastError);
+  if (status !== undefined) return new GatewayError(codeOfUpgradeStatus(status, GEMINI_UPGRADE_CODES), `gemini upgrade refused: HTTP ${String(status)}`);
   let errCode: ErrorCode;
-  if (status) {
-    const s = Number(status[1]);
-    // The Gemini API answers a bad key with 400 API_KEY_INVALID or 403 PERMISSION_DENIED.
-    errCode = s === 400 || s === 401 || s === 403 ? 'GW_ERR_PROVIDER_AUTH' : s === 429 ? 'GW_ERR_PROVIDER_QUOTA' : 'GW_ERR_PROVIDER_CONNECT';
-    return new GatewayError(errCode, `gemini upgrade refused: HTTP ${String(s)}`);
-  }
   if (AUTH_REASON.test(reason)) errCode = 'GW_ERR_PROVIDER_AUTH';
   else if (QUOTA_REASON.test(reason)) errCode = 'GW_ERR_PROVIDER_QUOTA';
   else if (!wasOpen) errCode = 'GW_ERR_PROVIDER_CONNECT';

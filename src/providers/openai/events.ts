@@ -3,6 +3,7 @@
  * codes, and how an audio delta is checked before it becomes a frame. Pure functions.
  */
 import { GatewayError, type ErrorCode } from '../../errors.js';
+import { classifyUpgradeFailure } from '../ws-errors.js';
 
 /**
  * Server event types of the GA protocol (openai-node 6.x `RealtimeServerEvent`). Anything else is
@@ -107,13 +108,9 @@ export function codeOfClose(code: number, reason: string): ErrorCode | undefined
   return undefined;
 }
 
-/** Failed WebSocket upgrades come back from ws as `Unexpected server response: <status>`. */
+/** A failed WebSocket upgrade: 401/403 AUTH, 429 QUOTA, else CONNECT (the shared mapping, ../ws-errors.ts). */
 export function codeOfHandshakeFailure(message: string): { code: ErrorCode; status: number | undefined } {
-  const m = /Unexpected server response: (\d{3})/.exec(message);
-  const status = m ? Number(m[1]) : undefined;
-  if (status === 401 || status === 403) return { code: 'GW_ERR_PROVIDER_AUTH', status };
-  if (status === 429) return { code: 'GW_ERR_PROVIDER_QUOTA', status };
-  return { code: 'GW_ERR_PROVIDER_CONNECT', status };
+  return classifyUpgradeFailure(message);
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -133,8 +130,5 @@ export function decodeAudioDelta(delta: unknown, bytesPerSample: 1 | 2): Uint8Ar
   return bytes;
 }
 
-/** Replace every occurrence of a secret in text the provider or a library produced. */
-export function redact(text: string, secret: string | undefined): string {
-  if (!secret) return text;
-  return text.split(secret).join('[redacted]');
-}
+/** Replace every occurrence of a secret in text the provider or a library produced (../../util/redact.ts). */
+export { redactSecret as redact } from '../../util/redact.js';

@@ -8,14 +8,14 @@ import { createSecureContext, rootCertificates, type SecureContext } from 'node:
 import { OpenAI } from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import type { ClientOptions } from 'ws';
-import type { Config } from '../../config.js';
 import { GatewayError } from '../../errors.js';
 import type { AudioFormat } from '../../pipeline/frame.js';
 import type { Provider, ProviderConnectOptions, ProviderSession } from '../types.js';
 import { OpenAIRealtimeSession } from './session.js';
+import type { OpenAISettings } from './settings.js';
 import { INPUT_FORMATS, chooseFormats } from './session-config.js';
 
-export type OpenAIProviderConfig = Config['openai'] & { readonly instructions: string };
+export type OpenAIProviderConfig = OpenAISettings & { readonly instructions: string };
 
 const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 

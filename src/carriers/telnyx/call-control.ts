@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import Telnyx, { APIConnectionTimeoutError, APIError, APIUserAbortError } from 'telnyx';
-import { CarrierCallError, withDeadline } from './carrier-errors.js';
+import { CarrierCallError, carrierErrorOutcome, withDeadline } from '../carrier-errors.js';
 
 export type TelnyxCodec = 'PCMU' | 'PCMA' | 'L16';
 
@@ -67,20 +67,12 @@ export function isCallGone(err: unknown): boolean {
   return err instanceof CarrierCallError && err.carrier.name === 'telnyx' && err.carrier.code === '90018';
 }
 
+/** The `status` label of a Telnyx command: ok, gone (call already ended), or the shared carrier outcome. */
 export function commandStatus(err: unknown): string {
   if (err === undefined) return 'ok';
   if (isCallGone(err)) return 'gone';
-  if (!(err instanceof CarrierCallError)) return 'error';
-  switch (err.code) {
-    case 'GW_ERR_CALL_CARRIER_REJECTED':
-      return 'rejected';
-    case 'GW_ERR_CALL_CARRIER_TIMEOUT':
-      return 'timeout';
-    case 'GW_ERR_CALL_CARRIER_UNREACHABLE':
-      return 'unreachable';
-    default:
-      return 'error';
-  }
+  // Only the REST client's own errors carry a carrier outcome; anything else thrown here is a bug.
+  return err instanceof CarrierCallError ? carrierErrorOutcome(err) : 'error';
 }
 
 function streamParams(s: TelnyxStreamSetup) {

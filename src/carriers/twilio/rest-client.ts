@@ -5,7 +5,7 @@
  * re-bases api.twilio.com URLs. Nothing is retried: a dial is not idempotent.
  */
 import twilio from 'twilio';
-import { CarrierCallError, isTimeoutCode, networkCode, withDeadline } from './carrier-errors.js';
+import { CarrierCallError, isTimeoutCode, networkCode, withDeadline } from '../carrier-errors.js';
 
 export interface TwilioDial {
   readonly to: string;

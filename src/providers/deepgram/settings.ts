@@ -1,0 +1,99 @@
+/**
+ * Deepgram's settings, both forms (DEEPGRAM_*), and the cascade's language model (LLM_*), parsed from
+ * the variables src/config.ts hands over. Old names stay: DEEPGRAM_STT_MODEL is the cascade's listen
+ * model and, unset DEEPGRAM_LISTEN_MODEL, the agent's; DEEPGRAM_TTS_MODEL and DEEPGRAM_VOICE name the
+ * same voice.
+ */
+import { bool, invalid, oneOf, optionalUrl, str, url, type Env } from '../../util/env-parse.js';
+import type { SettingsContext } from '../descriptor.js';
+
+export interface DeepgramSettings {
+  apiKey?: string;
+  baseUrl?: string;
+  /** deepgram-cascade: the listen v1 (Nova) model and the speak voice. */
+  sttModel: string;
+  ttsModel: string;
+  /** deepgram (Voice Agent): listen model (flux-* lets our VAD end turns too), think provider and model, voice. */
+  listenModel: string;
+  thinkProvider: 'open_ai' | 'anthropic' | 'google' | 'groq' | 'aws_bedrock';
+  thinkModel: string;
+  thinkEndpointUrl?: string;
+  thinkApiKey?: string;
+  voice: string;
+  greeting?: string;
+  /** endpointing: Deepgram ends turns itself (its endpointing) instead of our VAD (deepgram-cascade). */
+  endpointing?: boolean;
+  /** END_CALL_TOOL: the agent and the cascade's LLM may end the call after the goodbye. */
+  endCallTool?: boolean;
+}
+
+/** deepgram-cascade's language model: any OpenAI-compatible chat completions server. */
+export interface LlmSettings {
+  baseUrl?: string;
+  model: string;
+  apiKey?: string;
+}
+
+export const DEEPGRAM_ENV = [
+  'DEEPGRAM_API_KEY',
+  'DEEPGRAM_BASE_URL',
+  'DEEPGRAM_STT_MODEL',
+  'DEEPGRAM_TTS_MODEL',
+  'DEEPGRAM_LISTEN_MODEL',
+  'DEEPGRAM_THINK_PROVIDER',
+  'DEEPGRAM_THINK_MODEL',
+  'DEEPGRAM_THINK_ENDPOINT_URL',
+  'DEEPGRAM_THINK_API_KEY',
+  'DEEPGRAM_VOICE',
+  'DEEPGRAM_GREETING',
+  'DEEPGRAM_ENDPOINTING',
+  'END_CALL_TOOL',
+  'LLM_BASE_URL',
+  'LLM_API_KEY',
+  'LLM_MODEL',
+  // The cascade's LLM is OpenAI unless LLM_BASE_URL points elsewhere, and then OpenAI's key serves.
+  'OPENAI_API_KEY',
+] as const;
+
+export function deepgramSettings(env: Env, ctx: SettingsContext): DeepgramSettings {
+  const sttModel = str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3';
+  // The cascade speaks the listen v1 API (Results, Finalize); Flux models live on v2 only.
+  if (ctx.providers.includes('deepgram-cascade') && sttModel.startsWith('flux')) {
+    throw invalid('DEEPGRAM_STT_MODEL', `'${sttModel}' is a Flux (listen v2) model; deepgram-cascade needs a v1 model such as nova-3`);
+  }
+  const voice = str(env, 'DEEPGRAM_VOICE') ?? str(env, 'DEEPGRAM_TTS_MODEL') ?? 'aura-2-thalia-en';
+  const thinkEndpointUrl = optionalUrl(env, 'DEEPGRAM_THINK_ENDPOINT_URL');
+  const thinkApiKey = str(env, 'DEEPGRAM_THINK_API_KEY');
+  if (thinkApiKey !== undefined && thinkEndpointUrl === undefined) {
+    throw invalid('DEEPGRAM_THINK_API_KEY', 'is only sent to a bring-your-own LLM: set DEEPGRAM_THINK_ENDPOINT_URL too (Deepgram-managed models need no key)');
+  }
+  const thinkProvider = oneOf(env, 'DEEPGRAM_THINK_PROVIDER', ['open_ai', 'anthropic', 'google', 'groq', 'aws_bedrock'], 'open_ai');
+  if (thinkProvider === 'aws_bedrock' && thinkEndpointUrl === undefined) {
+    throw invalid('DEEPGRAM_THINK_ENDPOINT_URL', 'must be set when DEEPGRAM_THINK_PROVIDER is aws_bedrock (Deepgram needs your Bedrock endpoint and credentials)');
+  }
+  return {
+    apiKey: str(env, 'DEEPGRAM_API_KEY'),
+    baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
+    sttModel,
+    ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? voice,
+    listenModel: str(env, 'DEEPGRAM_LISTEN_MODEL') ?? str(env, 'DEEPGRAM_STT_MODEL') ?? 'flux-general-en',
+    thinkProvider,
+    thinkModel: str(env, 'DEEPGRAM_THINK_MODEL') ?? 'gpt-4o-mini',
+    thinkEndpointUrl,
+    thinkApiKey,
+    voice,
+    greeting: str(env, 'DEEPGRAM_GREETING'),
+    endpointing: bool(env, 'DEEPGRAM_ENDPOINTING', ctx.providerTurns),
+    endCallTool: bool(env, 'END_CALL_TOOL', false),
+  };
+}
+
+/** The cascade's LLM: OpenAI unless LLM_BASE_URL points elsewhere; OpenAI needs a key, a local server may not. */
+export function llmSettings(env: Env, ctx: SettingsContext): LlmSettings {
+  const baseUrl = str(env, 'LLM_BASE_URL') === undefined ? undefined : url(env, 'LLM_BASE_URL', '');
+  const apiKey = str(env, 'LLM_API_KEY') ?? (baseUrl === undefined ? str(env, 'OPENAI_API_KEY') : undefined);
+  if (ctx.providers.includes('deepgram-cascade') && baseUrl === undefined && apiKey === undefined) {
+    throw invalid('LLM_API_KEY', "must be set when PROVIDERS includes 'deepgram-cascade' and LLM_BASE_URL is unset (OpenAI)");
+  }
+  return { baseUrl, model: str(env, 'LLM_MODEL') ?? 'gpt-4o-mini', apiKey };
+}
