@@ -7,6 +7,7 @@
 import { createHistogram } from 'node:perf_hooks';
 import { isGatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import type { TallySlot } from '../observability/tally.js';
 import { pcmCodec, pcmFormatOf } from '../pipeline/codecs/wire-codec.js';
 import type { AudioFormat, AudioFrame } from '../pipeline/frame.js';
 import { Resampler } from '../pipeline/resample/resampler.js';
@@ -45,6 +46,9 @@ export class Call {
   readonly #egress: Egress;
   readonly #vad: CallVad;
   readonly #onVadPcm: (pcm: AudioFrame) => void;
+  /** framesInTotal / framesOutTotal for this call's transport, bumped per frame (see observability/tally.ts). */
+  readonly #framesInSlot: TallySlot;
+  readonly #framesOutSlot: TallySlot;
   readonly #ring = new FrameRing(RING_FRAMES);
   readonly #bargeIns: BargeIn[] = [];
   readonly #dtmf: { digit: string; atMs: number; direction: 'in' | 'out' }[] = [];
@@ -99,6 +103,8 @@ export class Call {
     this.#transport = opts.transport;
     this.#log = opts.logger;
     this.#dtmfGate = new DtmfGate({ metrics: opts.metrics, logger: opts.logger });
+    this.#framesInSlot = opts.metrics.framesInTally.slot({ transport: opts.transport.name });
+    this.#framesOutSlot = opts.metrics.framesOutTally.slot({ transport: opts.transport.name });
     const wire = opts.transport.format;
     // Silero runs at 8 or 16 kHz: telephony audio goes in as it is, anything else is brought to 16 kHz.
     const vadRate = wire.sampleRate === 8000 || wire.sampleRate === 16000 ? wire.sampleRate : 16000;
@@ -120,7 +126,7 @@ export class Call {
       sink: {
         sendMedia: (payload) => {
           this.#transport.sendMedia(payload);
-          opts.metrics.framesOutTotal.inc({ transport: this.#transport.name });
+          this.#framesOutSlot.count++;
         },
         sendMark: (name) => this.#transport.sendMark(name),
       },
@@ -248,7 +254,7 @@ export class Call {
     const timestampMs = (this.#samplesIn * 1000) / rate;
     this.#samplesIn += pcmCodec(this.#transport.format.codec).bytesPerSample === 2 ? payload.length >> 1 : payload.length;
     this.#framesIn++;
-    this.#opts.metrics.framesInTotal.inc({ transport: this.#transport.name });
+    this.#framesInSlot.count++;
     const frame: WireFrame = { payload, seq: this.#seq++, timestampMs, receivedAtMs };
     this.#ring.push({ kind: 'frame', frame });
     if (this.#ring.pendingTurns === 0 && !this.#vad.speaking) this.#ring.trimIdle(IDLE_KEEP_FRAMES);

@@ -42,8 +42,6 @@ export class ProviderLink {
         this.#sink.write(frame);
         if (!replay) opts.onDelivered(receivedAtMs);
       },
-      maxQueuedFrames: 500,
-      onDrop: (n) => opts.onDrop('ingress_overflow', n),
       onError: opts.onError,
       onMarker: (turn) => this.#sink.endTurn(turn as TurnInfo),
     });

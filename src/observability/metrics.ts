@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { EventLoopDelayHistogram, LOOP_BUCKETS_S } from './event-loop-histogram.js';
+import { Tally } from './tally.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -49,6 +50,9 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const loopLag = new EventLoopDelayHistogram(loopLagHistogram);
+  // Frames in and out are counted per frame: plain numbers on the hot path, folded in at scrape time.
+  const framesInTally = new Tally<'transport'>();
+  const framesOutTally = new Tally<'transport'>();
 
   new Gauge({
     name: 'voice_gateway_pipeline_latency_seconds',
@@ -103,6 +107,9 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     registry,
     latency,
     loopDelay,
+    /** Per-frame counts of framesInTotal / framesOutTotal (take a slot, bump `count`; see tally.ts). */
+    framesInTally,
+    framesOutTally,
     /** Stop the event-loop monitor (the process-wide metrics live as long as the process; tests close theirs). */
     close(): void {
       loopDelay.disable();
@@ -165,12 +172,18 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       help: 'Caller audio frames received, by transport',
       labelNames: ['transport'] as const,
       registers: r,
+      collect() {
+        framesInTally.fold(this);
+      },
     }),
     framesOutTotal: new Counter({
       name: 'voice_gateway_frames_out_total',
       help: 'Audio frames sent to callers, by transport',
       labelNames: ['transport'] as const,
       registers: r,
+      collect() {
+        framesOutTally.fold(this);
+      },
     }),
     framesDroppedTotal: new Counter({
       name: 'voice_gateway_frames_dropped_total',

@@ -1,13 +1,18 @@
 /**
- * A call's ingress stream graph: source -> decode -> VAD tap -> resample -> sink. The shape is chosen
- * once per call from the carrier format and what the provider takes: when the provider takes the
- * carrier codec at the carrier rate the resample stage is left out and the sink gets the original
- * encoded bytes.
+ * A call's ingress graph: source -> decode -> VAD tap -> resample -> sink. The shape is chosen once
+ * per call from the carrier format and what the provider takes: when the provider takes the carrier
+ * codec at the carrier rate the resample stage is left out and the sink gets the original encoded
+ * bytes.
+ *
+ * The stages run synchronously, in order, inside write(): every stage is a pure synchronous processor
+ * and telephony cannot be paused, so there is no backpressure to carry and nothing ever waits between
+ * stages. (It was a Node stream pipeline; the stream hops cost a Transform write, a push and several
+ * callbacks per stage per frame and bought nothing here. See issue 16.) Order is the call order of
+ * write()/writeMarker(); a stage that throws fails the graph once, and every later write is ignored.
  */
-import { Readable, Writable, pipeline } from 'node:stream';
 import type { AudioFormat, AudioFrame, EncodedFrame, WireFormat } from './frame.js';
 import { DecodeStage, ResampleStage, TapStage, isMarker, type GraphMarker, type IngressItem, type WireFrame } from './stages.js';
-import { processorTransform } from './stream-adapter.js';
+import type { FrameProcessor } from './stream-adapter.js';
 
 export interface IngressGraphOptions {
   readonly wireFormat: WireFormat;
@@ -17,9 +22,7 @@ export interface IngressGraphOptions {
   readonly onPcm: (pcm: AudioFrame) => void;
   /** Takes each frame with the time its message arrived (performance.now()) and whether it is a replay. */
   readonly sink: (frame: AudioFrame | EncodedFrame, receivedAtMs: number, replay: boolean) => void;
-  /** Frames allowed to wait inside the graph before the oldest is dropped. */
-  readonly maxQueuedFrames: number;
-  readonly onDrop: (count: number) => void;
+  /** A stage (or the sink) threw: the graph is dead. Called once, on the next tick, never inside write(). */
   readonly onError: (err: Error) => void;
   /** A marker written with writeMarker() reached the sink, after every frame written before it. */
   readonly onMarker?: (marker: unknown) => void;
@@ -29,54 +32,30 @@ export function isPassthrough(wire: WireFormat, sink: AudioFormat): boolean {
   return (wire.codec === 'mulaw' || wire.codec === 'alaw') && sink.codec === wire.codec && sink.sampleRate === wire.sampleRate;
 }
 
+type Item = IngressItem | GraphMarker;
+type Stage = FrameProcessor<Item, Item>;
+
 export class IngressGraph {
-  readonly #source: Readable;
-  readonly #maxQueued: number;
-  readonly #onDrop: (count: number) => void;
+  readonly #decode: DecodeStage;
+  /** Stages after decode (tap, then resample when the rates differ). */
+  readonly #stages: Stage[];
+  readonly #passthrough: boolean;
+  readonly #opts: IngressGraphOptions;
   readonly #resampleDelayMs: number;
-  readonly #done: Promise<void>;
-  /** destroy() was asked for: the premature-close error that follows is ours, not a failure. */
-  #destroying = false;
+  #open = true;
 
   constructor(opts: IngressGraphOptions) {
-    this.#maxQueued = opts.maxQueuedFrames;
-    this.#onDrop = opts.onDrop;
-    // Telephony cannot be paused, so the source never applies backpressure upstream; the bound is
-    // enforced in write() instead.
-    this.#source = new Readable({ objectMode: true, highWaterMark: opts.maxQueuedFrames, read() {} });
-    const passthrough = isPassthrough(opts.wireFormat, opts.sinkFormat);
-    const stages = [processorTransform(new DecodeStage(opts.wireFormat)), processorTransform(new TapStage(opts.onPcm))];
+    this.#opts = opts;
+    this.#passthrough = isPassthrough(opts.wireFormat, opts.sinkFormat);
+    this.#decode = new DecodeStage(opts.wireFormat);
+    this.#stages = [new TapStage(opts.onPcm)];
     let resampleDelayMs = 0;
-    if (!passthrough && opts.sinkFormat.sampleRate !== opts.wireFormat.sampleRate) {
+    if (!this.#passthrough && opts.sinkFormat.sampleRate !== opts.wireFormat.sampleRate) {
       const resample = new ResampleStage(opts.wireFormat.sampleRate, opts.sinkFormat.sampleRate);
       resampleDelayMs = resample.delayMs;
-      stages.push(processorTransform(resample));
+      this.#stages.push(resample);
     }
     this.#resampleDelayMs = resampleDelayMs;
-    const sink = new Writable({
-      objectMode: true,
-      highWaterMark: 16,
-      write(item: IngressItem | GraphMarker, _enc, callback) {
-        try {
-          if (isMarker(item)) {
-            opts.onMarker?.(item.marker);
-            callback();
-            return;
-          }
-          opts.sink(passthrough && item.encoded ? item.encoded : item.pcm, item.receivedAtMs, item.replay);
-          callback();
-        } catch (err) {
-          callback(err as Error);
-        }
-      },
-    });
-    this.#done = new Promise((resolve) => {
-      pipeline([this.#source, ...stages, sink], (err) => {
-        // A stage that throws ends the pipeline: the owner must hear of it (it ends the call).
-        if (err && err.name !== 'AbortError' && !this.#destroying) opts.onError(err);
-        resolve();
-      });
-    });
   }
 
   /** Fixed delay the graph adds (resampler filter delay), reported apart from processing time. */
@@ -85,29 +64,36 @@ export class IngressGraph {
   }
 
   write(frame: WireFrame): void {
-    if (this.#source.destroyed || this.#source.readableEnded) return;
-    if (this.#source.readableLength >= this.#maxQueued) {
-      // Cannot drop from inside a Readable's buffer; drop the newest instead and count it.
-      this.#onDrop(1);
-      return;
-    }
-    this.#source.push(frame);
+    if (this.#open) this.#run(frame);
   }
 
-  /** Queue a marker behind the frames written so far (it is never dropped). */
+  /** A marker, delivered after every frame written so far (it is never dropped). */
   writeMarker(marker: unknown): void {
-    if (this.#source.destroyed || this.#source.readableEnded) return;
-    this.#source.push({ marker } satisfies GraphMarker);
+    if (this.#open) this.#run({ marker } satisfies GraphMarker);
   }
 
-  /** Ends the graph after every queued frame has reached the sink. */
+  /** Ends the graph; every frame written so far has already reached the sink. */
   end(): Promise<void> {
-    if (!this.#source.readableEnded && !this.#source.destroyed) this.#source.push(null);
-    return this.#done;
+    this.#open = false;
+    return Promise.resolve();
   }
 
   destroy(): void {
-    this.#destroying = true;
-    this.#source.destroy();
+    this.#open = false;
+  }
+
+  #run(input: WireFrame | GraphMarker): void {
+    try {
+      let item: Item | null = this.#decode.process(input);
+      for (let i = 0; i < this.#stages.length && item !== null; i++) item = this.#stages[i].process(item);
+      if (item === null) return;
+      if (isMarker(item)) this.#opts.onMarker?.(item.marker);
+      else this.#opts.sink(this.#passthrough && item.encoded ? item.encoded : item.pcm, item.receivedAtMs, item.replay);
+    } catch (err) {
+      // A stage that throws ends the graph: the owner must hear of it (it ends the call), but not from
+      // inside the transport's message handler that wrote the frame.
+      this.#open = false;
+      process.nextTick(this.#opts.onError, err as Error);
+    }
   }
 }

@@ -12,8 +12,6 @@ describe('ingress graph', () => {
       onPcm: (pcm) => vad.push(pcm.seq),
       sink: (frame: AudioFrame | EncodedFrame) => seen.push(frame.seq),
       onMarker: (m) => seen.push(String(m)),
-      maxQueuedFrames: 100,
-      onDrop: () => undefined,
       onError: (err) => {
         throw err;
       },
@@ -39,8 +37,6 @@ describe('ingress graph', () => {
       sinkFormat: { codec: 'mulaw', sampleRate: 8000 },
       onPcm: () => undefined,
       sink: (f) => got.push(f),
-      maxQueuedFrames: 10,
-      onDrop: () => undefined,
       onError: () => undefined,
     });
     g2.write({ payload, seq: 7, timestampMs: 0, receivedAtMs: 0 });
@@ -51,5 +47,38 @@ describe('ingress graph', () => {
     await g.end();
     expect(seen).toEqual([1, 2]);
     expect(vad).toEqual([2]); // a replayed frame is not shown to VAD twice
+  });
+
+  it('runs synchronously: a frame reaches the sink inside write(), with nothing queued between stages', () => {
+    const { g, seen, vad } = graph(16000);
+    g.write({ payload, seq: 0, timestampMs: 0, receivedAtMs: 0 });
+    expect(vad).toEqual([0]);
+    g.writeMarker('m');
+    expect(seen).toEqual([0, 'm']);
+  });
+
+  it('a stage that throws fails the graph once, on the next tick (not inside write), and later writes are ignored', async () => {
+    const errors: Error[] = [];
+    const seen: number[] = [];
+    let calls = 0;
+    const g = new IngressGraph({
+      wireFormat: { codec: 'mulaw', sampleRate: 8000 },
+      sinkFormat: { codec: 'mulaw', sampleRate: 8000 },
+      onPcm: () => undefined,
+      sink: (f) => {
+        calls++;
+        if (f.seq === 1) throw new Error('sink broke');
+        seen.push(f.seq);
+      },
+      onError: (err) => errors.push(err),
+    });
+    g.write({ payload, seq: 0, timestampMs: 0, receivedAtMs: 0 });
+    g.write({ payload, seq: 1, timestampMs: 20, receivedAtMs: 0 });
+    expect(errors).toEqual([]); // not from inside the transport's handler
+    g.write({ payload, seq: 2, timestampMs: 40, receivedAtMs: 0 });
+    await new Promise((r) => process.nextTick(r));
+    expect(errors.map((e) => e.message)).toEqual(['sink broke']);
+    expect(seen).toEqual([0]);
+    expect(calls).toBe(2);
   });
 });
