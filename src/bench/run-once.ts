@@ -86,6 +86,7 @@ function delta(after: Record<string, number>, before: Record<string, number>): R
 }
 
 /** Gateway drop stages that lose audio (barge_in and switch drops are the caller's or the failover's choice). */
+// ingress_overflow is kept for gateways from before the synchronous ingress graph (bench --url).
 const LOSSY_INGRESS_STAGES = ['ingress_overflow', 'provider_hold'];
 const LOSSY_EGRESS_STAGES = ['egress_overflow'];
 
