@@ -1,0 +1,16 @@
+/** `voice-gateway bench --processes`: parsed into the counts each --vad runs with; bad values refused. */
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from '../../src/cli/commands/bench.js';
+
+describe('bench --processes', () => {
+  it('defaults to one process, takes a list, and auto is one per core', () => {
+    expect(parseBenchArgs([], {}).processes).toEqual([1]);
+    expect(parseBenchArgs(['--processes', '1,2'], {}).processes).toEqual([1, 2]);
+    expect(parseBenchArgs(['--processes', 'auto'], {}).processes).toEqual([availableParallelism()]);
+  });
+
+  it.each(['0', 'two', '1,,2'])('refuses --processes %s naming the flag', (v) => {
+    expect(() => parseBenchArgs(['--processes', v], {})).toThrow(/--processes/);
+  });
+});
