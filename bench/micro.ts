@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { MicroResult } from './report.js';
 
-export const SUITES = ['codecs', 'resampler', 'vad', 'webrtc'] as const;
+export const SUITES = ['codecs', 'wire', 'resampler', 'vad', 'webrtc'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface MicroReport {
@@ -29,6 +29,9 @@ export async function runMicro(suites: readonly SuiteName[] = SUITES, log: (line
     switch (suite) {
       case 'codecs':
         report.rows.push(...(await (await import('./codecs.bench.js')).run()));
+        break;
+      case 'wire':
+        report.rows.push(...(await (await import('./wire.bench.js')).run()));
         break;
       case 'resampler':
         report.rows.push(...(await (await import('./resampler.bench.js')).measure()));

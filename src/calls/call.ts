@@ -247,8 +247,12 @@ export class Call {
     if (!relayRunning) void this.#relay(session);
   }
 
-  /** One media payload from the transport; `receivedAtMs` is performance.now() at its message event. */
-  handleMedia(payload: Uint8Array, receivedAtMs = performance.now()): void {
+  /**
+   * One media payload from the transport; `receivedAtMs` is performance.now() at its message event.
+   * `base64`, when the transport has it, is the payload exactly as the carrier sent it: a provider
+   * taking the carrier's codec forwards it without encoding the bytes again.
+   */
+  handleMedia(payload: Uint8Array, receivedAtMs = performance.now(), base64?: string): void {
     if (this.#isOver()) return;
     const rate = this.#transport.format.sampleRate;
     const timestampMs = (this.#samplesIn * 1000) / rate;
@@ -256,9 +260,11 @@ export class Call {
     this.#framesIn++;
     this.#framesInSlot.count++;
     const frame: WireFrame = { payload, seq: this.#seq++, timestampMs, receivedAtMs };
+    // The ring keeps bytes only: the text would more than double what a long turn holds for replay,
+    // and a replay (rare) can encode again.
     this.#ring.push({ kind: 'frame', frame });
     if (this.#ring.pendingTurns === 0 && !this.#vad.speaking) this.#ring.trimIdle(IDLE_KEEP_FRAMES);
-    this.#link.write(frame);
+    this.#link.write(base64 === undefined ? frame : { payload, base64, seq: frame.seq, timestampMs, receivedAtMs });
   }
 
   handleMark(name: string): void {

@@ -58,6 +58,8 @@ const MAX_HELD = 100;
 
 interface Inbound {
   payload: Uint8Array;
+  /** The payload as the carrier sent it (see Call.handleMedia). */
+  base64: string;
   receivedAtMs: number;
 }
 
@@ -199,16 +201,16 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
     markMediaStarted(socket);
   };
 
-  const onMedia = (c: Call, payload: Uint8Array, chunk: number | undefined) => {
+  const onMedia = (c: Call, payload: Uint8Array, base64: string, chunk: number | undefined) => {
     if (bytesPerSample === 2 && payload.length % 2 !== 0) {
       // Half a sample would throw in the decoder and take the call's graph down with it.
       reject('GW_ERR_AUDIO_ODD_LENGTH', `L16 payload of ${String(payload.length)} bytes`);
       return;
     }
-    const { out, verdict } = reorder.push(chunk, { payload, receivedAtMs });
+    const { out, verdict } = reorder.push(chunk, { payload, base64, receivedAtMs });
     if (verdict === 'reordered') ctx.metrics.mediaReorderedTotal.inc({ transport });
     else if (verdict === 'late' || verdict === 'duplicate') ctx.metrics.mediaLateTotal.inc({ transport, kind: verdict });
-    for (const f of out) c.handleMedia(f.payload, f.receivedAtMs);
+    for (const f of out) c.handleMedia(f.payload, f.receivedAtMs, f.base64);
   };
 
   const onEvent = (text: string) => {
@@ -224,12 +226,12 @@ export function handleMediaSocket(socket: WebSocket, ctx: MediaSocketContext): v
       case 'stop':
         if (!call) throw new GatewayError('GW_ERR_TRANSPORT_OUT_OF_ORDER', 'stop before start');
         // Frames held for a gap that will not fill now still reach the call (its recording, the provider).
-        for (const f of reorder.flush()) call.handleMedia(f.payload, f.receivedAtMs);
+        for (const f of reorder.flush()) call.handleMedia(f.payload, f.receivedAtMs, f.base64);
         void call.end('caller_hangup');
         return;
       default:
         if (!call) throw new GatewayError('GW_ERR_TRANSPORT_OUT_OF_ORDER', `${ev.type} before start`);
-        if (ev.type === 'media') onMedia(call, ev.payload, ev.chunk);
+        if (ev.type === 'media') onMedia(call, ev.payload, ev.base64, ev.chunk);
         else if (ev.type === 'mark') call.handleMark(ev.name);
         else call.handleDtmf(ev.digit);
     }

@@ -39,6 +39,11 @@ export interface AudioFrame {
 export interface EncodedFrame {
   readonly codec: Exclude<Codec, 'pcm16'>;
   readonly payload: Uint8Array;
+  /**
+   * The payload as base64, when the carrier sent it so (already checked to decode to exactly
+   * `payload`): a provider that takes base64 forwards it and skips encoding the bytes again.
+   */
+  readonly base64?: string;
   readonly sampleRate: number;
   readonly seq: number;
   readonly timestampMs: number;

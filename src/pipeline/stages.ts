@@ -31,6 +31,8 @@ export function isMarker(x: unknown): x is GraphMarker {
 
 export interface WireFrame {
   readonly payload: Uint8Array;
+  /** The payload as the carrier sent it, when it came as base64 text (see EncodedFrame.base64). */
+  readonly base64?: string;
   readonly seq: number;
   readonly timestampMs: number;
   readonly receivedAtMs: number;
@@ -56,6 +58,7 @@ export class DecodeStage {
         : {
             codec: this.#format.codec,
             payload: frame.payload,
+            base64: frame.base64,
             sampleRate: this.#format.sampleRate,
             seq: frame.seq,
             timestampMs: frame.timestampMs,

@@ -30,7 +30,7 @@ export type InboundMediaEvent =
   | { type: 'connected'; authToken?: string }
   | StartEvent
   /** `chunk`: the carrier's frame counter, when it gives a usable one (frames are put back in order by it). */
-  | { type: 'media'; payload: Uint8Array; timestampMs: number | undefined; chunk: number | undefined }
+  | { type: 'media'; payload: Uint8Array; base64: string; timestampMs: number | undefined; chunk: number | undefined }
   /** A message the docs list that carries nothing for us (the outbound track, a Telnyx `error` report). */
   | { type: 'ignored'; what: string; detail?: string }
   | { type: 'dtmf'; digit: string }

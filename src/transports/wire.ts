@@ -1,16 +1,13 @@
 /** Helpers shared by the JSON media protocols: strict base64 and field access that names what is wrong. */
 import { GatewayError } from '../errors.js';
+import { decodeBase64Exact } from '../util/base64.js';
 import type { InboundMediaEvent } from './media-events.js';
 import { chunkNumber } from './media-reorder.js';
 
 // Node's base64 decoder skips characters it does not know; a payload with any is corrupt, not "mostly fine".
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
 export function decodeBase64Strict(text: unknown, what: string): Uint8Array {
-  if (typeof text !== 'string' || text.length === 0 || !BASE64.test(text)) {
-    throw new GatewayError('GW_ERR_TRANSPORT_BAD_BASE64', what);
-  }
-  const buf = Buffer.from(text, 'base64');
+  const buf = typeof text === 'string' ? decodeBase64Exact(text) : undefined;
+  if (!buf) throw new GatewayError('GW_ERR_TRANSPORT_BAD_BASE64', what);
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
@@ -85,9 +82,12 @@ export function inboundMedia(msg: Record<string, unknown>): Extract<InboundMedia
   if (media.track !== undefined && !(typeof media.track === 'string' && INBOUND_TRACKS.has(media.track))) {
     throw new GatewayError('GW_ERR_TRANSPORT_BAD_MESSAGE', `media: unexpected track '${String(media.track).slice(0, 40)}'`);
   }
+  const payload = decodeBase64Strict(media.payload, 'media.payload');
   return {
     type: 'media',
-    payload: decodeBase64Strict(media.payload, 'media.payload'),
+    payload,
+    // Checked above: exactly the text the bytes came from, forwarded as it is to a provider taking the same codec.
+    base64: media.payload as string,
     timestampMs: optionalTimestampMs(media.timestamp),
     chunk: chunkNumber(media.chunk),
   };

@@ -39,9 +39,14 @@ describe('ingress graph', () => {
       sink: (f) => got.push(f),
       onError: () => undefined,
     });
-    g2.write({ payload, seq: 7, timestampMs: 0, receivedAtMs: 0 });
+    const base64 = Buffer.from(payload).toString('base64');
+    g2.write({ payload, base64, seq: 7, timestampMs: 0, receivedAtMs: 0 });
+    g2.write({ payload, seq: 8, timestampMs: 20, receivedAtMs: 0 });
     await g2.end();
     expect('payload' in got[0] && got[0].payload).toBe(payload);
+    // The carrier's base64 text rides along for the provider to forward; a frame without one has none.
+    expect('payload' in got[0] && got[0].base64).toBe(base64);
+    expect('payload' in got[1] && got[1].base64).toBeUndefined();
     g.write({ payload, seq: 1, timestampMs: 0, receivedAtMs: 0, replay: true });
     g.write({ payload, seq: 2, timestampMs: 20, receivedAtMs: 0 });
     await g.end();

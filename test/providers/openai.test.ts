@@ -250,6 +250,26 @@ describe('OpenAI Realtime adapter against the loopback fake', () => {
     expect(events.of('error')).toEqual([]);
   });
 
+  it("forwards a G.711 frame's carrier base64 as it came instead of encoding the bytes again", async () => {
+    await start();
+    const session = await connect();
+    // 160 bytes end in 'x==': the last character's low 4 bits are padding, so this text is not what
+    // Buffer.toString('base64') would make, yet decodes to the same bytes. Seeing it on the wire proves
+    // the text was forwarded, not re-encoded.
+    const frames = g711Frames('mulaw', 3).map((f) => {
+      const canonical = Buffer.from(f.payload).toString('base64');
+      const last = canonical.charAt(canonical.length - 3);
+      const base64 = canonical.slice(0, -3) + String.fromCharCode(last.charCodeAt(0) + 1) + '==';
+      expect(Buffer.from(base64, 'base64')).toEqual(Buffer.from(f.payload));
+      return { ...f, base64 };
+    });
+    for (const f of frames) session.pushAudio(f);
+    await fake.waitFor('input_audio_buffer.append', 3);
+    const appended = fake.received('input_audio_buffer.append') as unknown as { audio: string }[];
+    expect(appended.map((m) => m.audio)).toEqual(frames.map((f) => f.base64));
+    expect(fake.appendedAudio()).toEqual(Buffer.concat(frames.map((f) => f.payload)));
+  });
+
   it('sends PCM16 at 24 kHz as audio/pcm and returns 24 kHz AudioFrames', async () => {
     await start();
     const session = await connect({ input: PCM24, caller: WEBRTC });

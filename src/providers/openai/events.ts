@@ -3,6 +3,7 @@
  * codes, and how an audio delta is checked before it becomes a frame. Pure functions.
  */
 import { GatewayError, type ErrorCode } from '../../errors.js';
+import { decodeBase64Exact } from '../../util/base64.js';
 import { classifyUpgradeFailure } from '../ws-errors.js';
 
 /**
@@ -113,17 +114,14 @@ export function codeOfHandshakeFailure(message: string): { code: ErrorCode; stat
   return classifyUpgradeFailure(message);
 }
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
 /**
  * Decode a base64 audio delta, strictly: Node's decoder skips characters it does not know, which
  * would turn a corrupt delta into plausible-looking noise.
  */
 export function decodeAudioDelta(delta: unknown, bytesPerSample: 1 | 2): Uint8Array {
-  if (typeof delta !== 'string' || delta.length % 4 !== 0 || !BASE64.test(delta)) {
-    throw new GatewayError('GW_ERR_PROVIDER_PROTOCOL', 'audio delta is not valid base64');
-  }
-  const bytes = Buffer.from(delta, 'base64');
+  // An empty delta carries no audio; it was always accepted and stays so.
+  const bytes = typeof delta !== 'string' ? undefined : delta === '' ? Buffer.alloc(0) : decodeBase64Exact(delta);
+  if (!bytes) throw new GatewayError('GW_ERR_PROVIDER_PROTOCOL', 'audio delta is not valid base64');
   if (bytesPerSample === 2 && bytes.length % 2 !== 0) {
     throw new GatewayError('GW_ERR_PROVIDER_PROTOCOL', `PCM16 audio delta has an odd byte count (${String(bytes.length)})`);
   }

@@ -42,6 +42,10 @@ export interface SessionSettings {
 const MIN_COMMIT_MS = 100;
 const EVENT_QUEUE_LIMIT = 10_000;
 const CLOSE_GRACE_MS = 1000;
+/** `{"type":"input_audio_buffer.append","audio":"<base64>"}` in two halves (see #sendAppend). */
+const APPEND_HEAD = `{"type":"input_audio_buffer.append","audio":"`;
+const APPEND_TAIL = '"}';
+const base64Of = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 
 type Wire = Record<string, unknown>;
 
@@ -126,19 +130,30 @@ export class OpenAIRealtimeSession implements ProviderSession {
   pushAudio(frame: AudioFrame | EncodedFrame): void {
     if (this.#closing || this.#handshake) return;
     const input = this.inputFormat;
-    let bytes: Uint8Array;
+    let audio: string;
     let samples: number;
     if ('payload' in frame) {
       if (frame.codec !== input.codec || frame.sampleRate !== input.sampleRate) return this.#wrongInput(frame.codec, frame.sampleRate);
-      bytes = frame.payload;
+      // G.711 passthrough: the carrier's own base64 goes on as it came.
+      audio = frame.base64 ?? base64Of(frame.payload);
       samples = frame.sampleCount;
     } else {
       if (input.codec !== 'pcm16' || frame.sampleRate !== input.sampleRate) return this.#wrongInput('pcm16', frame.sampleRate);
-      bytes = pcm16ToBytes(frame.samples);
+      audio = base64Of(pcm16ToBytes(frame.samples));
       samples = frame.samples.length;
     }
-    const audio = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-    if (this.#send({ type: 'input_audio_buffer.append', audio })) this.#appendedMs += (samples * 1000) / input.sampleRate;
+    if (this.#sendAppend(audio)) this.#appendedMs += (samples * 1000) / input.sampleRate;
+  }
+
+  /**
+   * `input_audio_buffer.append`, 50 times a second per call: the JSON is written out rather than
+   * built by JSON.stringify. Base64 text never needs escaping, so this is the same JSON.
+   */
+  #sendAppend(audio: string): boolean {
+    const socket = this.#rt.socket;
+    if (socket.readyState !== socket.OPEN) return false;
+    socket.send(APPEND_HEAD + audio + APPEND_TAIL);
+    return true;
   }
 
   /** A warm standby taking over a call: the conversation so far as conversation items. */
