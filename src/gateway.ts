@@ -117,7 +117,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     legs,
     registry,
     metricsText: overrides.processes?.metricsText,
-    isReady: () => pool?.ready ?? true,
+    // Workers up and, with Silero, the model loaded in each (a cold model would stall the first calls).
+    isReady: () => (pool?.ready ?? true) && vad.warm,
     now: overrides.now,
   });
   let closing: Promise<void> | undefined;

@@ -63,6 +63,8 @@ describe('voice-gateway serve', () => {
     expect(listening.providers).toEqual(['echo']);
     expect(listening.vad).toBe('silero');
     expect((await fetch(`${base}/health`)).status).toBe(200);
+    // Ready once Silero is loaded in the worker (vad_warm), not merely when the port listens.
+    expect(await serve.until('vad_warm')).toMatchObject({ workers: 1 });
     expect((await fetch(`${base}/ready`)).status).toBe(200);
 
     const call = simulateCall({ transport: 'twilio', baseUrl: base, audio: readBytes('calls/call-quiet.8k.ulaw'), codec: 'mulaw', maxDurationMs: 60_000 });

@@ -5,7 +5,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RouteContext): v
   // Liveness: the process answers. Nothing else is checked, so a busy gateway is not restarted.
   app.get('/health', async () => ({ status: 'ok' }));
 
-  // Readiness: take new calls only when workers are up and we are not draining.
+  // Readiness: take new calls only when workers are up (with Silero: the model loaded) and we are not draining.
   app.get('/ready', async (_request, reply) => {
     const workers = ctx.isReady?.() ?? true;
     const draining = ctx.calls.draining;

@@ -10,7 +10,8 @@ import type { WorkerPool } from '../../workers/pool.js';
 import { WindowedCallVad, type CallVad, type CallVadContext, type CallVadOptions, type VadEngine } from './call-vad.js';
 import type { EnergyVadOptions } from './energy-vad.js';
 import { SileroBatcher } from './silero-batcher.js';
-import { sileroModelPath } from './silero-model.js';
+import { SILERO_GEOMETRY, SILERO_STATE_SIZE, sileroModelPath } from './silero-model.js';
+import type { VadTaskPayload } from './vad.task.js';
 import { SileroRecovery } from './silero-recovery.js';
 import { resolveTurnOptions, type TurnOptions } from './turn-detector.js';
 
@@ -45,6 +46,11 @@ export interface VadServiceOptions {
 export interface VadService {
   /** The engine new calls start with ('energy' if Silero could not be set up). */
   readonly engine: VadEngine;
+  /**
+   * False while the workers are still loading the Silero model (see warmSilero); /ready waits for it,
+   * so the first calls neither wait for a model load nor pile windows up behind one.
+   */
+  readonly warm: boolean;
   createCallVad(options: CallVadOptions): CallVad;
   close(): Promise<void>;
 }
@@ -86,6 +92,14 @@ export function createVadService(options: VadServiceOptions): VadService {
     }
   }
 
+  let warm = true;
+  if (batcher && options.pool) {
+    warm = false;
+    void warmSilero(options.pool, logger).finally(() => {
+      warm = true;
+    });
+  }
+
   const calls = new Set<WindowedCallVad>();
   const ctx: CallVadContext = {
     engine,
@@ -106,6 +120,9 @@ export function createVadService(options: VadServiceOptions): VadService {
 
   return {
     engine,
+    get warm() {
+      return warm;
+    },
     createCallVad(callOptions) {
       if (closed) throw new GatewayError('GW_ERR_CONFIG_INVALID', 'the VAD service is closed');
       const call = new WindowedCallVad(callOptions, ctx);
@@ -120,4 +137,28 @@ export function createVadService(options: VadServiceOptions): VadService {
       await batcher?.close();
     },
   };
+}
+
+/**
+ * Each worker loads its ONNX session on its first task. Run one silent window per worker, all at
+ * once (a worker takes one task at a time, so they spread over the pool), before calls arrive: the
+ * load (~100 ms and tens of MiB per worker) happens at start-up, not under the first calls. A failure
+ * here is only logged: each call still falls back to the energy VAD on its own if Silero keeps failing.
+ */
+async function warmSilero(pool: WorkerPool, logger: Logger): Promise<void> {
+  const startedAt = performance.now();
+  const { rowSamples } = SILERO_GEOMETRY[8000];
+  const one = (): Promise<unknown> => {
+    const input = new ArrayBuffer(rowSamples * 4);
+    const state = new ArrayBuffer(SILERO_STATE_SIZE * 4);
+    const payload: VadTaskPayload = { sampleRate: 8000, batchSize: 1, input: new Float32Array(input), state: new Float32Array(state) };
+    return pool.run('vad', payload, { transferList: [input, state] });
+  };
+  const results = await Promise.allSettled(Array.from({ length: pool.size }, one));
+  const failed = results.filter((r) => r.status === 'rejected');
+  if (failed.length > 0) {
+    logger.warn({ event: 'vad_warmup_failed', workers: pool.size, failed: failed.length, err: failed[0].reason as unknown }, 'Silero did not load in every worker at start; calls fall back to the energy VAD if it keeps failing');
+  } else {
+    logger.info({ event: 'vad_warm', workers: pool.size, ms: Math.round(performance.now() - startedAt) }, 'Silero loaded in every worker');
+  }
 }
