@@ -35,7 +35,7 @@ describe('Silero warm-up', () => {
   it('runs one window in each worker before it says warm', async () => {
     const threads = new Set<number>();
     channel = new BroadcastChannel('vad-announcing-task');
-    channel.onmessage = (e) => threads.add((e as MessageEvent<{ threadId: number }>).data.threadId);
+    channel.onmessage = (e) => threads.add((e as { data: { threadId: number } }).data.threadId);
     const { lines, logger } = capture();
     pool = createWorkerPool({ size: 2, logger, taskFiles: { vad: fixture('vad-announcing.task.ts') } });
     service = createVadService({ engine: 'silero', pool, logger });
