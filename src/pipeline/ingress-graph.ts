@@ -1,5 +1,6 @@
 /**
- * A call's ingress graph: source -> decode -> VAD tap -> resample -> sink. The shape is chosen once
+ * A call's ingress graph: source -> decode -> VAD -> resample -> sink (or decode -> resample -> VAD
+ * -> sink when the provider's rate is the VAD's). The shape is chosen once
  * per call from the carrier format and what the provider takes: when the provider takes the carrier
  * codec at the carrier rate the resample stage is left out and the sink gets the original encoded
  * bytes.
@@ -11,7 +12,7 @@
  * write()/writeMarker(); a stage that throws fails the graph once, and every later write is ignored.
  */
 import type { AudioFormat, AudioFrame, EncodedFrame, WireFormat } from './frame.js';
-import { DecodeStage, ResampleStage, TapStage, isMarker, type GraphMarker, type IngressItem, type WireFrame } from './stages.js';
+import { DecodeStage, ResampleStage, TapStage, VadStage, isMarker, type GraphMarker, type IngressItem, type VadInput, type WireFrame } from './stages.js';
 import type { FrameProcessor } from './stream-adapter.js';
 
 export interface IngressGraphOptions {
@@ -19,7 +20,12 @@ export interface IngressGraphOptions {
   /** What the sink takes. */
   readonly sinkFormat: AudioFormat;
   /** Sees each live frame's PCM at the carrier rate (VAD); replayed frames are not shown again. */
-  readonly onPcm: (pcm: AudioFrame) => void;
+  readonly onPcm?: (pcm: AudioFrame) => void;
+  /**
+   * The call's VAD, fed by a VadStage at its own rate (replayed frames are not shown again). It sits
+   * after the provider's resample stage when that one makes the VAD's rate, else before it.
+   */
+  readonly vad?: VadInput;
   /** Takes each frame with the time its message arrived (performance.now()) and whether it is a replay. */
   readonly sink: (frame: AudioFrame | EncodedFrame, receivedAtMs: number, replay: boolean) => void;
   /** A stage (or the sink) threw: the graph is dead. Called once, on the next tick, never inside write(). */
@@ -48,14 +54,15 @@ export class IngressGraph {
     this.#opts = opts;
     this.#passthrough = isPassthrough(opts.wireFormat, opts.sinkFormat);
     this.#decode = new DecodeStage(opts.wireFormat);
-    this.#stages = [new TapStage(opts.onPcm)];
-    let resampleDelayMs = 0;
-    if (!this.#passthrough && opts.sinkFormat.sampleRate !== opts.wireFormat.sampleRate) {
-      const resample = new ResampleStage(opts.wireFormat.sampleRate, opts.sinkFormat.sampleRate);
-      resampleDelayMs = resample.delayMs;
-      this.#stages.push(resample);
-    }
-    this.#resampleDelayMs = resampleDelayMs;
+    this.#stages = opts.onPcm ? [new TapStage(opts.onPcm)] : [];
+    const wireRate = opts.wireFormat.sampleRate;
+    const resample = !this.#passthrough && opts.sinkFormat.sampleRate !== wireRate ? new ResampleStage(wireRate, opts.sinkFormat.sampleRate) : undefined;
+    const vad = opts.vad;
+    const vadAfterResample = vad !== undefined && resample !== undefined && vad.sampleRate !== wireRate && vad.sampleRate === opts.sinkFormat.sampleRate;
+    if (vad && !vadAfterResample) this.#stages.push(new VadStage(vad, wireRate));
+    if (resample) this.#stages.push(resample);
+    if (vad && vadAfterResample) this.#stages.push(new VadStage(vad, vad.sampleRate, resample.delayMs));
+    this.#resampleDelayMs = resample?.delayMs ?? 0;
   }
 
   /** Fixed delay the graph adds (resampler filter delay), reported apart from processing time. */

@@ -68,6 +68,39 @@ export class DecodeStage {
   }
 }
 
+/** What the VAD stage feeds: a call's VAD (pipeline/vad/call-vad.ts), PCM16 at its own rate. */
+export interface VadInput {
+  readonly sampleRate: number;
+  push(samples: Int16Array, timestampMs: number): void;
+}
+
+/**
+ * Shows each live frame's PCM to the call's VAD at the VAD's rate and passes the item on unchanged.
+ * Replayed frames (a failover) were seen once already. When the PCM comes at another rate the stage
+ * resamples it; the graph puts it after the provider's resample stage instead when that one already
+ * makes the VAD's rate, so a 48 kHz call to a 16 kHz provider is resampled once, not twice.
+ * Timestamps stay in caller media time: the resampling filter's delay is taken off.
+ */
+export class VadStage {
+  readonly #vad: VadInput;
+  readonly #resampler: Resampler | undefined;
+  readonly #delayMs: number;
+
+  /** `upstreamDelayMs`: filter delay of a resample stage before this one (shared resampling). */
+  constructor(vad: VadInput, fromRate: number, upstreamDelayMs = 0) {
+    this.#vad = vad;
+    this.#resampler = fromRate === vad.sampleRate ? undefined : new Resampler({ from: fromRate, to: vad.sampleRate });
+    this.#delayMs = upstreamDelayMs + (this.#resampler?.delayMs ?? 0);
+  }
+
+  process(item: IngressItem | GraphMarker): IngressItem | GraphMarker {
+    if (isMarker(item) || item.replay) return item;
+    const samples = this.#resampler ? this.#resampler.process(item.pcm.samples) : item.pcm.samples;
+    if (samples.length > 0) this.#vad.push(samples, this.#delayMs === 0 ? item.pcm.timestampMs : Math.max(0, item.pcm.timestampMs - this.#delayMs));
+    return item;
+  }
+}
+
 /** Calls `tap` with each frame's PCM (for VAD) and passes the item on unchanged. */
 export class TapStage {
   readonly #tap: (pcm: AudioFrame) => void;

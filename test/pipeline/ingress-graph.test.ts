@@ -87,3 +87,58 @@ describe('ingress graph', () => {
     expect(calls).toBe(2);
   });
 });
+
+describe('the VAD stage', () => {
+  function run(wire: { codec: 'mulaw' | 'pcm16'; sampleRate: number }, sink: { codec: 'pcm16' | 'mulaw'; sampleRate: number }, vadRate: number, frames = 5) {
+    const pushed: { samples: Int16Array; timestampMs: number }[] = [];
+    const delivered: (AudioFrame | EncodedFrame)[] = [];
+    const g = new IngressGraph({
+      wireFormat: wire,
+      sinkFormat: sink,
+      vad: { sampleRate: vadRate, push: (samples, timestampMs) => pushed.push({ samples: samples.slice(), timestampMs }) },
+      sink: (f) => delivered.push(f),
+      onError: (err) => {
+        throw err;
+      },
+    });
+    const perFrame = (wire.sampleRate / 1000) * 20;
+    for (let seq = 0; seq < frames; seq++) {
+      const payload =
+        wire.codec === 'mulaw'
+          ? new Uint8Array(perFrame).map((_, i) => (i * 7 + seq) & 0x7f)
+          : new Uint8Array(Int16Array.from({ length: perFrame }, (_, i) => Math.round(8000 * Math.sin((seq * perFrame + i) / 9))).buffer);
+      g.write({ payload, seq, timestampMs: seq * 20, receivedAtMs: 0, replay: seq === 0 });
+    }
+    return { pushed, delivered, g };
+  }
+  const total = (xs: { samples: Int16Array }[]) => xs.reduce((n, x) => n + x.samples.length, 0);
+
+  it("shares the provider's resampling when it makes the VAD's rate: a 48 kHz call to a 16 kHz provider is resampled once", () => {
+    const { pushed, delivered, g } = run({ codec: 'pcm16', sampleRate: 48000 }, { codec: 'pcm16', sampleRate: 16000 }, 16000);
+    // The VAD got exactly the samples the provider got (frame 0 was a replay: the provider only).
+    const toProvider = delivered.slice(1).map((f) => ('samples' in f ? f.samples : new Int16Array()));
+    expect(pushed.map((p) => [...p.samples])).toEqual(toProvider.map((s) => [...s]));
+    // In caller media time: the shared filter's delay is taken off.
+    expect(pushed[0].timestampMs).toBeCloseTo(Math.max(0, 20 - g.fixedDelayMs), 6);
+  });
+
+  it('feeds telephony audio to the VAD at the carrier rate, before the provider resampling', () => {
+    const { pushed, delivered } = run({ codec: 'mulaw', sampleRate: 8000 }, { codec: 'pcm16', sampleRate: 24000 }, 8000);
+    expect(total(pushed)).toBe(4 * 160);
+    expect(pushed.map((p) => p.timestampMs)).toEqual([20, 40, 60, 80]);
+    expect(delivered.every((f) => f.sampleRate === 24000)).toBe(true);
+  });
+
+  it('resamples on its own when neither the carrier nor the provider rate is the VAD rate', () => {
+    const { pushed } = run({ codec: 'pcm16', sampleRate: 48000 }, { codec: 'pcm16', sampleRate: 24000 }, 16000, 11);
+    // 10 live frames of 960 samples at 48 kHz: about 3200 at 16 kHz, less what the filter still holds.
+    expect(total(pushed)).toBeGreaterThan(3000);
+    expect(total(pushed)).toBeLessThanOrEqual(3200);
+  });
+
+  it('G.711 passthrough still shows the VAD decoded PCM', () => {
+    const { pushed, delivered } = run({ codec: 'mulaw', sampleRate: 8000 }, { codec: 'mulaw', sampleRate: 8000 }, 8000);
+    expect(total(pushed)).toBe(4 * 160);
+    expect(delivered.every((f) => 'payload' in f)).toBe(true);
+  });
+});
