@@ -48,7 +48,7 @@ export default tseslint.config(
               message: 'src/ ships in dist: it imports nothing from test/ or bench/. Repository-only bench pieces plug in through src/bench/extension.ts (bench/extension.ts).',
             },
             {
-              target: ['src/{calls,carriers,transports,providers,pipeline,workers,util,observability,store,simulator,bench}/**', 'src/{config,errors}.ts'],
+              target: ['src/{calls,carriers,transports,providers,pipeline,workers,util,observability,store,simulator,bench,cluster}/**', 'src/{config,errors}.ts'],
               from: 'src/http',
               message: 'Nothing outside http imports http (issue 15): put the shared piece on the carrier side or in calls.',
             },
