@@ -107,6 +107,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (isSuiteArgs(argv)) await suite(argv);
   else {
     const help = argv.includes('--help') || argv.includes('-h');
+    if (help) {
+      process.stdout.write(
+        'npm run bench [-- --calls N --duration S --skip-micro --skip-load --out DIR]: the standard suite (micro suites, then\n' +
+          'the baseline bridge and the gateway with Silero and with VAD off, 100 calls, against the OpenAI Realtime fake).\n' +
+          'npm run bench -- [any other option]: the bench command below, with this repository\'s extension.\n\n',
+      );
+    }
     try {
       process.exitCode = await run(argv, { extension: benchExtension, gatewayCommand: help ? undefined : distGateway() });
     } catch (err) {
