@@ -42,7 +42,13 @@ export default tseslint.config(
         {
           zones: [
             {
-              target: ['src/{calls,carriers,transports,providers,pipeline,workers,util,observability,store,simulator,bench}/**', 'src/{config,errors}.ts'],
+              // What ships is the product (issue 15): dist never loads the test tree or the repository's benches.
+              target: 'src/**',
+              from: ['test', 'bench'],
+              message: 'src/ ships in dist: it imports nothing from test/ or bench/. Repository-only bench pieces plug in through src/bench/extension.ts (bench/extension.ts).',
+            },
+            {
+              target: ['src/{calls,carriers,transports,providers,pipeline,workers,util,observability,store,simulator,bench,cluster}/**', 'src/{config,errors}.ts'],
               from: 'src/http',
               message: 'Nothing outside http imports http (issue 15): put the shared piece on the carrier side or in calls.',
             },

@@ -18,7 +18,7 @@ import { CarrierLegs } from './carriers/carrier-legs.js';
 import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
 import { RedisGrantStore } from './http/security/redis-grant-store.js';
-import type { GrantStore } from './http/security/grant-store.js';
+import type { GrantStore } from './store/grant-store.js';
 import { CallRegistry, type RegistryStore } from './calls/call-registry.js';
 import { RedisRegistryStore } from './calls/redis-registry-store.js';
 import { createProviders, withAllDownFallback } from './providers/registry.js';

@@ -1,23 +1,29 @@
 /**
- * `voice-gateway bench`, as a function: the runs a set of options asks for (the baseline bridge, the
- * gateway at each VAD setting, or a --find-max search per VAD setting) and the report they make.
+ * `voice-gateway bench`, as a function: the runs a set of options asks for (an extension's baseline
+ * bridge, the gateway at each VAD setting, or a --find-max search per VAD setting) and the report
+ * they make. Providers beyond echo and the reference bridge come from a BenchExtension.
  */
 import { defaultAudioPath, loadCallerAudio } from './caller-audio.js';
+import { PACKAGE_ROOT, type BenchExtension, type Transport, type VadSetting } from './extension.js';
 import { findMax } from './find-max.js';
-import { configuredProvider, echoProvider, fakeOpenAIProvider, type ProviderSetup } from './providers.js';
+import { configuredProvider, echoProvider, type ProviderSetup } from './providers.js';
 import { machineInfo, ratiosOf, type BenchReport, type FindMaxResult, type Ratios } from './report.js';
 import { DEFAULT_CRITERIA, type Criteria, type RunResult } from './result.js';
 import { runOnce, type RunSpec } from './run-once.js';
 
-export type VadSetting = 'silero' | 'energy' | 'off';
+export type { VadSetting } from './extension.js';
+
+/** The provider the product has; others are an extension's. */
+export const BUILTIN_PROVIDERS = ['echo'] as const;
 
 export interface BenchOptions {
   readonly calls: number;
   readonly durationS: number;
   readonly rampS?: number;
   readonly settleS: number;
-  readonly transport: 'twilio' | 'telnyx';
-  readonly provider: 'echo' | 'fake-openai';
+  readonly transport: Transport;
+  /** 'echo', or a provider of the extension runBench is given. */
+  readonly provider: string;
   readonly vads: readonly VadSetting[];
   /** Gateway processes (serve --processes); each count runs for each VAD setting. Default [1]. */
   readonly processes?: readonly number[];
@@ -62,17 +68,37 @@ export const DEFAULTS = {
 /** Calls start at up to 50 a second, never in under 2 s. */
 export const rampFor = (calls: number) => Math.max(2, Math.ceil(calls / 50));
 
-export async function runBench(opts: BenchOptions): Promise<BenchReport> {
+/** Refuses what the options ask of an extension that is not there, before anything starts. */
+export function checkExtensionFits(opts: Pick<BenchOptions, 'provider' | 'baseline' | 'transport' | 'url'>, extension: BenchExtension | undefined): void {
+  const known = [...BUILTIN_PROVIDERS, ...Object.keys(extension?.providers ?? {})];
+  if (!opts.url && !known.includes(opts.provider)) {
+    throw new Error(`--provider must be one of ${known.join(', ')}, got '${opts.provider}'` + (extension ? '' : " (others, such as fake-openai, are a source checkout's bench extension)"));
+  }
+  if (!opts.baseline) return;
+  if (!extension?.baseline) throw new Error("--baseline needs a bench extension with a reference bridge (a source checkout's bench/extension.ts)");
+  if (opts.url) throw new Error('--baseline compares with a gateway the bench starts itself (no --url)');
+  if (!extension.baseline.transports.includes(opts.transport)) {
+    throw new Error(`--baseline: ${extension.baseline.description} speaks ${extension.baseline.transports.join(', ')}, not ${opts.transport}`);
+  }
+}
+
+/** Where the caller audio came from, as the report names it (relative to the package when inside it). */
+const audioName = (source: string) => (source.startsWith(PACKAGE_ROOT) ? source.slice(PACKAGE_ROOT.length) : source);
+
+export async function runBench(opts: BenchOptions, extension?: BenchExtension): Promise<BenchReport> {
+  checkExtensionFits(opts, extension);
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   const audio = loadCallerAudio(opts.audioPath ?? defaultAudioPath());
   const notes: string[] = [];
-  if (audio.source === 'synthetic') notes.push('caller audio: synthetic voiced tones (no fixture found); pass --audio FILE (8 kHz mu-law) for speech');
+  if (audio.source === 'synthetic') notes.push('caller audio: synthetic voiced tones (the shipped call was not found); pass --audio FILE (8 kHz mu-law) for speech');
+  if (extension) notes.push(`bench extension: ${extension.name}`);
   const providerFor = async (vad: VadSetting): Promise<ProviderSetup> => {
     if (opts.url) return configuredProvider();
     if (opts.provider === 'echo') return echoProvider({ replyDelayMs: opts.replyDelayMs });
-    // With no VAD of ours, the provider ends turns (server VAD), as the sample bridges have it do.
-    return fakeOpenAIProvider({ replyDelayMs: opts.replyDelayMs, turnDetection: vad === 'off' ? 'server_vad' : 'none' });
+    const factory = extension?.providers?.[opts.provider];
+    if (!factory) throw new Error(`unknown provider '${opts.provider}'`);
+    return factory({ replyDelayMs: opts.replyDelayMs, vad });
   };
   const spec = (target: RunSpec['target'], vad: VadSetting, provider: ProviderSetup, calls: number, processes = 1): RunSpec => ({
     target,
@@ -94,6 +120,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     lateIngressMs: opts.lateIngressMs,
     cpuProfileDir: opts.cpuProfileDir,
     gatewayCommand: opts.gatewayCommand,
+    baselineCommand: target === 'baseline' ? extension?.baseline?.command() : undefined,
     url: opts.url,
     pid: opts.pid,
     twilioAuthToken: opts.twilioAuthToken,
@@ -104,9 +131,6 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const findMaxResults: FindMaxResult[] = [];
   let baseline: RunResult | undefined;
   if (opts.baseline) {
-    if (opts.provider !== 'fake-openai' || opts.transport !== 'twilio' || opts.url) {
-      throw new Error('--baseline needs --provider fake-openai and --transport twilio, with the gateway started by the bench (no --url)');
-    }
     opts.log(`baseline bridge: ${String(opts.calls)} calls`);
     baseline = await runOnce(spec('baseline', 'off', await providerFor('off'), opts.calls));
     runs.push(baseline);
@@ -158,7 +182,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       url: opts.url,
       findMax: opts.findMax ? { startCalls: opts.startCalls, maxCalls: opts.maxCalls, criteria: opts.criteria } : undefined,
       seed: opts.seed,
-      audio: audio.source.replace(/^.*\/test\/fixtures\//, 'test/fixtures/'),
+      audio: audioName(audio.source),
       gatewayEnv: opts.gatewayEnv,
       egressLeadMs: opts.egressLeadMs,
       lateBoundMs: opts.lateBoundMs,

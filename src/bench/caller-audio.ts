@@ -5,6 +5,7 @@
  * said. Utterance ends come from the fixture's labels file when there is one, else from frame energy.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { decodeMulaw, encodeMulaw } from '../pipeline/codecs/g711.js';
 import { TAG_BASE64_CHARS } from './frame-tag.js';
 
@@ -28,10 +29,15 @@ export interface CallerAudio {
 const SPEECH_RMS = 300; // about -40 dBFS: above a quiet line's noise floor, below speech
 const END_SILENCE_FRAMES = 15; // 300 ms of quiet after speech ends an utterance
 
-/** The default caller: the quiet fixture call (three utterances over 13.7 s), when the source tree is there. */
+/**
+ * The default caller, shipped with the package (src/bench/audio/, copied to dist/bench/audio/ by the
+ * build): the quiet call of the test fixtures (three utterances of real speech over 13.7 s, with its
+ * labels; test/bench/shipped-audio.test.ts keeps the two copies the same). Undefined only when the
+ * copy is missing (a build that skipped it): then the harness falls back to synthetic tones.
+ */
 export function defaultAudioPath(): string | undefined {
-  const path = new URL('../../test/fixtures/audio/calls/call-quiet.8k.ulaw', import.meta.url);
-  return existsSync(path) ? path.pathname : undefined;
+  const path = fileURLToPath(new URL('./audio/call-quiet.8k.ulaw', import.meta.url));
+  return existsSync(path) ? path : undefined;
 }
 
 export function loadCallerAudio(path: string | undefined): CallerAudio {
@@ -82,7 +88,7 @@ function fromBytes(bytes: Uint8Array, source: string, labels: { utterances: { en
 }
 
 /**
- * With no fixture (an installed package has no test tree): 12 s of "utterances" — 1.5 to 3 s of a
+ * With no caller audio file (a build without its assets): 12 s of "utterances" — 1.5 to 3 s of a
  * voiced, amplitude-modulated harmonic tone — separated by 1.2 s of quiet noise. Enough for an
  * energy or Silero VAD to find turns; it is not speech, so say which audio a result came from.
  */

@@ -37,6 +37,8 @@ export interface RunSpec {
   readonly cpuProfileDir?: string;
   /** How to start the gateway (node arguments); default: dist when running from dist, else source via tsx. */
   readonly gatewayCommand?: string[];
+  /** How to start the baseline bridge (its extension's command); needed when target is 'baseline'. */
+  readonly baselineCommand?: string[];
   /** Drive a gateway that is already running here instead of starting one (and its pid, for /proc). */
   readonly url?: string;
   readonly pid?: number;
@@ -98,9 +100,9 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   const provider = await spec.provider.start(ledger);
   let target: TargetProcess | undefined;
   try {
-    if (spec.target === 'baseline' && !provider.baselineEnv) throw new Error(`the baseline bridge needs --provider fake-openai (not ${spec.provider.name})`);
+    if (spec.target === 'baseline' && !provider.baselineEnv) throw new Error(`the baseline bridge cannot run against provider ${spec.provider.name} (it gives no settings for it)`);
     const env = spec.target === 'gateway' ? gatewayEnv(spec, provider.gatewayEnv) : { ...spec.baseEnv, ...provider.baselineEnv };
-    target = spec.url ? attachTarget(spec.url, spec.pid) : await startTarget({ kind: spec.target, env, cpuProfileDir: spec.cpuProfileDir, command: spec.target === 'gateway' ? spec.gatewayCommand : undefined });
+    target = spec.url ? attachTarget(spec.url, spec.pid) : await startTarget({ kind: spec.target, env, cpuProfileDir: spec.cpuProfileDir, command: spec.target === 'gateway' ? spec.gatewayCommand : spec.baselineCommand });
     const t = target;
     spec.log(`${spec.target} up (pid ${String(t.pid)}): ${String(spec.calls)} calls, ${String(spec.rampS)} s ramp, ${String(spec.windowS)} s window`);
     await new Promise((r) => setTimeout(r, 500));

@@ -1,14 +1,14 @@
 /**
  * The bridge under test runs in its own process, so its CPU and memory are its own and not the load
- * generator's: the gateway (`voice-gateway serve`) or the baseline bridge (bench/baseline/bridge.ts).
- * CPU and RSS are read from /proc/<pid> for both (all threads: the gateway's VAD workers count), heap
+ * generator's: the gateway (`voice-gateway serve`) or a BenchExtension's reference bridge (--baseline,
+ * started by the command the extension gives). CPU and RSS are read from /proc/<pid> for both (all threads: the gateway's VAD workers count), heap
  * and event-loop delay from the gateway's /metrics or the baseline's IPC stats answer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { freePort } from '../util/net.js';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../util/net.js';
+import { PACKAGE_ROOT } from './extension.js';
 import { parsePromText, promValue, type PromSample } from './prom-text.js';
 
 export type TargetKind = 'gateway' | 'baseline';
@@ -34,7 +34,6 @@ export interface TargetProcess {
   stop(): Promise<void>;
 }
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RUNNING_FROM_DIST = fileURLToPath(import.meta.url).includes('/dist/');
 const CLK_TCK = 100; // USER_HZ on Linux: /proc times are in 1/100 s
 /**
@@ -45,25 +44,10 @@ const CLK_TCK = 100; // USER_HZ on Linux: /proc times are in 1/100 s
 export const LOOP_MONITOR_RESOLUTION_MS = 10;
 const lateness = (intervalMs: number) => Math.max(0, intervalMs - LOOP_MONITOR_RESOLUTION_MS);
 
-
-function hasTsx(): boolean {
-  try {
-    createRequire(REPO_ROOT + 'package.json').resolve('tsx');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** How to start each target: the gateway from dist when this runs from dist, else from source via tsx. */
-export function targetCommand(kind: TargetKind): string[] {
-  if (kind === 'gateway') {
-    if (RUNNING_FROM_DIST) return [REPO_ROOT + 'dist/cli/bin.js', 'serve'];
-    return ['--import', 'tsx', REPO_ROOT + 'src/cli/bin.ts', 'serve'];
-  }
-  const bridge = REPO_ROOT + 'bench/baseline/bridge.ts';
-  if (!existsSync(bridge) || !hasTsx()) throw new Error('the baseline bridge runs from the source tree (bench/baseline/bridge.ts, with tsx installed)');
-  return ['--import', 'tsx', bridge];
+/** How to start the gateway: this package's own CLI, from dist when this runs from dist, else from source via tsx. */
+export function gatewayCommand(): string[] {
+  if (RUNNING_FROM_DIST) return [PACKAGE_ROOT + 'dist/cli/bin.js', 'serve'];
+  return ['--import', 'tsx', PACKAGE_ROOT + 'src/cli/bin.ts', 'serve'];
 }
 
 function procSampleOne(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
@@ -136,18 +120,25 @@ interface BaselineStats {
   eventLoopDelayP99Ms: number;
 }
 
+function targetArgs(kind: TargetKind, command: string[] | undefined): string[] {
+  if (command) return command;
+  if (kind === 'gateway') return gatewayCommand();
+  throw new Error('a baseline bridge is started by the command its bench extension gives');
+}
+
 export async function startTarget(opts: {
   kind: TargetKind;
   env: Record<string, string | undefined>;
+  /** Node arguments; the gateway's default is gatewayCommand(), a baseline has none of its own. */
   command?: string[];
   readyTimeoutMs?: number;
   cpuProfileDir?: string;
 }): Promise<TargetProcess> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${String(port)}`;
-  const args = [...(opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : []), ...(opts.command ?? targetCommand(opts.kind))];
+  const args = [...(opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : []), ...targetArgs(opts.kind, opts.command)];
   const env: Record<string, string | undefined> = { ...opts.env, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: baseUrl };
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: PACKAGE_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const warnings: string[] = [];
   const outputTail: string[] = [];
   const onLine = (line: string) => {

@@ -6,7 +6,7 @@
  */
 import type { Counter } from 'prom-client';
 import { GatewayError } from '../errors.js';
-import type { GrantStore } from '../http/security/grant-store.js';
+import type { GrantStore } from '../store/grant-store.js';
 import type { RegistryEntry, RegistryStore } from '../calls/call-registry.js';
 import type { Logger } from '../observability/logger.js';
 import type { IpcClient } from './ipc.js';

@@ -5,7 +5,7 @@
  * RegistryStore contracts, so StreamTokens and CallRegistry run the same code over either. The
  * primary is one thread, so every operation is atomic by construction.
  */
-import type { GrantStore } from '../http/security/grant-store.js';
+import type { GrantStore } from '../store/grant-store.js';
 import type { RegistryEntry, RegistryStore } from '../calls/call-registry.js';
 
 interface Expiring<T> {

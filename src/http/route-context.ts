@@ -15,7 +15,7 @@ import type { CarrierLegs } from '../carriers/carrier-legs.js';
 import type { CallRecords } from '../store/call-records.js';
 import type { GatewayError } from '../errors.js';
 import type { StreamTokens } from './security/stream-tokens.js';
-import type { GrantStore } from './security/grant-store.js';
+import type { GrantStore } from '../store/grant-store.js';
 
 export interface AppDeps {
   readonly config: Config;

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defaultAudioPath, loadCallerAudio } from '../../src/bench/caller-audio.js';
-import { echoProvider, fakeOpenAIProvider, type ProviderSetup } from '../../src/bench/providers.js';
+import { echoProvider, type ProviderSetup } from '../../src/bench/providers.js';
+import { fakeOpenAIProvider } from '../../bench/fake-openai.js';
 import type { RunResult } from '../../src/bench/result.js';
 import { runOnce, type RunSpec } from '../../src/bench/run-once.js';
 
@@ -38,7 +39,7 @@ function spec(provider: ProviderSetup, over: Partial<RunSpec> = {}): RunSpec {
 describe('load harness', () => {
   it('counts a caller frame the gateway drops as lost on the way in, by tag', { timeout: 90_000 }, async () => {
     // 45 messages a second for a 50 frame/s stream: about 5 frames a second of each call are refused.
-    const provider = await fakeOpenAIProvider({ replyDelayMs: 0, turnDetection: 'none' });
+    const provider = fakeOpenAIProvider({ replyDelayMs: 0, turnDetection: 'none' });
     const r = await runOnce(spec(provider, { gatewayEnv: { MEDIA_MAX_MESSAGES_PER_SECOND: '45' } }));
     const refused = r.frames.gatewayRejected?.GW_ERR_TRANSPORT_RATE_LIMITED ?? 0;
     expect(refused).toBeGreaterThan(0);
@@ -53,7 +54,7 @@ describe('load harness', () => {
 
   it('counts a reply frame the gateway drops as lost on the way out, by tag', { timeout: 90_000 }, async () => {
     // A 1 s egress queue and replies that arrive 5x faster than real time: the oldest queued frames go.
-    const provider = await fakeOpenAIProvider({ replyDelayMs: 0, turnDetection: 'none' });
+    const provider = fakeOpenAIProvider({ replyDelayMs: 0, turnDetection: 'none' });
     const r = await runOnce(spec(provider, { windowS: 5, gatewayEnv: { EGRESS_MAX_QUEUE_MS: '1000' } }));
     const overflow = r.frames.gatewayDropped?.egress_overflow ?? 0;
     expect(overflow).toBeGreaterThan(0);
@@ -78,7 +79,7 @@ describe('load harness', () => {
     // 2-core machine moves both runs' figures by a few hundred ms.
     const delayMs = 1200;
     const runWith = async (replyDelayMs: number): Promise<RunResult> =>
-      runOnce(spec(await fakeOpenAIProvider({ replyDelayMs, turnDetection: 'none' }), { replyDelayMs, windowS: 7 }));
+      runOnce(spec(fakeOpenAIProvider({ replyDelayMs, turnDetection: 'none' }), { replyDelayMs, windowS: 7 }));
     const fast = await runWith(0);
     const slow = await runWith(delayMs);
     for (const r of [fast, slow]) {

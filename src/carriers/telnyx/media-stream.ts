@@ -17,6 +17,25 @@ export function telnyxStreamUrl(wsBase: string, token: string): string {
   return `${wsBase}${TELNYX_MEDIA_PATH}/${encodeURIComponent(token)}`;
 }
 
+/**
+ * The stream auth header Telnyx sends on the media WebSocket when stream_auth_token is set
+ * (https://developers.telnyx.com/api-reference/websockets/stream-call-media-over-websocket).
+ */
+export const TELNYX_STREAM_AUTH_HEADER = 'x-telnyx-streaming-auth-token';
+
+/**
+ * The token a media socket's upgrade carries: in the path (the URLs we give out, telnyxStreamUrl),
+ * else in the stream auth header, else in ?token= (URLs issued by older versions).
+ */
+export function telnyxStreamToken(upgrade: {
+  readonly pathToken: string | undefined;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly query: Readonly<Record<string, string | undefined>>;
+}): string | undefined {
+  const header = upgrade.headers[TELNYX_STREAM_AUTH_HEADER];
+  return upgrade.pathToken ?? (Array.isArray(header) ? header[0] : header) ?? upgrade.query.token;
+}
+
 /** What we send Telnyx, as the carrier was told to expect it (L16 at 16 kHz: the rate we ask for). */
 export function telnyxEgressFormat(codec: TelnyxCodec): WireFormat {
   if (codec === 'PCMA') return { codec: 'alaw', sampleRate: 8000 };

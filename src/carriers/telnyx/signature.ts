@@ -34,6 +34,10 @@ export function hasCanonicalS(signature: Uint8Array): boolean {
   return s < ED25519_L;
 }
 
+/** Telnyx's webhook signing headers (what they carry: the comment at the top). */
+export const TELNYX_SIGNATURE_HEADER = 'telnyx-signature-ed25519';
+export const TELNYX_TIMESTAMP_HEADER = 'telnyx-timestamp';
+
 export type TelnyxVerdict =
   | { ok: true }
   | { ok: false; reason: 'missing' | 'bad_timestamp' | 'stale' | 'bad_signature' | 'replay' };
@@ -48,6 +52,15 @@ export class TelnyxVerifier {
     this.#publicKey = new Uint8Array(Buffer.from(opts.publicKeyBase64, 'base64'));
     this.#toleranceS = opts.toleranceS ?? 300;
     this.#now = opts.now ?? Date.now;
+  }
+
+  /** A webhook as it reached us: Telnyx's signature and timestamp headers over the raw body. */
+  verifyRequest(headers: Readonly<Record<string, string | string[] | undefined>>, rawBody: string | undefined): TelnyxVerdict {
+    const first = (name: string) => {
+      const v = headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    return this.verify(first(TELNYX_SIGNATURE_HEADER), first(TELNYX_TIMESTAMP_HEADER), rawBody ?? '');
   }
 
   verify(signature: string | undefined, timestamp: string | undefined, rawBody: string): TelnyxVerdict {

@@ -97,3 +97,32 @@ export function verifyTwilioRequest(opts: {
   }
   return { ok: true };
 }
+
+/** Request headers as node gives them. */
+export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/** Where Twilio puts its signature, on webhooks and on the media WebSocket's handshake alike. */
+export const TWILIO_SIGNATURE_HEADER = 'x-twilio-signature';
+
+/**
+ * A request as it reached us, checked the way Twilio signs it: the signature header, the URL Twilio
+ * used, and a body (when there is one) signed as form parameters (every value of a repeated name; a
+ * parsed body keeps only the last) or, for a JSON content type, through the URL's bodySHA256. With
+ * no token configured nothing is checked.
+ */
+export function verifyTwilioWebhook(
+  tokens: readonly string[],
+  request: { readonly headers: RequestHeaders; readonly url: string; readonly body?: { readonly contentType: string | undefined; readonly raw: string | undefined } },
+): TwilioVerdict {
+  if (tokens.length === 0) return { ok: true };
+  const header = request.headers[TWILIO_SIGNATURE_HEADER];
+  const json = request.body ? (request.body.contentType ?? '').includes('json') : undefined;
+  return verifyTwilioRequest({
+    tokens,
+    signature: Array.isArray(header) ? header[0] : header,
+    url: request.url,
+    params: request.body && !json ? twilioFormParams(request.body.raw ?? '') : undefined,
+    json,
+    rawBody: request.body?.raw,
+  });
+}

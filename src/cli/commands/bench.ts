@@ -1,14 +1,17 @@
 /**
  * `voice-gateway bench`: drive N simulated callers through a gateway (started here in its own
  * process, or one already running at --url) and report added latency, frames lost and late, pacing
- * jitter, CPU and memory per call; optionally side by side with the baseline bridge, or searching for
- * the most calls that hold the bar (--find-max). The work is in src/bench; this parses and prints.
+ * jitter, CPU and memory per call; optionally side by side with an extension's baseline bridge, or
+ * searching for the most calls that hold the bar (--find-max). The work is in src/bench; this parses
+ * and prints. Run from a source checkout, it picks up the checkout's bench extension (more providers,
+ * --baseline; src/bench/extension.ts); `run(argv, { extension })` hands one in explicitly.
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { DEFAULTS, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
+import { DEFAULTS, checkExtensionFits, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
+import { CHECKOUT_EXTENSION, loadCheckoutExtension, type BenchExtension } from '../../bench/extension.js';
 import { findMaxLines, markdown, ratioRows, tableRows, textTable, type BenchReport } from '../../bench/report.js';
 import { usageError } from '../usage.js';
 
@@ -22,13 +25,12 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
   --duration S            measurement window, seconds (default ${String(DEFAULTS.durationS)}); calls start over a ramp before it
   --ramp S                seconds over which calls start (default: calls/50, at least 2)
   --transport T           twilio | telnyx (default twilio)
-  --provider P            echo | fake-openai (default echo). fake-openai is the loopback OpenAI
-                          Realtime fake from the source tree: frames are tagged and matched end to end
+  --provider P            echo (default): the gateway's embedded provider; a bench extension adds more
   --vad V[,V...]          silero | energy | off (default silero); several run one after another
   --processes N[,N...]    gateway processes (serve --processes; auto = one per core; default 1); each
                           count runs for each --vad, e.g. --find-max --processes 1,2 compares them in one run
-  --baseline              also run the baseline bridge (bench/baseline/bridge.ts) against the same
-                          fake with the same load, and report the gateway's figures as ratios to it
+  --baseline              also run the bench extension's reference bridge with the same load and
+                          report the gateway's figures as ratios to it (only with an extension that has one)
   --reply-delay-ms MS     the provider's thinking time before a reply (default ${String(DEFAULTS.replyDelayMs)})
   --find-max              search for the most calls with added latency p99 <= 5 ms, no frame lost or
                           late, egress pacing jitter p99 <= 2 ms, CPU <= 80% of the cores (per --vad)
@@ -42,13 +44,24 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
   --md FILE               also write a markdown summary
   --gateway-env K=V       extra gateway setting (repeatable), e.g. WORKER_POOL_SIZE=1
   --workers N             the gateway's worker pool size (WORKER_POOL_SIZE)
-  --audio FILE            caller audio, 8 kHz mu-law raw (default: the quiet fixture call)
+  --audio FILE            caller audio, 8 kHz mu-law raw (default: the call shipped in the package,
+                          three utterances of real speech over 13.7 s; its NAME.labels.json is read if beside it)
   --seed N                start offsets are random from this seed (default ${String(DEFAULTS.seed)})
   --egress-lead-ms MS     the gateway's EGRESS_LEAD_MS (default ${String(DEFAULTS.egressLeadMs)}); its start-of-reply burst is left out of jitter
   --late-ms MS            a reply frame is late when it arrives this long after playout ran dry (default ${String(DEFAULTS.lateBoundMs)})
   --cpu-prof DIR          run the gateway under --cpu-prof, profiles into DIR
   -q, --quiet             no progress lines
+
+Bench extension: run from a source checkout of voice-gateway (the package root holds
+${CHECKOUT_EXTENSION}, and tsx is installed), the command loads that file, which adds providers and
+--baseline; an installed package has none. \`npm run bench -- [options]\` in the checkout does the same.
 `;
+
+function helpText(extension: BenchExtension | undefined, loadError: string | undefined): string {
+  if (extension) return `${HELP}\nLoaded: ${extension.name}\n${extension.help ?? ''}`;
+  if (loadError) return `${HELP}\nNot loaded: ${loadError}\n`;
+  return HELP;
+}
 
 function num(v: string | undefined, name: string, fallback: number, min = 0): number {
   if (v === undefined) return fallback;
@@ -63,7 +76,10 @@ function oneOf<T extends string>(v: string | undefined, name: string, allowed: r
   return v as T;
 }
 
-export function parseBenchArgs(argv: string[], env: Record<string, string | undefined>): (BenchOptions & { json?: string; md?: string; help: boolean }) {
+export type BenchArgs = BenchOptions & { json?: string; md?: string; help: boolean };
+
+/** Parses the flags; providers and --baseline are checked against `extension` (none: the product's own). */
+export function parseBenchArgs(argv: string[], env: Record<string, string | undefined>, extension?: BenchExtension): BenchArgs {
   let values;
   try {
     ({ values } = parseArgs({
@@ -91,14 +107,14 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
   }
   if (values.workers !== undefined) gatewayEnv.WORKER_POOL_SIZE = String(num(values.workers, 'workers', 1, 1));
   const quiet = values.quiet === true;
-  return {
+  const args: BenchArgs = {
     help: values.help === true,
     calls: num(values.calls, 'calls', DEFAULTS.calls, 1),
     durationS: num(values.duration, 'duration', DEFAULTS.durationS, 1),
     rampS: values.ramp === undefined ? undefined : num(values.ramp, 'ramp', 2, 0),
     settleS: DEFAULTS.settleS,
     transport: oneOf(values.transport, 'transport', ['twilio', 'telnyx'] as const, DEFAULTS.transport),
-    provider: oneOf(values.provider, 'provider', ['echo', 'fake-openai'] as const, DEFAULTS.provider),
+    provider: values.provider ?? DEFAULTS.provider,
     vads,
     processes,
     baseline: values.baseline === true,
@@ -126,6 +142,14 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     json: values.json,
     md: values.md,
   };
+  if (!args.help) {
+    try {
+      checkExtensionFits(args, extension);
+    } catch (err) {
+      throw usageError((err as Error).message);
+    }
+  }
+  return args;
 }
 
 export function printReport(report: BenchReport): string {
@@ -152,15 +176,38 @@ export function writeReport(report: BenchReport, json: string, md?: string): voi
   }
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const opts = parseBenchArgs(argv, process.env);
+export interface RunOverrides {
+  /** The extension to use; null: none; undefined: the source checkout's, when this runs from one. */
+  readonly extension?: BenchExtension | null;
+  /** How to start the gateway (node arguments), e.g. the checkout's dist/ from `npm run bench`. */
+  readonly gatewayCommand?: string[];
+}
+
+export async function run(argv: string[], overrides: RunOverrides = {}): Promise<number> {
+  let extension = overrides.extension ?? undefined;
+  let loadError: string | undefined;
+  if (overrides.extension === undefined) {
+    try {
+      extension = await loadCheckoutExtension();
+    } catch (err) {
+      loadError = (err as Error).message;
+    }
+  }
+  let opts: BenchArgs;
+  try {
+    opts = parseBenchArgs(argv, process.env, extension);
+  } catch (err) {
+    if (loadError) process.stderr.write(`voice-gateway bench: the checkout's bench extension was not loaded: ${loadError}\n`);
+    throw err;
+  }
   if (opts.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(helpText(extension, loadError));
     return 0;
   }
+  if (overrides.gatewayCommand && !opts.gatewayCommand) opts = { ...opts, gatewayCommand: overrides.gatewayCommand };
   let report: BenchReport;
   try {
-    report = await runBench(opts);
+    report = await runBench(opts, extension);
   } catch (err) {
     process.stderr.write(`voice-gateway bench: ${(err as Error).message}\n`);
     return 1;

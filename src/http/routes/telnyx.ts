@@ -21,19 +21,12 @@ import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket, type ClaimedGrant } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
 import { TelnyxVerifier } from '../../carriers/telnyx/signature.js';
-import { TELNYX_MEDIA_PATH, telnyxConnectStream, telnyxEgressFormat, telnyxStreamSetup } from '../../carriers/telnyx/media-stream.js';
+import { TELNYX_MEDIA_PATH, telnyxConnectStream, telnyxEgressFormat, telnyxStreamSetup, telnyxStreamToken } from '../../carriers/telnyx/media-stream.js';
+import { answerWithinWebhook, inboundCallToAnswer, parseTelnyxWebhook, type TelnyxWebhook } from '../../carriers/telnyx/webhook.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
-/** How long a webhook waits for its Call Control command before answering 2xx anyway. */
-const WEBHOOK_COMMAND_WAIT_MS = 2000;
 /** A leg answered with a stream that has not started after the token's life and this much more is hung up. */
 const STREAM_GRACE_MS = 5000;
-const AUTH_HEADER = 'x-telnyx-streaming-auth-token';
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const v = request.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 const claims = new WeakMap<FastifyRequest, ClaimedGrant>();
 
@@ -49,11 +42,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
 
   const verify = async (request: FastifyRequest) => {
     if (!verifier) return;
-    const verdict = verifier.verify(
-      header(request, 'telnyx-signature-ed25519'),
-      header(request, 'telnyx-timestamp'),
-      request.rawBody ?? '',
-    );
+    const verdict = verifier.verifyRequest(request.headers, request.rawBody);
     if (!verdict.ok) {
       const code = verdict.reason === 'stale' ? 'GW_ERR_HTTP_STALE_TIMESTAMP' : 'GW_ERR_HTTP_BAD_SIGNATURE';
       throw rejectEdge(ctx, request, 'telnyx', new GatewayError(code, `Telnyx signature ${verdict.reason}`), verdict.reason);
@@ -72,11 +61,8 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.post('/telnyx/webhook', { onRequest, preHandler: verify }, async (request, reply) => {
-    const body = request.body as { data?: { id?: unknown; event_type?: unknown; payload?: Record<string, unknown>; occurred_at?: unknown } } | undefined;
-    const eventType = body?.data?.event_type;
-    const payload = body?.data?.payload ?? {};
-    if (typeof eventType !== 'string') throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'data.event_type is missing');
-    const eventId = typeof body?.data?.id === 'string' && body.data.id !== '' ? body.data.id : undefined;
+    const event = parseTelnyxWebhook(request.body);
+    const { eventId, eventType } = event;
     // At-least-once delivery: a retry of an event handled (or being handled) is acknowledged, not run again.
     if (eventId !== undefined && events.claim(eventId) !== 'new') {
       ctx.metrics.webhookDuplicatesTotal.inc({ carrier: 'telnyx' });
@@ -84,7 +70,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
       return reply.send({ status: 'duplicate', event_type: eventType });
     }
     try {
-      const answer = await handleEvent(request, eventType, payload, body?.data?.occurred_at);
+      const answer = await handleEvent(request, event);
       if (eventId !== undefined) events.done(eventId);
       return await reply.send(answer);
     } catch (err) {
@@ -93,47 +79,34 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     }
   });
 
-  const handleEvent = async (request: FastifyRequest, eventType: string, payload: Record<string, unknown>, occurredAt: unknown) => {
+  const handleEvent = async (request: FastifyRequest, event: TelnyxWebhook) => {
     // Call records: every call.* event (answered, hangup, AMD...) of a call we know is folded into its record.
-    ctx.callControl?.foldTelnyxEvent(eventType, payload, typeof occurredAt === 'string' ? occurredAt : undefined);
-    if (eventType !== 'call.initiated' || payload.direction === 'outgoing') {
-      request.log.debug({ event: 'telnyx_event', eventType }, 'Telnyx event');
-      return { status: 'ignored', event_type: eventType };
-    }
-    const callControlId = payload.call_control_id;
-    if (typeof callControlId !== 'string' || callControlId === '') {
-      throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'data.payload.call_control_id is missing');
+    ctx.callControl?.foldTelnyxEvent(event.eventType, event.payload, event.occurredAt);
+    const callControlId = inboundCallToAnswer(event);
+    if (callControlId === undefined) {
+      request.log.debug({ event: 'telnyx_event', eventType: event.eventType }, 'Telnyx event');
+      return { status: 'ignored', event_type: event.eventType };
     }
     if (ctx.calls.draining) throw new GatewayError('GW_ERR_HTTP_NOT_READY', 'gateway is shutting down');
     const control = ctx.telnyxCallControl;
     if (!control) throw new GatewayError('GW_ERR_HTTP_NOT_READY', 'TELNYX_API_KEY is not set, so calls cannot be answered');
     const token = ctx.tokens.issue(callControlId, { transport: 'telnyx', leg: 'call_control', egress });
     await ctx.tokens.issued(token);
-    // The answer carries a command id fixed for this call, so a retried webhook's answer runs once.
-    const answering = control.answerWithStream(callControlId, telnyxStreamSetup(ctx, token));
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      answering.then(() => 'answered' as const),
-      new Promise<'answering'>((r) => (timer = setTimeout(() => r('answering'), WEBHOOK_COMMAND_WAIT_MS))),
-    ]).catch((err: unknown) => {
-      throw new GatewayError('GW_ERR_CARRIER_API', `Telnyx answer for ${callControlId}: ${(err as Error).message}`, { cause: err });
-    }).finally(() => clearTimeout(timer));
-    if (outcome === 'answering') {
-      // Still running under its own deadline: acknowledge now, log how it ends.
-      answering.then(
-        () => request.log.info({ event: 'telnyx_answered', carrierCallId: callControlId, late: true }, 'answered Telnyx call with media stream'),
-        (err: unknown) => request.log.warn({ event: 'telnyx_answer_failed', carrierCallId: callControlId, err }, 'Telnyx answer failed after the webhook was acknowledged'),
-      );
-    } else {
-      request.log.info({ event: 'telnyx_answered', carrierCallId: callControlId }, 'answered Telnyx call with media stream');
-    }
+    const log = request.log.child({ carrierCallId: callControlId });
+    const outcome = await answerWithinWebhook(control, callControlId, telnyxStreamSetup(ctx, token), {
+      answered: (late) => log.info({ event: 'telnyx_answered', ...(late ? { late } : {}) }, 'answered Telnyx call with media stream'),
+      failedLate: (err) => log.warn({ event: 'telnyx_answer_failed', err }, 'Telnyx answer failed after the webhook was acknowledged'),
+    });
     ctx.legs?.awaitStream(callControlId, ctx.tokens.ttlMs + STREAM_GRACE_MS);
     return { status: outcome };
   };
 
   const claimAtUpgrade = async (request: FastifyRequest) => {
-    const pathToken = (request.params as Record<string, string | undefined>).token;
-    const token = pathToken ?? header(request, AUTH_HEADER) ?? (request.query as Record<string, string | undefined>).token;
+    const token = telnyxStreamToken({
+      pathToken: (request.params as Record<string, string | undefined>).token,
+      headers: request.headers,
+      query: request.query as Record<string, string | undefined>,
+    });
     const taken = await ctx.tokens.claim(token, 'telnyx');
     if (!taken.ok) {
       // A Call Control leg whose token ran out will never stream: end it rather than leave dead air.

@@ -13,7 +13,7 @@ import { TwilioProtocol } from '../../transports/twilio/protocol.js';
 import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
-import { twilioFormParams, verifyTwilioRequest, type TwilioParams } from '../../carriers/twilio/signature.js';
+import { verifyTwilioWebhook } from '../../carriers/twilio/signature.js';
 import { TWILIO_MEDIA_PATH, twilioConnectStream, twilioMediaUrl } from '../../carriers/twilio/media-stream.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
@@ -24,18 +24,12 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
   const allowlist = new CidrAllowlist(config.twilio.allowedCidrs, 'TWILIO_ALLOWED_CIDRS');
   const onRequest = allowlistHook(ctx, allowlist, 'twilio');
 
-  const verify = (request: FastifyRequest, route: string, url: string, body?: { json: boolean }) => {
-    if (tokens.length === 0) return;
-    const header = request.headers['x-twilio-signature'];
-    // Repeated form names keep every value, as Twilio signs them (the parsed body keeps only the last).
-    const params: TwilioParams | undefined = body && !body.json ? twilioFormParams(request.rawBody ?? '') : undefined;
-    const verdict = verifyTwilioRequest({
-      tokens,
-      signature: Array.isArray(header) ? header[0] : header,
+  /** `body`: a webhook (its body is signed too); none: the media socket's handshake. */
+  const verify = (request: FastifyRequest, route: string, url: string, body: boolean) => {
+    const verdict = verifyTwilioWebhook(tokens, {
+      headers: request.headers,
       url,
-      params,
-      json: body?.json,
-      rawBody: request.rawBody,
+      body: body ? { contentType: request.headers['content-type'], raw: request.rawBody } : undefined,
     });
     if (!verdict.ok) {
       throw rejectEdge(ctx, request, route, new GatewayError('GW_ERR_HTTP_BAD_SIGNATURE', `X-Twilio-Signature ${verdict.reason}`), verdict.reason);
@@ -43,9 +37,8 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
   };
 
   app.post('/twilio/voice', { onRequest: [onRequest, notDrainingHook(ctx)] }, async (request, reply) => {
-    const isJson = (request.headers['content-type'] ?? '').includes('json');
     const params = formParams(request.body);
-    verify(request, 'twilio_voice', config.publicUrl + request.url, { json: isJson });
+    verify(request, 'twilio_voice', config.publicUrl + request.url, true);
     const callSid = params.CallSid;
     if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
     const token = ctx.tokens.issue(callSid, { transport: 'twilio', leg: 'stream_verb' });
@@ -58,9 +51,8 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
   // Call records: Twilio's statusCallback (and async AMD result) for calls we placed, signed like the
   // voice webhook. Our callback URL carries ?callId= so it finds the record before the CallSid is known.
   app.post('/twilio/status', { onRequest }, async (request, reply) => {
-    const isJson = (request.headers['content-type'] ?? '').includes('json');
     const params = formParams(request.body);
-    verify(request, 'twilio_status', config.publicUrl + request.url, { json: isJson });
+    verify(request, 'twilio_status', config.publicUrl + request.url, true);
     if (!params.CallSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
     const callId = (request.query as Record<string, string | undefined>).callId;
     const outcome = ctx.callControl?.foldTwilioStatus(params, callId) ?? 'ignored';
@@ -73,7 +65,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     {
       websocket: true,
       // No allowlist: media sockets come from any public address (see the header comment). Twilio signs the handshake over the wss:// URL with no params.
-      preValidation: async (request) => verify(request, 'twilio_media', twilioMediaUrl(ctx.wsBase)),
+      preValidation: async (request) => verify(request, 'twilio_media', twilioMediaUrl(ctx.wsBase), false),
     },
     (socket, request) => {
       handleMediaSocket(socket, {

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 import { GatewayError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
-import type { GrantStore } from './grant-store.js';
+import type { GrantStore } from '../../store/grant-store.js';
 
 export interface RedisGrantStoreOptions {
   /** redis:// or rediss:// URL. */

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { MediaTransport, StreamGrantInfo } from '../../calls/stream-grant.js';
 import type { Logger } from '../../observability/logger.js';
-import type { GrantStore } from './grant-store.js';
+import type { GrantStore } from '../../store/grant-store.js';
 
 // The grant shapes live with the calls that use them (calls may not import http); re-exported here.
 export type { MediaTransport, StreamGrantInfo } from '../../calls/stream-grant.js';

@@ -6,11 +6,12 @@
  * recorded-message lists are replaced by the probe (a load run would otherwise keep every message of
  * every call in memory), and their `send` is wrapped to time the deltas.
  *
- * The fake is a test tool and is not shipped; the bench command loads it from the source tree.
+ * The fake is a test tool and is not shipped: this probe is part of the repository's bench extension
+ * (bench/extension.ts), never of dist.
  */
-import { FRAME_BYTES } from './caller-audio.js';
-import { readTag, readTagBase64, type FrameTag } from './frame-tag.js';
-import type { FrameLedger } from './ledger.js';
+import { FRAME_BYTES } from '../src/bench/caller-audio.js';
+import { readTag, readTagBase64, type FrameTag } from '../src/bench/frame-tag.js';
+import type { FrameLedger } from '../src/bench/ledger.js';
 
 type Message = { readonly type: string; readonly [key: string]: unknown };
 
