@@ -13,7 +13,7 @@
  */
 import type { AudioFormat, AudioFrame, EncodedFrame, WireFormat } from './frame.js';
 import { DecodeStage, ResampleStage, TapStage, VadStage, isMarker, type GraphMarker, type IngressItem, type VadInput, type WireFrame } from './stages.js';
-import type { FrameProcessor } from './stream-adapter.js';
+import type { FrameProcessor } from './frame-processor.js';
 
 export interface IngressGraphOptions {
   readonly wireFormat: WireFormat;

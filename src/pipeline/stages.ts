@@ -1,6 +1,6 @@
 /**
- * The processors of a call's ingress graph. Each is pure and synchronous; `stream-adapter.ts` makes
- * them Node streams. An IngressItem carries the carrier's encoded frame and, once decoded, its PCM,
+ * The processors of a call's ingress graph. Each is pure and synchronous (`frame-processor.ts`); the
+ * graph runs them in order (`ingress-graph.ts`). An IngressItem carries the carrier's encoded frame and, once decoded, its PCM,
  * so a sink that takes the carrier codec gets the original bytes (no decode/encode on its path) while
  * VAD still sees PCM.
  */
