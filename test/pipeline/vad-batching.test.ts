@@ -76,7 +76,7 @@ async function throughService(
     },
     close: () => Promise.resolve(),
   };
-  const service = createVadService({ engine: 'silero', pool: watched, maxBatch, maxWindowsPerCall, maxBacklogMs: 60_000 });
+  const service = createVadService({ engine: 'silero', warmUp: false, pool: watched, maxBatch, maxWindowsPerCall, maxBacklogMs: 60_000 });
   const probabilities = new Map<string, number[]>();
   const vads = CALLS.map((c) => {
     probabilities.set(c.callId, []);

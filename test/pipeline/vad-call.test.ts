@@ -122,7 +122,7 @@ describe('CallVad', () => {
 
   it('keeps each call its own state inside shared batches, and scores windows in media order', async () => {
     const pool = counterPool({ delayMs: 2 });
-    service = createVadService({ engine: 'silero', pool, maxBatch: 4 });
+    service = createVadService({ engine: 'silero', warmUp: false, pool, maxBatch: 4 });
     const seen = new Map<string, number[]>();
     const calls = ['a', 'b', 'c', 'd', 'e'].map((callId, i) => {
       seen.set(callId, []);
@@ -150,7 +150,7 @@ describe('CallVad', () => {
   it('gathers windows that finish in different event-loop turns into one batch for batchWaitMs', async () => {
     for (const [batchWaitMs, expected] of [[0, [1, 1, 1]], [50, [3]]] as const) {
       const pool = counterPool();
-      service = createVadService({ engine: 'silero', pool, batchWaitMs });
+      service = createVadService({ engine: 'silero', warmUp: false, pool, batchWaitMs });
       const calls = ['a', 'b', 'c'].map((callId) => service!.createCallVad({ callId, sampleRate: 16000, onEvent: () => undefined }));
       for (const call of calls) {
         call.push(new Int16Array(512), 0); // one whole window, in its own event-loop turn
@@ -164,7 +164,7 @@ describe('CallVad', () => {
 
   it('lets a call that fell behind catch up several windows in one task, in order', async () => {
     const pool = counterPool({ delayMs: 40 }); // a busy worker: each task takes longer than a window
-    service = createVadService({ engine: 'silero', pool, maxWindowsPerCall: 8 });
+    service = createVadService({ engine: 'silero', warmUp: false, pool, maxWindowsPerCall: 8 });
     const scores: number[] = [];
     const call = service.createCallVad({ callId: 'behind', sampleRate: 16000, onEvent: () => undefined, onProbability: (p) => scores.push(Math.round(p * 100)) });
     for (let f = 0; f < 100; f++) {
@@ -180,7 +180,7 @@ describe('CallVad', () => {
   it('falls back to energy when a call falls too far behind, keeping media order', async () => {
     const metrics = createMetrics();
     const pool = counterPool({ hang: true });
-    service = createVadService({ engine: 'silero', pool, metrics, maxBacklogMs: 200, taskTimeoutMs: 100 });
+    service = createVadService({ engine: 'silero', warmUp: false, pool, metrics, maxBacklogMs: 200, taskTimeoutMs: 100 });
     const ends: number[] = [];
     const errors: unknown[] = [];
     const call = service.createCallVad({
@@ -206,7 +206,7 @@ describe('CallVad', () => {
   });
 
   it('fails a batch over to energy when it times out', async () => {
-    service = createVadService({ engine: 'silero', pool: counterPool({ hang: true }), taskTimeoutMs: 50 });
+    service = createVadService({ engine: 'silero', warmUp: false, pool: counterPool({ hang: true }), taskTimeoutMs: 50 });
     const ends: number[] = [];
     const call = service.createCallVad({ callId: 'c', sampleRate: 8000, onEvent: () => undefined, onProbability: (_p, e) => ends.push(e) });
     for (let f = 0; f < 10; f++) call.push(new Int16Array(160), f * 20);
@@ -217,7 +217,7 @@ describe('CallVad', () => {
   });
 
   it('resolves flush() on close and ignores late results', async () => {
-    service = createVadService({ engine: 'silero', pool: counterPool({ delayMs: 20 }) });
+    service = createVadService({ engine: 'silero', warmUp: false, pool: counterPool({ delayMs: 20 }) });
     const ends: number[] = [];
     const call = service.createCallVad({ callId: 'c', sampleRate: 16000, onEvent: () => undefined, onProbability: (_p, e) => ends.push(e) });
     call.push(new Int16Array(4096), 0);

@@ -42,7 +42,8 @@ describe.each([
     const logger = createLogger({ level: 'warn', destination: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) } });
     const metrics = createMetrics();
     pool = createWorkerPool({ size: 1, logger, metrics, taskFiles: { vad: fixture(taskFile) } });
-    service = createVadService({ engine: 'silero', pool, logger, metrics, maxBacklogMs: 60_000 });
+    // No warm-up: the fault fixtures count this worker's tasks from the first window on.
+    service = createVadService({ engine: 'silero', warmUp: false, pool, logger, metrics, maxBacklogMs: 60_000 });
 
     const calls: Recorded[] = ['one', 'two'].map((callId) => {
       const events: TurnEvent[] = [];

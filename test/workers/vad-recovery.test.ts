@@ -37,7 +37,7 @@ async function run(taskFile: string, waitForHealthy = false) {
   const logger = createLogger({ level: 'info', destination: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) } });
   const metrics = createMetrics();
   pool = createWorkerPool({ size: 1, logger, metrics, taskFiles: { vad: fixture(taskFile) } });
-  service = createVadService({ engine: 'silero', pool, logger, metrics, maxBacklogMs: 60_000, recoveryProbeMs: 100 });
+  service = createVadService({ engine: 'silero', warmUp: false, pool, logger, metrics, maxBacklogMs: 60_000, recoveryProbeMs: 100 });
   const calls = ['one', 'two'].map((callId) => {
     const windowEnds: number[] = [];
     const engines = new Set<string>();

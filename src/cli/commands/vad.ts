@@ -131,7 +131,7 @@ export async function run(argv: string[]): Promise<number> {
     const logger = createLogger({ level: 'warn', destination: process.stderr, base: { command: 'vad' } });
     pool = args.engine === 'silero' ? createWorkerPool({ size: 1, logger }) : undefined;
     // A file is scored faster than real time: no backlog limit, and patience for the first batch.
-    const service = createVadService({ engine: args.engine, pool, logger, maxBacklogMs: Infinity, taskTimeoutMs: 30_000 });
+    const service = createVadService({ engine: args.engine, pool, logger, maxBacklogMs: Infinity, taskTimeoutMs: 30_000, warmUp: false });
     try {
       const result = await detectSegments({ service, samples, sampleRate: rate });
       const segments = result.segments.map((s) => ({ startMs: Math.round(s.startMs), endMs: Math.round(s.endMs) }));

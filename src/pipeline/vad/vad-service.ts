@@ -39,6 +39,11 @@ export interface VadServiceOptions {
   maxBacklogMs?: number;
   /** A batch taking longer than this fails its calls over to energy (default 2000 ms). */
   taskTimeoutMs?: number;
+  /**
+   * Load Silero in every worker at start (default true; see warmSilero). False leaves each worker to
+   * load it on its first task: the `vad` command scoring one file, tests that count the pool's tasks.
+   */
+  warmUp?: boolean;
   /** After a worker fault, the first probe of the pool comes this long later (default 2000 ms); see silero-recovery.ts. */
   recoveryProbeMs?: number;
 }
@@ -93,7 +98,7 @@ export function createVadService(options: VadServiceOptions): VadService {
   }
 
   let warm = true;
-  if (batcher && options.pool) {
+  if (batcher && options.pool && options.warmUp !== false) {
     warm = false;
     void warmSilero(options.pool, logger).finally(() => {
       warm = true;
