@@ -27,10 +27,9 @@ import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderEvent,
 import { AsyncQueue } from '../util/async-queue.js';
 import { negotiateInput } from './call-types.js';
 import { DEFAULT_FAILOVER, fallbackOrder, type FailoverSettings, type GuardedLike, type SwitchAttempt, type SwitchReason, type SwitchRecord } from './failover.js';
-import { FrameRing } from './frame-ring.js';
 import { ProviderLink } from './provider-link.js';
+import { TurnLedger } from './turn-ledger.js';
 
-const IDLE_KEEP_FRAMES = 50; // 1 s of lead-in kept while nobody speaks, so a turn's start is never trimmed
 export const RING_FRAMES = 2048; // ~40 s of 20 ms frames: the longest turn a failover can replay whole
 
 /** What comes out: the live provider's events the call acts on, and what the failover itself has to say. */
@@ -81,13 +80,9 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
   readonly #settings: FailoverSettings;
   readonly #log: Logger;
   readonly #events = new AsyncQueue<FailoverEvent>();
-  readonly #ring = new FrameRing(RING_FRAMES);
+  /** The replay ring, pending turns and history: what a new provider is given. */
+  readonly #ledger = new TurnLedger(RING_FRAMES);
   readonly #abort = new AbortController();
-  readonly #history: ConversationTurn[] = [];
-  /** Final transcripts of the turns being answered, committed to history when a turn is accepted. */
-  #pendingHistory: ConversationTurn[] = [];
-  /** Pending turns the provider has finished answering (the caller may not have heard them yet). */
-  #answeredNotPlayed = 0;
   readonly #providersUsed: string[] = [];
   readonly #records: SwitchRecord[] = [];
   #link: ProviderLink;
@@ -107,7 +102,6 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
    * plays; the deadline armed when that reply is done must not forget it.
    */
   #ackedSinceLastTurn = false;
-  #nextSeq = 0;
   #framesDropped = 0;
   #closed = false;
 
@@ -149,7 +143,7 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
 
   /** The conversation so far, as a new provider is given it. */
   get history(): readonly ConversationTurn[] {
-    return this.#history;
+    return this.#ledger.history;
   }
 
   /** Caller frames lost on the way to a provider (held too long while none was attached). */
@@ -182,9 +176,7 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
   /** One caller frame, as the transport delivered it: kept for a replay, then into the live link. */
   write(frame: WireFrame): void {
     if (this.#closed) return;
-    this.#nextSeq = frame.seq + 1;
-    this.#ring.push({ kind: 'frame', frame });
-    if (this.#ring.pendingTurns === 0 && !this.#opts.vad.speaking) this.#ring.trimIdle(IDLE_KEEP_FRAMES);
+    this.#ledger.frame(frame, this.#opts.vad.speaking);
     this.#link.write(frame);
   }
 
@@ -192,9 +184,7 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
   endTurn(turn: TurnInfo): void {
     if (this.#closed) return;
     this.#ackedSinceLastTurn = false;
-    // The caller has moved on: answers already given count as taken, heard to the end or not.
-    while (this.#answeredNotPlayed > 0) this.#acceptTurn();
-    this.#ring.push({ kind: 'turnEnd', turn, afterSeq: this.#nextSeq - 1 });
+    this.#ledger.turnEnded(turn);
     this.#link.endTurn(turn);
     this.#armResponseTimer();
   }
@@ -202,8 +192,7 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
   /** The caller spoke over the reply (barge-in): the provider stops it, and the turn it answered is done with. */
   interrupt(info: { responseId: string; heardMs: number }): void {
     this.#link.session?.interrupt(info);
-    // The interrupted answer is over for the caller: its turn is not asked again after a failover.
-    if (this.#answeredNotPlayed > 0 || this.#ring.pendingTurns > 0) this.#acceptTurn();
+    this.#ledger.interrupted();
   }
 
   /** After `switchStarted`: the reply the caller heard was cut at `heardMs`; the provider it came from stops it. */
@@ -217,7 +206,7 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
 
   /** The caller heard an answer to the end (its end mark came back): its turn is accepted. */
   replyHeard(): void {
-    if (this.#answeredNotPlayed > 0) this.#acceptTurn();
+    this.#ledger.heard();
   }
 
   sendText(text: string): void {
@@ -279,7 +268,7 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
     this.#events.push({ type: 'ingressFailed', error });
   }
 
-  #connectOptions(inputFormat: AudioFormat, signal: AbortSignal, history: readonly ConversationTurn[] = this.#history): ProviderConnectOptions {
+  #connectOptions(inputFormat: AudioFormat, signal: AbortSignal, history: readonly ConversationTurn[] = this.#ledger.history): ProviderConnectOptions {
     return {
       callId: this.#opts.callId,
       inputFormat,
@@ -296,14 +285,6 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
     this.#active = session;
     if (this.#providersUsed.at(-1) !== session.provider || !pumpRunning) this.#providersUsed.push(session.provider);
     if (!pumpRunning) void this.#pump(session);
-  }
-
-  /** The oldest pending turn is done with: drop its audio from the replay ring, keep its text. */
-  #acceptTurn(): void {
-    this.#ring.acceptOldestTurn();
-    if (this.#answeredNotPlayed > 0) this.#answeredNotPlayed--;
-    this.#history.push(...this.#pendingHistory);
-    this.#pendingHistory = [];
   }
 
   /**
@@ -367,12 +348,10 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
       case 'ack':
         if (!ev.empty) this.#ackedSinceLastTurn = true;
         // An empty turn (nothing to answer) is done with; it is not a failure.
-        if (ev.empty && this.#ring.pendingTurns > this.#answeredNotPlayed) {
+        if (ev.empty && this.#ledger.awaitingAnswer) {
           this.#providerSpoke();
-          // Accepted now if nothing before it waits to be heard; else with those, when they have played.
-          if (this.#answeredNotPlayed === 0) this.#acceptTurn();
-          else this.#answeredNotPlayed++;
-          if (this.#ring.pendingTurns > this.#answeredNotPlayed) this.#armResponseTimer();
+          this.#ledger.answeredEmpty();
+          if (this.#ledger.awaitingAnswer) this.#armResponseTimer();
         }
         return;
       case 'responseStart':
@@ -385,14 +364,14 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
         this.#events.push(ev);
         // The turn counts as accepted once the caller has heard the answer (replyHeard), not before:
         // a failover while the answer plays must have the next provider answer it again.
-        if (this.#ring.pendingTurns > this.#answeredNotPlayed) this.#answeredNotPlayed++;
-        if (this.#ring.pendingTurns > this.#answeredNotPlayed) this.#armResponseTimer();
+        this.#ledger.answered();
+        if (this.#ledger.awaitingAnswer) this.#armResponseTimer();
         else if (this.#settings.failback) this.#maybeFailBack();
         return;
       case 'transcript':
         // Hearing the caller (a user transcript) is not answering: only the assistant's words count.
         if (ev.role === 'assistant') this.#providerSpoke();
-        if (ev.final && ev.text.trim() !== '') this.#pendingHistory.push({ role: ev.role, text: ev.text });
+        if (ev.final && ev.text.trim() !== '') this.#ledger.transcript({ role: ev.role, text: ev.text });
         this.#events.push({ type: 'transcript', role: ev.role, text: ev.text, final: ev.final, provider: session.provider });
         return;
       case 'speechStarted':
@@ -439,15 +418,14 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
     // are asked again of the new provider.
     this.#providerSpoke();
     this.#active = undefined;
-    this.#answeredNotPlayed = 0;
-    this.#pendingHistory = [];
+    this.#ledger.restartAnswers();
     this.#outgoing = old;
     this.#events.push({ type: 'switchStarted', from, reason });
     // The call stops the reply the caller hears (and interrupts it at the old provider) before the
     // old provider can be let go below.
     await this.#events.drained();
     this.#outgoing = undefined;
-    const heldFromSeq = this.#nextSeq;
+    const heldFromSeq = this.#ledger.nextSeq;
 
     const attempts: SwitchAttempt[] = [];
     for (const candidate of candidates) {
@@ -455,22 +433,9 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
       const ta = performance.now();
       const link = this.#newLink(candidate);
       // Replay first, then point live frames at the new link: order is the ring's, then arrival.
-      let replayed = 0;
-      let turnsReplayed = 0;
-      let firstSeq: number | undefined;
-      let lastSeq: number | undefined;
-      for (const e of this.#ring.entries()) {
-        if (e.kind === 'frame') {
-          link.write({ ...e.frame, replay: true });
-          replayed++;
-          firstSeq ??= e.frame.seq;
-          lastSeq = e.frame.seq;
-        } else {
-          link.endTurn(e.turn);
-          turnsReplayed++;
-        }
-      }
-      const liveFromSeq = this.#nextSeq;
+      const replay = link.replay(this.#ledger.entries());
+      let { firstSeq, lastSeq } = replay;
+      const liveFromSeq = this.#ledger.nextSeq;
       this.#link = link;
       const deadline = AbortSignal.timeout(this.#settings.switchDeadlineMs);
       const warm = this.#takeStandby(candidate, link);
@@ -480,15 +445,15 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
           await session.close();
           break;
         }
-        const framesHeld = this.#nextSeq - liveFromSeq;
-        if (framesHeld > 0) lastSeq = this.#nextSeq - 1;
+        const framesHeld = this.#ledger.nextSeq - liveFromSeq;
+        if (framesHeld > 0) lastSeq = this.#ledger.nextSeq - 1;
         firstSeq ??= framesHeld > 0 ? liveFromSeq : undefined;
         this.#adopt(link, session, warm !== undefined);
         attempts.push({ provider: candidate.name, ok: true, durationMs: Math.round(performance.now() - ta), ...(warm ? { warm: true } : {}) });
         void old.retire({ closeSession: true }).catch(() => undefined);
-        if (this.#ring.pendingTurns > 0) this.#armResponseTimer();
+        if (this.#ledger.pendingTurns > 0) this.#armResponseTimer();
         this.#refreshStandby();
-        return this.#finish({ from, to: candidate.name, reason, startedAt, t0, framesHeld, framesReplayed: replayed, turnsReplayed, firstSeq, lastSeq, result: 'ok', attempts });
+        return this.#finish({ from, to: candidate.name, reason, startedAt, t0, framesHeld, framesReplayed: replay.frames, turnsReplayed: replay.turns, firstSeq, lastSeq, result: 'ok', attempts });
       } catch (err) {
         attempts.push({ provider: candidate.name, ok: false, error: isGatewayError(err) ? err.code : (err as Error).message, durationMs: Math.round(performance.now() - ta) });
         this.#log.warn({ event: 'switch_attempt_failed', from, to: candidate.name, err }, 'switch attempt failed');
@@ -499,11 +464,8 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
     // Nothing took the call. A manual switch returns to the provider it came from, which still works.
     if ((reason === 'manual' || reason === 'recovery') && old.session && !old.retired && !this.#closed) {
       const back = this.#newLink(old.provider);
-      const missed = this.#ring.entries(heldFromSeq);
-      for (const e of missed) {
-        if (e.kind === 'frame') back.write({ ...e.frame, replay: true });
-        else back.endTurn(e.turn);
-      }
+      const missed = this.#ledger.entries(heldFromSeq);
+      back.replay(missed);
       this.#link = back;
       const session = old.session;
       await old.retire({ closeSession: false });
@@ -591,9 +553,10 @@ export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'inter
   #takeStandby(provider: GuardedLike, link: ProviderLink): ProviderSession | undefined {
     const sb = this.#standby;
     if (!sb || sb.provider !== provider || sb.inputFormat.codec !== link.inputFormat.codec || sb.inputFormat.sampleRate !== link.inputFormat.sampleRate) return undefined;
-    if (this.#history.length > 0) {
+    const history = this.#ledger.history;
+    if (history.length > 0) {
       if (!sb.session.appendHistory) return undefined;
-      sb.session.appendHistory([...this.#history]);
+      sb.session.appendHistory([...history]);
     }
     this.#standby = undefined;
     return sb.session;
