@@ -13,7 +13,7 @@ import type { WireFrame } from '../pipeline/stages.js';
 import { fallingTone } from '../pipeline/tones.js';
 import type { ConversationTurn } from '../providers/types.js';
 import type { CallOptions, CallSnapshot, CallState, CallTransport, TranscriptEntry } from './call-types.js';
-import { DtmfGate, MAX_DTMF_RECORDED } from './dtmf-digit.js';
+import { DtmfRecord } from './dtmf-digit.js';
 import { Egress } from './egress.js';
 import type { SwitchReason, SwitchRecord } from './failover.js';
 import { FailoverSession } from './failover-session.js';
@@ -41,8 +41,7 @@ export class Call {
   readonly #session: FailoverSession;
   readonly #egress: Egress;
   readonly #turns: TurnTaking;
-  readonly #dtmf: { digit: string; atMs: number; direction: 'in' | 'out' }[] = [];
-  readonly #dtmfGate: DtmfGate;
+  readonly #dtmf: DtmfRecord;
   readonly #transcripts: TranscriptEntry[] = [];
   /** framesInTotal / framesOutTotal for this call's transport, bumped per frame (see observability/tally.ts). */
   readonly #framesInSlot: TallySlot;
@@ -64,13 +63,11 @@ export class Call {
     this.#transport = opts.transport;
     this.#log = opts.logger;
     const { metrics } = opts;
-    this.#dtmfGate = new DtmfGate({ metrics, logger: opts.logger });
+    this.#dtmf = new DtmfRecord({ metrics, logger: opts.logger });
     this.#framesInSlot = metrics.framesInTally.slot({ transport: opts.transport.name });
     this.#framesOutSlot = metrics.framesOutTally.slot({ transport: opts.transport.name });
     const wire = opts.transport.format;
-    this.#vad = new VadTap({ callId: this.id, wireRate: wire.sampleRate, vad: opts.vad, logger: this.#log, onEvent: (e) => this.#turns.onTurnEvent(e) });
-    // Silero scores 32 ms windows at both rates (256 samples at 8 kHz, 512 at 16 kHz).
-    metrics.latency.fixedDelayMs.set(`vad_window_${String(this.#vad.rate)}`, 32);
+    this.#vad = new VadTap({ callId: this.id, wireRate: wire.sampleRate, vad: opts.vad, metrics, logger: this.#log, onEvent: (e) => this.#turns.onTurnEvent(e) });
     this.#ingressLatency = new IngressLatency(metrics);
     this.#session = new FailoverSession({
       callId: this.id,
@@ -155,14 +152,13 @@ export class Call {
 
   handleDtmf(digit: string): void {
     // Only one keypad key per event, at a human pace, into a bounded record; the gate counts and logs.
-    if (!this.#dtmfGate.admit(digit, this.#dtmf.length)) return;
-    this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'in' });
+    if (!this.#dtmf.fromCaller(digit, Math.round(this.mediaTimeMs))) return;
     if (this.#opts.dtmfToProvider !== false) this.#session.sendText(`The caller pressed ${digit} on the keypad.`);
   }
 
   /** Note digits we sent toward the caller (the route does the sending). */
   recordDtmfOut(digits: string): void {
-    for (const digit of digits) if (this.#dtmf.length < MAX_DTMF_RECORDED) this.#dtmf.push({ digit, atMs: Math.round(this.mediaTimeMs), direction: 'out' });
+    this.#dtmf.toCaller(digits, Math.round(this.mediaTimeMs));
   }
 
   /** Play audio to the caller outside any provider reply (tones, prompts), paced like a reply. */
@@ -189,22 +185,6 @@ export class Call {
     for await (const ev of this.#session.events) {
       if (this.#isOver()) continue;
       switch (ev.type) {
-        case 'responseStart':
-          this.#turns.replyStarted(ev.responseId);
-          break;
-        case 'audio':
-          this.#turns.replyAudio(ev.frame, ev.responseId);
-          break;
-        case 'responseDone':
-          this.#turns.replyDone(ev.responseId);
-          break;
-        case 'speechStarted':
-          // Provider-side VAD (server VAD modes) heard the caller: same barge-in as our own VAD.
-          this.#turns.callerSpeechStarted(this.mediaTimeMs);
-          break;
-        case 'switchStarted':
-          this.#turns.switchStarted();
-          break;
         case 'transcript':
           if (ev.final && ev.text.trim() !== '') this.#transcripts.push({ role: ev.role, text: ev.text, atMs: Math.round(this.mediaTimeMs), provider: ev.provider });
           break;
@@ -220,6 +200,8 @@ export class Call {
           this.#log.error({ event: 'ingress_failed', err: ev.error }, 'ingress graph failed; hanging up rather than leaving a silent line');
           this.#hangUp('ingress_failed');
           break;
+        default:
+          this.#turns.onProviderEvent(ev, this.mediaTimeMs);
       }
     }
   }
@@ -284,7 +266,7 @@ export class Call {
       framesDropped: this.#framesDropped + this.#session.framesDropped,
       turns: this.#turns.turns,
       bargeIns: [...this.#turns.bargeIns],
-      dtmf: [...this.#dtmf],
+      dtmf: [...this.#dtmf.entries],
       vadEngine: this.#vad.engine,
       providersUsed: [...this.#session.providersUsed],
       transcripts: [...this.#transcripts],

@@ -11,6 +11,7 @@ import type { AudioFrame, EncodedFrame } from '../pipeline/frame.js';
 import type { TurnEvent } from '../pipeline/vad/turn-detector.js';
 import type { TurnInfo } from '../providers/types.js';
 import type { BargeIn } from './call-types.js';
+import type { FailoverEvent } from './failover-session.js';
 
 /** A provider's goodbye plays out before the hangup, but a stuck playout never keeps a call up past this. */
 export const GOODBYE_MAX_WAIT_MS = 15_000;
@@ -103,6 +104,16 @@ export class TurnTaking {
     const record = { atMs, responseId, heardMs, framesDropped };
     this.#bargeIns.push(record);
     this.#log.info({ event: 'barge_in', ...record }, 'caller spoke over the reply');
+  }
+
+  /** The provider side's events that concern who speaks; the rest are the call's. */
+  onProviderEvent(ev: FailoverEvent, mediaTimeMs: number): void {
+    if (ev.type === 'responseStart') this.replyStarted(ev.responseId);
+    else if (ev.type === 'audio') this.replyAudio(ev.frame, ev.responseId);
+    else if (ev.type === 'responseDone') this.replyDone(ev.responseId);
+    // Provider-side VAD (server VAD modes) heard the caller: the same barge-in as our own VAD.
+    else if (ev.type === 'speechStarted') this.callerSpeechStarted(mediaTimeMs);
+    else if (ev.type === 'switchStarted') this.switchStarted();
   }
 
   replyStarted(responseId: string): void {

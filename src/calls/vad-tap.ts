@@ -4,6 +4,7 @@
  * Turn events go to `onEvent` in caller media time.
  */
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { AudioFrame } from '../pipeline/frame.js';
 import { Resampler } from '../pipeline/resample/resampler.js';
 import type { CallVad, VadEngine } from '../pipeline/vad/call-vad.js';
@@ -14,6 +15,7 @@ export interface VadTapOptions {
   readonly callId: string;
   readonly wireRate: number;
   readonly vad: VadService;
+  readonly metrics: Metrics;
   readonly logger: Logger;
   readonly onEvent: (e: TurnEvent) => void;
 }
@@ -31,6 +33,8 @@ export class VadTap {
     // The resampler's filter delay shifts VAD time a few ms late; turn timestamps stay in caller media time.
     this.#delayMs = this.#resampler?.delayMs ?? 0;
     this.#vad = opts.vad.createCallVad({ callId: opts.callId, sampleRate: this.rate, onEvent: opts.onEvent, logger: opts.logger });
+    // Silero scores 32 ms windows at both rates (256 samples at 8 kHz, 512 at 16 kHz).
+    opts.metrics.latency.fixedDelayMs.set(`vad_window_${String(this.rate)}`, 32);
   }
 
   get speaking(): boolean {
