@@ -5,17 +5,16 @@
  * answers, and when that changes, is this file's business alone. Events of a standby, of a session
  * being switched away from or of a retired one never come out.
  *
- * It owns the live ProviderLink (one provider's ingress graph, sink and session), the replay ring of
- * caller audio not yet accepted, the conversation history, the response timer, the warm standby and
- * the switch. A switch: the call is told (`switchStarted`) and stops the reply the caller hears; the
+ * It owns the live ProviderLink (one provider's ingress graph, sink and session), the TurnLedger
+ * (turn-ledger.ts: the replay ring of caller audio not yet accepted, pending turns, the conversation
+ * history), the response timer, the warm standby and the switch. A switch: the call is told (`switchStarted`) and stops the reply the caller hears; the
  * unaccepted audio of the pending turns is replayed into a new link, live frames follow it there (held
  * in the link's sink until the session is up), the new provider gets the conversation so far, and only
  * then is the old link let go. A manual switch to a provider that fails rolls back; a failure-driven
  * one tries the next candidate; when none is left, `allDown` comes out.
  *
  * A caller turn is pending from its end until it is accepted: the caller heard its answer to the end
- * (`replyHeard`), spoke over it (`interrupt`), or ended a newer turn. Until then its audio stays in the
- * ring, so the next provider can be asked it again, and its transcripts wait outside the history.
+ * (`replyHeard`), spoke over it (`interrupt`), or ended a newer turn (see turn-ledger.ts).
  */
 import { isGatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -69,13 +68,31 @@ export interface FailoverSessionOptions {
   readonly logger: Logger;
 }
 
+/**
+ * What the call holds: the ProviderSession contract (endTurn, interrupt, sendText, close, events,
+ * provider, inputFormat) with three differences. It takes the caller's wire frames (`write`), not a
+ * provider's input format, because every provider behind it gets its own ingress graph for its own
+ * format and a replay must start from the wire. Its events are the live provider's, plus the
+ * failover's own (FailoverEvent). And it is told what the caller heard (`replyHeard`,
+ * `interruptOutgoing`), which decides what a switch replays.
+ */
+export interface CallSession extends Pick<ProviderSession, 'endTurn' | 'interrupt' | 'sendText' | 'close' | 'provider' | 'inputFormat'> {
+  readonly events: AsyncIterable<FailoverEvent>;
+  readonly switching: boolean;
+  start(): Promise<boolean>;
+  write(frame: WireFrame): void;
+  interruptOutgoing(info: { responseId: string; heardMs: number }): void;
+  replyHeard(): void;
+  switchProvider(reason: SwitchReason, target?: string): Promise<SwitchRecord>;
+}
+
 interface Standby {
   provider: GuardedLike;
   session: ProviderSession;
   inputFormat: AudioFormat;
 }
 
-export class FailoverSession implements Pick<ProviderSession, 'endTurn' | 'interrupt' | 'sendText' | 'close'> {
+export class FailoverSession implements CallSession {
   readonly #opts: FailoverSessionOptions;
   readonly #settings: FailoverSettings;
   readonly #log: Logger;
