@@ -120,6 +120,8 @@ export class FailoverSession implements CallSession {
    */
   #ackedSinceLastTurn = false;
   #framesDropped = 0;
+  /** start() was called: the call reads the events from then on. */
+  #started = false;
   #closed = false;
 
   constructor(opts: FailoverSessionOptions) {
@@ -173,6 +175,7 @@ export class FailoverSession implements CallSession {
     // An open breaker stops new sessions only: this call keeps a session that still works, and
     // switches when its own session fails (see guard.ts).
     const link = this.#link;
+    this.#started = true;
     try {
       const session = await link.provider.connect(this.#connectOptions(link.inputFormat, this.#abort.signal));
       if (this.#closed) {
@@ -439,8 +442,8 @@ export class FailoverSession implements CallSession {
     this.#outgoing = old;
     this.#events.push({ type: 'switchStarted', from, reason });
     // The call stops the reply the caller hears (and interrupts it at the old provider) before the
-    // old provider can be let go below.
-    await this.#events.drained();
+    // old provider can be let go below. Before start() nobody reads the events, and nothing plays.
+    if (this.#started) await this.#events.drained();
     this.#outgoing = undefined;
     const heldFromSeq = this.#ledger.nextSeq;
 

@@ -387,6 +387,17 @@ describe('FailoverSession: switching on its own', () => {
   });
 });
 
+describe('FailoverSession: before start', () => {
+  it('a switch asked for before start does not wait for a reader of its events', async () => {
+    const a = new FakeProvider('a');
+    const b = new FakeProvider('b');
+    const session = new FailoverSession({ callId: 'c', first: a, providers: [a, b], settings: SETTINGS, wire: { codec: 'pcm16', sampleRate: 16000 }, vad: { speaking: false, push: () => undefined }, ingress: { delivered: () => undefined }, metrics: createMetrics(), logger: silentLogger() });
+    open.push(session);
+    const record = await session.switchProvider('manual', 'b');
+    expect(record).toMatchObject({ to: 'b', result: 'ok' });
+  });
+});
+
 describe('FailoverSession: what comes out', () => {
   it('events of the old session after a switch are not delivered; the new session’s are', async () => {
     const a = new FakeProvider('a');
