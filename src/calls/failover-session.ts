@@ -7,10 +7,10 @@
  *
  * It owns the live ProviderLink (one provider's ingress graph, sink and session), the TurnLedger
  * (turn-ledger.ts: the replay ring of caller audio not yet accepted, pending turns, the conversation
- * history), the response timer, the warm standby and the switch. A switch: the call is told (`switchStarted`) and stops the reply the caller hears; the
- * unaccepted audio of the pending turns is replayed into a new link, live frames follow it there (held
- * in the link's sink until the session is up), the new provider gets the conversation so far, and only
- * then is the old link let go. A manual switch to a provider that fails rolls back; a failure-driven
+ * history), the response timer, the warm standby and the switch. A switch: the call is told
+ * (`switchStarted`) and stops the reply the caller hears; the unaccepted audio of the pending turns is
+ * replayed into a new link, live frames follow it there (held in the link's sink until the session is
+ * up), the new provider gets the conversation so far, and only then is the old link let go. A manual switch to a provider that fails rolls back; a failure-driven
  * one tries the next candidate; when none is left, `allDown` comes out.
  *
  * A caller turn is pending from its end until it is accepted: the caller heard its answer to the end
@@ -29,7 +29,7 @@ import { DEFAULT_FAILOVER, fallbackOrder, type FailoverSettings, type GuardedLik
 import { ProviderLink } from './provider-link.js';
 import { TurnLedger } from './turn-ledger.js';
 
-export const RING_FRAMES = 2048; // ~40 s of 20 ms frames: the longest turn a failover can replay whole
+const RING_FRAMES = 2048; // ~40 s of 20 ms frames: the longest turn a failover can replay whole
 
 /** What comes out: the live provider's events the call acts on, and what the failover itself has to say. */
 export type FailoverEvent =
