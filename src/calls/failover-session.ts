@@ -28,6 +28,7 @@ import { negotiateInput } from './call-types.js';
 import { DEFAULT_FAILOVER, fallbackOrder, type FailoverSettings, type GuardedLike, type SwitchAttempt, type SwitchReason, type SwitchRecord } from './failover.js';
 import { ProviderLink } from './provider-link.js';
 import { TurnLedger } from './turn-ledger.js';
+import { WarmStandby } from './warm-standby.js';
 
 const RING_FRAMES = 2048; // ~40 s of 20 ms frames: the longest turn a failover can replay whole
 
@@ -86,12 +87,6 @@ export interface CallSession extends Pick<ProviderSession, 'endTurn' | 'interrup
   switchProvider(reason: SwitchReason, target?: string): Promise<SwitchRecord>;
 }
 
-interface Standby {
-  provider: GuardedLike;
-  session: ProviderSession;
-  inputFormat: AudioFormat;
-}
-
 export class FailoverSession implements CallSession {
   readonly #opts: FailoverSessionOptions;
   readonly #settings: FailoverSettings;
@@ -108,8 +103,7 @@ export class FailoverSession implements CallSession {
   /** The link being switched away from, until the call has stopped its reply (interruptOutgoing). */
   #outgoing: ProviderLink | undefined;
   #switching: Promise<SwitchRecord> | undefined;
-  #standby: Standby | undefined;
-  #standbyTimer: NodeJS.Timeout | undefined;
+  #standby: WarmStandby;
   #responseTimer: NodeJS.Timeout | undefined;
   /** The active session showed a sign of life since the turn the timer waits on ended. */
   #lifeSinceTurn = false;
@@ -128,6 +122,7 @@ export class FailoverSession implements CallSession {
     this.#opts = opts;
     this.#settings = opts.settings ?? DEFAULT_FAILOVER;
     this.#log = opts.logger;
+    this.#standby = new WarmStandby(opts.logger);
     this.#link = this.#newLink(opts.first);
     if (this.#link.fixedDelayMs > 0) {
       const key = `ingress_resample_${String(opts.wire.sampleRate)}_${String(this.#link.inputFormat.sampleRate)}`;
@@ -254,11 +249,7 @@ export class FailoverSession implements CallSession {
     this.#providerSpoke();
     this.#events.end();
     if (this.#switching) await this.#switching.catch(() => undefined);
-    if (this.#standbyTimer) clearTimeout(this.#standbyTimer);
-    this.#standbyTimer = undefined;
-    const standby = this.#standby;
-    this.#standby = undefined;
-    if (standby) await standby.session.close().catch(() => undefined);
+    await this.#standby.close();
     await this.#link.finish().catch((err: unknown) => this.#log.warn({ event: 'provider_close_failed', err }, 'provider close failed'));
   }
 
@@ -350,7 +341,11 @@ export class FailoverSession implements CallSession {
         if (this.#closed) break;
         // A session being switched away from may still talk (or be rolled back to): not to the caller now.
         if (session !== this.#active) {
-          if (this.#standby?.session === session && (ev.type === 'closed' || (ev.type === 'error' && ev.fatal))) this.#standbyLost();
+          if (this.#standby.isStandby(session) && (ev.type === 'closed' || (ev.type === 'error' && ev.fatal))) {
+            // The standby dropped: forget it and connect another shortly.
+            this.#standby.lost();
+            this.#refreshStandby(1000);
+          }
           continue;
         }
         this.#onEvent(session, ev);
@@ -458,7 +453,7 @@ export class FailoverSession implements CallSession {
       const liveFromSeq = this.#ledger.nextSeq;
       this.#link = link;
       const deadline = AbortSignal.timeout(this.#settings.switchDeadlineMs);
-      const warm = this.#takeStandby(candidate, link);
+      const warm = this.#standby.take(candidate, link.inputFormat, this.#ledger.history);
       try {
         const session = warm ?? (await candidate.connect(this.#connectOptions(link.inputFormat, AbortSignal.any([this.#abort.signal, deadline]))));
         if (this.#closed) {
@@ -529,56 +524,25 @@ export class FailoverSession implements CallSession {
     return record;
   }
 
-  /** The standby dropped: forget it and connect another shortly. */
-  #standbyLost(): void {
-    this.#standby = undefined;
-    this.#refreshStandby(1000);
-  }
-
   /** Keep one connected session on the next provider in order (STANDBY=1); replaced if it drops. */
   #refreshStandby(delayMs = 0): void {
-    if (!this.#settings.standby || this.#closed || this.#standbyTimer) return;
+    if (!this.#settings.standby || this.#closed || this.#standby.scheduled) return;
     const next = fallbackOrder(this.#opts.providers, this.provider, new Set())[0];
-    if (this.#standby && this.#standby.provider === next) return;
-    const stale = this.#standby;
-    this.#standby = undefined;
-    if (stale) void stale.session.close().catch(() => undefined);
+    if (this.#standby.provider === next) return;
+    this.#standby.drop();
     if (!next) return;
-    this.#standbyTimer = setTimeout(() => {
-      this.#standbyTimer = undefined;
-      if (this.#closed || this.#standby) return;
-      const inputFormat = negotiateInput(this.#opts.wire, next.inputFormats);
-      // The conversation is handed over when the standby takes the call (appendHistory).
-      next.connect(this.#connectOptions(inputFormat, this.#abort.signal, [])).then(
-        (session) => {
-          if (this.#closed || this.#standby || next.name === this.provider) {
-            void session.close();
-            return;
-          }
-          this.#standby = { provider: next, session, inputFormat };
-          this.#log.debug({ event: 'standby_ready', provider: next.name }, 'warm standby connected');
-          // Watched from now on, so a drop is noticed; heard only once it takes the call.
-          void this.#pump(session);
-        },
-        (err: unknown) => {
-          this.#log.warn({ event: 'standby_failed', provider: next.name, code: isGatewayError(err) ? err.code : undefined }, 'warm standby failed to connect');
-          this.#refreshStandby(1000);
-        },
-      );
-    }, delayMs);
-    this.#standbyTimer.unref();
-  }
-
-  /** Take the warm standby for `provider` if it is usable now, handing it the conversation so far. */
-  #takeStandby(provider: GuardedLike, link: ProviderLink): ProviderSession | undefined {
-    const sb = this.#standby;
-    if (!sb || sb.provider !== provider || sb.inputFormat.codec !== link.inputFormat.codec || sb.inputFormat.sampleRate !== link.inputFormat.sampleRate) return undefined;
-    const history = this.#ledger.history;
-    if (history.length > 0) {
-      if (!sb.session.appendHistory) return undefined;
-      sb.session.appendHistory([...history]);
-    }
-    this.#standby = undefined;
-    return sb.session;
+    const inputFormat = negotiateInput(this.#opts.wire, next.inputFormats);
+    // The conversation is handed over when the standby takes the call (appendHistory).
+    void this.#standby.connect(next, this.#connectOptions(inputFormat, this.#abort.signal, []), delayMs).then((session) => {
+      if (session === 'failed') return this.#refreshStandby(1000);
+      if (!session) return;
+      if (this.#closed || this.#standby.provider || next.name === this.provider) {
+        void session.close();
+        return;
+      }
+      this.#standby.hold({ provider: next, session, inputFormat });
+      // Watched from now on, so a drop is noticed; heard only once it takes the call.
+      void this.#pump(session);
+    });
   }
 }

@@ -516,6 +516,44 @@ describe('FailoverSession: history and the warm standby', () => {
     expect(c.connects).toBe(1);
   });
 
+  it('a standby that fails to connect is tried again a second later', async () => {
+    const a = new FakeProvider('a');
+    const b = new FakeProvider('b');
+    b.failWith = new GatewayError('GW_ERR_PROVIDER_CONNECT', 'refused');
+    const h = started(setup([a, b], { standby: true }));
+    await h.session.start();
+    await vi.advanceTimersByTimeAsync(0);
+    await flush();
+    expect(b.connects).toBe(1);
+    b.failWith = undefined;
+    await vi.advanceTimersByTimeAsync(999);
+    expect(b.connects).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await flush();
+    expect(b.connects).toBe(2);
+    expect(b.sessions).toHaveLength(1);
+  });
+
+  it('a standby that cannot be given history after connect is not used once there is history', async () => {
+    const a = new FakeProvider('a');
+    const b = new FakeProvider('b');
+    const h = started(setup([a, b], { standby: true }));
+    await h.session.start();
+    await vi.advanceTimersByTimeAsync(0);
+    await flush();
+    const standby = b.last as { appendHistory?: unknown };
+    standby.appendHistory = undefined;
+    h.session.endTurn({ startMs: 0, endMs: 200 });
+    answer(a.last, 1);
+    await flush();
+    h.session.replyHeard();
+    const record = await h.session.switchProvider('manual', 'b');
+    expect(record.attempts).toEqual([expect.objectContaining({ provider: 'b', ok: true })]);
+    expect(record.attempts[0].warm).toBeUndefined();
+    expect(b.connects).toBe(2);
+    expect(b.last.history).toHaveLength(2);
+  });
+
   it('a standby that drops is replaced, and its events never come out', async () => {
     const a = new FakeProvider('a');
     const b = new FakeProvider('b');
