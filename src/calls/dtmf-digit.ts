@@ -115,3 +115,36 @@ export class DtmfGate {
     return false;
   }
 }
+
+export interface DtmfEntry {
+  readonly digit: string;
+  /** Call media time, in ms. */
+  readonly atMs: number;
+  readonly direction: 'in' | 'out';
+}
+
+/** One call's key presses both ways, at most MAX_DTMF_RECORDED; the caller's pass the gate first. */
+export class DtmfRecord {
+  readonly #gate: DtmfGate;
+  readonly #entries: DtmfEntry[] = [];
+
+  constructor(opts: DtmfGateOptions) {
+    this.#gate = new DtmfGate(opts);
+  }
+
+  get entries(): readonly DtmfEntry[] {
+    return this.#entries;
+  }
+
+  /** A key from the caller: true if it was admitted (and recorded). */
+  fromCaller(digit: string, atMs: number): boolean {
+    if (!this.#gate.admit(digit, this.#entries.length)) return false;
+    this.#entries.push({ digit, atMs, direction: 'in' });
+    return true;
+  }
+
+  /** Digits we sent toward the caller. */
+  toCaller(digits: string, atMs: number): void {
+    for (const digit of digits) if (this.#entries.length < MAX_DTMF_RECORDED) this.#entries.push({ digit, atMs, direction: 'out' });
+  }
+}

@@ -1,6 +1,6 @@
 /**
  * Failover policy and records: which providers a call may move to, in what order, and what a switch
- * looked like. The mechanics (hold, replay, drain, let go) live in Call, which owns the frames.
+ * looked like. The mechanics (hold, replay, drain, let go) live in failover-session.ts.
  */
 import type { Provider } from '../providers/types.js';
 

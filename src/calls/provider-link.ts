@@ -8,6 +8,7 @@ import type { AudioFormat, AudioFrame, WireFormat } from '../pipeline/frame.js';
 import { IngressGraph } from '../pipeline/ingress-graph.js';
 import type { WireFrame } from '../pipeline/stages.js';
 import type { Provider, ProviderSession, TurnInfo } from '../providers/types.js';
+import type { RingEntry } from './frame-ring.js';
 import { ProviderSink } from './provider-sink.js';
 
 export interface ProviderLinkOptions {
@@ -75,6 +76,29 @@ export class ProviderLink {
   /** The caller's turn ended after the frames written so far: it follows them through the graph. */
   endTurn(turn: TurnInfo): void {
     if (!this.#retired) this.#graph.writeMarker(turn);
+  }
+
+  /**
+   * Write ring entries (unaccepted audio and its turn ends) as replays: VAD and latency saw them once
+   * already. Returns what was written.
+   */
+  replay(entries: readonly RingEntry[]): { frames: number; turns: number; firstSeq: number | undefined; lastSeq: number | undefined } {
+    let frames = 0;
+    let turns = 0;
+    let firstSeq: number | undefined;
+    let lastSeq: number | undefined;
+    for (const e of entries) {
+      if (e.kind === 'frame') {
+        this.write({ ...e.frame, replay: true });
+        frames++;
+        firstSeq ??= e.frame.seq;
+        lastSeq = e.frame.seq;
+      } else {
+        this.endTurn(e.turn);
+        turns++;
+      }
+    }
+    return { frames, turns, firstSeq, lastSeq };
   }
 
   /** Attach the session: everything held so far (replay first, then live) drains into it in order. */

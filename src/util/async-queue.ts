@@ -11,6 +11,8 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   #ended = false;
   #error: unknown;
   #dropped = 0;
+  /** Waiting for the consumer to have taken everything pushed so far (see drained()). */
+  #drainWaiters: (() => void)[] = [];
   readonly #limit: number;
 
   constructor(opts: { limit?: number } = {}) {
@@ -44,10 +46,27 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     }
   }
 
+  /**
+   * Resolves once the consumer has taken every item pushed so far and asked for the next one (with
+   * a `for await` loop whose body is synchronous: it has handled them), or the queue has ended. A
+   * producer uses it to let the consumer act on an item before the producer goes on.
+   */
+  drained(): Promise<void> {
+    if (this.#ended || (this.#waiter !== undefined && this.length === 0)) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #notifyDrained(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
   end(error?: unknown): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#error = error;
+    this.#notifyDrained();
     const waiter = this.#waiter;
     if (waiter && this.length === 0) {
       this.#waiter = undefined;
@@ -75,6 +94,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     }
     return new Promise((resolve, reject) => {
       this.#waiter = { resolve, reject };
+      if (this.#drainWaiters.length > 0) this.#notifyDrained();
     });
   }
 
