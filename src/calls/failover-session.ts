@@ -20,8 +20,8 @@ import { isGatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { pcmFormatOf } from '../pipeline/codecs/wire-codec.js';
-import type { AudioFormat, AudioFrame, WireFormat } from '../pipeline/frame.js';
-import type { WireFrame } from '../pipeline/stages.js';
+import type { AudioFormat, WireFormat } from '../pipeline/frame.js';
+import type { VadInput, WireFrame } from '../pipeline/stages.js';
 import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../providers/types.js';
 import { AsyncQueue } from '../util/async-queue.js';
 import { negotiateInput } from './call-types.js';
@@ -43,9 +43,8 @@ export type FailoverEvent =
   /** The live ingress graph died (a stage threw): every later frame would be lost. */
   | { type: 'ingressFailed'; error: Error };
 
-/** The caller's VAD as the ingress graph feeds it: live frames' PCM at the carrier rate. */
-export interface CallerVad {
-  push(pcm: AudioFrame): void;
+/** The caller's VAD: each link's ingress graph feeds it (VadInput); speaking keeps idle audio trimmed. */
+export interface CallerVad extends VadInput {
   readonly speaking: boolean;
 }
 
@@ -262,7 +261,7 @@ export class FailoverSession implements CallSession {
       provider,
       inputFormat: negotiateInput(this.#opts.wire, provider.inputFormats),
       wire: this.#opts.wire,
-      onPcm: (pcm) => vad.push(pcm),
+      vad,
       onDelivered: (receivedAtMs) => ingress.delivered(receivedAtMs),
       onDrop: (stage, n) => {
         this.#framesDropped += n;

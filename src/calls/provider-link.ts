@@ -4,9 +4,9 @@
  * replays unaccepted audio into it, and retires the old one, so two providers never share a graph or
  * a resampler state.
  */
-import type { AudioFormat, AudioFrame, WireFormat } from '../pipeline/frame.js';
+import type { AudioFormat, WireFormat } from '../pipeline/frame.js';
 import { IngressGraph } from '../pipeline/ingress-graph.js';
-import type { WireFrame } from '../pipeline/stages.js';
+import type { VadInput, WireFrame } from '../pipeline/stages.js';
 import type { Provider, ProviderSession, TurnInfo } from '../providers/types.js';
 import type { RingEntry } from './frame-ring.js';
 import { ProviderSink } from './provider-sink.js';
@@ -15,7 +15,8 @@ export interface ProviderLinkOptions {
   readonly provider: Provider;
   readonly inputFormat: AudioFormat;
   readonly wire: WireFormat;
-  readonly onPcm: (pcm: AudioFrame) => void;
+  /** The call's VAD: the graph feeds it live frames at its rate (pipeline/stages.ts VadStage). */
+  readonly vad: VadInput;
   /** A live frame reached the sink `receivedAtMs` after arrival (replays are not reported). */
   readonly onDelivered: (receivedAtMs: number) => void;
   readonly onDrop: (stage: string, n: number) => void;
@@ -38,7 +39,7 @@ export class ProviderLink {
     this.#graph = new IngressGraph({
       wireFormat: opts.wire,
       sinkFormat: opts.inputFormat,
-      onPcm: opts.onPcm,
+      vad: opts.vad,
       sink: (frame, receivedAtMs, replay) => {
         this.#sink.write(frame);
         if (!replay) opts.onDelivered(receivedAtMs);

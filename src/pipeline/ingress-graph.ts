@@ -12,20 +12,18 @@
  * write()/writeMarker(); a stage that throws fails the graph once, and every later write is ignored.
  */
 import type { AudioFormat, AudioFrame, EncodedFrame, WireFormat } from './frame.js';
-import { DecodeStage, ResampleStage, TapStage, VadStage, isMarker, type GraphMarker, type IngressItem, type VadInput, type WireFrame } from './stages.js';
+import { DecodeStage, ResampleStage, VadStage, isMarker, type GraphMarker, type IngressItem, type VadInput, type WireFrame } from './stages.js';
 import type { FrameProcessor } from './frame-processor.js';
 
 export interface IngressGraphOptions {
   readonly wireFormat: WireFormat;
   /** What the sink takes. */
   readonly sinkFormat: AudioFormat;
-  /** Sees each live frame's PCM at the carrier rate (VAD); replayed frames are not shown again. */
-  readonly onPcm?: (pcm: AudioFrame) => void;
   /**
    * The call's VAD, fed by a VadStage at its own rate (replayed frames are not shown again). It sits
    * after the provider's resample stage when that one makes the VAD's rate, else before it.
    */
-  readonly vad?: VadInput;
+  readonly vad: VadInput;
   /** Takes each frame with the time its message arrived (performance.now()) and whether it is a replay. */
   readonly sink: (frame: AudioFrame | EncodedFrame, receivedAtMs: number, replay: boolean) => void;
   /** A stage (or the sink) threw: the graph is dead. Called once, on the next tick, never inside write(). */
@@ -54,14 +52,14 @@ export class IngressGraph {
     this.#opts = opts;
     this.#passthrough = isPassthrough(opts.wireFormat, opts.sinkFormat);
     this.#decode = new DecodeStage(opts.wireFormat);
-    this.#stages = opts.onPcm ? [new TapStage(opts.onPcm)] : [];
+    this.#stages = [];
     const wireRate = opts.wireFormat.sampleRate;
     const resample = !this.#passthrough && opts.sinkFormat.sampleRate !== wireRate ? new ResampleStage(wireRate, opts.sinkFormat.sampleRate) : undefined;
     const vad = opts.vad;
-    const vadAfterResample = vad !== undefined && resample !== undefined && vad.sampleRate !== wireRate && vad.sampleRate === opts.sinkFormat.sampleRate;
-    if (vad && !vadAfterResample) this.#stages.push(new VadStage(vad, wireRate));
+    const vadAfterResample = resample !== undefined && vad.sampleRate !== wireRate && vad.sampleRate === opts.sinkFormat.sampleRate;
+    if (!vadAfterResample) this.#stages.push(new VadStage(vad, wireRate));
     if (resample) this.#stages.push(resample);
-    if (vad && vadAfterResample) this.#stages.push(new VadStage(vad, vad.sampleRate, resample.delayMs));
+    if (vadAfterResample) this.#stages.push(new VadStage(vad, vad.sampleRate, resample.delayMs));
     this.#resampleDelayMs = resample?.delayMs ?? 0;
   }
 

@@ -101,20 +101,6 @@ export class VadStage {
   }
 }
 
-/** Calls `tap` with each frame's PCM (for VAD) and passes the item on unchanged. */
-export class TapStage {
-  readonly #tap: (pcm: AudioFrame) => void;
-
-  constructor(tap: (pcm: AudioFrame) => void) {
-    this.#tap = tap;
-  }
-
-  process(item: IngressItem | GraphMarker): IngressItem | GraphMarker {
-    if (!isMarker(item) && !item.replay) this.#tap(item.pcm);
-    return item;
-  }
-}
-
 /** Resamples PCM to the sink's rate. Output frames keep the input's seq and media time. */
 export class ResampleStage {
   readonly #resampler: Resampler;

@@ -106,7 +106,7 @@ const flush = async (): Promise<void> => {
 };
 
 function setup(providers: FakeProvider[], settings: Partial<FailoverSettings> = {}) {
-  const vad = { speaking: false, pcm: 0, push(_pcm: AudioFrame) { this.pcm++; } };
+  const vad = { speaking: false, sampleRate: 16000, pcm: 0, push(_samples: Int16Array, _timestampMs: number) { this.pcm++; } };
   const session = new FailoverSession({
     callId: 'call-1',
     first: providers[0],
@@ -391,7 +391,7 @@ describe('FailoverSession: before start', () => {
   it('a switch asked for before start does not wait for a reader of its events', async () => {
     const a = new FakeProvider('a');
     const b = new FakeProvider('b');
-    const session = new FailoverSession({ callId: 'c', first: a, providers: [a, b], settings: SETTINGS, wire: { codec: 'pcm16', sampleRate: 16000 }, vad: { speaking: false, push: () => undefined }, ingress: { delivered: () => undefined }, metrics: createMetrics(), logger: silentLogger() });
+    const session = new FailoverSession({ callId: 'c', first: a, providers: [a, b], settings: SETTINGS, wire: { codec: 'pcm16', sampleRate: 16000 }, vad: { speaking: false, sampleRate: 16000, push: () => undefined }, ingress: { delivered: () => undefined }, metrics: createMetrics(), logger: silentLogger() });
     open.push(session);
     const record = await session.switchProvider('manual', 'b');
     expect(record).toMatchObject({ to: 'b', result: 'ok' });

@@ -48,7 +48,8 @@ function link(inputFormat: AudioFormat, over: Partial<ProviderLinkOptions> = {})
     provider,
     inputFormat,
     wire: MULAW_8K,
-    onPcm: (pcm) => seen.pcm.push(pcm.seq),
+    // The VAD runs at the wire rate here, so media time / 20 ms is the frame's seq.
+    vad: { sampleRate: 8000, push: (_samples, timestampMs) => seen.pcm.push(timestampMs / 20) },
     onDelivered: (at) => seen.delivered.push(at),
     onDrop: (stage, n) => seen.drops.push([stage, n]),
     onError: (err) => seen.errors.push(err),

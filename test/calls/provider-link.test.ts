@@ -34,7 +34,8 @@ function link() {
     provider: { name: 'p', inputFormats: [PCM16K], connect: () => Promise.reject(new Error('unused')) },
     inputFormat: PCM16K,
     wire: { codec: 'pcm16', sampleRate: 16000 },
-    onPcm: (pcm) => seen.pcm.push(pcm.seq),
+    // The VAD runs at the wire rate here, so media time / 20 ms is the frame's seq.
+    vad: { sampleRate: 16000, push: (_samples, timestampMs) => seen.pcm.push(timestampMs / 20) },
     onDelivered: () => seen.delivered++,
     onDrop: (_stage, n) => (seen.drops += n),
     onError: () => seen.errors++,

@@ -9,7 +9,7 @@ describe('ingress graph', () => {
     const g = new IngressGraph({
       wireFormat: { codec: 'mulaw', sampleRate: 8000 },
       sinkFormat: { codec, sampleRate: sinkRate },
-      onPcm: (pcm) => vad.push(pcm.seq),
+      vad: { sampleRate: 8000, push: (_samples, timestampMs) => vad.push(timestampMs) },
       sink: (frame: AudioFrame | EncodedFrame) => seen.push(frame.seq),
       onMarker: (m) => seen.push(String(m)),
       onError: (err) => {
@@ -35,7 +35,7 @@ describe('ingress graph', () => {
     const g2 = new IngressGraph({
       wireFormat: { codec: 'mulaw', sampleRate: 8000 },
       sinkFormat: { codec: 'mulaw', sampleRate: 8000 },
-      onPcm: () => undefined,
+      vad: { sampleRate: 8000, push: () => undefined },
       sink: (f) => got.push(f),
       onError: () => undefined,
     });
@@ -51,7 +51,7 @@ describe('ingress graph', () => {
     g.write({ payload, seq: 2, timestampMs: 20, receivedAtMs: 0 });
     await g.end();
     expect(seen).toEqual([1, 2]);
-    expect(vad).toEqual([2]); // a replayed frame is not shown to VAD twice
+    expect(vad).toEqual([20]); // a replayed frame is not shown to VAD twice (the live one is at 20 ms)
   });
 
   it('runs synchronously: a frame reaches the sink inside write(), with nothing queued between stages', () => {
@@ -69,7 +69,7 @@ describe('ingress graph', () => {
     const g = new IngressGraph({
       wireFormat: { codec: 'mulaw', sampleRate: 8000 },
       sinkFormat: { codec: 'mulaw', sampleRate: 8000 },
-      onPcm: () => undefined,
+      vad: { sampleRate: 8000, push: () => undefined },
       sink: (f) => {
         calls++;
         if (f.seq === 1) throw new Error('sink broke');
