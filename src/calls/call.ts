@@ -1,7 +1,7 @@
 /**
  * One caller, read top-down as the media flows:
  *   transport in -> handleMedia -> FailoverSession.write (replay ring -> ingress graph -> provider);
- *   the graph's VAD tap -> VadTap -> TurnTaking (turn ends, barge-in);
+ *   the graph's VadStage -> VadTap -> TurnTaking (turn ends, barge-in);
  *   FailoverSession.events -> #relay -> TurnTaking -> Egress -> transport out.
  * The call sees one provider session: which provider answers, and switching it, is failover-session.ts.
  */
