@@ -79,6 +79,7 @@ export class Egress implements ClockMember {
   #paced = false;
   /** The items one pump writes, kept to write them together (reused: no allocation per tick). */
   readonly #out: Item[] = [];
+  #writing = false;
   #playoutEnd = 0;
   #pendingMarks = new Map<string, { responseId: string; atFrame: number }>();
   #playback = new Map<string, ResponsePlayback>();
@@ -292,7 +293,8 @@ export class Egress implements ClockMember {
   #pump(dueBy: number | undefined): void {
     const now = this.#now();
     const limit = dueBy ?? now;
-    const out = this.#out;
+    // A sink that pushed audio back into this egress while it writes would get a list of its own.
+    const out = this.#writing ? [] : this.#out;
     while (this.#queue.length > 0) {
       const item = this.#queue[0];
       if (item.kind === 'mark') {
@@ -335,6 +337,8 @@ export class Egress implements ClockMember {
     const sink = this.#sink;
     const cork = out.length > 1 && sink.cork !== undefined && sink.uncork !== undefined;
     if (cork) sink.cork?.();
+    const shared = out === this.#out;
+    if (shared) this.#writing = true;
     try {
       for (const item of out) {
         if (item.kind === 'audio') sink.sendMedia(item.payload);
@@ -342,6 +346,7 @@ export class Egress implements ClockMember {
       }
     } finally {
       out.length = 0;
+      if (shared) this.#writing = false;
       if (cork) sink.uncork?.();
     }
   }

@@ -206,6 +206,32 @@ describe('egress', () => {
     expect(media().at(-1)!.t).toBe(100);
     expect(jitter.at(-1)).toBe(0);
   });
+
+  it('loses nothing when the sink pushes more audio while a burst is being written', () => {
+    const time = new ManualTime();
+    const sent: number[] = [];
+    let again = true;
+    const egress: Egress = new Egress({
+      format: { codec: 'mulaw', sampleRate: 8000 },
+      sink: {
+        sendMedia: (p) => {
+          sent.push(p[0]);
+          if (again) {
+            again = false;
+            egress.pushAudio(numbered(2, 4), 'r');
+          }
+        },
+        sendMark: () => undefined,
+      },
+      leadMs: 60,
+      maxQueueMs: 60_000,
+      onDrop: () => undefined,
+      clock: new EgressClock({ now: time.now, scheduler: time }),
+    });
+    egress.pushAudio(numbered(4), 'r');
+    time.advance(100);
+    expect(sent).toEqual([0, 1, 2, 3, 4, 5]);
+  });
 });
 
 describe('egress on a shared clock', () => {
