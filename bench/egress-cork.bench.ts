@@ -10,14 +10,12 @@
  *
  * Run: `node --import tsx bench/egress-cork.bench.ts [--sockets 100] [--ticks 1500] [--rounds 3]`.
  */
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import { corkableSocketOf } from '../src/transports/socket-cork.js';
+import { callersEntry, startCallers } from './loopback-callers.js';
 
 function writeSyscalls(): number {
   const m = /syscw:\s*(\d+)/.exec(readFileSync('/proc/self/io', 'utf8'));
@@ -26,14 +24,6 @@ function writeSyscalls(): number {
 
 const frame = JSON.stringify({ event: 'media', streamSid: 'MZ0123456789abcdef0123456789abcdef', media: { payload: Buffer.alloc(160, 0xff).toString('base64') } });
 const mark = JSON.stringify({ event: 'mark', streamSid: 'MZ0123456789abcdef0123456789abcdef', mark: { name: 'end:resp_0123456789' } });
-
-async function caller(url: string, sockets: number): Promise<void> {
-  const open = Array.from({ length: sockets }, () => new WebSocket(url));
-  await Promise.all(open.map((ws) => once(ws, 'open')));
-  process.send?.('ready');
-  await once(process, 'disconnect');
-  for (const ws of open) ws.terminate();
-}
 
 interface Row {
   perTick: number;
@@ -66,26 +56,16 @@ async function main(): Promise<void> {
       sockets: { type: 'string', default: '100' },
       ticks: { type: 'string', default: '1500' },
       rounds: { type: 'string', default: '3' },
-      caller: { type: 'string' },
     },
   });
-  if (values.caller) return caller(values.caller, Number(values.sockets));
-  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(server, 'listening');
-  const peers: WebSocket[] = [];
-  server.on('connection', (ws) => peers.push(ws));
-  const url = `ws://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
-  const child = fork(process.argv[1], ['--caller', url, '--sockets', values.sockets], { execArgv: process.execArgv });
-  await once(child, 'message');
+  const { peers, close } = await startCallers(process.argv[1], Number(values.sockets));
   const rows: Row[] = [];
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const perTick of [1, 2, 4]) {
       for (const corked of round % 2 === 0 ? [false, true] : [true, false]) rows.push(await run(peers, perTick, corked, Number(values.ticks)));
     }
   }
-  child.disconnect();
-  await once(child, 'exit');
-  server.close();
+  await close();
   console.log(`egress cork: ${values.sockets} sockets, ${values.ticks} ticks per mode, ${values.rounds} rounds (medians)`);
   console.log('msgs/tick  mode     cpu_us/msg  write_syscalls/msg');
   for (const perTick of [1, 2, 4]) {
@@ -97,4 +77,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && !(await callersEntry())) await main();
