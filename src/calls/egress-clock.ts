@@ -10,6 +10,11 @@
  * has no timer at all (the next reply's first frames go out at once, from the egress itself, and the
  * clock restarts then).
  *
+ * An egress's frame comes due when the audio ahead of the caller falls to the lead; it is written on
+ * the first tick at or after that moment, so between ticks the caller's buffer may dip up to one frame
+ * below the lead (a timer per call fired at the moment itself). Writing on the tick before instead
+ * would keep the buffer at the lead or above, with up to a frame more audio ahead at a barge-in.
+ *
  * Made once in `gateway.ts` and passed down (call manager -> call -> egress); time and timers are
  * injected, so tests step it by hand.
  */
