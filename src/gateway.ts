@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createWorkerPool, type WorkerPool } from './workers/pool.js';
 import { createVadService, type VadService } from './pipeline/vad/vad-service.js';
 import { CallManager } from './calls/call-manager.js';
+import { EgressClock } from './calls/egress-clock.js';
 import { buildApp } from './http/app.js';
 import { createTelnyxCallControl } from './carriers/telnyx/call-control.js';
 import { createCallControl } from './carriers/call-control.js';
@@ -82,6 +83,10 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   const providers = withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger });
   // REDIS_URL: breaker transitions shared with the other nodes (best effort; never fails the start).
   const breakerSync = await openBreakerSync(config, providers, { metrics, logger });
+  // One egress clock paces every call's audio to its caller (one timer, not one per call: issue 16).
+  const egressClock = new EgressClock({
+    onError: (err) => logger.error({ event: 'egress_tick_failed', err }, 'a call\'s egress failed on the clock tick; it is no longer paced'),
+  });
   const calls = new CallManager({
     providers,
     failover: config.failover,
@@ -90,6 +95,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     metrics,
     logger,
     media: config.media,
+    egressClock,
     recorder: records,
     dtmfToProvider: config.calls.dtmfToProvider,
     registry,
@@ -130,6 +136,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     close(deadlineMs = config.shutdownDeadlineMs) {
       closing ??= (async () => {
         await calls.drain(deadlineMs);
+        egressClock.close();
         await callControl.close();
         await legs.close();
         await app.close();

@@ -12,6 +12,7 @@ import { GatewayError } from '../errors.js';
 import { Call, type CallTransport } from './call.js';
 import type { CallRecorder } from './call-recorder.js';
 import type { CallRegistry } from './call-registry.js';
+import type { EgressClock } from './egress-clock.js';
 import type { FailoverSettings, GuardedLike } from './failover.js';
 
 export interface CallManagerOptions {
@@ -21,6 +22,8 @@ export interface CallManagerOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
+  /** The process's one egress clock, shared by every call's egress. */
+  readonly egressClock?: EgressClock;
   readonly instructions?: string;
   readonly recorder?: CallRecorder;
   /** How often live calls' counters are written to the recorder. */
@@ -105,6 +108,7 @@ export class CallManager {
       metrics,
       logger,
       media: this.#opts.media,
+      egressClock: this.#opts.egressClock,
       customParameters: args.customParameters,
       instructions: this.#opts.instructions,
       direction: grant.direction ?? 'inbound',

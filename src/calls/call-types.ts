@@ -5,6 +5,7 @@ import type { AudioFormat, WireFormat } from '../pipeline/frame.js';
 import { isPassthrough } from '../pipeline/ingress-graph.js';
 import type { VadService } from '../pipeline/vad/vad-service.js';
 import type { Provider } from '../providers/types.js';
+import type { EgressClock } from './egress-clock.js';
 import type { FailoverSettings, GuardedLike, SwitchRecord } from './failover.js';
 
 /** The media ends a call can come in on (transports/media-events.ts re-exports it). */
@@ -24,6 +25,9 @@ export interface CallTransport {
    * get at most SHORT_EGRESS_LEAD_MS.
    */
   readonly dropsBufferOnClear?: boolean;
+  /** Hold this connection's writes until `uncork`, so one egress tick's messages leave together. */
+  cork?(): void;
+  uncork?(): void;
 }
 
 /** What `onEnded` is told about the call that ended (a Call is one; this module does not import it). */
@@ -46,6 +50,8 @@ export interface CallOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
+  /** The process's one egress clock (gateway.ts); without it the call's egress keeps a timer of its own. */
+  readonly egressClock?: EgressClock;
   readonly customParameters?: Record<string, string>;
   readonly instructions?: string;
   readonly direction?: 'inbound' | 'outbound';

@@ -89,7 +89,10 @@ export class Call {
           this.#framesOutSlot.count++;
         },
         sendMark: (name) => this.#transport.sendMark(name),
+        cork: () => this.#transport.cork?.(),
+        uncork: () => this.#transport.uncork?.(),
       },
+      clock: opts.egressClock,
       leadMs: opts.transport.dropsBufferOnClear ? opts.media.egressLeadMs : Math.min(opts.media.egressLeadMs, SHORT_EGRESS_LEAD_MS),
       maxQueueMs: opts.media.egressMaxQueueMs,
       onDrop: (n) => {

@@ -3,7 +3,12 @@
  * bounded queue paced in real time to the caller, with a mark after each reply so we learn what the
  * caller actually heard. Pacing here (instead of bursting whole replies to the carrier) is what makes
  * barge-in instant: on `clear()` nothing is left queued anywhere but the short lead.
+ *
+ * Frames are paced by the process's one EgressClock (issue 16), not by a timer per call: the egress is
+ * on the clock while it has audio queued, and each tick writes the frames that came due, together
+ * (corking the socket when there is more than one message).
  */
+import { EgressClock, type ClockMember } from './egress-clock.js';
 import { pcmCodec, type PcmCodec } from '../pipeline/codecs/wire-codec.js';
 import type { AudioFrame, EncodedFrame, WireFormat } from '../pipeline/frame.js';
 import { Resampler } from '../pipeline/resample/resampler.js';
@@ -11,6 +16,12 @@ import { Resampler } from '../pipeline/resample/resampler.js';
 export interface EgressSink {
   sendMedia(payload: Uint8Array): void;
   sendMark(name: string): void;
+  /**
+   * Hold writes until `uncork` (the TCP socket's cork): called around a tick's writes when there is
+   * more than one (frames and a mark, a late tick's frames, a lead burst), so they leave in one send.
+   */
+  cork?(): void;
+  uncork?(): void;
 }
 
 export interface EgressOptions {
@@ -26,11 +37,17 @@ export interface EgressOptions {
   /** The first frame of a reply went out, `ms` after its first provider audio arrived. */
   readonly onFirstFrame?: (ms: number) => void;
   /**
-   * A paced frame went out: the frame before it, of the same reply, had filled the lead with audio still
-   * waiting, so this one went on the timer. |interval - frame duration| in ms: the pacer's precision.
-   * Burst frames (a reply's start or a refill after running dry) are not counted.
+   * A paced frame went out: one that waited in the queue for its time and was written by a clock tick.
+   * In ms, |time written - time due|, where its due time is the clock's scheduled tick at (or first
+   * after) the moment the audio sent ahead of it fell to the lead. So it is the clock's lateness (or
+   * earliness) as this frame saw it, including the time spent writing other calls' frames earlier in
+   * the same tick; it does not add up over a reply. Frames written at once on arrival (a reply's lead
+   * burst, a refill after the queue ran dry) are not counted.
    */
   readonly onPacingJitter?: (ms: number) => void;
+  /** The process's egress clock. Without one the egress makes its own (a timer of its own: tools, tests). */
+  readonly clock?: EgressClock;
+  /** Monotonic ms for the egress's own clock when none is given (ignored with `clock`). */
   readonly now?: () => number;
 }
 
@@ -42,7 +59,7 @@ interface ResponsePlayback {
   ackedMs: number;
 }
 
-export class Egress {
+export class Egress implements ClockMember {
   readonly #codec: PcmCodec;
   readonly #format: WireFormat;
   readonly #sink: EgressSink;
@@ -51,20 +68,22 @@ export class Egress {
   readonly #leadMs: number;
   readonly #maxQueueFrames: number;
   readonly #onDrop: (frames: number) => void;
-  readonly #now: () => number;
+  readonly #clock: EgressClock;
   readonly #opts: EgressOptions;
   #resampler: Resampler | undefined;
   #pending: Int16Array = new Int16Array(0);
   #pendingBytes: Uint8Array = new Uint8Array(0);
   #queue: Item[] = [];
   #queuedFrames = 0;
-  #timer: NodeJS.Timeout | undefined;
+  /** On the clock (audio waits to be due). */
+  #paced = false;
+  /** The items one pump writes, kept to write them together (reused: no allocation per tick). */
+  readonly #out: Item[] = [];
+  #writing = false;
   #playoutEnd = 0;
   #pendingMarks = new Map<string, { responseId: string; atFrame: number }>();
   #playback = new Map<string, ResponsePlayback>();
   #currentResponse: string | undefined;
-  /** The last audio frame written: when, of which reply, and whether audio still waited behind it. */
-  #lastSend = { at: 0, responseId: '', backlog: false };
   #responseStartedAt = new Map<string, number>();
   #framesSent = 0;
   #closed = false;
@@ -79,7 +98,11 @@ export class Egress {
     this.#leadMs = opts.leadMs;
     this.#maxQueueFrames = Math.ceil(opts.maxQueueMs / this.#frameMs);
     this.#onDrop = opts.onDrop;
-    this.#now = opts.now ?? (() => performance.now());
+    this.#clock = opts.clock ?? new EgressClock({ frameMs: this.#frameMs, now: opts.now });
+  }
+
+  #now(): number {
+    return this.#clock.now();
   }
 
   get framesSent(): number {
@@ -193,7 +216,7 @@ export class Egress {
 
   #startResponse(responseId: string): void {
     this.#currentResponse = responseId;
-    this.#responseStartedAt.set(responseId, performance.now());
+    this.#responseStartedAt.set(responseId, this.#now());
     this.#pending = new Int16Array(0);
     this.#pendingBytes = new Uint8Array(0);
     this.#resampler = undefined;
@@ -243,34 +266,45 @@ export class Egress {
     }
   }
 
+  /** New audio or a mark: while off the clock, what is due goes out now (a reply's lead burst). */
   #kick(): void {
-    if (this.#timer !== undefined || this.#queue.length === 0) return;
-    this.#tick();
+    if (this.#paced || this.#queue.length === 0) return;
+    this.#pump(undefined);
+  }
+
+  /** Called by the clock on each tick while this egress has audio waiting. */
+  onTick(dueBy: number): void {
+    this.#pump(dueBy);
   }
 
   #stopClock(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    if (this.#paced) this.#clock.remove(this);
+    this.#paced = false;
     this.#playoutEnd = 0;
   }
 
   /**
-   * Send while the carrier holds less than the lead of unplayed audio, then sleep until it does again.
+   * Send while the carrier holds less than the lead of unplayed audio; what waits goes on the clock.
    * `#playoutEnd` is when everything sent so far finishes playing at the carrier, so a reply that
-   * arrives in one burst and one that trickles in frame by frame are paced alike.
+   * arrives in one burst and one that trickles in frame by frame are paced alike. On a tick (`dueBy`
+   * set) a frame is due once the lead was reached by the tick's scheduled time, so a late tick sends
+   * the frames of the ticks it stands for and no more; off the clock, by now.
    */
-  #tick = (): void => {
-    this.#timer = undefined;
+  #pump(dueBy: number | undefined): void {
     const now = this.#now();
+    const limit = dueBy ?? now;
+    // A sink that pushed audio back into this egress while it writes would get a list of its own.
+    const out = this.#writing ? [] : this.#out;
     while (this.#queue.length > 0) {
       const item = this.#queue[0];
       if (item.kind === 'mark') {
         this.#queue.shift();
         this.#pendingMarks.set(item.name, { responseId: item.responseId, atFrame: this.#framesSent });
-        this.#sink.sendMark(item.name);
+        out.push(item);
         continue;
       }
-      if (this.#playoutEnd - now > this.#leadMs) break;
+      const dueAt = this.#playoutEnd - this.#leadMs;
+      if (dueAt > limit) break;
       this.#queue.shift();
       this.#queuedFrames--;
       this.#framesSent++;
@@ -281,21 +315,39 @@ export class Egress {
         this.#playback.set(item.responseId, playback);
         const startedAt = this.#responseStartedAt.get(item.responseId);
         this.#responseStartedAt.delete(item.responseId);
-        if (startedAt !== undefined) this.#opts.onFirstFrame?.(performance.now() - startedAt);
+        if (startedAt !== undefined) this.#opts.onFirstFrame?.(now - startedAt);
       }
       playback.sentFrames++;
-      const last = this.#lastSend;
-      if (last.backlog && last.responseId === item.responseId) {
-        this.#opts.onPacingJitter?.(Math.abs(now - last.at - this.#frameMs));
-      }
-      last.at = now;
-      last.responseId = item.responseId;
-      // Paced from here: audio waits, and this frame filled the lead, so the next one goes on the timer.
-      // (Frames of a start-of-reply or refill burst go out together; their intervals are not pacing.)
-      last.backlog = this.#queuedFrames > 0 && this.#playoutEnd - now > this.#leadMs;
-      this.#sink.sendMedia(item.payload);
+      // Written by a tick, the frame waited for its time: pacing. Off the clock it went on arrival: a burst.
+      if (dueBy !== undefined) this.#opts.onPacingJitter?.(Math.abs(now - this.#clock.tickFor(dueAt)));
+      out.push(item);
     }
-    if (this.#queue.length === 0) return;
-    this.#timer = setTimeout(this.#tick, Math.max(0, this.#playoutEnd - this.#leadMs - now));
-  };
+    const waiting = this.#queue.length > 0;
+    if (waiting !== this.#paced) {
+      this.#paced = waiting;
+      if (waiting) this.#clock.add(this);
+      else this.#clock.remove(this);
+    }
+    this.#write(out);
+  }
+
+  /** One tick's messages, in order; more than one leave the socket as one write. */
+  #write(out: Item[]): void {
+    if (out.length === 0) return;
+    const sink = this.#sink;
+    const cork = out.length > 1 && sink.cork !== undefined && sink.uncork !== undefined;
+    if (cork) sink.cork?.();
+    const shared = out === this.#out;
+    if (shared) this.#writing = true;
+    try {
+      for (const item of out) {
+        if (item.kind === 'audio') sink.sendMedia(item.payload);
+        else sink.sendMark(item.name);
+      }
+    } finally {
+      out.length = 0;
+      if (shared) this.#writing = false;
+      if (cork) sink.uncork?.();
+    }
+  }
 }

@@ -21,6 +21,7 @@ import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
 import { EgressTranscoder } from '../transports/egress-transcoder.js';
 import type { MediaProtocol, StartEvent, WireFormat } from '../transports/media-events.js';
 import { MediaReorder } from '../transports/media-reorder.js';
+import { corkableSocketOf } from '../transports/socket-cork.js';
 import { StreamTokens, type MediaTransport, type StreamGrantInfo } from './security/stream-tokens.js';
 import { markMediaStarted } from './media-guard.js';
 
@@ -249,6 +250,7 @@ function socketTransport(socket: WebSocket, ctx: MediaSocketContext, format: Wir
     if (socket.readyState === socket.OPEN) socket.send(text);
   };
   const transcoder = EgressTranscoder.needed(format, grant.egress) ? new EgressTranscoder(format, grant.egress) : undefined;
+  const tcp = corkableSocketOf(socket);
   return {
     name: protocol.transport,
     format,
@@ -260,6 +262,8 @@ function socketTransport(socket: WebSocket, ctx: MediaSocketContext, format: Wir
       : (payload) => send(protocol.media(payload)),
     sendMark: (name) => send(protocol.mark(name)),
     sendClear: () => send(protocol.clear()),
+    cork: () => tcp?.cork(),
+    uncork: () => tcp?.uncork(),
     // Twilio and Telnyx drop the audio they hold on `clear`: a long lead costs nothing at barge-in.
     dropsBufferOnClear: true,
     close: (code = 1000, reason = '') => {

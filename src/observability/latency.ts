@@ -4,8 +4,9 @@
  * provider send) and `egress` (provider audio -> frame written toward the caller, for the first frame
  * of each reply; later frames wait for real-time pacing by design, which is not processing).
  * Fixed buffering (resampler filter delay, VAD windows) is reported apart, never mixed in.
- * A third histogram holds egress pacing jitter: |interval between two paced frames of a reply - 20 ms|
- * at the moment each is written, the gateway's own pacing precision (a caller also sees the network's).
+ * A third histogram holds egress pacing jitter: |time written - time due| of each frame the egress
+ * clock paced (see EgressOptions.onPacingJitter), the gateway's own pacing precision (a caller also
+ * sees the network's).
  *
  * Each value also goes into a Prometheus histogram when one is given (createMetrics gives them):
  * those aggregate across processes; the HDR ones give this process's exact tail (p99.9, max) to the

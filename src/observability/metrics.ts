@@ -33,7 +33,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   });
   const pacingJitterHistogram = new Histogram({
     name: 'voice_gateway_egress_frame_jitter_seconds',
-    help: 'Egress pacing precision: |interval between two paced frames of a reply - 20 ms| as each is written; excludes the start-of-reply lead burst',
+    help: 'Egress pacing precision: |time written - time due| of each frame paced by the egress clock (due: the clock tick at which the audio sent ahead fell to the lead); excludes frames sent on arrival (lead burst)',
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
     registers: r,
   });
@@ -69,7 +69,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   });
   new Gauge({
     name: 'voice_gateway_egress_pacing_jitter_seconds',
-    help: 'DEPRECATED (one release; use voice_gateway_egress_frame_jitter_seconds): egress pacing precision, |interval between two paced frames of a reply - 20 ms| (HDR histogram quantiles); excludes the start-of-reply lead burst',
+    help: 'DEPRECATED (one release; use voice_gateway_egress_frame_jitter_seconds): egress pacing precision, |time written - time due| of each paced frame (HDR histogram quantiles); excludes frames sent on arrival (lead burst)',
     labelNames: ['quantile'] as const,
     registers: r,
     // Across --processes a quantile cannot be summed: the worst process's is shown.

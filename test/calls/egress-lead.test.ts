@@ -3,11 +3,13 @@
  * event loop stalls for 100 ms, or when TCP holds the stream back 200 ms to retransmit a segment
  * (issue 12 item 7; figures from bench/egress-lead.bench.ts). The carrier is modelled as both
  * document it: it plays what we sent in order, 20 ms a frame, and is silent when the next frame
- * has not arrived. Fake timers: a stall is time passing with no timer firing.
+ * has not arrived. Time is stepped by hand on the egress clock: a stall is time passing with no timer firing.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Egress } from '../../src/calls/egress.js';
+import { EgressClock } from '../../src/calls/egress-clock.js';
 import { loadConfig } from '../../src/config.js';
+import { ManualTime } from '../support/manual-time.js';
 
 const FRAME_MS = 20;
 
@@ -25,15 +27,16 @@ function playoutGapMs(arrivals: number[]): number {
 }
 
 /** A 4 s reply fed at twice real time; one fault at 2 s; the carrier's arrival time of each frame. */
-async function run(leadMs: number, fault: { stallMs?: number; holdMs?: number }): Promise<number> {
+function run(leadMs: number, fault: { stallMs?: number; holdMs?: number }): number {
+  const time = new ManualTime();
   const sends: number[] = [];
   const egress = new Egress({
     format: { codec: 'mulaw', sampleRate: 8000 },
-    sink: { sendMedia: () => sends.push(Date.now()), sendMark: () => undefined },
+    sink: { sendMedia: () => sends.push(time.now()), sendMark: () => undefined },
     leadMs,
     maxQueueMs: 60_000,
     onDrop: () => undefined,
-    now: () => Date.now(),
+    clock: new EgressClock({ now: time.now, scheduler: time }),
   });
   let pushed = 0;
   let lossAt: number | undefined;
@@ -45,10 +48,10 @@ async function run(leadMs: number, fault: { stallMs?: number; holdMs?: number })
     }
     if (t === 2000 && fault.stallMs) {
       // The event loop is busy: the clock moves, no timer runs.
-      vi.setSystemTime(Date.now() + fault.stallMs);
+      time.stall(fault.stallMs);
     }
-    if (t === 2000 && fault.holdMs) lossAt = Date.now();
-    await vi.advanceTimersByTimeAsync(10);
+    if (t === 2000 && fault.holdMs) lossAt = time.now();
+    time.advance(10);
   }
   egress.close();
   const arrivals = sends.map((s) => (lossAt !== undefined && s >= lossAt && s < lossAt + fault.holdMs! ? lossAt + fault.holdMs! : s));
@@ -56,9 +59,6 @@ async function run(leadMs: number, fault: { stallMs?: number; holdMs?: number })
 }
 
 describe('egress lead', () => {
-  beforeEach(() => vi.useFakeTimers({ now: 0 }));
-  afterEach(() => vi.useRealTimers());
-
   const lead = loadConfig({}).media.egressLeadMs;
 
   it('defaults to a lead measured to ride out a 100 ms stall and a TCP retransmit (250 ms)', () => {
@@ -66,40 +66,38 @@ describe('egress lead', () => {
     expect(loadConfig({ EGRESS_LEAD_MS: '60' }).media.egressLeadMs).toBe(60);
   });
 
-  it('the default leaves no gap across a 100 ms event-loop stall', async () => {
-    expect(await run(lead, { stallMs: 100 })).toBe(0);
+  it('the default leaves no gap across a 100 ms event-loop stall', () => {
+    expect(run(lead, { stallMs: 100 })).toBe(0);
   });
 
-  it('the default leaves no gap across a 200 ms retransmit hold-up', async () => {
-    expect(await run(lead, { holdMs: 200 })).toBe(0);
+  it('the default leaves no gap across a 200 ms retransmit hold-up', () => {
+    expect(run(lead, { holdMs: 200 })).toBe(0);
   });
 
-  it('the old 60 ms lead did leave gaps (what the measurement replaced)', async () => {
-    expect(await run(60, { stallMs: 100 })).toBeGreaterThan(0);
-    expect(await run(60, { holdMs: 200 })).toBeGreaterThan(0);
+  it('the old 60 ms lead did leave gaps (what the measurement replaced)', () => {
+    expect(run(60, { stallMs: 100 })).toBeGreaterThan(0);
+    expect(run(60, { holdMs: 200 })).toBeGreaterThan(0);
   });
 });
 
 describe('egress lead and barge-in', () => {
-  beforeEach(() => vi.useFakeTimers({ now: 0 }));
-  afterEach(() => vi.useRealTimers());
-
-  it('audio sent ahead but not yet played counts as playing, so a barge-in or a switch still clears it', async () => {
+  it('audio sent ahead but not yet played counts as playing, so a barge-in or a switch still clears it', () => {
+    const time = new ManualTime();
     const egress = new Egress({
       format: { codec: 'mulaw', sampleRate: 8000 },
       sink: { sendMedia: () => undefined, sendMark: () => undefined },
       leadMs: 250,
       maxQueueMs: 60_000,
       onDrop: () => undefined,
-      now: () => Date.now(),
+      clock: new EgressClock({ now: time.now, scheduler: time }),
     });
     // 200 ms of a reply, all of it within the lead: sent at once, nothing left queued here.
     egress.pushAudio({ samples: new Int16Array(1600).fill(500), sampleRate: 8000, seq: 0, timestampMs: 0 }, 'r');
     expect(egress.queuedFrames).toBe(0);
     expect(egress.playing).toBe(true);
-    await vi.advanceTimersByTimeAsync(150);
+    time.advance(150);
     expect(egress.playing).toBe(true);
-    await vi.advanceTimersByTimeAsync(60);
+    time.advance(60);
     expect(egress.playing).toBe(false);
     egress.close();
   });

@@ -1,123 +1,313 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+/**
+ * Egress on the process's shared clock, stepped by hand (ManualTime): no real or fake timers, so every
+ * send time, drop and jitter figure is exact.
+ */
+import { describe, expect, it } from 'vitest';
 import { Egress } from '../../src/calls/egress.js';
+import { EgressClock } from '../../src/calls/egress-clock.js';
 import { decodeMulaw } from '../../src/pipeline/codecs/g711.js';
+import { ManualTime } from '../support/manual-time.js';
 
-function setup(opts: { leadMs?: number; maxQueueMs?: number } = {}) {
-  const sent: { t: number; kind: 'media' | 'mark'; payload?: Uint8Array; name?: string }[] = [];
+type Sent = { t: number; kind: 'media' | 'mark' | 'cork' | 'uncork'; payload?: Uint8Array; name?: string };
+
+function shared(time = new ManualTime()) {
+  return { time, clock: new EgressClock({ now: time.now, scheduler: time }) };
+}
+
+function setup(opts: { leadMs?: number; maxQueueMs?: number; time?: ManualTime; clock?: EgressClock } = {}) {
+  const time = opts.time ?? new ManualTime();
+  const clock = opts.clock ?? new EgressClock({ now: time.now, scheduler: time });
+  const sent: Sent[] = [];
   const drops: number[] = [];
   const jitter: number[] = [];
+  const played: string[] = [];
+  const firstFrame: number[] = [];
   const egress = new Egress({
     format: { codec: 'mulaw', sampleRate: 8000 },
     sink: {
-      sendMedia: (payload) => sent.push({ t: Date.now(), kind: 'media', payload }),
-      sendMark: (name) => sent.push({ t: Date.now(), kind: 'mark', name }),
+      sendMedia: (payload) => sent.push({ t: time.now(), kind: 'media', payload }),
+      sendMark: (name) => sent.push({ t: time.now(), kind: 'mark', name }),
+      cork: () => sent.push({ t: time.now(), kind: 'cork' }),
+      uncork: () => sent.push({ t: time.now(), kind: 'uncork' }),
     },
     leadMs: opts.leadMs ?? 40,
     maxQueueMs: opts.maxQueueMs ?? 60_000,
     onDrop: (n) => drops.push(n),
     onPacingJitter: (ms) => jitter.push(ms),
-    now: () => Date.now(),
+    onPlayed: (id) => played.push(id),
+    onFirstFrame: (ms) => firstFrame.push(ms),
+    clock,
   });
-  return { egress, sent, drops, jitter };
+  const media = () => sent.filter((s) => s.kind === 'media');
+  return { egress, sent, media, drops, jitter, played, firstFrame, time, clock };
 }
 
 const tone = (n: number, rate: number) => Int16Array.from({ length: n }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)));
 
-describe('egress', () => {
-  beforeEach(() => vi.useFakeTimers({ now: 0 }));
-  afterEach(() => vi.useRealTimers());
+/** `frames` 20 ms mu-law frames whose bytes all hold the frame's index, to follow each one. */
+const numbered = (frames: number, from = 0) => {
+  const payload = new Uint8Array(frames * 160);
+  for (let i = 0; i < frames; i++) payload.fill((from + i) % 256, i * 160, (i + 1) * 160);
+  return { codec: 'mulaw' as const, payload, sampleRate: 8000, seq: 0, timestampMs: 0, sampleCount: frames * 160 };
+};
 
+describe('egress', () => {
   it('resamples, encodes and paces 20 ms frames in real time after the lead', () => {
-    const { egress, sent } = setup({ leadMs: 40 });
+    const { egress, sent, media, time } = setup({ leadMs: 40 });
     egress.pushAudio({ samples: tone(16000, 16000), sampleRate: 16000, seq: 0, timestampMs: 0 }, 'r1'); // 1 s at 16 kHz
     egress.endResponse('r1');
     // Lead: the first frame plus two more go at once.
-    expect(sent.filter((s) => s.kind === 'media').length).toBe(3);
-    vi.advanceTimersByTime(200);
-    expect(sent.filter((s) => s.kind === 'media').length).toBe(13);
-    vi.advanceTimersByTime(2000);
-    const media = sent.filter((s) => s.kind === 'media');
+    expect(media().length).toBe(3);
+    time.advance(200);
+    expect(media().length).toBe(13);
+    time.advance(2000);
     // 1 s of audio plus the resampler's tail, padded to whole frames.
-    expect(media.length).toBeGreaterThanOrEqual(50);
-    expect(media.length).toBeLessThanOrEqual(53);
-    for (const m of media) expect(m.payload!.length).toBe(160);
+    expect(media().length).toBeGreaterThanOrEqual(50);
+    expect(media().length).toBeLessThanOrEqual(53);
+    for (const m of media()) expect(m.payload!.length).toBe(160);
     // Steady state: one frame per 20 ms.
-    const times = media.slice(3, 40).map((m) => m.t);
+    const times = media().slice(3, 40).map((m) => m.t);
     for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBe(20);
-    // The mark goes right after the last frame.
-    expect(sent.at(-1)).toMatchObject({ kind: 'mark', name: 'end:r1' });
+    // The mark goes right after the last frame, in the same tick (corked with it).
+    expect(sent.slice(-4).map((s) => s.kind)).toEqual(['cork', 'media', 'mark', 'uncork']);
+    expect(sent.at(-2)).toMatchObject({ kind: 'mark', name: 'end:r1' });
     // Audio survives the trip: the decoded tone is loud.
-    const pcm = decodeMulaw(media[20].payload!);
+    const pcm = decodeMulaw(media()[20].payload!);
     expect(Math.max(...pcm)).toBeGreaterThan(6000);
   });
 
+  it('sends frames in order: the lead burst at once, then one per tick', () => {
+    const { egress, media, time } = setup({ leadMs: 60 });
+    egress.pushAudio(numbered(20), 'r1');
+    expect(media().map((m) => m.t)).toEqual([0, 0, 0, 0]);
+    time.advance(1000);
+    expect(media().map((m) => m.payload![0])).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(media().map((m) => m.t)).toEqual([0, 0, 0, 0, ...Array.from({ length: 16 }, (_, i) => 20 * (i + 1))]);
+  });
+
   it('paces a reply that arrives one frame per event as strictly as one that arrives in a burst', () => {
-    const { egress, sent } = setup({ leadMs: 60 });
+    const { egress, media, time } = setup({ leadMs: 60 });
     const all = tone(8000 * 2, 8000);
     for (let i = 0; i < 100; i++) {
       egress.pushAudio({ samples: all.subarray(i * 160, (i + 1) * 160), sampleRate: 8000, seq: i, timestampMs: i * 20 }, 'r1');
     }
     egress.endResponse('r1');
     // Only the lead (60 ms) plus the frame now playing may be ahead of real time.
-    expect(sent.filter((s) => s.kind === 'media').length).toBe(4);
-    vi.advanceTimersByTime(1000);
-    expect(sent.filter((s) => s.kind === 'media').length).toBe(54);
+    expect(media().length).toBe(4);
+    time.advance(1000);
+    expect(media().length).toBe(54);
   });
 
   it('reports pacing jitter for paced frames only: not the lead burst, not a starved queue', () => {
-    const { egress, sent, jitter } = setup({ leadMs: 60 });
+    const { egress, media, jitter, time } = setup({ leadMs: 60 });
     egress.pushAudio({ samples: tone(160 * 30, 8000), sampleRate: 8000, seq: 0, timestampMs: 0 }, 'r1');
-    vi.advanceTimersByTime(1000);
-    expect(sent.filter((s) => s.kind === 'media')).toHaveLength(30);
-    // 4 frames of lead go at once; the 26 after them are paced, each exactly 20 ms after the last.
+    time.advance(1000);
+    expect(media()).toHaveLength(30);
+    // 4 frames of lead go at once; the 26 after them are paced, each on its tick.
     expect(jitter).toEqual(new Array(26).fill(0));
 
     // The same reply refilled after running dry: the refill's lead burst is not pacing; what follows is.
     egress.pushAudio({ samples: tone(160 * 10, 8000), sampleRate: 8000, seq: 30, timestampMs: 600 }, 'r1');
-    vi.advanceTimersByTime(1000);
+    time.advance(1000);
     expect(jitter).toEqual(new Array(26 + 6).fill(0));
 
     // A reply that trickles in slower than real time starves the queue: its gaps are the provider's, not pacing.
     jitter.length = 0;
     for (let i = 0; i < 10; i++) {
       egress.pushAudio({ samples: tone(160, 8000), sampleRate: 8000, seq: i, timestampMs: i * 20 }, 'r2');
-      vi.advanceTimersByTime(40);
+      time.advance(40);
     }
     expect(jitter).toEqual([]);
   });
 
-  it('is playing until the end mark is echoed, and reports heard time', () => {
-    const { egress } = setup({ leadMs: 0 });
+  it('reports the first frame of each reply once, with the time since its first audio', () => {
+    const { egress, firstFrame, time } = setup({ leadMs: 0 });
+    egress.pushAudio(numbered(1), 'r1'); // partial frames wait for more: none here
+    egress.endResponse('r1');
+    time.advance(100);
+    const half = numbered(1);
+    egress.pushAudio({ ...half, payload: half.payload.subarray(0, 80), sampleCount: 80 }, 'r2');
+    time.advance(30);
+    egress.endResponse('r2'); // the half frame, padded, goes now: 30 ms after r2's first audio
+    expect(firstFrame).toEqual([0, 30]);
+  });
+
+  it('is playing until the end mark is echoed, reports heard time, and tells who played', () => {
+    const { egress, played, time } = setup({ leadMs: 0 });
     egress.pushAudio({ samples: tone(8000, 8000), sampleRate: 8000, seq: 0, timestampMs: 0 }, 'r1');
     egress.endResponse('r1');
-    vi.advanceTimersByTime(300);
+    time.advance(300);
     expect(egress.playing).toBe(true);
-    expect(egress.heardMs('r1')).toBeGreaterThanOrEqual(280);
-    expect(egress.heardMs('r1')).toBeLessThanOrEqual(320);
-    vi.advanceTimersByTime(2000);
+    expect(egress.heardMs('r1')).toBe(300);
+    time.advance(2000);
     expect(egress.queuedFrames).toBe(0);
     expect(egress.playing).toBe(true); // sent, not yet confirmed played
+    egress.onMark('end:r2'); // not ours: ignored
+    expect(played).toEqual([]);
     egress.onMark('end:r1');
     expect(egress.playing).toBe(false);
+    expect(played).toEqual(['r1']);
   });
 
-  it('drops the queue on clear and sends nothing more', () => {
-    const { egress, sent } = setup({ leadMs: 0 });
-    egress.pushAudio({ samples: tone(8000, 8000), sampleRate: 8000, seq: 0, timestampMs: 0 }, 'r1');
+  it('sends a mark after each reply, each after its own audio', () => {
+    const { egress, sent, time } = setup({ leadMs: 20 });
+    egress.pushAudio(numbered(3), 'r1');
     egress.endResponse('r1');
-    vi.advanceTimersByTime(100);
-    const before = sent.length;
-    const dropped = egress.clear();
-    expect(dropped).toBeGreaterThan(40);
-    vi.advanceTimersByTime(2000);
-    expect(sent.length).toBe(before);
-    expect(egress.playing).toBe(false);
+    egress.pushAudio(numbered(2, 10), 'r2');
+    egress.endResponse('r2');
+    time.advance(1000);
+    const wire = sent.filter((s) => s.kind === 'media' || s.kind === 'mark').map((s) => (s.kind === 'mark' ? s.name : s.payload![0]));
+    expect(wire).toEqual([0, 1, 2, 'end:r1', 10, 11, 'end:r2']);
   });
 
-  it('drops the oldest audio past the bound and counts it', () => {
-    const { egress, drops } = setup({ leadMs: 0, maxQueueMs: 1000 });
-    egress.pushAudio({ samples: tone(8000 * 3, 8000), sampleRate: 8000, seq: 0, timestampMs: 0 }, 'r1');
-    expect(egress.queuedFrames).toBeLessThanOrEqual(50);
-    expect(drops.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(99);
+  it('clear() mid-reply leaves nothing queued, takes the egress off the clock, and the next reply starts afresh', () => {
+    const { egress, media, time, clock } = setup({ leadMs: 40 });
+    egress.pushAudio(numbered(50), 'r1');
+    egress.endResponse('r1');
+    time.advance(100);
+    expect(media()).toHaveLength(8);
+    expect(clock.members).toBe(1);
+    expect(egress.clear()).toBe(42);
+    expect(egress.queuedFrames).toBe(0);
+    expect(egress.playing).toBe(false);
+    expect(clock.members).toBe(0);
+    expect(time.pending).toBe(0);
+    time.advance(2000);
+    expect(media()).toHaveLength(8);
+    // Audio of the cleared reply still arriving after the barge-in starts no pacing of its own until pushed again.
+    egress.pushAudio(numbered(5, 100), 'r2');
+    expect(media().slice(8).map((m) => [m.t, m.payload![0]])).toEqual([[2100, 100], [2100, 101], [2100, 102]]);
+    time.advance(100);
+    expect(media().slice(8).map((m) => m.payload![0])).toEqual([100, 101, 102, 103, 104]);
+  });
+
+  it('drops the oldest audio past the bound and counts each frame dropped', () => {
+    const { egress, drops, media, time } = setup({ leadMs: 0, maxQueueMs: 1000 });
+    egress.pushAudio(numbered(150), 'r1'); // 3 s into a 1 s bound
+    expect(drops.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(egress.queuedFrames).toBe(49);
+    time.advance(2000);
+    // The newest 50 frames survive, in order.
+    expect(media().map((m) => m.payload![0])).toEqual(Array.from({ length: 50 }, (_, i) => 100 + i));
+  });
+
+  it('writes a late tick\'s frames together, corked, and only those that came due', () => {
+    const { egress, sent, media, jitter, time } = setup({ leadMs: 60 });
+    egress.pushAudio(numbered(30), 'r1');
+    time.advance(40); // ticks at 20 and 40: one frame each
+    expect(media()).toHaveLength(6);
+    time.stall(45); // the loop is busy: the tick due at 60 runs at 85
+    const before = sent.length;
+    time.advance(0);
+    // Due by 80 (the last tick time passed): the frames of ticks 60 and 80, not the one of 100.
+    expect(sent.slice(before).map((s) => s.kind)).toEqual(['cork', 'media', 'media', 'uncork']);
+    expect(jitter.slice(-2)).toEqual([25, 5]);
+    time.advance(15); // the next tick keeps the schedule: 100, not 105
+    expect(media().at(-1)!.t).toBe(100);
+    expect(jitter.at(-1)).toBe(0);
+  });
+
+  it('loses nothing when the sink pushes more audio while a burst is being written', () => {
+    const time = new ManualTime();
+    const sent: number[] = [];
+    let again = true;
+    const egress: Egress = new Egress({
+      format: { codec: 'mulaw', sampleRate: 8000 },
+      sink: {
+        sendMedia: (p) => {
+          sent.push(p[0]);
+          if (again) {
+            again = false;
+            egress.pushAudio(numbered(2, 4), 'r');
+          }
+        },
+        sendMark: () => undefined,
+      },
+      leadMs: 60,
+      maxQueueMs: 60_000,
+      onDrop: () => undefined,
+      clock: new EgressClock({ now: time.now, scheduler: time }),
+    });
+    egress.pushAudio(numbered(4), 'r');
+    time.advance(100);
+    expect(sent).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+});
+
+describe('egress on a shared clock', () => {
+  it('100 egresses share one timer, each paced a frame per tick', () => {
+    const { time, clock } = shared();
+    const calls = Array.from({ length: 100 }, () => setup({ leadMs: 60, time, clock }));
+    calls.forEach((c, i) => {
+      time.advance(i % 7); // replies start at scattered times
+      c.egress.pushAudio(numbered(50), 'r');
+      c.egress.endResponse('r');
+    });
+    expect(time.pending).toBe(1);
+    expect(clock.members).toBe(100);
+    const setBefore = time.delays.length;
+    const ticksBefore = clock.ticks;
+    time.advance(500);
+    // One timer set per tick, for all of them.
+    expect(clock.ticks - ticksBefore).toBe(25);
+    expect(time.delays.length - setBefore).toBe(25);
+    expect(time.pending).toBe(1);
+    for (const c of calls) {
+      const paced = c.media().slice(4).map((m) => m.t);
+      for (let i = 1; i < paced.length; i++) expect(paced[i] - paced[i - 1]).toBe(20);
+      expect(c.jitter.every((j) => j === 0)).toBe(true);
+    }
+    time.advance(2000);
+    for (const c of calls) expect(c.media()).toHaveLength(50);
+    // All done: no timer left.
+    expect(time.pending).toBe(0);
+    expect(clock.running).toBe(false);
+  });
+
+  it('a reply starting between ticks is paced on the shared ticks, never ahead of its lead', () => {
+    const { time, clock } = shared();
+    const a = setup({ leadMs: 60, time, clock });
+    const b = setup({ leadMs: 60, time, clock });
+    a.egress.pushAudio(numbered(20), 'ra');
+    time.advance(7);
+    b.egress.pushAudio(numbered(10), 'rb');
+    time.advance(100);
+    // b's lead burst at 7 holds until 87; its next frame is due once 60 ms are left (27), written on the tick of 40.
+    expect(b.media().map((m) => m.t)).toEqual([7, 7, 7, 7, 40, 60, 80, 100]);
+    expect(b.jitter).toEqual([0, 0, 0, 0]);
+    expect(time.pending).toBe(1);
+  });
+
+  it('an idle egress sets no timer', () => {
+    const { time, clock } = shared();
+    const { egress, media } = setup({ leadMs: 60, time, clock });
+    expect(time.pending).toBe(0);
+    // A reply that fits in the lead goes at once and leaves nothing to pace.
+    egress.pushAudio(numbered(3), 'r');
+    egress.endResponse('r');
+    expect(media()).toHaveLength(3);
+    expect(time.pending).toBe(0);
+    expect(clock.running).toBe(false);
+    egress.pushAudio(numbered(10), 'r2');
+    expect(time.pending).toBe(1);
+    time.advance(1000);
+    expect(time.pending).toBe(0);
+    egress.close();
+  });
+
+  it('without a shared clock an egress keeps its own, as before', () => {
+    const time = new ManualTime();
+    const sent: number[] = [];
+    const egress = new Egress({
+      format: { codec: 'mulaw', sampleRate: 8000 },
+      sink: { sendMedia: (p) => sent.push(p[0]), sendMark: () => undefined },
+      leadMs: 0,
+      maxQueueMs: 60_000,
+      onDrop: () => undefined,
+      now: time.now,
+    });
+    egress.pushAudio(numbered(3), 'r');
+    expect(sent).toEqual([0]);
+    egress.close();
   });
 });
