@@ -11,9 +11,9 @@
  * clock restarts then).
  *
  * An egress's frame comes due when the audio ahead of the caller falls to the lead; it is written on
- * the first tick at or after that moment, so between ticks the caller's buffer may dip up to one frame
- * below the lead (a timer per call fired at the moment itself). Writing on the tick before instead
- * would keep the buffer at the lead or above, with up to a frame more audio ahead at a barge-in.
+ * the last tick at or before that moment, so the caller's buffer never dips below the lead between
+ * ticks (at the cost of up to one frame more audio ahead at a barge-in, which a carrier that drops
+ * its buffer on `clear` never plays).
  *
  * Made once in `gateway.ts` and passed down (call manager -> call -> egress); time and timers are
  * injected, so tests step it by hand.
@@ -101,8 +101,18 @@ export class EgressClock {
   }
 
   /**
-   * The scheduled tick at which a frame that comes due at `t` is written: the first at or after it.
-   * While idle there is no schedule, and `t` itself is returned.
+   * The last scheduled tick at or before `t`: where a frame that comes due at `t` is written (see the
+   * header). While idle there is no schedule, and `t` itself is returned.
+   */
+  tickAtOrBefore(t: number): number {
+    if (!this.#running) return t;
+    const k = Math.floor((t - this.#origin) / this.#frameMs + EPSILON_MS);
+    return this.#origin + k * this.#frameMs;
+  }
+
+  /**
+   * The first scheduled tick at or after `t`. While idle there is no schedule, and `t` itself is
+   * returned.
    */
   tickFor(t: number): number {
     if (!this.#running) return t;

@@ -287,12 +287,14 @@ export class Egress implements ClockMember {
    * Send while the carrier holds less than the lead of unplayed audio; what waits goes on the clock.
    * `#playoutEnd` is when everything sent so far finishes playing at the carrier, so a reply that
    * arrives in one burst and one that trickles in frame by frame are paced alike. On a tick (`dueBy`
-   * set) a frame is due once the lead was reached by the tick's scheduled time, so a late tick sends
-   * the frames of the ticks it stands for and no more; off the clock, by now.
+   * set) a frame goes if the lead would be reached before the next scheduled tick, so the caller's
+   * buffer never dips below the lead between ticks, and a late tick sends the frames of the ticks it
+   * stands for and no more; off the clock, by now.
    */
   #pump(dueBy: number | undefined): void {
     const now = this.#now();
-    const limit = dueBy ?? now;
+    // A frame due exactly at the next tick waits for it (the margin absorbs float error).
+    const limit = dueBy === undefined ? now : dueBy + this.#frameMs - 1e-6;
     // A sink that pushed audio back into this egress while it writes would get a list of its own.
     const out = this.#writing ? [] : this.#out;
     while (this.#queue.length > 0) {
@@ -304,7 +306,7 @@ export class Egress implements ClockMember {
         continue;
       }
       const dueAt = this.#playoutEnd - this.#leadMs;
-      if (dueAt > limit) break;
+      if (dueBy === undefined ? dueAt > limit : dueAt >= limit) break;
       this.#queue.shift();
       this.#queuedFrames--;
       this.#framesSent++;
@@ -319,7 +321,7 @@ export class Egress implements ClockMember {
       }
       playback.sentFrames++;
       // Written by a tick, the frame waited for its time: pacing. Off the clock it went on arrival: a burst.
-      if (dueBy !== undefined) this.#opts.onPacingJitter?.(Math.abs(now - this.#clock.tickFor(dueAt)));
+      if (dueBy !== undefined) this.#opts.onPacingJitter?.(Math.abs(now - this.#clock.tickAtOrBefore(dueAt)));
       out.push(item);
     }
     const waiting = this.#queue.length > 0;
