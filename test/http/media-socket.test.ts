@@ -17,8 +17,8 @@ import type { GrantStore } from '../../src/store/grant-store.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { telnyxMessages, twilioMessages } from '../../src/simulator/network-messages.js';
-import { TelnyxProtocol } from '../../src/transports/telnyx/protocol.js';
-import { TwilioProtocol } from '../../src/transports/twilio/protocol.js';
+import { TelnyxProtocol } from '../../src/carriers/telnyx/protocol.js';
+import { TwilioProtocol } from '../../src/carriers/twilio/protocol.js';
 
 /** The parts of a ws WebSocket handleMediaSocket uses. */
 class FakeSocket extends EventEmitter {

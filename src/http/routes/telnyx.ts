@@ -15,7 +15,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import { TelnyxProtocol } from '../../transports/telnyx/protocol.js';
+import { TelnyxProtocol } from '../../carriers/telnyx/protocol.js';
 import { WebhookEvents } from '../../carriers/webhook-events.js';
 import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket, type ClaimedGrant } from '../media-socket.js';

@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import { TwilioProtocol } from '../../transports/twilio/protocol.js';
+import { TwilioProtocol } from '../../carriers/twilio/protocol.js';
 import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
