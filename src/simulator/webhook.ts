@@ -4,6 +4,7 @@
  */
 import { twilioSignature } from '../carriers/twilio/signature.js';
 import { telnyxSign } from '../carriers/telnyx/signature.js';
+import type { CarrierName } from '../carriers/carrier-name.js';
 import type { WireCodec } from '../pipeline/frame.js';
 
 export interface StreamTarget {
@@ -22,7 +23,7 @@ export interface StreamTarget {
 const TEXML_CODECS: Record<string, Exclude<WireCodec, 'pcm16'>> = { PCMU: 'mulaw', PCMA: 'alaw', L16: 'l16' };
 
 export interface WebhookOptions {
-  readonly transport: 'twilio' | 'telnyx';
+  readonly transport: CarrierName;
   /** The gateway's public base URL (what it signs against). */
   readonly baseUrl: string;
   readonly carrierCallId: string;

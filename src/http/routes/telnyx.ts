@@ -15,13 +15,13 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import { TelnyxProtocol } from '../../carriers/telnyx/protocol.js';
+import { telnyxCarrier } from '../../carriers/telnyx/index.js';
 import { WebhookEvents } from '../../carriers/webhook-events.js';
 import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket, type ClaimedGrant } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
 import { TelnyxVerifier } from '../../carriers/telnyx/signature.js';
-import { TELNYX_MEDIA_PATH, telnyxConnectStream, telnyxEgressFormat, telnyxStreamSetup, telnyxStreamToken } from '../../carriers/telnyx/media-stream.js';
+import { telnyxConnectStream, telnyxEgressFormat, telnyxStreamSetup, telnyxStreamToken } from '../../carriers/telnyx/media-stream.js';
 import { answerWithinWebhook, inboundCallToAnswer, parseTelnyxWebhook, type TelnyxWebhook } from '../../carriers/telnyx/webhook.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
@@ -122,7 +122,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
 
   const onMediaSocket = (socket: Parameters<typeof handleMediaSocket>[0], request: FastifyRequest) => {
     handleMediaSocket(socket, {
-      protocol: new TelnyxProtocol(),
+      protocol: telnyxCarrier.protocol(),
       calls: ctx.calls,
       tokens: ctx.tokens,
       metrics: ctx.metrics,
@@ -134,7 +134,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     });
   };
 
-  app.get(`${TELNYX_MEDIA_PATH}/:token`, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
+  app.get(`${telnyxCarrier.mediaPath}/:token`, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
   // Older stream URLs (?token=) and the stream auth header on the bare path.
-  app.get(TELNYX_MEDIA_PATH, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
+  app.get(telnyxCarrier.mediaPath, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
 }

@@ -9,12 +9,12 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import { TwilioProtocol } from '../../carriers/twilio/protocol.js';
+import { twilioCarrier } from '../../carriers/twilio/index.js';
 import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
 import { verifyTwilioWebhook } from '../../carriers/twilio/signature.js';
-import { TWILIO_MEDIA_PATH, twilioConnectStream, twilioMediaUrl } from '../../carriers/twilio/media-stream.js';
+import { twilioConnectStream, twilioMediaUrl } from '../../carriers/twilio/media-stream.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
 
@@ -61,7 +61,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.get(
-    TWILIO_MEDIA_PATH,
+    twilioCarrier.mediaPath,
     {
       websocket: true,
       // No allowlist: media sockets come from any public address (see the header comment). Twilio signs the handshake over the wss:// URL with no params.
@@ -69,7 +69,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     },
     (socket, request) => {
       handleMediaSocket(socket, {
-        protocol: new TwilioProtocol(),
+        protocol: twilioCarrier.protocol(),
         calls: ctx.calls,
         tokens: ctx.tokens,
         metrics: ctx.metrics,
