@@ -30,7 +30,7 @@ import type { CarrierUpdate } from '../store/call-store.js';
 import { telnyxEventUpdate } from './telnyx/status.js';
 import { twilioStatusUpdate } from './twilio/status.js';
 import { CarrierCallError, carrierErrorOutcome, type CarrierName } from './carrier-errors.js';
-import type { CarrierLegs } from './carrier-legs.js';
+import type { CarrierLegs } from './telnyx/legs.js';
 import { commandIdFor, type TelnyxCallControl } from './telnyx/call-control.js';
 import { createTwilioCalls, type TwilioCalls } from './twilio/rest-client.js';
 import { untilAborted } from '../util/abort.js';
