@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { twilioSignature } from '../carriers/twilio/signature.js';
 import { callWebhook } from '../simulator/webhook.js';
 import type { CarrierName } from '../carriers/carrier-name.js';
 import { CARRIERS } from '../carriers/descriptors.js';
@@ -206,8 +205,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         to: '+15550199',
         twilioAuthToken: opts.twilioAuthToken,
       });
-      const headers: Record<string, string> = {};
-      if (opts.transport === 'twilio' && opts.twilioAuthToken) headers['x-twilio-signature'] = twilioSignature(opts.twilioAuthToken, target.url.split('?')[0]);
+      const headers = CARRIERS[opts.transport].network.signHandshake(opts, target.url);
       const ws = new WebSocket(target.url, { headers, perMessageDeflate: false });
       c.ws = ws;
       await new Promise<void>((resolve, reject) => {

@@ -33,6 +33,8 @@ import { CarrierCallError, carrierErrorOutcome, type CarrierName } from './carri
 import type { CarrierLegs } from './telnyx/legs.js';
 import { commandIdFor, type TelnyxCallControl } from './telnyx/call-control.js';
 import { createTwilioCalls, type TwilioCalls } from './twilio/rest-client.js';
+import { twilioCarrier } from './twilio/index.js';
+import { telnyxCarrier } from './telnyx/index.js';
 import { untilAborted } from '../util/abort.js';
 
 /** How long a placed call's answer waits for its record to reach the shared call log. */
@@ -203,7 +205,7 @@ export class CallControl {
 
   async #dialTwilio(p: PreparedCall, token: string): Promise<string> {
     const twilio = this.#carrierFor('twilio', 'dial') as TwilioCalls;
-    const status = this.#d.config.calls.statusCallbacks ? `${this.#publicUrl}/twilio/status?callId=${encodeURIComponent(p.callId)}` : undefined;
+    const status = this.#d.config.calls.statusCallbacks ? `${this.#publicUrl}${twilioCarrier.paths.status}?callId=${encodeURIComponent(p.callId)}` : undefined;
     const { sid } = await twilio.dial({
       to: p.to,
       from: p.from,
@@ -227,7 +229,7 @@ export class CallControl {
       clientState: Buffer.from(JSON.stringify({ callId: p.callId }), 'utf8').toString('base64'),
       // One dial per call of ours: a request repeated after a lost answer places no second call.
       commandId: commandIdFor('dial', p.callId),
-      webhookUrl: config.calls.statusCallbacks ? `${this.#publicUrl}/telnyx/webhook` : undefined,
+      webhookUrl: config.calls.statusCallbacks ? `${this.#publicUrl}${telnyxCarrier.paths.status}` : undefined,
       answeringMachineDetection: p.machineDetection === undefined ? undefined : p.machineDetection === 'detect' ? 'detect' : 'detect_beep',
       ringTimeoutS: this.#ringTimeoutS,
     });

@@ -11,7 +11,6 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
 import type { WireCodec } from '../pipeline/frame.js';
-import { twilioSignature } from '../carriers/twilio/signature.js';
 import { DtmfDetector } from '../pipeline/dtmf.js';
 import { callWebhook } from './webhook.js';
 import type { CarrierName } from '../carriers/carrier-name.js';
@@ -117,10 +116,7 @@ export async function simulateCall(opts: SimulatedCallOptions): Promise<Simulate
       telnyxSecretKey: opts.telnyxSecretKey,
       retries: opts.webhookRetries,
     }));
-  const headers: Record<string, string> = {};
-  if (opts.transport === 'twilio' && opts.twilioAuthToken) {
-    headers['x-twilio-signature'] = twilioSignature(opts.twilioAuthToken, target.url.split('?')[0]);
-  }
+  const headers = carrier.network.signHandshake(opts, target.url);
   const ws = new WebSocket(target.url, { headers });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());

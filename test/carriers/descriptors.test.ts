@@ -9,6 +9,9 @@ import { CARRIER_LIST, CARRIERS } from '../../src/carriers/descriptors.js';
 import { parseOutboundRequest } from '../../src/carriers/call-requests.js';
 import { CARRIER_ROUTES } from '../../src/http/routes/carriers.js';
 import { redactStreamTokens } from '../../src/http/security/stream-tokens.js';
+import { TelnyxVerifier } from '../../src/carriers/telnyx/signature.js';
+import { verifyTwilioWebhook } from '../../src/carriers/twilio/signature.js';
+import nacl from 'tweetnacl';
 
 const HEX = '0123456789abcdef0123456789abcdef';
 
@@ -20,7 +23,7 @@ describe('carrier descriptors', () => {
   });
 
   it('give distinct media paths', () => {
-    const paths = CARRIER_LIST.map((c) => c.mediaPath);
+    const paths = CARRIER_LIST.map((c) => c.paths.media);
     expect(new Set(paths).size).toBe(paths.length);
     for (const p of paths) expect(p).toMatch(/^\/[a-z0-9/-]+$/);
   });
@@ -42,8 +45,8 @@ describe('carrier descriptors', () => {
   });
 
   it.each(CARRIER_NAMES)('%s: a token in its media path never reaches a log line', (name) => {
-    const url = `wss://gw.example${CARRIERS[name].mediaPath}/secret-token?x=1`;
-    expect(redactStreamTokens(url)).toBe(`wss://gw.example${CARRIERS[name].mediaPath}/[redacted]?x=1`);
+    const url = `wss://gw.example${CARRIERS[name].paths.media}/secret-token?x=1`;
+    expect(redactStreamTokens(url)).toBe(`wss://gw.example${CARRIERS[name].paths.media}/[redacted]?x=1`);
   });
 
   it('the API takes exactly the carrier names as transport, and names them when refusing another', () => {
@@ -53,5 +56,28 @@ describe('carrier descriptors', () => {
     }
     for (const other of ['webrtc', 'TWILIO', '', undefined, 1, '__proto__']) expect(isCarrierName(other)).toBe(false);
     expect(() => parseOutboundRequest({ transport: 'webrtc', to: '+15550100', from: '+15550199' }, 'c')).toThrow('\'transport\' must be "twilio" or "telnyx"');
+  });
+
+  it("sign the simulated webhooks and handshakes so that the gateway's own verifiers accept them", () => {
+    const keys = nacl.sign.keyPair();
+    const creds = { twilioAuthToken: 'tw-token', telnyxSecretKey: keys.secretKey };
+    const params = { CallSid: 'CA1', From: '+15550100' };
+    const body = new URLSearchParams(params).toString();
+    const nowS = 1_800_000_000;
+    for (const attempt of [0, 1]) {
+      const tw = CARRIERS.twilio.network.signWebhook(creds, { url: 'https://gw.example/twilio/voice', params, body, nowS, attempt });
+      expect(verifyTwilioWebhook(['tw-token'], { headers: tw, url: 'https://gw.example/twilio/voice', body: { contentType: 'application/x-www-form-urlencoded', raw: body } })).toEqual({ ok: true });
+      expect(verifyTwilioWebhook(['other'], { headers: tw, url: 'https://gw.example/twilio/voice', body: { contentType: 'application/x-www-form-urlencoded', raw: body } }).ok).toBe(false);
+    }
+    const verifier = new TelnyxVerifier({ publicKeyBase64: Buffer.from(keys.publicKey).toString('base64'), now: () => nowS * 1000 });
+    const first = CARRIERS.telnyx.network.signWebhook(creds, { url: 'https://gw.example/telnyx/texml', params, body, nowS, attempt: 0 });
+    const retry = CARRIERS.telnyx.network.signWebhook(creds, { url: 'https://gw.example/telnyx/texml', params, body, nowS, attempt: 1 });
+    // A retry is a new delivery, signed anew: not refused as a replay of the first.
+    expect(verifier.verifyRequest(first, body)).toEqual({ ok: true });
+    expect(verifier.verifyRequest(retry, body)).toEqual({ ok: true });
+    const url = 'wss://gw.example/twilio/media?x=1';
+    expect(verifyTwilioWebhook(['tw-token'], { headers: CARRIERS.twilio.network.signHandshake(creds, url), url: 'wss://gw.example/twilio/media' })).toEqual({ ok: true });
+    expect(CARRIERS.telnyx.network.signHandshake(creds, 'wss://gw.example/telnyx/media/t')).toEqual({});
+    for (const name of CARRIER_NAMES) expect(CARRIERS[name].network.signWebhook({}, { url: 'u', params, body, nowS, attempt: 0 })).toEqual({});
   });
 });

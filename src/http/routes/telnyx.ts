@@ -49,7 +49,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     }
   };
 
-  app.post('/telnyx/texml', { onRequest: [onRequest, notDrainingHook(ctx)], preHandler: verify }, async (request, reply) => {
+  app.post(telnyxCarrier.paths.voice, { onRequest: [onRequest, notDrainingHook(ctx)], preHandler: verify }, async (request, reply) => {
     const params = formParams(request.body);
     const callSid = params.CallSid;
     if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
@@ -60,7 +60,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     return reply.type('text/xml').send(telnyxConnectStream(telnyxStreamSetup(ctx, token)));
   });
 
-  app.post('/telnyx/webhook', { onRequest, preHandler: verify }, async (request, reply) => {
+  app.post(telnyxCarrier.paths.status, { onRequest, preHandler: verify }, async (request, reply) => {
     const event = parseTelnyxWebhook(request.body);
     const { eventId, eventType } = event;
     // At-least-once delivery: a retry of an event handled (or being handled) is acknowledged, not run again.
@@ -134,7 +134,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     });
   };
 
-  app.get(`${telnyxCarrier.mediaPath}/:token`, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
+  app.get(`${telnyxCarrier.paths.media}/:token`, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
   // Older stream URLs (?token=) and the stream auth header on the bare path.
-  app.get(telnyxCarrier.mediaPath, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
+  app.get(telnyxCarrier.paths.media, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
 }

@@ -36,7 +36,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     }
   };
 
-  app.post('/twilio/voice', { onRequest: [onRequest, notDrainingHook(ctx)] }, async (request, reply) => {
+  app.post(twilioCarrier.paths.voice, { onRequest: [onRequest, notDrainingHook(ctx)] }, async (request, reply) => {
     const params = formParams(request.body);
     verify(request, 'twilio_voice', config.publicUrl + request.url, true);
     const callSid = params.CallSid;
@@ -50,7 +50,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
 
   // Call records: Twilio's statusCallback (and async AMD result) for calls we placed, signed like the
   // voice webhook. Our callback URL carries ?callId= so it finds the record before the CallSid is known.
-  app.post('/twilio/status', { onRequest }, async (request, reply) => {
+  app.post(twilioCarrier.paths.status, { onRequest }, async (request, reply) => {
     const params = formParams(request.body);
     verify(request, 'twilio_status', config.publicUrl + request.url, true);
     if (!params.CallSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
@@ -61,7 +61,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.get(
-    twilioCarrier.mediaPath,
+    twilioCarrier.paths.media,
     {
       websocket: true,
       // No allowlist: media sockets come from any public address (see the header comment). Twilio signs the handshake over the wss:// URL with no params.

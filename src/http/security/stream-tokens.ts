@@ -30,7 +30,7 @@ export type TakeResult =
 const TOKEN_IN_QUERY = /([?&]token=)[^&#]*/gi;
 // Every carrier's media path (Telnyx takes its token in the path; the others are redacted alike, should they ever).
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const TOKEN_IN_PATH = new RegExp(`((?:${CARRIER_LIST.map((c) => escapeRegExp(c.mediaPath)).join('|')})/)[^/?#]+`, 'gi');
+const TOKEN_IN_PATH = new RegExp(`((?:${CARRIER_LIST.map((c) => escapeRegExp(c.paths.media)).join('|')})/)[^/?#]+`, 'gi');
 
 /** A URL as it may be logged: stream tokens (query or path) replaced by `[redacted]`. */
 export function redactStreamTokens(url: string): string {
