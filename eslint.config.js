@@ -52,6 +52,12 @@ export default tseslint.config(
               from: 'src/http',
               message: 'Nothing outside http imports http (issue 15): put the shared piece on the carrier side or in calls.',
             },
+            {
+              // One folder per carrier (issue 15): carriers build on the neutral media contract, never the reverse.
+              target: 'src/transports/**',
+              from: 'src/carriers',
+              message: 'transports/ holds what is carrier-neutral (media-events.ts, wire.ts, media-reorder.ts, WebRTC); carrier code lives in src/carriers/<name>/ and imports it.',
+            },
             { target: 'src/calls/**', from: ['src/carriers', 'src/transports', 'src/http'], message: 'calls sit below carriers and transports.' },
             {
               target: 'src/{providers,pipeline}/**',

@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import type { WebSocket } from 'ws';
 import { Egress } from '../src/calls/egress.js';
 import { EgressClock } from '../src/calls/egress-clock.js';
-import { TwilioProtocol } from '../src/transports/twilio/protocol.js';
+import { TwilioProtocol } from '../src/carriers/twilio/protocol.js';
 import { corkableSocketOf } from '../src/transports/socket-cork.js';
 import { callersEntry, startCallers } from './loopback-callers.js';
 

@@ -25,7 +25,7 @@ import { createLogger } from '../src/observability/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { callWebhook } from '../src/simulator/webhook.js';
 import { simulateCall } from '../src/simulator/caller.js';
-import { twilioMessages } from '../src/simulator/network-messages.js';
+import { twilioMessages } from '../src/carriers/twilio/network-messages.js';
 import { freePort } from '../src/util/net.js';
 import { createWorkerPool } from '../src/workers/pool.js';
 import { OpenAIRealtimeFake } from '../test/fakes/openai-realtime-fake.js';

@@ -15,7 +15,7 @@ import { EgressClock } from './calls/egress-clock.js';
 import { buildApp } from './http/app.js';
 import { createTelnyxCallControl } from './carriers/telnyx/call-control.js';
 import { createCallControl } from './carriers/call-control.js';
-import { CarrierLegs } from './carriers/carrier-legs.js';
+import { CarrierLegs } from './carriers/telnyx/legs.js';
 import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
 import { RedisGrantStore } from './http/security/redis-grant-store.js';

@@ -8,10 +8,12 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { CarrierName } from '../carriers/carrier-name.js';
 import type { ProviderSetup } from './providers.js';
 
 export type VadSetting = 'silero' | 'energy' | 'off';
-export type Transport = 'twilio' | 'telnyx';
+/** The carrier a bench run plays (src/carriers/carrier-name.ts). */
+export type Transport = CarrierName;
 
 /** Builds one provider setup for the gateway runs at one VAD setting (and for the reference bridge at 'off'). */
 export type BenchProviderFactory = (opts: { readonly replyDelayMs: number; readonly vad: VadSetting }) => Promise<ProviderSetup>;

@@ -14,9 +14,10 @@
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { twilioSignature } from '../carriers/twilio/signature.js';
 import { callWebhook } from '../simulator/webhook.js';
-import { telnyxMessages, twilioMessages, type NetworkMessages } from '../simulator/network-messages.js';
+import type { CarrierName } from '../carriers/carrier-name.js';
+import { CARRIERS } from '../carriers/descriptors.js';
+import type { NetworkMessages } from '../carriers/network-messages.js';
 import { FRAME_MS, type CallerAudio } from './caller-audio.js';
 import { TagWriter, readTag } from './frame-tag.js';
 import type { FrameLedger } from './ledger.js';
@@ -26,7 +27,7 @@ import { EgressClock } from './egress-clock.js';
 export interface LoadOptions {
   /** http(s) base URL of the bridge under test (webhooks at /twilio/voice, /telnyx/texml). */
   readonly baseUrl: string;
-  readonly transport: 'twilio' | 'telnyx';
+  readonly transport: CarrierName;
   readonly calls: number;
   readonly audio: CallerAudio;
   readonly rampMs: number;
@@ -125,7 +126,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
 
   const callers: Caller[] = Array.from({ length: opts.calls }, (_, index) => ({
     index,
-    carrierCallId: (opts.transport === 'twilio' ? 'CA' : 'v3:') + randomBytes(16).toString('hex'),
+    carrierCallId: CARRIERS[opts.transport].network.callId(randomBytes(16).toString('hex')),
     offset: Math.floor(random() * totalFrames),
     phase: 'pending',
     ws: undefined,
@@ -204,8 +205,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         to: '+15550199',
         twilioAuthToken: opts.twilioAuthToken,
       });
-      const headers: Record<string, string> = {};
-      if (opts.transport === 'twilio' && opts.twilioAuthToken) headers['x-twilio-signature'] = twilioSignature(opts.twilioAuthToken, target.url.split('?')[0]);
+      const headers = CARRIERS[opts.transport].network.signHandshake(opts, target.url);
       const ws = new WebSocket(target.url, { headers, perMessageDeflate: false });
       c.ws = ws;
       await new Promise<void>((resolve, reject) => {
@@ -225,7 +225,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         c.clock.close();
       });
       const streamId = randomBytes(16).toString('hex');
-      c.msgs = opts.transport === 'twilio' ? twilioMessages(`MZ${streamId}`) : telnyxMessages(streamId);
+      c.msgs = CARRIERS[opts.transport].network.messages(streamId);
       ws.send(c.msgs.connected());
       ws.send(c.msgs.start({ carrierCallId: c.carrierCallId, streamId: '', codec: 'mulaw', customParameters: target.parameters }));
       result.callsConnected++;

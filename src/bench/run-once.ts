@@ -9,6 +9,7 @@ import { FRAME_MS } from './caller-audio.js';
 import { FrameLedger } from './ledger.js';
 import { runLoad, type LoadResult } from './load-driver.js';
 import { promByLabel, promValue, type PromSample } from './prom-text.js';
+import type { Transport } from './extension.js';
 import type { ProviderSetup } from './providers.js';
 import type { Quantiles, RunResult } from './result.js';
 import { attachTarget, startTarget, type ResourceSample, type TargetKind, type TargetProcess } from './target-process.js';
@@ -21,7 +22,7 @@ export interface RunSpec {
   readonly windowS: number;
   readonly rampS: number;
   readonly settleS: number;
-  readonly transport: 'twilio' | 'telnyx';
+  readonly transport: Transport;
   readonly vad: 'silero' | 'energy' | 'off';
   readonly provider: ProviderSetup;
   readonly replyDelayMs: number;

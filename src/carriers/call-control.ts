@@ -22,17 +22,19 @@ import type { CallManager } from '../calls/call-manager.js';
 import type { Call } from '../calls/call.js';
 import type { StreamGrantIssuer } from '../calls/stream-grant.js';
 import { wsBase } from './media-base.js';
-import { twilioConnectStream, twilioMediaUrl } from './twilio/media-stream.js';
-import { telnyxEgressFormat, telnyxStreamSetup } from './telnyx/media-stream.js';
 import { DTMF_DIGITS, dtmfTones } from '../pipeline/dtmf.js';
 import type { CallRecords } from '../store/call-records.js';
 import type { CarrierUpdate } from '../store/call-store.js';
 import { telnyxEventUpdate } from './telnyx/status.js';
 import { twilioStatusUpdate } from './twilio/status.js';
 import { CarrierCallError, carrierErrorOutcome, type CarrierName } from './carrier-errors.js';
-import type { CarrierLegs } from './carrier-legs.js';
-import { commandIdFor, type TelnyxCallControl } from './telnyx/call-control.js';
+import { CARRIER_NAMES } from './carrier-name.js';
+import type { CarrierOutbound, OutboundCallRequest, PreparedCall } from './outbound.js';
+import type { CarrierLegs } from './telnyx/legs.js';
+import type { TelnyxCallControl } from './telnyx/call-control.js';
+import { TelnyxOutbound } from './telnyx/outbound.js';
 import { createTwilioCalls, type TwilioCalls } from './twilio/rest-client.js';
+import { TwilioOutbound } from './twilio/outbound.js';
 import { untilAborted } from '../util/abort.js';
 
 /** How long a placed call's answer waits for its record to reach the shared call log. */
@@ -40,22 +42,7 @@ const DURABLE_WAIT_MS = 2000;
 
 export const E164 = /^\+[1-9]\d{1,14}$/;
 
-export interface OutboundCallRequest {
-  readonly transport: CarrierName;
-  readonly to: string;
-  readonly from: string;
-  readonly provider?: string;
-  readonly metadata?: Record<string, unknown>;
-  /** Answering-machine detection, passed to the carrier (Twilio async AMD, Telnyx detect / detect_beep). */
-  readonly machineDetection?: 'detect' | 'detect_message_end';
-  readonly correlationId: string;
-}
-
-/** A request that passed validation: it has an id, nothing has been written or sent yet. */
-export interface PreparedCall extends OutboundCallRequest {
-  readonly callId: string;
-  readonly provider: string;
-}
+export type { OutboundCallRequest, PreparedCall };
 
 export interface PlacedCall {
   callId: string;
@@ -95,6 +82,8 @@ function goneAtCarrier(err: unknown): boolean {
 
 export class CallControl {
   readonly #d: CallControlDeps;
+  /** Each carrier's dial, hangup and DTMF (./outbound.ts); a carrier without one does not compile. */
+  readonly #outbound: { readonly [N in CarrierName]: CarrierOutbound };
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #publicUrl: string;
@@ -114,6 +103,11 @@ export class CallControl {
     const { ringTimeoutS } = deps.config.calls;
     const fitS = Math.max(5, Math.floor((deps.config.media.streamTokenTtlMs - 5000) / 1000));
     this.#ringTimeoutS = Math.min(ringTimeoutS, fitS);
+    const ctx = { config: deps.config, publicUrl: this.#publicUrl, wsBase: this.#wsBase, ringTimeoutS: this.#ringTimeoutS };
+    this.#outbound = {
+      twilio: new TwilioOutbound(ctx, deps.twilio),
+      telnyx: new TelnyxOutbound(ctx, deps.telnyx, deps.legs),
+    };
     if (this.#ringTimeoutS < ringTimeoutS) {
       this.#log.warn(
         { event: 'ring_timeout_clamped', ringTimeoutS, streamTokenTtlMs: deps.config.media.streamTokenTtlMs, effectiveS: this.#ringTimeoutS },
@@ -137,19 +131,17 @@ export class CallControl {
     return { ...req, provider, callId: randomUUID() };
   }
 
-  #carrierFor(transport: string, action: string): TwilioCalls | TelnyxCallControl {
-    const { config } = this.#d;
-    if (transport === 'twilio') {
-      if (this.#d.twilio) return this.#d.twilio;
-      const missing = [!config.calls.twilioAccountSid && 'TWILIO_ACCOUNT_SID', !config.twilio.authToken && 'TWILIO_AUTH_TOKEN'].filter(Boolean).join(' and ');
-      throw new GatewayError('GW_ERR_CALL_CARRIER_NOT_CONFIGURED', `Twilio ${action} needs ${missing || 'the Twilio REST client'}`);
-    }
-    if (transport === 'telnyx') {
-      if (this.#d.telnyx && (action !== 'dial' || config.calls.telnyxConnectionId)) return this.#d.telnyx;
-      const missing = [!config.telnyx.apiKey && 'TELNYX_API_KEY', action === 'dial' && !config.calls.telnyxConnectionId && 'TELNYX_CONNECTION_ID'].filter(Boolean).join(' and ');
-      throw new GatewayError('GW_ERR_CALL_CARRIER_NOT_CONFIGURED', `Telnyx ${action} needs ${missing}`);
-    }
-    throw new GatewayError('GW_ERR_CALL_BAD_REQUEST', `'transport' must be twilio or telnyx, got '${transport}'`);
+  /** The carrier's outbound side, checked for `action`; throws naming what is missing. */
+  #carrierFor(transport: string, action: 'dial' | 'hangup'): CarrierOutbound {
+    const outbound = this.#outboundOf(transport);
+    if (!outbound) throw new GatewayError('GW_ERR_CALL_BAD_REQUEST', `'transport' must be ${CARRIER_NAMES.join(' or ')}, got '${transport}'`);
+    outbound.check(action);
+    return outbound;
+  }
+
+  /** undefined for a transport that is no carrier (a WebRTC call). */
+  #outboundOf(transport: string): CarrierOutbound | undefined {
+    return Object.hasOwn(this.#outbound, transport) ? this.#outbound[transport as CarrierName] : undefined;
   }
 
   /**
@@ -158,10 +150,8 @@ export class CallControl {
    */
   async place(p: PreparedCall): Promise<PlacedCall> {
     const { config, tokens, records } = this.#d;
-    const carrier =
-      p.transport === 'telnyx'
-        ? ({ transport: 'telnyx', leg: 'call_control', egress: telnyxEgressFormat(config.telnyx.bidirectionalCodec) } as const)
-        : ({ transport: 'twilio', leg: 'stream_verb' } as const);
+    const outbound = this.#outbound[p.transport];
+    const carrier = { transport: p.transport, ...outbound.grant };
     const token = tokens.issue(undefined, { callId: p.callId, direction: 'outbound', from: p.from, to: p.to, provider: p.provider, metadata: p.metadata, ...carrier });
     // With a shared grant store (REDIS_URL) the carrier may open its stream on another node: never
     // dial with a token that node cannot find.
@@ -175,7 +165,7 @@ export class CallControl {
     const t0 = performance.now();
     let carrierCallId: string;
     try {
-      carrierCallId = p.transport === 'twilio' ? await this.#dialTwilio(p, token) : await this.#dialTelnyx(p, token);
+      carrierCallId = await outbound.dial(p, token);
     } catch (err) {
       const live = this.#d.calls.get(p.callId);
       if (!live) return this.#dialFailed(p, token, err);
@@ -201,39 +191,6 @@ export class CallControl {
     return { callId: p.callId, carrierCallId, state: live ? 'live' : 'dialing', transport: p.transport, direction: 'outbound', from: p.from, to: p.to, provider: p.provider };
   }
 
-  async #dialTwilio(p: PreparedCall, token: string): Promise<string> {
-    const twilio = this.#carrierFor('twilio', 'dial') as TwilioCalls;
-    const status = this.#d.config.calls.statusCallbacks ? `${this.#publicUrl}/twilio/status?callId=${encodeURIComponent(p.callId)}` : undefined;
-    const { sid } = await twilio.dial({
-      to: p.to,
-      from: p.from,
-      twiml: twilioConnectStream(twilioMediaUrl(this.#wsBase), { token }),
-      statusCallback: status,
-      machineDetection: p.machineDetection === undefined ? undefined : p.machineDetection === 'detect' ? 'Enable' : 'DetectMessageEnd',
-      amdCallback: status,
-      ringTimeoutS: this.#ringTimeoutS,
-    });
-    return sid;
-  }
-
-  async #dialTelnyx(p: PreparedCall, token: string): Promise<string> {
-    const telnyx = this.#carrierFor('telnyx', 'dial') as TelnyxCallControl;
-    const { config } = this.#d;
-    const { callControlId } = await telnyx.dial({
-      connectionId: config.calls.telnyxConnectionId!,
-      to: p.to,
-      from: p.from,
-      ...telnyxStreamSetup({ config, wsBase: this.#wsBase }, token),
-      clientState: Buffer.from(JSON.stringify({ callId: p.callId }), 'utf8').toString('base64'),
-      // One dial per call of ours: a request repeated after a lost answer places no second call.
-      commandId: commandIdFor('dial', p.callId),
-      webhookUrl: config.calls.statusCallbacks ? `${this.#publicUrl}/telnyx/webhook` : undefined,
-      answeringMachineDetection: p.machineDetection === undefined ? undefined : p.machineDetection === 'detect' ? 'detect' : 'detect_beep',
-      ringTimeoutS: this.#ringTimeoutS,
-    });
-    return callControlId;
-  }
-
   #dialFailed(p: PreparedCall, token: string, err: unknown): never {
     this.#d.tokens.consume(token);
     const gw = isGatewayError(err) ? err : new CarrierCallError('GW_ERR_CALL_CARRIER_UNREACHABLE', { name: p.transport, op: 'dial', message: String((err as Error).message ?? err) }, { cause: err });
@@ -254,8 +211,7 @@ export class CallControl {
     if (this.#d.calls.get(callId)) return;
     try {
       const rec = this.#d.records.store.get(callId);
-      // A Telnyx leg that never streamed would otherwise ring or sit answered in silence.
-      if (rec?.transport === 'telnyx' && rec.carrierCallId) this.#d.legs?.ended(rec.carrierCallId, 'stream_not_opened');
+      if (rec?.carrierCallId) this.#outboundOf(rec.transport)?.neverStreamed(rec.carrierCallId);
       if (this.#d.records.store.endDialing(callId, 'not_connected')) {
         this.#log.warn({ event: 'call_not_connected', callId }, 'outbound call never opened its media stream');
       }
@@ -328,20 +284,10 @@ export class CallControl {
       this.#d.metrics.carrierApiSeconds.observe({ carrier: transport, op: 'hangup' }, (performance.now() - t0) / 1000);
     };
     try {
-      if (transport === 'twilio') {
-        // Without REST credentials, closing the stream ends a Twilio call: nothing follows our <Connect>.
-        if (!this.#d.twilio) {
-          if (opts.ringing) this.#carrierFor('twilio', 'hangup'); // no stream to close: REST is the only way
-          this.#d.metrics.callControlTotal.inc({ action: 'hangup', transport, outcome: 'ok' });
-          return 'media';
-        }
-        await this.#d.twilio.hangup(carrierCallId, 'completed');
-      } else if (transport === 'telnyx') {
-        const telnyx = this.#carrierFor('telnyx', 'hangup') as TelnyxCallControl;
-        // Through the legs when we have them, so the closing socket that follows sends no second hangup.
-        if (this.#d.legs) await this.#d.legs.hangup(carrierCallId, reason);
-        else await telnyx.hangup(carrierCallId);
-      } else {
+      const outbound = this.#outboundOf(transport);
+      const via = outbound ? await outbound.hangup(carrierCallId, { ringing: opts.ringing ?? false, reason }) : 'media';
+      if (via === 'media') {
+        // Closing our stream is the hangup: nothing was asked of the carrier.
         this.#d.metrics.callControlTotal.inc({ action: 'hangup', transport, outcome: 'ok' });
         return 'media';
       }
@@ -373,15 +319,16 @@ export class CallControl {
     const s = call.snapshot();
     if (s.state === 'ending' || s.state === 'ended') throw new GatewayError('GW_ERR_CALL_NOT_LIVE', `'${callId}' is ending`);
     let via: 'carrier' | 'inband' = 'inband';
-    if (s.transport === 'telnyx' && this.#d.telnyx) {
+    const outbound = this.#outboundOf(s.transport);
+    if (outbound?.sendsDtmf) {
       const t0 = performance.now();
       try {
-        await this.#d.telnyx.sendDtmf(call.carrierCallId, digits, durationMs);
+        await outbound.sendDtmf(call.carrierCallId, digits, durationMs);
       } catch (err) {
         this.#d.metrics.callControlTotal.inc({ action: 'dtmf', transport: s.transport, outcome: outcomeOf(err) });
         throw err;
       } finally {
-        this.#d.metrics.carrierApiSeconds.observe({ carrier: 'telnyx', op: 'send_dtmf' }, (performance.now() - t0) / 1000);
+        this.#d.metrics.carrierApiSeconds.observe({ carrier: s.transport, op: 'send_dtmf' }, (performance.now() - t0) / 1000);
       }
       via = 'carrier';
     } else {

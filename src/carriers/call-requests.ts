@@ -6,6 +6,7 @@
  */
 import { GatewayError } from '../errors.js';
 import type { OutboundCallRequest } from './call-control.js';
+import { CARRIER_NAMES, isCarrierName } from './carrier-name.js';
 
 const MAX_METADATA_BYTES = 4096;
 const OUTBOUND_FIELDS = new Set(['transport', 'to', 'from', 'provider', 'metadata', 'machineDetection']);
@@ -25,7 +26,7 @@ export function parseOutboundRequest(body: unknown, correlationId: string): Outb
   const b = asObject(body, 'the body');
   const unknown = Object.keys(b).filter((k) => !OUTBOUND_FIELDS.has(k));
   if (unknown.length > 0) throw bad(`unknown field(s) ${unknown.map((k) => `'${k.slice(0, 40)}'`).join(', ')}; expected ${[...OUTBOUND_FIELDS].join(', ')}`);
-  if (b.transport !== 'twilio' && b.transport !== 'telnyx') throw bad(`'transport' must be "twilio" or "telnyx"`);
+  if (!isCarrierName(b.transport)) throw bad(`'transport' must be ${CARRIER_NAMES.map((n) => `"${n}"`).join(' or ')}`);
   for (const field of ['to', 'from'] as const) {
     if (typeof b[field] !== 'string') throw new GatewayError('GW_ERR_CALL_BAD_NUMBER', `'${field}' is missing or not a string`);
   }

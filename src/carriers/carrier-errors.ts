@@ -5,7 +5,9 @@
  */
 import { GatewayError, isGatewayError, type ErrorCode } from '../errors.js';
 
-export type CarrierName = 'twilio' | 'telnyx';
+import type { CarrierName } from './carrier-name.js';
+
+export type { CarrierName };
 
 export interface CarrierErrorDetail {
   readonly name: CarrierName;

@@ -16,7 +16,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Call, CallTransport } from '../calls/call.js';
 import type { CallManager } from '../calls/call-manager.js';
-import type { CarrierLegs } from '../carriers/carrier-legs.js';
+import type { CarrierLegs } from '../carriers/telnyx/legs.js';
 import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
 import { EgressTranscoder } from '../transports/egress-transcoder.js';
 import type { MediaProtocol, StartEvent, WireFormat } from '../transports/media-events.js';

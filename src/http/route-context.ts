@@ -11,7 +11,7 @@ import type { CallManager } from '../calls/call-manager.js';
 import type { CallRegistry } from '../calls/call-registry.js';
 import type { TelnyxCallControl } from '../carriers/telnyx/call-control.js';
 import type { CallControl } from '../carriers/call-control.js';
-import type { CarrierLegs } from '../carriers/carrier-legs.js';
+import type { CarrierLegs } from '../carriers/telnyx/legs.js';
 import type { CallRecords } from '../store/call-records.js';
 import type { GatewayError } from '../errors.js';
 import type { StreamTokens } from './security/stream-tokens.js';

@@ -11,13 +11,14 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { pcmCodec } from '../pipeline/codecs/wire-codec.js';
 import type { WireCodec } from '../pipeline/frame.js';
-import { twilioSignature } from '../carriers/twilio/signature.js';
 import { DtmfDetector } from '../pipeline/dtmf.js';
 import { callWebhook } from './webhook.js';
-import { telnyxMessages, twilioMessages, type NetworkMessages } from './network-messages.js';
+import type { CarrierName } from '../carriers/carrier-name.js';
+import { CARRIERS } from '../carriers/descriptors.js';
+import type { NetworkMessages } from '../carriers/network-messages.js';
 
 export interface SimulatedCallOptions {
-  readonly transport: 'twilio' | 'telnyx';
+  readonly transport: CarrierName;
   readonly baseUrl: string;
   /** The caller's audio as the network carries it: 8 kHz G.711 bytes. */
   readonly audio: Uint8Array;
@@ -101,7 +102,8 @@ function rms(pcm: Int16Array): number {
 }
 
 export async function simulateCall(opts: SimulatedCallOptions): Promise<SimulatedCallResult> {
-  const carrierCallId = opts.carrierCallId ?? (opts.transport === 'twilio' ? 'CA' : 'v3:') + randomUUID().replace(/-/g, '');
+  const carrier = CARRIERS[opts.transport];
+  const carrierCallId = opts.carrierCallId ?? carrier.network.callId(randomUUID().replace(/-/g, ''));
   const target =
     opts.stream ??
     (await callWebhook({
@@ -114,10 +116,7 @@ export async function simulateCall(opts: SimulatedCallOptions): Promise<Simulate
       telnyxSecretKey: opts.telnyxSecretKey,
       retries: opts.webhookRetries,
     }));
-  const headers: Record<string, string> = {};
-  if (opts.transport === 'twilio' && opts.twilioAuthToken) {
-    headers['x-twilio-signature'] = twilioSignature(opts.twilioAuthToken, target.url.split('?')[0]);
-  }
+  const headers = carrier.network.signHandshake(opts, target.url);
   const ws = new WebSocket(target.url, { headers });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -125,7 +124,7 @@ export async function simulateCall(opts: SimulatedCallOptions): Promise<Simulate
     ws.once('unexpected-response', (_req, res) => reject(new Error(`media WebSocket refused: HTTP ${String(res.statusCode)}`)));
   });
   const streamId = randomUUID();
-  const msgs: NetworkMessages = opts.transport === 'twilio' ? twilioMessages(`MZ${streamId.replace(/-/g, '')}`) : telnyxMessages(streamId);
+  const msgs: NetworkMessages = carrier.network.messages(streamId);
   const egress: WireCodec = opts.egressCodec ?? target.egressCodec ?? opts.codec;
   return runStream(ws, msgs, carrierCallId, target.parameters, { ...opts, egressCodec: egress });
 }

@@ -9,9 +9,10 @@
  *   GET /_sim/calls/:carrierCallId/events?after=K&waitMs=N   200 {events: NetworkEvent[]} (seq > K)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CarrierName } from '../carriers/carrier-name.js';
 
 export interface DialedCall {
-  readonly transport: 'twilio' | 'telnyx';
+  readonly transport: CarrierName;
   /** The id the carrier's API answered with (Twilio CallSid, Telnyx call_control_id). */
   readonly carrierCallId: string;
   readonly from: string;

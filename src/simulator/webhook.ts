@@ -2,8 +2,8 @@
  * The carrier's first step: POST the voice webhook (signed like the carrier signs it) and read the
  * stream URL and parameters out of the TwiML / TeXML answer.
  */
-import { twilioSignature } from '../carriers/twilio/signature.js';
-import { telnyxSign } from '../carriers/telnyx/signature.js';
+import type { CarrierName } from '../carriers/carrier-name.js';
+import { CARRIERS } from '../carriers/descriptors.js';
 import type { WireCodec } from '../pipeline/frame.js';
 
 export interface StreamTarget {
@@ -22,7 +22,7 @@ export interface StreamTarget {
 const TEXML_CODECS: Record<string, Exclude<WireCodec, 'pcm16'>> = { PCMU: 'mulaw', PCMA: 'alaw', L16: 'l16' };
 
 export interface WebhookOptions {
-  readonly transport: 'twilio' | 'telnyx';
+  readonly transport: CarrierName;
   /** The gateway's public base URL (what it signs against). */
   readonly baseUrl: string;
   readonly carrierCallId: string;
@@ -59,34 +59,26 @@ export function parseStreamTarget(xml: string): StreamTarget {
 }
 
 export async function callWebhook(opts: WebhookOptions): Promise<StreamTarget> {
-  const path = opts.transport === 'twilio' ? '/twilio/voice' : '/telnyx/texml';
+  const carrier = CARRIERS[opts.transport];
+  const path = carrier.paths.voice;
   const url = opts.baseUrl.replace(/\/+$/, '') + path;
   const params: Record<string, string> = {
     CallSid: opts.carrierCallId,
-    AccountSid: opts.transport === 'twilio' ? 'AC00000000000000000000000000000000' : 'simulated',
+    AccountSid: carrier.network.accountSid,
     From: opts.from,
     To: opts.to,
     CallStatus: 'ringing',
     Direction: 'inbound',
   };
   const body = new URLSearchParams(params).toString();
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-  if (opts.transport === 'twilio' && opts.twilioAuthToken) {
-    headers['x-twilio-signature'] = twilioSignature(opts.twilioAuthToken, url, params);
-  }
-  if (opts.transport === 'telnyx' && opts.telnyxSecretKey) {
-    const ts = String(Math.floor(opts.nowS?.() ?? Date.now() / 1000));
-    headers['telnyx-timestamp'] = ts;
-    headers['telnyx-signature-ed25519'] = telnyxSign(opts.telnyxSecretKey, ts, body);
-  }
+  const nowS = Math.floor(opts.nowS?.() ?? Date.now() / 1000);
   let target: StreamTarget | undefined;
   for (let attempt = 0; attempt <= (opts.retries ?? 0); attempt++) {
-    if (attempt > 0 && opts.transport === 'telnyx' && opts.telnyxSecretKey) {
-      // Each delivery is signed when it is sent.
-      const ts = String(Math.floor(opts.nowS?.() ?? Date.now() / 1000) + attempt);
-      headers['telnyx-timestamp'] = ts;
-      headers['telnyx-signature-ed25519'] = telnyxSign(opts.telnyxSecretKey, ts, body);
-    }
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      // Signed as the carrier signs each delivery (src/carriers/<name>/index.ts).
+      ...carrier.network.signWebhook(opts, { url, params, body, nowS, attempt }),
+    };
     const res = await fetch(url, { method: 'POST', headers, body });
     const text = await res.text();
     if (!res.ok) throw new Error(`webhook ${path} answered ${String(res.status)}: ${text.slice(0, 300)}`);

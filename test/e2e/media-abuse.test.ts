@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callWebhook } from '../../src/simulator/webhook.js';
 import { simulateCall } from '../../src/simulator/caller.js';
-import { twilioMessages } from '../../src/simulator/network-messages.js';
+import { twilioMessages } from '../../src/carriers/twilio/network-messages.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { openSocket, closedWith, oneUtteranceMulaw } from '../support/media-socket.js';
 

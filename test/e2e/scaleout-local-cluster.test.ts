@@ -17,7 +17,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callWebhook } from '../../src/simulator/webhook.js';
-import { twilioMessages } from '../../src/simulator/network-messages.js';
+import { twilioMessages } from '../../src/carriers/twilio/network-messages.js';
 import { POSTGRES_INITDB, REDIS_SERVER, requireTool } from '../support/requirements.js';
 import { until } from '../support/until.js';
 

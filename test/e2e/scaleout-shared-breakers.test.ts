@@ -7,7 +7,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callWebhook } from '../../src/simulator/webhook.js';
-import { twilioMessages } from '../../src/simulator/network-messages.js';
+import { twilioMessages } from '../../src/carriers/twilio/network-messages.js';
 import { OpenAIRealtimeFake } from '../fakes/openai-realtime-fake.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { REDIS_SERVER, requireTool } from '../support/requirements.js';

@@ -14,7 +14,7 @@ import { createServer as createNetServer } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStreamTarget } from '../../src/simulator/webhook.js';
-import { twilioMessages } from '../../src/simulator/network-messages.js';
+import { twilioMessages } from '../../src/carriers/twilio/network-messages.js';
 import { freePort } from '../../src/util/net.js';
 import { openSocket } from '../support/media-socket.js';
 import { until } from '../support/until.js';

@@ -10,7 +10,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { simulateCall } from '../../src/simulator/caller.js';
 import { callWebhook } from '../../src/simulator/webhook.js';
-import { twilioMessages } from '../../src/simulator/network-messages.js';
+import { twilioMessages } from '../../src/carriers/twilio/network-messages.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { openSocket, oneUtteranceMulaw } from '../support/media-socket.js';
 

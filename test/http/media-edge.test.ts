@@ -5,7 +5,8 @@
  */
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { telnyxMessages, twilioMessages } from '../../src/simulator/network-messages.js';
+import { twilioMessages } from '../../src/carriers/twilio/network-messages.js';
+import { telnyxMessages } from '../../src/carriers/telnyx/network-messages.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let gw: TestGateway | undefined;

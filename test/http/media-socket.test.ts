@@ -3,7 +3,7 @@
  * seam: carrier messages in through a stand-in socket, what reaches the call, what is rejected
  * (counted by reason) and when the socket is closed. No server, no real time; the protocols, stream
  * tokens and metrics are the real ones, the call and the socket are recorders. The messages are the
- * simulator's (src/simulator/network-messages.ts), shaped as the carriers document them.
+ * simulator's (src/carriers/<name>/network-messages.ts), shaped as the carriers document them.
  */
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
@@ -16,9 +16,10 @@ import { StreamTokens } from '../../src/http/security/stream-tokens.js';
 import type { GrantStore } from '../../src/store/grant-store.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { telnyxMessages, twilioMessages } from '../../src/simulator/network-messages.js';
-import { TelnyxProtocol } from '../../src/transports/telnyx/protocol.js';
-import { TwilioProtocol } from '../../src/transports/twilio/protocol.js';
+import { twilioMessages } from '../../src/carriers/twilio/network-messages.js';
+import { telnyxMessages } from '../../src/carriers/telnyx/network-messages.js';
+import { TelnyxProtocol } from '../../src/carriers/telnyx/protocol.js';
+import { TwilioProtocol } from '../../src/carriers/twilio/protocol.js';
 
 /** The parts of a ws WebSocket handleMediaSocket uses. */
 class FakeSocket extends EventEmitter {

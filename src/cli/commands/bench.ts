@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULTS, checkExtensionFits, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
 import { CHECKOUT_EXTENSION, loadCheckoutExtension, type BenchExtension } from '../../bench/extension.js';
 import { findMaxLines, markdown, ratioRows, tableRows, textTable, type BenchReport } from '../../bench/report.js';
+import { CARRIER_NAMES } from '../../carriers/carrier-name.js';
 import { usageError } from '../usage.js';
 
 const HELP = `Usage: voice-gateway bench [options]
@@ -113,7 +114,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     durationS: num(values.duration, 'duration', DEFAULTS.durationS, 1),
     rampS: values.ramp === undefined ? undefined : num(values.ramp, 'ramp', 2, 0),
     settleS: DEFAULTS.settleS,
-    transport: oneOf(values.transport, 'transport', ['twilio', 'telnyx'] as const, DEFAULTS.transport),
+    transport: oneOf(values.transport, 'transport', CARRIER_NAMES, DEFAULTS.transport),
     provider: values.provider ?? DEFAULTS.provider,
     vads,
     processes,

@@ -12,6 +12,7 @@ import { Resampler } from '../../pipeline/resample/resampler.js';
 import { readWav, writeWav } from '../../pipeline/wav.js';
 import { simulateCall, summarise, type SimulatedCallResult } from '../../simulator/caller.js';
 import { answerOutboundCall } from '../../simulator/outbound.js';
+import { CARRIER_NAMES, isCarrierName } from '../../carriers/carrier-name.js';
 import { usageError } from '../usage.js';
 
 const HELP = `Usage: voice-gateway call --transport twilio|telnyx --url BASE --in FILE [options]
@@ -126,7 +127,7 @@ export async function run(argv: string[]): Promise<number> {
     extra = { outbound: { transport: out.dial.transport, from: out.dial.from, to: out.dial.to }, carrierEvents: out.carrierEvents };
   } else {
     const transport = values.transport;
-    if (transport !== 'twilio' && transport !== 'telnyx') throw usageError('--transport must be twilio or telnyx');
+    if (!isCarrierName(transport)) throw usageError(`--transport must be ${CARRIER_NAMES.join(' or ')}`);
     if (!values.url) throw usageError('--url is required');
     const codecName = values.codec === 'pcma' ? 'alaw' : values.codec === 'pcmu' ? 'mulaw' : undefined;
     if (!codecName) throw usageError('--codec must be pcmu or pcma');

@@ -15,13 +15,13 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import { TelnyxProtocol } from '../../transports/telnyx/protocol.js';
+import { telnyxCarrier } from '../../carriers/telnyx/index.js';
 import { WebhookEvents } from '../../carriers/webhook-events.js';
 import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket, type ClaimedGrant } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
 import { TelnyxVerifier } from '../../carriers/telnyx/signature.js';
-import { TELNYX_MEDIA_PATH, telnyxConnectStream, telnyxEgressFormat, telnyxStreamSetup, telnyxStreamToken } from '../../carriers/telnyx/media-stream.js';
+import { telnyxConnectStream, telnyxEgressFormat, telnyxStreamSetup, telnyxStreamToken } from '../../carriers/telnyx/media-stream.js';
 import { answerWithinWebhook, inboundCallToAnswer, parseTelnyxWebhook, type TelnyxWebhook } from '../../carriers/telnyx/webhook.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
@@ -49,7 +49,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     }
   };
 
-  app.post('/telnyx/texml', { onRequest: [onRequest, notDrainingHook(ctx)], preHandler: verify }, async (request, reply) => {
+  app.post(telnyxCarrier.paths.voice, { onRequest: [onRequest, notDrainingHook(ctx)], preHandler: verify }, async (request, reply) => {
     const params = formParams(request.body);
     const callSid = params.CallSid;
     if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
@@ -60,7 +60,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     return reply.type('text/xml').send(telnyxConnectStream(telnyxStreamSetup(ctx, token)));
   });
 
-  app.post('/telnyx/webhook', { onRequest, preHandler: verify }, async (request, reply) => {
+  app.post(telnyxCarrier.paths.status, { onRequest, preHandler: verify }, async (request, reply) => {
     const event = parseTelnyxWebhook(request.body);
     const { eventId, eventType } = event;
     // At-least-once delivery: a retry of an event handled (or being handled) is acknowledged, not run again.
@@ -122,7 +122,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
 
   const onMediaSocket = (socket: Parameters<typeof handleMediaSocket>[0], request: FastifyRequest) => {
     handleMediaSocket(socket, {
-      protocol: new TelnyxProtocol(),
+      protocol: telnyxCarrier.protocol(),
       calls: ctx.calls,
       tokens: ctx.tokens,
       metrics: ctx.metrics,
@@ -134,7 +134,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     });
   };
 
-  app.get(`${TELNYX_MEDIA_PATH}/:token`, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
+  app.get(`${telnyxCarrier.paths.media}/:token`, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
   // Older stream URLs (?token=) and the stream auth header on the bare path.
-  app.get(TELNYX_MEDIA_PATH, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
+  app.get(telnyxCarrier.paths.media, { websocket: true, preValidation: claimAtUpgrade }, onMediaSocket);
 }

@@ -9,12 +9,12 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../../errors.js';
-import { TwilioProtocol } from '../../transports/twilio/protocol.js';
+import { twilioCarrier } from '../../carriers/twilio/index.js';
 import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
 import { verifyTwilioWebhook } from '../../carriers/twilio/signature.js';
-import { TWILIO_MEDIA_PATH, twilioConnectStream, twilioMediaUrl } from '../../carriers/twilio/media-stream.js';
+import { twilioConnectStream, twilioMediaUrl } from '../../carriers/twilio/media-stream.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
 
@@ -36,7 +36,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     }
   };
 
-  app.post('/twilio/voice', { onRequest: [onRequest, notDrainingHook(ctx)] }, async (request, reply) => {
+  app.post(twilioCarrier.paths.voice, { onRequest: [onRequest, notDrainingHook(ctx)] }, async (request, reply) => {
     const params = formParams(request.body);
     verify(request, 'twilio_voice', config.publicUrl + request.url, true);
     const callSid = params.CallSid;
@@ -50,7 +50,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
 
   // Call records: Twilio's statusCallback (and async AMD result) for calls we placed, signed like the
   // voice webhook. Our callback URL carries ?callId= so it finds the record before the CallSid is known.
-  app.post('/twilio/status', { onRequest }, async (request, reply) => {
+  app.post(twilioCarrier.paths.status, { onRequest }, async (request, reply) => {
     const params = formParams(request.body);
     verify(request, 'twilio_status', config.publicUrl + request.url, true);
     if (!params.CallSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
@@ -61,7 +61,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.get(
-    TWILIO_MEDIA_PATH,
+    twilioCarrier.paths.media,
     {
       websocket: true,
       // No allowlist: media sockets come from any public address (see the header comment). Twilio signs the handshake over the wss:// URL with no params.
@@ -69,7 +69,7 @@ export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): v
     },
     (socket, request) => {
       handleMediaSocket(socket, {
-        protocol: new TwilioProtocol(),
+        protocol: twilioCarrier.protocol(),
         calls: ctx.calls,
         tokens: ctx.tokens,
         metrics: ctx.metrics,

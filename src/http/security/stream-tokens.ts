@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { MediaTransport, StreamGrantInfo } from '../../calls/stream-grant.js';
 import type { Logger } from '../../observability/logger.js';
 import type { GrantStore } from '../../store/grant-store.js';
+import { CARRIER_LIST } from '../../carriers/descriptors.js';
 
 // The grant shapes live with the calls that use them (calls may not import http); re-exported here.
 export type { MediaTransport, StreamGrantInfo } from '../../calls/stream-grant.js';
@@ -27,7 +28,9 @@ export type TakeResult =
 
 /** Query parameter and path forms a media URL carries a token in (redacted from logs). */
 const TOKEN_IN_QUERY = /([?&]token=)[^&#]*/gi;
-const TOKEN_IN_PATH = /(\/(?:twilio|telnyx)\/media\/)[^/?#]+/gi;
+// Every carrier's media path (Telnyx takes its token in the path; the others are redacted alike, should they ever).
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const TOKEN_IN_PATH = new RegExp(`((?:${CARRIER_LIST.map((c) => escapeRegExp(c.paths.media)).join('|')})/)[^/?#]+`, 'gi');
 
 /** A URL as it may be logged: stream tokens (query or path) replaced by `[redacted]`. */
 export function redactStreamTokens(url: string): string {

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CarrierLegs } from '../../src/carriers/carrier-legs.js';
-import { CarrierCallError } from '../../src/carriers/carrier-errors.js';
-import type { TelnyxCallControl } from '../../src/carriers/telnyx/call-control.js';
-import { silentLogger } from '../../src/observability/logger.js';
+import { CarrierLegs } from '../../../src/carriers/telnyx/legs.js';
+import { CarrierCallError } from '../../../src/carriers/carrier-errors.js';
+import type { TelnyxCallControl } from '../../../src/carriers/telnyx/call-control.js';
+import { silentLogger } from '../../../src/observability/logger.js';
 
 function fakeTelnyx(answer: (id: string) => Promise<void> = async () => undefined) {
   const hangups: string[] = [];

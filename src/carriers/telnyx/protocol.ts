@@ -7,10 +7,10 @@
  * Outbound messages carry no stream id.
  */
 import { GatewayError } from '../../errors.js';
-import type { InboundMediaEvent, MediaProtocol, StartEvent, WireFormat } from '../media-events.js';
+import type { InboundMediaEvent, MediaProtocol, StartEvent, WireFormat } from '../../transports/media-events.js';
 import {
   encodeBase64, inboundMedia, objectField, optionalString, parseJsonObject, stringField, stringRecord,
-} from '../wire.js';
+} from '../../transports/wire.js';
 
 const ENCODINGS: Record<string, WireFormat['codec']> = {
   pcmu: 'mulaw',

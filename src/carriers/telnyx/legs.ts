@@ -9,8 +9,8 @@
  * One hangup per leg: the first request is kept and every later one awaits it; the command carries
  * a command_id fixed per call, so even a retry Telnyx already executed runs once there.
  */
-import type { Logger } from '../observability/logger.js';
-import { isCallGone, type TelnyxCallControl } from './telnyx/call-control.js';
+import type { Logger } from '../../observability/logger.js';
+import { isCallGone, type TelnyxCallControl } from './call-control.js';
 
 /** Reasons that mean the carrier already ended the call: nothing to hang up. */
 const CARRIER_ENDED = new Set(['carrier_hangup', 'caller_hangup']);

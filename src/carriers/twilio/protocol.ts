@@ -4,10 +4,10 @@
  * (https://www.twilio.com/docs/voice/media-streams/websocket-messages).
  */
 import { GatewayError } from '../../errors.js';
-import type { InboundMediaEvent, MediaProtocol, StartEvent, WireFormat } from '../media-events.js';
+import type { InboundMediaEvent, MediaProtocol, StartEvent, WireFormat } from '../../transports/media-events.js';
 import {
   encodeBase64, inboundMedia, objectField, optionalString, parseJsonObject, stringField, stringRecord,
-} from '../wire.js';
+} from '../../transports/wire.js';
 
 /** <Connect><Stream> audio is always 8 kHz mu-law ("audio/x-mulaw", sampleRate 8000, channels 1). */
 function formatOf(mediaFormat: Record<string, unknown>): WireFormat | GatewayError {
