@@ -28,7 +28,7 @@ export interface PrimaryOptions {
 
 /** Environment a gateway process gets from the primary (besides the primary's own). */
 export const PROCESS_INDEX_ENV = 'VOICE_GATEWAY_PROCESS_INDEX';
-/** A process that dies this soon after it started... */
+/** A process that dies before it listened, or this soon after it started... */
 const QUICK_DEATH_MS = 10_000;
 /** ...this many times in a row means its start cannot work: the primary stops rather than loop. */
 const MAX_QUICK_DEATHS = 3;
@@ -70,6 +70,11 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     });
     byIndex.set(index, worker);
     const startedAt = Date.now();
+    // A start slowed by a busy machine can take longer than QUICK_DEATH_MS and still be a start that fails.
+    let listened = false;
+    worker.once('listening', () => {
+      listened = true;
+    });
     const stopServing = serveIpc(worker, handlers, (detail) => log.warn({ event: 'cluster_ipc_rejected', process: index, detail }, 'bad IPC message from a gateway process'));
     worker.once('exit', (code, signal) => {
       stopServing();
@@ -80,8 +85,8 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
         log.info({ event: 'cluster_process_stopped', process: index, code, signal }, `gateway process ${String(index)} stopped`);
         return;
       }
-      // A process that lived a while died of something else: the count starts over.
-      quickDeaths = Date.now() - startedAt < QUICK_DEATH_MS ? quickDeaths + 1 : 0;
+      // A process that served a while died of something else: the count starts over.
+      quickDeaths = !listened || Date.now() - startedAt < QUICK_DEATH_MS ? quickDeaths + 1 : 0;
       if (quickDeaths >= MAX_QUICK_DEATHS) {
         log.fatal({ event: 'cluster_crash_loop', process: index, code, signal, deaths: quickDeaths }, `gateway processes keep dying as they start (${String(quickDeaths)} in a row): stopping; see the errors above`);
         giveUp?.();

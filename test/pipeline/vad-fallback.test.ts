@@ -43,7 +43,8 @@ describe.each([
     const metrics = createMetrics();
     pool = createWorkerPool({ size: 1, logger, metrics, taskFiles: { vad: fixture(taskFile) } });
     // No warm-up: the fault fixtures count this worker's tasks from the first window on.
-    service = createVadService({ engine: 'silero', warmUp: false, pool, logger, metrics, maxBacklogMs: 60_000 });
+    // A generous task deadline: this is about a worker dying, not a slow one (a cold ONNX load on a busy machine takes seconds).
+    service = createVadService({ engine: 'silero', warmUp: false, pool, logger, metrics, maxBacklogMs: 60_000, taskTimeoutMs: 30_000 });
 
     const calls: Recorded[] = ['one', 'two'].map((callId) => {
       const events: TurnEvent[] = [];

@@ -85,6 +85,9 @@ export class ChatResponder implements Responder {
         { signal: opts.signal },
       );
       for await (const chunk of stream) {
+        // Chunks parsed from the same read as the last one are already buffered: an abort (a barge-in)
+        // must stop the text here, not when the socket teardown catches up.
+        if (opts.signal.aborted) break;
         const delta = chunk.choices[0]?.delta;
         if (!delta) continue;
         if (typeof delta.content === 'string' && delta.content !== '') yield { type: 'text', text: delta.content };
@@ -99,6 +102,7 @@ export class ChatResponder implements Responder {
       if (opts.signal.aborted) throw opts.signal.reason as Error;
       throw llmError(err);
     }
+    if (opts.signal.aborted) throw opts.signal.reason as Error;
     for (const call of calls.values()) {
       if (call.name === END_CALL_NAME && tools) yield { type: 'endCall', reason: endCallReason(call.args) };
       else throw new GatewayError('GW_ERR_PROVIDER_PROTOCOL', `llm called a function we did not declare: ${call.name.slice(0, 60)}`);
