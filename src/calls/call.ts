@@ -14,7 +14,8 @@ import { fallingTone } from '../pipeline/tones.js';
 import type { ConversationTurn } from '../providers/types.js';
 import type { CallOptions, CallSnapshot, CallState, CallTransport, TranscriptEntry } from './call-types.js';
 import { DtmfRecord } from './dtmf-digit.js';
-import { Egress } from './egress.js';
+import { createCallEgress } from './call-egress.js';
+import type { Egress } from './egress.js';
 import type { SwitchReason, SwitchRecord } from './failover.js';
 import { FailoverSession } from './failover-session.js';
 import { IngressLatency } from './ingress-latency.js';
@@ -23,8 +24,7 @@ import { VadTap } from './vad-tap.js';
 
 export * from './call-types.js';
 
-/** Egress lead for a far end that keeps its buffer on `clear` (the lead before EGRESS_LEAD_MS grew to 250 ms). */
-export const SHORT_EGRESS_LEAD_MS = 60;
+export { SHORT_EGRESS_LEAD_MS } from './call-egress.js';
 /** After the all-down apology tone starts, the call waits this long before it hangs up. */
 const APOLOGY_MS = 1000;
 
@@ -45,7 +45,6 @@ export class Call {
   readonly #transcripts: TranscriptEntry[] = [];
   /** framesInTotal / framesOutTotal for this call's transport, bumped per frame (see observability/tally.ts). */
   readonly #framesInSlot: TallySlot;
-  readonly #framesOutSlot: TallySlot;
   #state: CallState = 'connecting';
   #endedAt: Date | undefined;
   #endReason: string | undefined;
@@ -65,7 +64,6 @@ export class Call {
     const { metrics } = opts;
     this.#dtmf = new DtmfRecord({ metrics, logger: opts.logger });
     this.#framesInSlot = metrics.framesInTally.slot({ transport: opts.transport.name });
-    this.#framesOutSlot = metrics.framesOutTally.slot({ transport: opts.transport.name });
     const wire = opts.transport.format;
     this.#vad = new VadTap({ callId: this.id, wireRate: wire.sampleRate, vad: opts.vad, metrics, logger: this.#log, onEvent: (e) => this.#turns.onTurnEvent(e) });
     this.#ingressLatency = new IngressLatency(metrics);
@@ -81,26 +79,12 @@ export class Call {
       metrics,
       logger: this.#log,
     });
-    this.#egress = new Egress({
-      format: wire,
-      sink: {
-        sendMedia: (payload) => {
-          this.#transport.sendMedia(payload);
-          this.#framesOutSlot.count++;
-        },
-        sendMark: (name) => this.#transport.sendMark(name),
-        cork: () => this.#transport.cork?.(),
-        uncork: () => this.#transport.uncork?.(),
-      },
+    this.#egress = createCallEgress({
+      transport: opts.transport,
+      media: opts.media,
       clock: opts.egressClock,
-      leadMs: opts.transport.dropsBufferOnClear ? opts.media.egressLeadMs : Math.min(opts.media.egressLeadMs, SHORT_EGRESS_LEAD_MS),
-      maxQueueMs: opts.media.egressMaxQueueMs,
-      onDrop: (n) => {
-        this.#framesDropped += n;
-        metrics.framesDroppedTotal.inc({ stage: 'egress_overflow' }, n);
-      },
-      onFirstFrame: (ms) => metrics.latency.recordSince('egress', performance.now() - ms),
-      onPacingJitter: (ms) => metrics.latency.recordPacingJitter(ms),
+      metrics,
+      onDrop: (n) => (this.#framesDropped += n),
       onPlayed: () => this.#session.replyHeard(),
     });
     this.#turns = new TurnTaking({ playout: this.#egress, carrier: this.#transport, peer: this.#session, metrics, logger: this.#log });
