@@ -91,6 +91,8 @@ export interface FakeConnection {
   readonly index: number;
   readonly path: string;
   readonly key: string | null;
+  /** The WebSocket extensions the client offered (Sec-WebSocket-Extensions, RFC 6455 section 9.1). */
+  readonly extensions: string | undefined;
   setup: Record<string, unknown> | undefined;
   /** The resumption handle this connection's setup carried. */
   resumedFrom: string | undefined;
@@ -237,7 +239,7 @@ export class GeminiLiveFake {
     const rejection = this.#opts.keyRejection ?? { closeCode: 1008 };
     if (key !== this.apiKey && 'httpStatus' in rejection) return refuse(rejection.httpStatus);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      const info: FakeConnection = { index: this.connections.length, path: rawPath, key, setup: undefined, resumedFrom: undefined, rejected: undefined, closed: false, closeCode: undefined };
+      const info: FakeConnection = { index: this.connections.length, path: rawPath, key, extensions: req.headers['sec-websocket-extensions'], setup: undefined, resumedFrom: undefined, rejected: undefined, closed: false, closeCode: undefined };
       this.connections.push(info);
       const c: ConnState = {
         info, ws, activity: [], reply: undefined, handles: 0, awaitingHistory: false, realtimeStarted: false,

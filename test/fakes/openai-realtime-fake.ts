@@ -125,8 +125,11 @@ export class OpenAIRealtimeFake {
   /** Every JSON event the fake sent, over all connections. */
   readonly sent: Record<string, unknown>[] = [];
   readonly connections: FakeConnection[] = [];
-  /** Every upgrade attempt: path, model and whether the key was right. */
-  readonly handshakes: { path: string; model: string | null; authorized: boolean }[] = [];
+  /**
+   * Every upgrade attempt: path, model, whether the key was right, and the WebSocket extensions the
+   * client offered (its Sec-WebSocket-Extensions header, RFC 6455 section 9.1), e.g. permessage-deflate.
+   */
+  readonly handshakes: { path: string; model: string | null; authorized: boolean; extensions?: string }[] = [];
   readonly options: RealtimeFakeOptions;
   faults: RealtimeFakeFaults;
   readonly #server: Server;
@@ -242,7 +245,8 @@ export class OpenAIRealtimeFake {
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'https://fake');
     const authorized = req.headers.authorization === `Bearer ${this.apiKey}`;
-    this.handshakes.push({ path: url.pathname, model: url.searchParams.get('model'), authorized });
+    const extensions = req.headers['sec-websocket-extensions'];
+    this.handshakes.push({ path: url.pathname, model: url.searchParams.get('model'), authorized, ...(extensions === undefined ? {} : { extensions }) });
     if (this.faults.hang === 'upgrade') return;
     const refuse = (status: number, message: string) => {
       const body = JSON.stringify({ error: { message, type: 'invalid_request_error', code: status === 401 ? 'invalid_api_key' : null } });

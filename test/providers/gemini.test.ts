@@ -208,6 +208,8 @@ describe('gemini live adapter', () => {
       ]);
       // usageMetadata and resumption updates are known fields: no protocol errors.
       expect(h.events.filter((e) => e.type === 'error')).toEqual([]);
+      // No permessage-deflate offer: a zlib context pair per call for audio that barely compresses (issue 16).
+      expect(fake.connections.map((c) => c.extensions)).toEqual([undefined]);
     });
   });
 

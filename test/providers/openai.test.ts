@@ -163,6 +163,8 @@ describe('OpenAI Realtime adapter against the loopback fake', () => {
     expect(session.inputFormat).toEqual(MULAW);
     expect(session.outputFormat).toEqual(MULAW);
     expect(fake.handshakes).toEqual([{ path: '/v1/realtime', model: 'gpt-realtime', authorized: true }]);
+    // No permessage-deflate offer: a zlib context pair per call for audio that barely compresses (issue 16).
+    expect(fake.handshakes[0]?.extensions).toBeUndefined();
     // The items are on the wire when connect resolves; the socket keeps them ahead of any audio.
     await fake.waitFor('conversation.item.create', 2);
     expect(fake.messages).toEqual([

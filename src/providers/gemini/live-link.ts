@@ -122,7 +122,9 @@ export class LiveLink {
 
   #openSocket(url: string, headers: Record<string, string>, callbacks: SdkSocketCallbacks): void {
     // closeTimeout (ws >= 8.19) bounds close(); @types/ws does not list it yet.
-    const options: WebSocket.ClientOptions & { closeTimeout: number } = { headers, closeTimeout: CLOSE_TIMEOUT_MS, maxPayload: MAX_PAYLOAD_BYTES };
+    // No permessage-deflate offer (ws offers it by default): a zlib context pair per socket (~300 KiB
+    // a call, issue 16) and CPU on every frame for base64 audio that barely compresses.
+    const options: WebSocket.ClientOptions & { closeTimeout: number } = { headers, closeTimeout: CLOSE_TIMEOUT_MS, maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false };
     const ws = new WebSocket(url, options);
     this.#ws = ws;
     this.#closed = new Promise((resolve) => {

@@ -42,7 +42,10 @@ export class OpenAIRealtimeProvider implements Provider {
     // The SDK dials as soon as it is constructed; the session attaches its listeners before any I/O.
     // ws hands its options on to tls.connect, which honours a ready secureContext; a bare `ca` would
     // parse the whole root store again on every connect (about 2 MB and a few ms per call).
-    const wsOptions: ClientOptions & { secureContext?: SecureContext } = secureContext ? { secureContext } : {};
+    // No permessage-deflate offer (ws offers it by default): were a server to accept it, each socket
+    // would keep a zlib deflate and inflate context (~300 KiB per call, issue 16) to squeeze base64
+    // audio that barely compresses, and spend CPU on every frame both ways.
+    const wsOptions: ClientOptions & { secureContext?: SecureContext } = { perMessageDeflate: false, ...(secureContext ? { secureContext } : {}) };
     const rt = new OpenAIRealtimeWS({ model: this.#config.model, options: wsOptions }, this.#client);
     const session = new OpenAIRealtimeSession(rt, {
       apiKey,
