@@ -2,12 +2,13 @@
  * Ingress latency of one call: from a frame's arrival at the transport to its hand-over to the
  * provider session, into the shared metric and into this call's own histogram (its snapshot).
  */
-import { createHistogram } from 'node:perf_hooks';
+import { CallLatencyHistogram } from '../observability/call-latency-histogram.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export class IngressLatency {
   readonly #metrics: Metrics;
-  readonly #histogram = createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 2 });
+  /** 2-4 KiB per call; an HDR histogram at this range took ~33 KiB (bench/results/2026-12-06-issue16-memory.md). */
+  readonly #histogram = new CallLatencyHistogram();
 
   constructor(metrics: Metrics) {
     this.#metrics = metrics;
