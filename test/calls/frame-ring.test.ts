@@ -134,7 +134,7 @@ describe('FrameRing memory (issue 16)', () => {
             fc.record({ op: fc.constant('turnEnd' as const) }),
             fc.record({ op: fc.constant('accept' as const) }),
             fc.record({ op: fc.constant('trim' as const), keep: fc.integer({ min: 0, max: 80 }) }),
-            fc.record({ op: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 400 }), n: fc.integer({ min: 1, max: 320 }) }),
+            fc.record({ op: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 150 }), n: fc.integer({ min: 1, max: 320 }) }),
           ),
           { maxLength: 60 },
         ),
@@ -183,7 +183,7 @@ describe('FrameRing memory (issue 16)', () => {
           expect(ring.entries(from).map(describeEntry)).toEqual(model.filter((e) => (e.kind === 'frame' ? e.frame.seq : e.afterSeq + 0.5) >= from).map(describeEntry));
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 80 },
     );
   });
 });
