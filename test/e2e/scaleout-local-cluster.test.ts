@@ -142,6 +142,14 @@ describe.skipIf(!redisServer.path || !initdb.path)('deploy/local-cluster.sh: two
 
     // Redis back on the same port (empty, as after a crash without persistence): new calls accepted again.
     revivedRedis = spawn(env.REDIS_SERVER, ['--port', env.REDIS_PORT, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    // Each node's Redis client reconnects on its own backoff: the call below is set up on A and
+    // streams to B, so both must be back (a node still reconnecting refuses the stream, by design).
+    for (const node of [a, b]) {
+      await until(async () => {
+        const res = await fetch(`${node}/twilio/voice`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'CallSid=CAprobe&From=%2B1&To=%2B2' });
+        return res.status === 200;
+      }, `${node} to store grants again`, 20_000);
+    }
     const late = await until(async () => Caller.start(a, b, 'CAafter').catch(() => undefined), 'a new call once Redis is back', 20_000);
     callers.push(late);
     await new Promise((r) => setTimeout(r, 400));

@@ -37,7 +37,8 @@ async function run(taskFile: string, waitForHealthy = false) {
   const logger = createLogger({ level: 'info', destination: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) } });
   const metrics = createMetrics();
   pool = createWorkerPool({ size: 1, logger, metrics, taskFiles: { vad: fixture(taskFile) } });
-  service = createVadService({ engine: 'silero', warmUp: false, pool, logger, metrics, maxBacklogMs: 60_000, recoveryProbeMs: 100 });
+  // A generous task deadline: a slow task on a busy machine would be a second fallback, not the crash this is about.
+  service = createVadService({ engine: 'silero', warmUp: false, pool, logger, metrics, maxBacklogMs: 60_000, recoveryProbeMs: 100, taskTimeoutMs: 30_000 });
   const calls = ['one', 'two'].map((callId) => {
     const windowEnds: number[] = [];
     const engines = new Set<string>();
