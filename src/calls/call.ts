@@ -50,6 +50,8 @@ export class Call {
   #endReason: string | undefined;
   #seq = 0;
   #samplesIn = 0;
+  /** L16/PCM16 on the wire (two bytes a sample), not G.711: looked up once, not per frame. */
+  readonly #twoBytesPerSample: boolean;
   #framesIn = 0;
   #framesDropped = 0;
   #ended: Promise<void> | undefined;
@@ -65,6 +67,7 @@ export class Call {
     this.#dtmf = new DtmfRecord({ metrics, logger: opts.logger });
     this.#framesInSlot = metrics.framesInTally.slot({ transport: opts.transport.name });
     const wire = opts.transport.format;
+    this.#twoBytesPerSample = pcmCodec(wire.codec).bytesPerSample === 2;
     this.#vad = new VadTap({ callId: this.id, wireRate: wire.sampleRate, vad: opts.vad, metrics, logger: this.#log, onEvent: (e) => this.#turns.onTurnEvent(e) });
     this.#ingressLatency = new IngressLatency(metrics);
     this.#session = new FailoverSession({
@@ -130,7 +133,7 @@ export class Call {
   handleMedia(payload: Uint8Array, receivedAtMs = performance.now(), base64?: string): void {
     if (this.#isOver()) return;
     const timestampMs = this.mediaTimeMs;
-    this.#samplesIn += pcmCodec(this.#transport.format.codec).bytesPerSample === 2 ? payload.length >> 1 : payload.length;
+    this.#samplesIn += this.#twoBytesPerSample ? payload.length >> 1 : payload.length;
     this.#framesIn++;
     this.#framesInSlot.count++;
     const frame: WireFrame = { payload, base64, seq: this.#seq++, timestampMs, receivedAtMs };

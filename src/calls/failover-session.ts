@@ -190,10 +190,8 @@ export class FailoverSession implements CallSession {
   /** One caller frame, as the transport delivered it: kept for a replay, then into the live link. */
   write(frame: WireFrame): void {
     if (this.#closed) return;
-    // The ring keeps bytes only: the carrier's base64 text would more than double what a long turn
-    // holds for a replay, and a replay (rare) can encode again.
-    const kept = frame.base64 === undefined ? frame : { payload: frame.payload, seq: frame.seq, timestampMs: frame.timestampMs, receivedAtMs: frame.receivedAtMs };
-    this.#ledger.frame(kept, this.#opts.vad.speaking);
+    // The ring copies the bytes and numbers it keeps (frame-ring.ts), never the carrier's base64 text.
+    this.#ledger.frame(frame, this.#opts.vad.speaking);
     this.#link.write(frame);
   }
 
