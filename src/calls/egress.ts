@@ -38,8 +38,8 @@ export interface EgressOptions {
   readonly onFirstFrame?: (ms: number) => void;
   /**
    * A paced frame went out: one that waited in the queue for its time and was written by a clock tick.
-   * In ms, |time written - time due|, where its due time is the clock's scheduled tick at (or first
-   * after) the moment the audio sent ahead of it fell to the lead. So it is the clock's lateness (or
+   * In ms, |time written - time due|, where its due time is the clock's last scheduled tick at or
+   * before the moment the audio sent ahead of it fell to the lead. So it is the clock's lateness (or
    * earliness) as this frame saw it, including the time spent writing other calls' frames earlier in
    * the same tick; it does not add up over a reply. Frames written at once on arrival (a reply's lead
    * burst, a refill after the queue ran dry) are not counted.
@@ -293,8 +293,12 @@ export class Egress implements ClockMember {
    */
   #pump(dueBy: number | undefined): void {
     const now = this.#now();
-    // A frame due exactly at the next tick waits for it (the margin absorbs float error).
-    const limit = dueBy === undefined ? now : dueBy + this.#frameMs - 1e-6;
+    // A frame goes on the last tick at or before its due time; one due exactly at the next tick waits
+    // for it (the margin absorbs float error). Off the clock the same rule holds against the clock's
+    // latest tick (or now, when the clock is idle: it would start its schedule now). Otherwise a frame
+    // that comes due between two ticks, at a time when its egress was off the clock, would wait for the
+    // next tick and reach the caller up to a tick late, which the clock never meant.
+    const limit = (dueBy ?? this.#clock.tickAtOrBefore(now)) + this.#frameMs - 1e-6;
     // A sink that pushed audio back into this egress while it writes would get a list of its own.
     const out = this.#writing ? [] : this.#out;
     while (this.#queue.length > 0) {
@@ -306,7 +310,7 @@ export class Egress implements ClockMember {
         continue;
       }
       const dueAt = this.#playoutEnd - this.#leadMs;
-      if (dueBy === undefined ? dueAt > limit : dueAt >= limit) break;
+      if (dueAt >= limit) break;
       this.#queue.shift();
       this.#queuedFrames--;
       this.#framesSent++;

@@ -279,6 +279,22 @@ describe('egress on a shared clock', () => {
     expect(time.pending).toBe(1);
   });
 
+  it('a frame that comes due between ticks while its egress is off the clock goes at once, not a tick late', () => {
+    const { time, clock } = shared();
+    const a = setup({ leadMs: 60, time, clock });
+    const b = setup({ leadMs: 60, time, clock });
+    a.egress.pushAudio(numbered(50), 'ra'); // keeps the clock ticking at 0, 20, 40, ...
+    time.advance(7);
+    b.egress.pushAudio(numbered(4), 'rb'); // the lead burst at 7: plays out until 87, nothing left to pace
+    time.advance(18);
+    // At 25 the next frame is due at 27 (60 ms left at the caller), and the last tick at or before 27
+    // was 20: it goes now. Waiting for the tick at 40 would leave the caller 47 ms, under the lead.
+    b.egress.pushAudio(numbered(1, 4), 'rb');
+    expect(b.media().map((m) => m.t)).toEqual([7, 7, 7, 7, 25]);
+    time.advance(100);
+    expect(b.jitter).toEqual([]);
+  });
+
   it('an idle egress sets no timer', () => {
     const { time, clock } = shared();
     const { egress, media } = setup({ leadMs: 60, time, clock });
