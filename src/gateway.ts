@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createWorkerPool, type WorkerPool } from './workers/pool.js';
 import { createVadService, type VadService } from './pipeline/vad/vad-service.js';
 import { CallManager } from './calls/call-manager.js';
+import { ChunkPool } from './calls/chunk-pool.js';
 import { EgressClock } from './calls/egress-clock.js';
 import { buildApp } from './http/app.js';
 import { createTelnyxCallControl } from './carriers/telnyx/call-control.js';
@@ -87,6 +88,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   const egressClock = new EgressClock({
     onError: (err) => logger.error({ event: 'egress_tick_failed', err }, 'a call\'s egress failed on the clock tick; it is no longer paced'),
   });
+  // One pool of byte chunks for every call's replay ring (a call's chunks go to the next call).
+  const ringChunks = new ChunkPool();
   const calls = new CallManager({
     providers,
     failover: config.failover,
@@ -96,6 +99,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     logger,
     media: config.media,
     egressClock,
+    ringChunks,
     recorder: records,
     dtmfToProvider: config.calls.dtmfToProvider,
     registry,

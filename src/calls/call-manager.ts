@@ -12,6 +12,7 @@ import { GatewayError } from '../errors.js';
 import { Call, type CallTransport } from './call.js';
 import type { CallRecorder } from './call-recorder.js';
 import type { CallRegistry } from './call-registry.js';
+import type { ChunkPool } from './chunk-pool.js';
 import type { EgressClock } from './egress-clock.js';
 import type { FailoverSettings, GuardedLike } from './failover.js';
 
@@ -24,6 +25,8 @@ export interface CallManagerOptions {
   readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
   /** The process's one egress clock, shared by every call's egress. */
   readonly egressClock?: EgressClock;
+  /** The process's chunks for every call's replay ring. */
+  readonly ringChunks?: ChunkPool;
   readonly instructions?: string;
   readonly recorder?: CallRecorder;
   /** How often live calls' counters are written to the recorder. */
@@ -109,6 +112,7 @@ export class CallManager {
       logger,
       media: this.#opts.media,
       egressClock: this.#opts.egressClock,
+      ringChunks: this.#opts.ringChunks,
       customParameters: args.customParameters,
       instructions: this.#opts.instructions,
       direction: grant.direction ?? 'inbound',

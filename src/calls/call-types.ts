@@ -5,6 +5,7 @@ import type { AudioFormat, WireFormat } from '../pipeline/frame.js';
 import { isPassthrough } from '../pipeline/ingress-graph.js';
 import type { VadService } from '../pipeline/vad/vad-service.js';
 import type { Provider } from '../providers/types.js';
+import type { ChunkPool } from './chunk-pool.js';
 import type { EgressClock } from './egress-clock.js';
 import type { FailoverSettings, GuardedLike, SwitchRecord } from './failover.js';
 
@@ -52,6 +53,8 @@ export interface CallOptions {
   readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
   /** The process's one egress clock (gateway.ts); without it the call's egress keeps a timer of its own. */
   readonly egressClock?: EgressClock;
+  /** The process's chunks for the replay ring (gateway.ts); without it the ring keeps its own. */
+  readonly ringChunks?: ChunkPool;
   readonly customParameters?: Record<string, string>;
   readonly instructions?: string;
   readonly direction?: 'inbound' | 'outbound';

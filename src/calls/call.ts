@@ -81,6 +81,7 @@ export class Call {
       ingress: this.#ingressLatency,
       metrics,
       logger: this.#log,
+      ringChunks: opts.ringChunks,
     });
     this.#egress = createCallEgress({
       transport: opts.transport,

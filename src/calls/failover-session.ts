@@ -27,6 +27,7 @@ import { AsyncQueue } from '../util/async-queue.js';
 import { negotiateInput } from './call-types.js';
 import { DEFAULT_FAILOVER, fallbackOrder, type FailoverSettings, type GuardedLike, type SwitchAttempt, type SwitchReason, type SwitchRecord } from './failover.js';
 import { ProviderLink } from './provider-link.js';
+import type { ChunkPool } from './chunk-pool.js';
 import { TurnLedger } from './turn-ledger.js';
 import { WarmStandby } from './warm-standby.js';
 
@@ -66,6 +67,8 @@ export interface FailoverSessionOptions {
   readonly ingress: IngressMeter;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** The process's chunks for the replay ring (one of its own when not given). */
+  readonly ringChunks?: ChunkPool;
 }
 
 /**
@@ -92,7 +95,7 @@ export class FailoverSession implements CallSession {
   readonly #log: Logger;
   readonly #events = new AsyncQueue<FailoverEvent>();
   /** The replay ring, pending turns and history: what a new provider is given. */
-  readonly #ledger = new TurnLedger(RING_FRAMES);
+  readonly #ledger: TurnLedger;
   readonly #abort = new AbortController();
   readonly #providersUsed: string[] = [];
   readonly #records: SwitchRecord[] = [];
@@ -118,6 +121,7 @@ export class FailoverSession implements CallSession {
   #closed = false;
 
   constructor(opts: FailoverSessionOptions) {
+    this.#ledger = new TurnLedger(RING_FRAMES, opts.ringChunks);
     this.#opts = opts;
     this.#settings = opts.settings ?? DEFAULT_FAILOVER;
     this.#log = opts.logger;

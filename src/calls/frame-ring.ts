@@ -10,32 +10,21 @@
  * frames cost three objects per frame (entry, frame, Buffer view) that lived long enough to be
  * promoted to the old generation, and each view was a slice of Node's shared 8 KiB Buffer pool
  * (`Buffer.from(base64)`): one retained 160-byte frame kept a whole slab alive, and slabs interleave
- * every call's frames. Chunks are all one size and go back to a small process-wide free list when
- * the audio in them is accepted, so a call's long turn neither reallocates nor fragments the native
- * heap (an earlier version grew one contiguous arena by doubling: it saved old-generation pages but
- * malloc's heap grew by as much). A replay (a failover, rare) gets exact-size copies.
+ * every call's frames. Chunks are all one size and go back to the process's ChunkPool (chunk-pool.ts,
+ * passed in) when the audio in them is accepted, so a call's long turn neither reallocates nor
+ * fragments the native heap (an earlier version grew one contiguous arena by doubling: it saved
+ * old-generation pages but malloc's heap grew by as much). A replay (a failover, rare) gets
+ * exact-size copies.
  */
 import type { WireFrame } from '../pipeline/stages.js';
 import type { TurnInfo } from '../providers/types.js';
+import { ChunkPool } from './chunk-pool.js';
+
+export { RING_CHUNK_BYTES } from './chunk-pool.js';
 
 export type RingEntry = { kind: 'frame'; frame: WireFrame } | { kind: 'turnEnd'; turn: TurnInfo; afterSeq: number };
 
 type TurnEnd = Extract<RingEntry, { kind: 'turnEnd' }>;
-
-/** 51 G.711 frames or 12 L16 16 kHz frames of 20 ms; the size of Node's Buffer pool slab. */
-export const RING_CHUNK_BYTES = 8192;
-/** Free chunks kept for reuse across calls (2 MiB); beyond that a released chunk is left to the GC. */
-const MAX_FREE_CHUNKS = 256;
-const freeChunks: Uint8Array[] = [];
-
-function takeChunk(bytes: number): Uint8Array {
-  if (bytes > RING_CHUNK_BYTES) return new Uint8Array(bytes); // an oversized frame gets its own
-  return freeChunks.pop() ?? new Uint8Array(RING_CHUNK_BYTES);
-}
-
-function releaseChunk(chunk: Uint8Array): void {
-  if (chunk.length === RING_CHUNK_BYTES && freeChunks.length < MAX_FREE_CHUNKS) freeChunks.push(chunk);
-}
 
 /** Slots allocated up front (50 are kept while nobody speaks, see call.ts IDLE_KEEP_FRAMES). */
 const MIN_SLOTS = 64;
@@ -63,8 +52,11 @@ export class FrameRing {
   #firstChunk = 0;
   /** Where the next frame's bytes go in the newest chunk. */
   #tailOffset = 0;
+  readonly #pool: ChunkPool;
 
-  constructor(capacity: number) {
+  /** @param pool where chunks come from and go back to: the process's, else one of the ring's own. */
+  constructor(capacity: number, pool: ChunkPool = new ChunkPool()) {
+    this.#pool = pool;
     let cap = 1;
     while (cap < capacity) cap <<= 1;
     this.#capacity = cap;
@@ -113,7 +105,7 @@ export class FrameRing {
       const n = payload.length;
       let last = this.#chunks.length - 1;
       if (last < 0 || this.#tailOffset + n > this.#chunks[last]!.length) {
-        this.#chunks.push(takeChunk(n));
+        this.#chunks.push(this.#pool.take(n));
         this.#tailOffset = 0;
         last++;
       }
@@ -190,7 +182,7 @@ export class FrameRing {
       }
     }
     while (this.#firstChunk < keepFrom) {
-      releaseChunk(this.#chunks.shift()!);
+      this.#pool.release(this.#chunks.shift()!);
       this.#firstChunk++;
     }
     if (this.#chunks.length === 0) this.#tailOffset = 0;

@@ -8,6 +8,7 @@
  */
 import type { WireFrame } from '../pipeline/stages.js';
 import type { ConversationTurn, TurnInfo } from '../providers/types.js';
+import type { ChunkPool } from './chunk-pool.js';
 import { FrameRing, type RingEntry } from './frame-ring.js';
 
 const IDLE_KEEP_FRAMES = 50; // 1 s of lead-in kept while nobody speaks, so a turn's start is never trimmed
@@ -21,8 +22,8 @@ export class TurnLedger {
   #answeredNotPlayed = 0;
   #nextSeq = 0;
 
-  constructor(capacity: number) {
-    this.#ring = new FrameRing(capacity);
+  constructor(capacity: number, pool?: ChunkPool) {
+    this.#ring = new FrameRing(capacity, pool);
   }
 
   /** The conversation so far: the turns accepted, as text. */

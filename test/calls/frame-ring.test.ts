@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ChunkPool } from '../../src/calls/chunk-pool.js';
 import { FrameRing, RING_CHUNK_BYTES, type RingEntry } from '../../src/calls/frame-ring.js';
 
 const frame = (seq: number): RingEntry => ({
@@ -102,8 +103,9 @@ describe('FrameRing memory (issue 16)', () => {
   });
 
   it('chunks one call gives back and another takes never mix their bytes', () => {
-    const a = new FrameRing(2048);
-    const b = new FrameRing(2048);
+    const pool = new ChunkPool();
+    const a = new FrameRing(2048, pool);
+    const b = new FrameRing(2048, pool);
     const want: RingEntry[] = [];
     for (let s = 0; s < 600; s++) {
       a.push(bytesFrame(s, 160));
@@ -122,6 +124,23 @@ describe('FrameRing memory (issue 16)', () => {
       if (e.kind === 'frame' && w.kind === 'frame') expect([...e.frame.payload]).toEqual([...w.frame.payload]);
     });
     expect(a.entries().map(describeEntry)).toEqual([]);
+  });
+
+  it('gives its chunks back to the pool it was given, where the next call takes them, up to the bound', () => {
+    const pool = new ChunkPool({ maxFree: 2 });
+    const first = new FrameRing(2048, pool);
+    for (let s = 0; s < 200; s++) first.push(bytesFrame(s, 160)); // 4 chunks of 51 frames
+    first.push(turnEnd(199));
+    first.acceptOldestTurn();
+    expect(pool.free).toBe(2); // the other two are left to the GC
+    const next = new FrameRing(2048, pool);
+    next.push(bytesFrame(0, 160));
+    expect(pool.free).toBe(1);
+    // A frame bigger than a chunk gets an exact-size one that never goes back to the pool.
+    next.push(bytesFrame(1, RING_CHUNK_BYTES + 1));
+    next.push(turnEnd(1));
+    next.acceptOldestTurn();
+    expect(pool.free).toBe(2);
   });
 
   it('agrees with a plain array model over any mix of pushes, wraps, growth, accepts and trims', () => {
