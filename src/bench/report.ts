@@ -97,6 +97,9 @@ export function tableRows(runs: RunResult[]): string[][] {
     row('egress jitter |interval-20ms|, ms p50 / p99', (r) => q2(r.egressJitter)),
     row('egress pacing jitter at the gateway, ms p50/p99/p99.9/max', (r) => q(r.egressPacing)),
     row('CPU ms per call-second', (r) => f(r.cpu.msPerCallSecond, 3)),
+    row('  of which main thread / other threads', (r) =>
+      r.cpu.mainThreadMsPerCallSecond === undefined ? '-' : `${f(r.cpu.mainThreadMsPerCallSecond, 3)} / ${f(r.cpu.msPerCallSecond - r.cpu.mainThreadMsPerCallSecond, 3)}`,
+    ),
     row('CPU cores used (share of machine)', (r) => `${f(r.cpu.coresUsed)} (${(r.cpu.shareOfMachine * 100).toFixed(0)}%)`),
     row('calls per core, CPU alone (at 100%)', (r) => (r.cpu.coresUsed > 0 ? (r.callsConnected / r.cpu.coresUsed).toFixed(0) : '-')),
     row('RSS per call, KiB (idle -> loaded MiB)', (r) => `${f(r.memory.rssPerCallKiB, 1)} (${f(r.memory.rssIdleMiB, 0)} -> ${f(r.memory.rssLoadedMiB, 0)})`),
@@ -166,7 +169,7 @@ export function markdown(report: BenchReport): string {
     '- reply latency: end of the caller\'s utterance -> first reply frame heard; includes turn detection (VAD silence) and the provider\'s reply delay.',
     '- lost: tags sent and never seen at the other end (gateway-counters accounting: sent vs the gateway\'s frames_in, frames_out vs received, plus lossy drop stages). Interrupted replies are counted apart.',
     '- late: a reply frame arriving after the caller\'s playout buffer ran dry mid-reply. Jitter: |arrival interval - 20 ms| after the start-of-reply lead burst (bursting bridges read ~20 ms by construction).',
-    '- CPU per call-second: the bridge process\'s CPU time (all threads, /proc) over the window / (calls x window seconds).',
+    '- CPU per call-second: the bridge process\'s CPU time (all threads, /proc) over the window / (calls x window seconds). Main thread: the event-loop thread\'s own share (/proc/<pid>/task/<pid>; summed over processes): the part one process cannot spread over cores; the rest is VAD workers, GC and libuv threads.',
     '',
   );
   return out.join('\n');

@@ -42,7 +42,15 @@ export interface RunResult {
   egressJitter: Summary;
   /** The same at the gateway's write (/metrics, since the gateway started): its own pacing precision. */
   egressPacing: Quantiles | undefined;
-  cpu: { seconds: number; wallSeconds: number; coresUsed: number; shareOfMachine: number; msPerCallSecond: number };
+  cpu: {
+    seconds: number;
+    wallSeconds: number;
+    coresUsed: number;
+    shareOfMachine: number;
+    msPerCallSecond: number;
+    /** The main threads' part of msPerCallSecond (the rest: VAD workers, GC and libuv threads); undefined without /proc. */
+    mainThreadMsPerCallSecond?: number;
+  };
   memory: { rssIdleMiB: number; rssLoadedMiB: number; rssPerCallKiB: number; heapIdleMiB: number | undefined; heapLoadedMiB: number | undefined; heapPerCallKiB: number | undefined };
   eventLoopDelayP99Ms: number | undefined;
   /** What the callers were sent besides audio: marks they echoed back (after playout), clears. */

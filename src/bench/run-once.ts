@@ -234,6 +234,10 @@ function summarise(
       coresUsed: r3(coresUsed),
       shareOfMachine: r3(coresUsed / availableParallelism()),
       msPerCallSecond: r3((cpuSeconds * 1000) / (calls * wallSeconds)),
+      mainThreadMsPerCallSecond:
+        res.end.mainThreadCpuSeconds === undefined || res.start.mainThreadCpuSeconds === undefined
+          ? undefined
+          : r3(((res.end.mainThreadCpuSeconds - res.start.mainThreadCpuSeconds) * 1000) / (calls * wallSeconds)),
     },
     memory: {
       rssIdleMiB: r1(res.idle.rssBytes / MiB),

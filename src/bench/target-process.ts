@@ -16,6 +16,11 @@ export type TargetKind = 'gateway' | 'baseline';
 export interface ResourceSample {
   at: number;
   cpuSeconds: number;
+  /**
+   * CPU of the main threads alone (each process's event loop: the one thread a process cannot spread
+   * over cores), from /proc/<pid>/task/<pid>; undefined when /proc is not read (--url without --pid).
+   */
+  mainThreadCpuSeconds?: number;
   rssBytes: number;
   heapUsedBytes: number | undefined;
   eventLoopDelayP99Ms: number | undefined;
@@ -50,15 +55,28 @@ export function gatewayCommand(): string[] {
   return ['--import', 'tsx', PACKAGE_ROOT + 'src/cli/bin.ts', 'serve'];
 }
 
-function procSampleOne(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
+/** utime + stime of a /proc stat file, in seconds. */
+function statCpuSeconds(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  // Fields after the command name (which may hold spaces) start at ") ": utime is field 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+interface ProcSample {
+  cpuSeconds: number;
+  mainThreadCpuSeconds: number;
+  rssBytes: number;
+}
+
+function procSampleOne(pid: number): ProcSample | undefined {
   try {
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at ") ": utime is field 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    const cpuSeconds = statCpuSeconds(`/proc/${String(pid)}/stat`);
+    // The main thread's task id is the process id.
+    const mainThreadCpuSeconds = statCpuSeconds(`/proc/${String(pid)}/task/${String(pid)}/stat`);
     const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { cpuSeconds, rssBytes: rssKb * 1024 };
+    return { cpuSeconds, mainThreadCpuSeconds, rssBytes: rssKb * 1024 };
   } catch {
     return undefined;
   }
@@ -100,13 +118,14 @@ function descendantsOf(pid: number): number[] {
  * CPU and RSS of a target and its child processes (a cluster's gateway processes). CPU of a child
  * that exited during the window is lost from the sum; the bench starts and stops its targets whole.
  */
-function procSample(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
+function procSample(pid: number): ProcSample | undefined {
   const own = procSampleOne(pid);
   if (!own) return undefined;
   for (const child of descendantsOf(pid)) {
     const s = procSampleOne(child);
     if (s) {
       own.cpuSeconds += s.cpuSeconds;
+      own.mainThreadCpuSeconds += s.mainThreadCpuSeconds;
       own.rssBytes += s.rssBytes;
     }
   }
@@ -211,12 +230,13 @@ export async function startTarget(opts: {
       const proc = procSample(pid);
       if (opts.kind === 'baseline') {
         const s = await baselineStats();
-        return { at, cpuSeconds: proc?.cpuSeconds ?? s?.cpuSeconds ?? 0, rssBytes: proc?.rssBytes ?? s?.rssBytes ?? 0, heapUsedBytes: s?.heapUsedBytes, eventLoopDelayP99Ms: s === undefined ? undefined : lateness(s.eventLoopDelayP99Ms) };
+        return { at, cpuSeconds: proc?.cpuSeconds ?? s?.cpuSeconds ?? 0, mainThreadCpuSeconds: proc?.mainThreadCpuSeconds, rssBytes: proc?.rssBytes ?? s?.rssBytes ?? 0, heapUsedBytes: s?.heapUsedBytes, eventLoopDelayP99Ms: s === undefined ? undefined : lateness(s.eventLoopDelayP99Ms) };
       }
       const m = (await metrics())!;
       return {
         at,
         cpuSeconds: proc?.cpuSeconds ?? promValue(m, 'voice_gateway_process_cpu_seconds_total'),
+        mainThreadCpuSeconds: proc?.mainThreadCpuSeconds,
         rssBytes: proc?.rssBytes ?? promValue(m, 'voice_gateway_process_resident_memory_bytes'),
         heapUsedBytes: promValue(m, 'voice_gateway_nodejs_heap_size_used_bytes'),
         eventLoopDelayP99Ms: lateness(promValue(m, 'voice_gateway_event_loop_delay_seconds', { quantile: '0.99' }) * 1000),
@@ -253,6 +273,7 @@ export function attachTarget(baseUrl: string, pid?: number): TargetProcess {
       return {
         at,
         cpuSeconds: proc?.cpuSeconds ?? promValue(m, 'voice_gateway_process_cpu_seconds_total'),
+        mainThreadCpuSeconds: proc?.mainThreadCpuSeconds,
         rssBytes: proc?.rssBytes ?? promValue(m, 'voice_gateway_process_resident_memory_bytes'),
         heapUsedBytes: promValue(m, 'voice_gateway_nodejs_heap_size_used_bytes'),
         eventLoopDelayP99Ms: lateness(promValue(m, 'voice_gateway_event_loop_delay_seconds', { quantile: '0.99' }) * 1000),

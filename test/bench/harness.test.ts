@@ -69,6 +69,9 @@ describe('load harness', () => {
     const r = await runOnce(spec(echoProvider({ replyDelayMs: 0 }), { gatewayEnv: { MEDIA_MAX_MESSAGES_PER_SECOND: '45' } }));
     const refused = r.frames.gatewayRejected?.GW_ERR_TRANSPORT_RATE_LIMITED ?? 0;
     expect(r.frames.accounting).toBe('gateway-counters');
+    // CPU is read from /proc for all threads and for the main thread alone, which is part of it.
+    expect(r.cpu.mainThreadMsPerCallSecond).toBeGreaterThan(0);
+    expect(r.cpu.mainThreadMsPerCallSecond).toBeLessThanOrEqual(r.cpu.msPerCallSecond);
     expect(r.frames.lost.ingress).toBeGreaterThan(0);
     expect(r.frames.lost.ingress).toBeLessThanOrEqual(refused);
     expect(refused - r.frames.lost.ingress).toBeLessThanOrEqual(r.caller.marksEchoed + r.calls);
