@@ -72,6 +72,7 @@ export interface Config extends ProviderSettings {
     redisUrl?: string;
     egressLeadMs: number;
     egressMaxQueueMs: number;
+    egressFramesPerMessage: number;
     /** An upgraded media socket that has not sent a valid `start` within this is closed. */
     startTimeoutMs: number;
     /** Most media sockets open at once, in total and from one client address. */
@@ -336,6 +337,8 @@ export function loadConfig(env: Env = process.env): Config {
       // the browser keeps its buffer.
       egressLeadMs: int(env, 'EGRESS_LEAD_MS', 250, 0, 2000),
       egressMaxQueueMs: int(env, 'EGRESS_MAX_QUEUE_MS', 60_000, 1000, 600_000),
+      // Frames per media message to Twilio/Telnyx when they are already queued (calls/egress.ts).
+      egressFramesPerMessage: int(env, 'EGRESS_FRAMES_PER_MESSAGE', 3, 1, 50),
       // Carriers send `start` right after the handshake; 10 s is generous for a slow network.
       startTimeoutMs: int(env, 'MEDIA_START_TIMEOUT_MS', 10_000, 100, 600_000),
       maxSockets: int(env, 'MEDIA_MAX_SOCKETS', 2000, 1, 100_000),

@@ -28,9 +28,9 @@ export function createCallEgress(o: CallEgressOptions): Egress {
   return new Egress({
     format: transport.format,
     sink: {
-      sendMedia: (payload) => {
+      sendMedia: (payload, frames) => {
         transport.sendMedia(payload);
-        framesOut.count++;
+        framesOut.count += frames;
       },
       sendMark: (name) => transport.sendMark(name),
       cork: () => transport.cork?.(),
@@ -40,6 +40,7 @@ export function createCallEgress(o: CallEgressOptions): Egress {
     // A far end that drops its buffer on `clear` can be given more audio ahead; one that keeps it plays it after a barge-in.
     leadMs: transport.dropsBufferOnClear ? o.media.egressLeadMs : Math.min(o.media.egressLeadMs, SHORT_EGRESS_LEAD_MS),
     maxQueueMs: o.media.egressMaxQueueMs,
+    framesPerMessage: transport.dropsBufferOnClear && transport.multiFrameMedia ? o.media.egressFramesPerMessage : 1,
     onDrop: (n) => {
       metrics.framesDroppedTotal.inc({ stage: 'egress_overflow' }, n);
       o.onDrop(n);

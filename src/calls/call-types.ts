@@ -26,6 +26,12 @@ export interface CallTransport {
    * get at most SHORT_EGRESS_LEAD_MS.
    */
   readonly dropsBufferOnClear?: boolean;
+  /**
+   * A media message may carry several frames (the JSON carriers: Twilio plays any length; Telnyx takes
+   * 20 ms to 30 s in RTP mode). With `dropsBufferOnClear`, egress then joins the frames already
+   * queued into messages of up to EGRESS_FRAMES_PER_MESSAGE. WebRTC sends one RTP packet per frame.
+   */
+  readonly multiFrameMedia?: boolean;
   /** Hold this connection's writes until `uncork`, so one egress tick's messages leave together. */
   cork?(): void;
   uncork?(): void;
@@ -50,7 +56,7 @@ export interface CallOptions {
   readonly vad: VadService;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  readonly media: { egressLeadMs: number; egressMaxQueueMs: number };
+  readonly media: { egressLeadMs: number; egressMaxQueueMs: number; egressFramesPerMessage?: number };
   /** The process's one egress clock (gateway.ts); without it the call's egress keeps a timer of its own. */
   readonly egressClock?: EgressClock;
   /** The process's chunks for the replay ring (gateway.ts); without it the ring keeps its own. */

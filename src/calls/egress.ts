@@ -14,7 +14,8 @@ import type { AudioFrame, EncodedFrame, WireFormat } from '../pipeline/frame.js'
 import { Resampler } from '../pipeline/resample/resampler.js';
 
 export interface EgressSink {
-  sendMedia(payload: Uint8Array): void;
+  /** One media message: `frames` whole frames of the wire format (1 unless `framesPerMessage` > 1). */
+  sendMedia(payload: Uint8Array, frames: number): void;
   sendMark(name: string): void;
   /**
    * Hold writes until `uncork` (the TCP socket's cork): called around a tick's writes when there is
@@ -31,6 +32,15 @@ export interface EgressOptions {
   /** Audio sent ahead of real time so carrier jitter does not starve playback. */
   readonly leadMs: number;
   readonly maxQueueMs: number;
+  /**
+   * Most frames one media message carries (default 1). When a frame comes due and the ones after it
+   * are already queued, up to this many go together, ahead of their time by up to (n - 1) frames: one
+   * message, one base64 text and one socket write instead of n. It never waits for audio to fill a
+   * message, so it adds no delay. Only for a far end that takes several frames per media message and
+   * drops what it buffered on `clear` (Twilio, Telnyx), so the audio sent early is not heard after a
+   * barge-in.
+   */
+  readonly framesPerMessage?: number;
   readonly onDrop: (frames: number) => void;
   /** The carrier confirmed a whole reply played (its end mark came back). */
   readonly onPlayed?: (responseId: string) => void;
@@ -67,6 +77,8 @@ export class Egress implements ClockMember {
   readonly #frameMs: number;
   readonly #leadMs: number;
   readonly #maxQueueFrames: number;
+  readonly #framesPerMessage: number;
+  readonly #frameBytes: number;
   readonly #onDrop: (frames: number) => void;
   readonly #clock: EgressClock;
   readonly #opts: EgressOptions;
@@ -97,6 +109,8 @@ export class Egress implements ClockMember {
     this.#frameSamples = (opts.format.sampleRate * this.#frameMs) / 1000;
     this.#leadMs = opts.leadMs;
     this.#maxQueueFrames = Math.ceil(opts.maxQueueMs / this.#frameMs);
+    this.#framesPerMessage = Math.max(1, Math.floor(opts.framesPerMessage ?? 1));
+    this.#frameBytes = this.#frameSamples * this.#codec.bytesPerSample;
     this.#onDrop = opts.onDrop;
     this.#clock = opts.clock ?? new EgressClock({ frameMs: this.#frameMs, now: opts.now });
   }
@@ -309,24 +323,18 @@ export class Egress implements ClockMember {
         out.push(item);
         continue;
       }
-      const dueAt = this.#playoutEnd - this.#leadMs;
-      if (dueAt >= limit) break;
-      this.#queue.shift();
-      this.#queuedFrames--;
-      this.#framesSent++;
-      this.#playoutEnd = Math.max(now, this.#playoutEnd) + this.#frameMs;
-      let playback = this.#playback.get(item.responseId);
-      if (!playback) {
-        playback = { sentFrames: 0, firstSentAt: now, ackedMs: 0 };
-        this.#playback.set(item.responseId, playback);
-        const startedAt = this.#responseStartedAt.get(item.responseId);
-        this.#responseStartedAt.delete(item.responseId);
-        if (startedAt !== undefined) this.#opts.onFirstFrame?.(now - startedAt);
+      if (this.#playoutEnd - this.#leadMs >= limit) break;
+      // This frame is due; frames of the same reply queued right behind it may join its message.
+      let frames = 0;
+      while (frames < this.#framesPerMessage && frames < this.#queue.length) {
+        const next = this.#queue[frames];
+        if (next.kind !== 'audio' || next.responseId !== item.responseId) break;
+        this.#account(next.responseId, now, dueBy, limit);
+        frames++;
       }
-      playback.sentFrames++;
-      // Written by a tick, the frame waited for its time: pacing. Off the clock it went on arrival: a burst.
-      if (dueBy !== undefined) this.#opts.onPacingJitter?.(Math.abs(now - this.#clock.tickAtOrBefore(dueAt)));
-      out.push(item);
+      if (frames === 1) out.push(this.#queue.shift()!);
+      else out.push({ kind: 'audio', payload: this.#joinFrames(frames), responseId: item.responseId });
+      this.#queuedFrames -= frames;
     }
     const waiting = this.#queue.length > 0;
     if (waiting !== this.#paced) {
@@ -335,6 +343,40 @@ export class Egress implements ClockMember {
       else this.#clock.remove(this);
     }
     this.#write(out);
+  }
+
+  /**
+   * A frame leaves: counted as sent, the carrier's playout extended, its reply's first frame timed, and
+   * (written by a tick and due by it) its pacing jitter reported. A frame sent early in a message
+   * with a due one is not pacing: it is not reported.
+   */
+  #account(responseId: string, now: number, dueBy: number | undefined, limit: number): void {
+    const dueAt = this.#playoutEnd - this.#leadMs;
+    this.#framesSent++;
+    this.#playoutEnd = Math.max(now, this.#playoutEnd) + this.#frameMs;
+    let playback = this.#playback.get(responseId);
+    if (!playback) {
+      playback = { sentFrames: 0, firstSentAt: now, ackedMs: 0 };
+      this.#playback.set(responseId, playback);
+      const startedAt = this.#responseStartedAt.get(responseId);
+      this.#responseStartedAt.delete(responseId);
+      if (startedAt !== undefined) this.#opts.onFirstFrame?.(now - startedAt);
+    }
+    playback.sentFrames++;
+    // Written by a tick, the frame waited for its time: pacing. Off the clock it went on arrival: a burst.
+    if (dueBy !== undefined && dueAt < limit) this.#opts.onPacingJitter?.(Math.abs(now - this.#clock.tickAtOrBefore(dueAt)));
+  }
+
+  /** The first `frames` queued audio items, taken off the queue, as one payload. */
+  #joinFrames(frames: number): Uint8Array {
+    const payload = new Uint8Array(frames * this.#frameBytes);
+    let at = 0;
+    for (let i = 0; i < frames; i++) {
+      const item = this.#queue.shift() as Extract<Item, { kind: 'audio' }>;
+      payload.set(item.payload, at);
+      at += item.payload.length;
+    }
+    return at === payload.length ? payload : payload.subarray(0, at);
   }
 
   /** One tick's messages, in order; more than one leave the socket as one write. */
@@ -347,7 +389,7 @@ export class Egress implements ClockMember {
     if (shared) this.#writing = true;
     try {
       for (const item of out) {
-        if (item.kind === 'audio') sink.sendMedia(item.payload);
+        if (item.kind === 'audio') sink.sendMedia(item.payload, Math.max(1, Math.round(item.payload.length / this.#frameBytes)));
         else sink.sendMark(item.name);
       }
     } finally {

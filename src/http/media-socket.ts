@@ -266,6 +266,8 @@ function socketTransport(socket: WebSocket, ctx: MediaSocketContext, format: Wir
     uncork: () => tcp?.uncork(),
     // Twilio and Telnyx drop the audio they hold on `clear`: a long lead costs nothing at barge-in.
     dropsBufferOnClear: true,
+    // Twilio plays a media payload of any length; Telnyx takes 20 ms to 30 s per chunk in RTP mode.
+    multiFrameMedia: true,
     close: (code = 1000, reason = '') => {
       if (socket.readyState === socket.OPEN) socket.close(code, reason.slice(0, 120));
       // A Call Control leg outlives our socket: end it at the carrier too (once, with the reason).

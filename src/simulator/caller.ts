@@ -61,6 +61,7 @@ export interface HeardReply {
   /** Caller media time (ms since the first frame sent) when the first and last frames arrived. */
   startMs: number;
   endMs: number;
+  /** 20 ms frames of audio (a message may hold several). */
   frames: number;
   /** From the end of the caller's last speech before the reply to its first frame. */
   latencyMs: number | undefined;
@@ -91,6 +92,7 @@ export interface SimulatedCallResult {
 }
 
 const FRAME_MS = 20;
+/** Samples in a 20 ms frame at 8 kHz, the rate the simulated caller hears. */
 const SAMPLES_PER_FRAME = 160;
 const REPLY_GAP_MS = 300;
 const SPEECH_RMS = 300; // about -40 dBFS: above a quiet line's noise, below speech
@@ -168,7 +170,7 @@ async function runStream(
   // Playout simulation: each received frame plays for 20 ms after the previous one finishes.
   let playoutEndMs = -Infinity; // nothing received yet: no reply is playing
   const pendingMarks: { name: string; timer: NodeJS.Timeout }[] = [];
-  let current: { startMs: number; lastMs: number; chunks: Uint8Array[]; latencyMs: number | undefined } | undefined;
+  let current: { startMs: number; lastMs: number; chunks: Uint8Array[]; frames: number; latencyMs: number | undefined } | undefined;
   let lastSpeechSentMs: number | undefined;
   let lastReplyActivityMs = 0;
 
@@ -178,7 +180,7 @@ async function runStream(
     result.replies.push({
       startMs: current.startMs,
       endMs: current.lastMs,
-      frames: current.chunks.length,
+      frames: current.frames,
       latencyMs: current.latencyMs,
       pcm: bytes.length > 0 ? replyCodec.decode(new Uint8Array(bytes)) : new Int16Array(0),
       cleared,
@@ -197,14 +199,17 @@ async function runStream(
     if (msg.event === 'media' && msg.media?.payload) {
       const payload = Buffer.from(msg.media.payload, 'base64');
       for (const d of detector.push(replyCodec.decode(payload))) result.dtmfHeard.push({ digit: d.digit, atMs: now });
-      result.framesReceived++;
-      result.arrivalsMs.push(now);
+      // A carrier media message may hold several 20 ms frames (the gateway joins queued ones): count audio, not messages.
+      const frames = Math.max(1, Math.round(payload.length / replyCodec.bytesPerSample / SAMPLES_PER_FRAME));
+      result.framesReceived += frames;
+      for (let i = 0; i < frames; i++) result.arrivalsMs.push(now);
       if (current && now - current.lastMs > REPLY_GAP_MS && playoutEndMs < now) closeReply(false);
       if (!current) {
-        current = { startMs: now, lastMs: now, chunks: [], latencyMs: lastSpeechSentMs === undefined ? undefined : now - lastSpeechSentMs };
+        current = { startMs: now, lastMs: now, chunks: [], frames: 0, latencyMs: lastSpeechSentMs === undefined ? undefined : now - lastSpeechSentMs };
       }
       current.lastMs = now;
       current.chunks.push(payload);
+      current.frames += frames;
       playoutEndMs = Math.max(playoutEndMs, now) + (payload.length / replyCodec.bytesPerSample / 8000) * 1000;
       lastReplyActivityMs = now;
     } else if (msg.event === 'mark' && msg.mark?.name) {

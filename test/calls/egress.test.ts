@@ -14,7 +14,7 @@ function shared(time = new ManualTime()) {
   return { time, clock: new EgressClock({ now: time.now, scheduler: time }) };
 }
 
-function setup(opts: { leadMs?: number; maxQueueMs?: number; time?: ManualTime; clock?: EgressClock } = {}) {
+function setup(opts: { leadMs?: number; maxQueueMs?: number; framesPerMessage?: number; time?: ManualTime; clock?: EgressClock } = {}) {
   const time = opts.time ?? new ManualTime();
   const clock = opts.clock ?? new EgressClock({ now: time.now, scheduler: time });
   const sent: Sent[] = [];
@@ -25,13 +25,17 @@ function setup(opts: { leadMs?: number; maxQueueMs?: number; time?: ManualTime; 
   const egress = new Egress({
     format: { codec: 'mulaw', sampleRate: 8000 },
     sink: {
-      sendMedia: (payload) => sent.push({ t: time.now(), kind: 'media', payload }),
+      sendMedia: (payload, frames) => {
+        expect(frames * 160).toBe(payload.length);
+        sent.push({ t: time.now(), kind: 'media', payload });
+      },
       sendMark: (name) => sent.push({ t: time.now(), kind: 'mark', name }),
       cork: () => sent.push({ t: time.now(), kind: 'cork' }),
       uncork: () => sent.push({ t: time.now(), kind: 'uncork' }),
     },
     leadMs: opts.leadMs ?? 40,
     maxQueueMs: opts.maxQueueMs ?? 60_000,
+    framesPerMessage: opts.framesPerMessage,
     onDrop: (n) => drops.push(n),
     onPacingJitter: (ms) => jitter.push(ms),
     onPlayed: (id) => played.push(id),
@@ -293,6 +297,48 @@ describe('egress on a shared clock', () => {
     expect(b.media().map((m) => m.t)).toEqual([7, 7, 7, 7, 25]);
     time.advance(100);
     expect(b.jitter).toEqual([]);
+  });
+
+  describe('several frames per message', () => {
+    const frameIds = (m: Sent) => Array.from({ length: m.payload!.length / 160 }, (_, i) => m.payload![i * 160]);
+
+    it('joins queued frames into messages of up to n, in order, each leaving at the tick its first frame is due', () => {
+      const { egress, media, jitter, time } = setup({ leadMs: 60, framesPerMessage: 3 });
+      egress.pushAudio(numbered(20), 'r');
+      egress.endResponse('r');
+      time.advance(1000);
+      const ids = media().flatMap(frameIds);
+      expect(ids).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      expect(media().map((m) => m.payload!.length / 160)).toEqual([3, 3, 3, 3, 3, 3, 2]);
+      // The lead burst at 0: four frames are due (the lead plus the one playing), so two messages of
+      // three. Then one message every three ticks, on the tick its first frame is due: the caller
+      // holds between 60 and 120 ms, never under the lead.
+      expect(media().map((m) => m.t)).toEqual([0, 0, 60, 120, 180, 240, 300]);
+      expect(jitter.every((j) => j === 0)).toBe(true);
+      // Only the frame that was due in each paced message counts as pacing.
+      expect(jitter).toHaveLength(5);
+      expect(egress.framesSent).toBe(20);
+    });
+
+    it('never waits to fill a message: a reply that trickles in goes frame by frame', () => {
+      const { egress, media, time } = setup({ leadMs: 60, framesPerMessage: 3 });
+      for (let i = 0; i < 10; i++) {
+        egress.pushAudio(numbered(1, i), 'r');
+        time.advance(20);
+      }
+      expect(media().flatMap(frameIds)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(media().every((m) => m.payload!.length === 160)).toBe(true);
+    });
+
+    it('keeps the mark after its reply\'s last frame and never joins two replies', () => {
+      const { egress, sent, media, time } = setup({ leadMs: 60, framesPerMessage: 4 });
+      egress.pushAudio(numbered(2), 'a');
+      egress.endResponse('a');
+      egress.pushAudio(numbered(3, 2), 'b');
+      time.advance(200);
+      expect(sent.filter((s) => s.kind !== 'cork' && s.kind !== 'uncork').map((s) => (s.kind === 'mark' ? s.name : frameIds(s).join(',')))).toEqual(['0,1', 'end:a', '2,3,4']);
+      expect(media()).toHaveLength(2);
+    });
   });
 
   it('an idle egress sets no timer', () => {

@@ -214,7 +214,9 @@ describe('carrier fixtures from the documentation, replayed through a real gatew
       }
       if (m.event === 'stop' && fx.expect.replyCodec) {
         // Let the reply to the caller's last words play out before hanging up.
-        await until(() => outbound.filter((o) => o.event === 'media').length > 50 || undefined, 'the reply', 10_000);
+        // A media message may hold several 20 ms frames: count the audio (one byte per sample here).
+        const replyFrames = () => outbound.filter((o) => o.event === 'media').reduce((n, o) => n + Buffer.from(String((o.media as { payload: string }).payload), 'base64').length / 160, 0);
+        await until(() => replyFrames() > 50 || undefined, 'the reply', 10_000);
         await new Promise((r) => setTimeout(r, 1500));
       }
       seq++;
