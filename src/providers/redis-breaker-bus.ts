@@ -64,7 +64,10 @@ export class RedisBreakerBus implements BreakerBus {
       });
       conn.on('reconnecting', (delayMs: number) => this.#log.warn({ event: 'breaker_sync_redis_reconnecting', role, delayMs }, 'reconnecting to Redis (breaker sync)'));
     }
-    this.#pub.on('ready', () => this.#log.info({ event: 'breaker_sync_redis_ready', role: 'publisher' }, 'Redis ready (breaker sync publisher)'));
+    this.#pub.on('ready', () => {
+      this.#log.info({ event: 'breaker_sync_redis_ready', role: 'publisher' }, 'Redis ready (breaker sync publisher)');
+      this.#wakeIfReady();
+    });
     this.#sub.on('ready', () => this.#subscribe());
     this.#sub.on('close', () => {
       this.#subscribed = false;
@@ -79,13 +82,23 @@ export class RedisBreakerBus implements BreakerBus {
       () => {
         this.#subscribed = true;
         this.#log.info({ event: 'breaker_sync_subscribed', channel: this.#channel }, 'subscribed to breaker transitions of other nodes');
-        for (const wake of this.#subscribedWaiters) wake();
+        this.#wakeIfReady();
       },
       (err: unknown) => {
         this.#errors.inc({ op: 'subscribe' });
         this.#log.warn({ event: 'breaker_sync_subscribe_failed', channel: this.#channel, err: (err as Error).message }, 'could not subscribe to breaker transitions; retried on the next reconnect');
       },
     );
+  }
+
+  /** Both halves up: subscribed, and the publisher connected (without an offline queue a publish before that fails). */
+  #isReady(): boolean {
+    return this.#subscribed && this.#pub.status === 'ready';
+  }
+
+  #wakeIfReady(): void {
+    if (!this.#isReady()) return;
+    for (const wake of this.#subscribedWaiters) wake();
   }
 
   #deliver(message: string): void {
@@ -98,9 +111,9 @@ export class RedisBreakerBus implements BreakerBus {
     }
   }
 
-  /** Resolves true once subscribed, false if not within timeoutMs (start-up goes on either way). */
+  /** Resolves true once subscribed and able to publish, false if not within timeoutMs (start-up goes on either way). */
   async ready(timeoutMs = 2000): Promise<boolean> {
-    if (this.#subscribed) return true;
+    if (this.#isReady()) return true;
     return new Promise<boolean>((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(timer);

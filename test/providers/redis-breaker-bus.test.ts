@@ -34,8 +34,8 @@ describe.skipIf(!redisServer.path)('RedisBreakerBus', () => {
     const a = new RedisBreakerBus({ url: redis.url, logger: silentLogger(), errors: metrics.breakerSyncErrorsTotal, channel });
     const b = new RedisBreakerBus({ url: redis.url, logger: silentLogger(), errors: metrics.breakerSyncErrorsTotal, channel });
     open.push(a, b);
-    expect(await a.ready()).toBe(true);
-    expect(await b.ready()).toBe(true);
+    expect(await a.ready(10_000)).toBe(true);
+    expect(await b.ready(10_000)).toBe(true);
     const heard: string[] = [];
     b.onMessage((m) => heard.push(m));
     await a.publish('one');
