@@ -13,7 +13,7 @@
  * bench and the deprecated quantile gauges.
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import type { Histogram } from 'prom-client';
+import type { FrameHistogram } from './frame-histogram.js';
 
 export type LatencyDirection = 'ingress' | 'egress';
 
@@ -29,8 +29,8 @@ export interface LatencySummary {
 
 /** The Prometheus side of a LatencyRecorder: observed in seconds. */
 export interface LatencyHistograms {
-  readonly pipeline?: Histogram<'direction'>;
-  readonly pacing?: Histogram;
+  readonly pipeline?: FrameHistogram<'direction'>;
+  readonly pacing?: FrameHistogram;
 }
 
 type Observer = { observe(value: number): void };
@@ -44,17 +44,17 @@ export class LatencyRecorder {
   readonly #pacing = createHistogram({ lowest: 1, highest: 60_000_000_000, figures: 3 });
   /** Fixed delays (ms) by name, e.g. resampler filter delay; not per-frame processing. */
   readonly fixedDelayMs = new Map<string, number>();
-  /** Label children made once: the per-frame path does no label lookup. */
+  /** Series taken once: the per-frame path does no label lookup (frame-histogram.ts). */
   readonly #prom: Record<LatencyDirection, Observer>;
   readonly #promPacing: Observer;
 
   constructor(histograms: LatencyHistograms = {}) {
     const { pipeline, pacing } = histograms;
     this.#prom = {
-      ingress: pipeline ? pipeline.labels({ direction: 'ingress' }) : NONE,
-      egress: pipeline ? pipeline.labels({ direction: 'egress' }) : NONE,
+      ingress: pipeline ? pipeline.series({ direction: 'ingress' }) : NONE,
+      egress: pipeline ? pipeline.series({ direction: 'egress' }) : NONE,
     };
-    this.#promPacing = pacing ?? NONE;
+    this.#promPacing = pacing ? pacing.series({}) : NONE;
   }
 
   /** Record one frame's added latency given its start from `performance.now()`. */

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { EventLoopDelayHistogram, LOOP_BUCKETS_S } from './event-loop-histogram.js';
+import { FrameHistogram } from './frame-histogram.js';
 import { Tally } from './tally.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -24,14 +25,15 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   // p99 is histogram_quantile() over rate(..._bucket). The quantile gauges further down are the same
   // figures from this process's HDR histograms; they cannot be aggregated and are kept, deprecated,
   // for one release (README "Metrics"), then removed.
-  const pipelineLatencyHistogram = new Histogram({
+  // Observed per frame: FrameHistogram (plain numbers per series), the same exposition as prom-client's.
+  const pipelineLatencyHistogram = new FrameHistogram({
     name: 'voice_gateway_pipeline_frame_latency_seconds',
     help: 'Pipeline-added latency per frame, by direction (ingress: media in -> provider send; egress: provider audio -> first frame of a reply out)',
     labelNames: ['direction'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
     registers: r,
   });
-  const pacingJitterHistogram = new Histogram({
+  const pacingJitterHistogram = new FrameHistogram({
     name: 'voice_gateway_egress_frame_jitter_seconds',
     help: 'Egress pacing precision: |time written - time due| of each frame paced by the egress clock (due: the clock tick at which the audio sent ahead fell to the lead); excludes frames sent on arrival (lead burst)',
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
