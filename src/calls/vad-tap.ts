@@ -44,6 +44,11 @@ export class VadTap implements VadInput {
     return this.rate;
   }
 
+  /** VAD off is for the call's life (a fallback goes to energy, never to off). */
+  get wantsAudio(): boolean {
+    return this.#vad.engine !== 'off';
+  }
+
   /** PCM16 at `sampleRate`, `timestampMs` in caller media time (what VadStage hands over). */
   push(samples: Int16Array, timestampMs: number): void {
     this.#vad.push(samples, timestampMs);

@@ -44,6 +44,8 @@ export class IngressGraph {
   /** Stages after decode (tap, then resample when the rates differ). */
   readonly #stages: Stage[];
   readonly #passthrough: boolean;
+  /** Passthrough with no VAD: the carrier's bytes go to the sink as they came, never decoded. */
+  readonly #undecoded: boolean;
   readonly #opts: IngressGraphOptions;
   readonly #resampleDelayMs: number;
   #open = true;
@@ -51,6 +53,7 @@ export class IngressGraph {
   constructor(opts: IngressGraphOptions) {
     this.#opts = opts;
     this.#passthrough = isPassthrough(opts.wireFormat, opts.sinkFormat);
+    this.#undecoded = this.#passthrough && opts.vad.wantsAudio === false;
     this.#decode = new DecodeStage(opts.wireFormat);
     this.#stages = [];
     const wireRate = opts.wireFormat.sampleRate;
@@ -89,6 +92,10 @@ export class IngressGraph {
 
   #run(input: WireFrame | GraphMarker): void {
     try {
+      if (this.#undecoded && !isMarker(input)) {
+        this.#opts.sink(this.#decode.encoded(input), input.receivedAtMs, input.replay === true);
+        return;
+      }
       let item: Item | null = this.#decode.process(input);
       for (let i = 0; i < this.#stages.length && item !== null; i++) item = this.#stages[i].process(item);
       if (item === null) return;

@@ -52,25 +52,31 @@ export class DecodeStage {
     if (isMarker(frame)) return frame;
     const samples = this.#codec.decode(frame.payload);
     const pcm: AudioFrame = { samples, sampleRate: this.#format.sampleRate, seq: frame.seq, timestampMs: frame.timestampMs };
-    const encoded: EncodedFrame | undefined =
-      this.#format.codec === 'l16' || this.#format.codec === 'pcm16'
-        ? undefined
-        : {
-            codec: this.#format.codec,
-            payload: frame.payload,
-            base64: frame.base64,
-            sampleRate: this.#format.sampleRate,
-            seq: frame.seq,
-            timestampMs: frame.timestampMs,
-            sampleCount: samples.length,
-          };
+    const encoded = this.#format.codec === 'l16' || this.#format.codec === 'pcm16' ? undefined : this.encoded(frame);
     return { encoded, pcm, receivedAtMs: frame.receivedAtMs, replay: frame.replay === true };
+  }
+
+  /** The frame as the carrier encoded it (G.711: a byte a sample), with no decoding. */
+  encoded(frame: WireFrame): EncodedFrame {
+    const codec = this.#format.codec;
+    if (codec !== 'mulaw' && codec !== 'alaw') throw new Error(`${codec} is not carried encoded`);
+    return {
+      codec,
+      payload: frame.payload,
+      base64: frame.base64,
+      sampleRate: this.#format.sampleRate,
+      seq: frame.seq,
+      timestampMs: frame.timestampMs,
+      sampleCount: frame.payload.length,
+    };
   }
 }
 
 /** What the VAD stage feeds: a call's VAD (pipeline/vad/call-vad.ts), PCM16 at its own rate. */
 export interface VadInput {
   readonly sampleRate: number;
+  /** False when this call has no VAD (VAD off): nothing to show it, so a passthrough graph need not decode. Absent: true. */
+  readonly wantsAudio?: boolean;
   push(samples: Int16Array, timestampMs: number): void;
 }
 

@@ -141,4 +141,43 @@ describe('the VAD stage', () => {
     expect(total(pushed)).toBe(4 * 160);
     expect(delivered.every((f) => 'payload' in f)).toBe(true);
   });
+
+  it('G.711 passthrough with no VAD (off) hands the carrier bytes on undecoded, markers still in order', () => {
+    const got: (AudioFrame | EncodedFrame | string)[] = [];
+    let pushes = 0;
+    const g = new IngressGraph({
+      wireFormat: { codec: 'alaw', sampleRate: 8000 },
+      sinkFormat: { codec: 'alaw', sampleRate: 8000 },
+      vad: { sampleRate: 8000, wantsAudio: false, push: () => pushes++ },
+      sink: (f) => got.push(f),
+      onMarker: (m) => got.push(String(m)),
+      onError: (err) => {
+        throw err;
+      },
+    });
+    const bytes = new Uint8Array(160).fill(0xd5);
+    g.write({ payload: bytes, base64: 'b64', seq: 3, timestampMs: 60, receivedAtMs: 0 });
+    g.writeMarker('turn-end');
+    g.write({ payload: bytes, seq: 4, timestampMs: 80, receivedAtMs: 0, replay: true });
+    expect(pushes).toBe(0);
+    expect(got[1]).toBe('turn-end');
+    const first = got[0] as EncodedFrame;
+    expect(first).toEqual({ codec: 'alaw', payload: bytes, base64: 'b64', sampleRate: 8000, seq: 3, timestampMs: 60, sampleCount: 160 });
+    expect((got[2] as EncodedFrame).seq).toBe(4);
+  });
+
+  it('a VAD that wants no audio still gets none decoded for a PCM provider, but the provider gets PCM', () => {
+    const got: (AudioFrame | EncodedFrame)[] = [];
+    const g = new IngressGraph({
+      wireFormat: { codec: 'mulaw', sampleRate: 8000 },
+      sinkFormat: { codec: 'pcm16', sampleRate: 8000 },
+      vad: { sampleRate: 8000, wantsAudio: false, push: () => undefined },
+      sink: (f) => got.push(f),
+      onError: (err) => {
+        throw err;
+      },
+    });
+    g.write({ payload: new Uint8Array(160).fill(0xff), seq: 0, timestampMs: 0, receivedAtMs: 0 });
+    expect('samples' in got[0] && got[0].samples.length).toBe(160);
+  });
 });
