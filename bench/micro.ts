@@ -1,6 +1,6 @@
 /**
  * Every micro-benchmark suite, one after another, as one list of rows (us per 20 ms frame or per op).
- * Run: `npm run bench:micro` (`node --import tsx bench/micro.ts [--suite codecs,resampler,vad,webrtc] [--json FILE]`).
+ * Run: `npm run bench:micro` (`node --import tsx bench/micro.ts [--suite codecs,wire,hotpath,resampler,vad,webrtc] [--json FILE]`).
  * The failover switch benchmark (bench/switch.bench.ts) is not a micro suite; run it on its own.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { MicroResult } from './report.js';
 
-export const SUITES = ['codecs', 'wire', 'resampler', 'vad', 'webrtc'] as const;
+export const SUITES = ['codecs', 'wire', 'hotpath', 'resampler', 'vad', 'webrtc'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface MicroReport {
@@ -32,6 +32,9 @@ export async function runMicro(suites: readonly SuiteName[] = SUITES, log: (line
         break;
       case 'wire':
         report.rows.push(...(await (await import('./wire.bench.js')).run()));
+        break;
+      case 'hotpath':
+        report.rows.push(...(await (await import('./hot-path.bench.js')).run()));
         break;
       case 'resampler':
         report.rows.push(...(await (await import('./resampler.bench.js')).measure()));
