@@ -25,6 +25,11 @@ export interface Config extends ProviderSettings {
   vadEngine: VadEngineName;
   /** How long the Silero batcher gathers windows from many calls before a model run (0: one event-loop turn). */
   vadBatchWaitMs: number;
+  /**
+   * Between turns, windows quieter than this (dBFS in the speech band) are scored silent without
+   * Silero; undefined: every window goes to Silero (VAD_SILENCE_GATE_DBFS=off).
+   */
+  vadSilenceGateDb: number | undefined;
   /** Turn-detector knobs; unset ones keep the VAD's defaults (src/pipeline/vad/turn-detector.ts). */
   turn: { minSpeechMs?: number; minSilenceMs?: number; startThreshold?: number; stopThreshold?: number; speechPadMs?: number };
   providers: string[];
@@ -114,6 +119,21 @@ export interface ClusterConfig {
 const MAX_PROCESSES = 64;
 
 /** PROCESSES: a count, or `auto` for one per core the process may use. */
+/**
+ * VAD_SILENCE_GATE_DBFS: a level in dBFS from -120 to 0, or 'off'. Default -60: on the quiet fixture
+ * call (30 dB SNR) it gates 137-145 of 429 windows (16 kHz, mu-law, A-law), none of which Silero scored
+ * 0.35 or more (the turn detector's stop threshold), and the turns come out the same; the noisy call
+ * (10 dB SNR) never goes under it (bench/results/2026-12-06-issue16-session8.md).
+ */
+function silenceGateOf(env: Env): number | undefined {
+  const raw = str(env, 'VAD_SILENCE_GATE_DBFS');
+  if (raw === undefined) return -60;
+  if (raw === 'off') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < -120 || n > 0) throw invalid('VAD_SILENCE_GATE_DBFS', `must be a level in dBFS from -120 to 0, or 'off', got '${raw}'`);
+  return n;
+}
+
 function processesOf(env: Env): number {
   const raw = str(env, 'PROCESSES');
   if (raw === undefined) return 1;
@@ -281,6 +301,7 @@ export function loadConfig(env: Env = process.env): Config {
     workerPoolSize: int(env, 'WORKER_POOL_SIZE', availableParallelism(), 1, 256),
     vadEngine,
     vadBatchWaitMs: int(env, 'VAD_BATCH_WAIT_MS', 8, 0, 32),
+    vadSilenceGateDb: silenceGateOf(env),
     turn: {
       // Barge-in must clear the bot within ~300 ms of the caller's first word, so speech is confirmed
       // after 100 ms here rather than the VAD's offline default of 250 ms.

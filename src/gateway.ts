@@ -80,7 +80,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   let pool: WorkerPool | undefined;
   if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
-  const vad: VadService = createVadService({ engine: config.vadEngine, batchWaitMs: config.vadBatchWaitMs, pool, metrics, logger, turn });
+  const vad: VadService = createVadService({ engine: config.vadEngine, batchWaitMs: config.vadBatchWaitMs, silenceGateDb: config.vadSilenceGateDb, pool, metrics, logger, turn });
   const providers = withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger });
   // REDIS_URL: breaker transitions shared with the other nodes (best effort; never fails the start).
   const breakerSync = await openBreakerSync(config, providers, { metrics, logger });

@@ -121,7 +121,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     // Voice activity detection
     vadWindowsTotal: new Counter({
       name: 'voice_gateway_vad_windows_total',
-      help: 'VAD windows scored, by engine',
+      help: 'VAD windows scored, by engine (silence_gate: between turns, under VAD_SILENCE_GATE_DBFS, scored 0 without Silero)',
       labelNames: ['engine'] as const,
       registers: r,
     }),

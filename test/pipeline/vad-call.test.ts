@@ -3,7 +3,7 @@ import { isGatewayError } from '../../src/errors.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import type { TurnEvent } from '../../src/pipeline/vad/turn-detector.js';
 import { createVadService, type VadService } from '../../src/pipeline/vad/vad-service.js';
-import { SILERO_STATE_SIZE } from '../../src/pipeline/vad/silero-model.js';
+import { SILERO_GEOMETRY, SILERO_STATE_SIZE } from '../../src/pipeline/vad/silero-model.js';
 import type { VadTaskPayload } from '../../src/pipeline/vad/vad.task.js';
 import type { WorkerPool, WorkerRunOptions } from '../../src/workers/pool.js';
 import { readFixtureWav } from '../support/fixtures.js';
@@ -43,6 +43,33 @@ function counterPool(options: { delayMs?: number; hang?: boolean } = {}): Worker
     },
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * A pool whose 'vad' task scores a window 0.9 when it holds sound (RMS over -40 dBFS) and 0.1 when
+ * not, and counts the windows it was given: what a silence gate keeps from the model shows here.
+ */
+function levelPool(): WorkerPool & { windows: number } {
+  const pool = {
+    size: 2,
+    ready: true,
+    windows: 0,
+    run<T>(_task: string, payload: unknown): Promise<T> {
+      const { sampleRate, batchSize, rowSteps, input } = payload as VadTaskPayload;
+      const { rowSamples, contextSamples } = SILERO_GEOMETRY[sampleRate];
+      const windows = rowSteps ? rowSteps.reduce((n, k) => n + k, 0) : batchSize;
+      pool.windows += windows;
+      const result = new Float32Array(windows + batchSize * SILERO_STATE_SIZE);
+      for (let w = 0; w < windows; w++) {
+        let sum = 0;
+        for (let j = contextSamples; j < rowSamples; j++) sum += input[w * rowSamples + j] ** 2;
+        result[w] = sum / (rowSamples - contextSamples) > 1e-4 ? 0.9 : 0.1;
+      }
+      return new Promise<T>((resolve) => setTimeout(() => resolve(result as T), 1));
+    },
+    close: () => Promise.resolve(),
+  };
+  return pool;
 }
 
 const clip = readFixtureWav('speech/cards-002.wav'); // 16 kHz
@@ -226,6 +253,59 @@ describe('CallVad', () => {
     await flushed;
     await new Promise((r) => setTimeout(r, 40));
     expect(ends).toEqual([]);
+  });
+
+  it('scores silent windows between turns 0 without Silero under the silence gate, never during a turn', async () => {
+    const run = async (silenceGateDb: number | undefined) => {
+      const pool = levelPool();
+      const metrics = createMetrics();
+      service = createVadService({ engine: 'silero', warmUp: false, pool, metrics, silenceGateDb, maxBacklogMs: 60_000 });
+      const scores: { p: number; endMs: number; speaking: boolean }[] = [];
+      let speaking = false;
+      const call = service.createCallVad({
+        callId: 'c',
+        sampleRate: 16000,
+        onEvent: (e) => (speaking = e.type === 'speechStart'),
+        onProbability: (p, endMs) => scores.push({ p, endMs, speaking }),
+      });
+      // Digital silence, an utterance, 1.5 s of silence (the turn ends inside it), the utterance again.
+      const audio = silenceThen(clip.samples, 1000, 1500);
+      for (let i = 0; i < audio.length; i += 320) call.push(audio.subarray(i, i + 320), (i * 1000) / 16000);
+      call.push(clip.samples, (audio.length * 1000) / 16000);
+      await call.flush();
+      expect(call.engine).toBe('silero');
+      const counted = Object.fromEntries((await metrics.vadWindowsTotal.get()).values.map((v) => [v.labels.engine, v.value]));
+      await service.close();
+      service = undefined;
+      return { scores, model: pool.windows, counted };
+    };
+    const ungated = await run(undefined);
+    const gated = await run(-60);
+    expect(gated.scores.length).toBe(ungated.scores.length); // every window still scored, in order
+    expect(gated.scores.map((s) => s.endMs)).toEqual(ungated.scores.map((s) => s.endMs));
+    expect(ungated.scores.some((s) => s.p === 0)).toBe(false);
+    const zeros = gated.scores.filter((s) => s.p === 0);
+    // The leading second (31 windows) and the silence after the first turn's end are gated...
+    expect(zeros.length).toBeGreaterThanOrEqual(31 + 15);
+    expect(gated.scores.slice(0, 31).every((s) => s.p === 0)).toBe(true);
+    // ...but never a window while a turn is on: the turn's end still comes from the model's scores.
+    expect(zeros.every((s) => !s.speaking)).toBe(true);
+    expect(gated.model).toBe(ungated.model - zeros.length);
+    expect(gated.counted).toEqual({ silero: gated.model, silence_gate: zeros.length });
+    // The same turns either way.
+    const turns = (r: typeof gated) => r.scores.filter((s, i, all) => i > 0 && s.speaking !== all[i - 1].speaking).map((s) => s.endMs);
+    expect(turns(gated)).toEqual(turns(ungated));
+    expect(turns(gated)).toHaveLength(3); // start, end, start of the second utterance
+  });
+
+  it('refuses a silence gate above 0 dBFS', () => {
+    let error: unknown;
+    try {
+      createVadService({ engine: 'energy', silenceGateDb: 6 });
+    } catch (err) {
+      error = err;
+    }
+    expect(isGatewayError(error, 'GW_ERR_CONFIG_INVALID')).toBe(true);
   });
 
   it('needs a pool for Silero', () => {

@@ -15,7 +15,8 @@ import { readBytes, readFixtureWav, readLabels } from '../support/fixtures.js';
 
 const CALLS = ['call-quiet', 'call-noisy'] as const;
 const FORMATS = ['16k.wav', '8k.ulaw', '8k.alaw'] as const;
-type Engine = 'silero' | 'energy';
+/** 'silero-gated': Silero behind the gateway's default silence gate (VAD_SILENCE_GATE_DBFS=-60). */
+type Engine = 'silero' | 'silero-gated' | 'energy';
 
 function load(call: string, format: (typeof FORMATS)[number]): { samples: Int16Array; sampleRate: VadSampleRate } {
   const file = `calls/${call}.${format}`;
@@ -32,6 +33,9 @@ interface Outcome {
   turnFrames: FrameScore;
   /** Frame F1 of the raw per-window decisions (probability >= 0.5): the VAD without the turn logic. */
   windowFrames: FrameScore;
+  windows: number;
+  /** Windows the silence gate scored (probability exactly 0: Silero never gives that). */
+  gated: number;
 }
 
 let pool: WorkerPool;
@@ -43,20 +47,25 @@ async function evaluate(engine: Engine, call: string, format: (typeof FORMATS)[n
   if (cached) return cached;
   // Accuracy is under test, not speed: deadlines a loaded CI box cannot trip (a task that times out
   // falls back to energy, which the engine check below would report as a failure of accuracy).
-  const service = createVadService({ engine, pool, taskTimeoutMs: 30_000, maxBacklogMs: 60_000 });
+  const silenceGateDb = engine === 'silero-gated' ? -60 : undefined;
+  const service = createVadService({ engine: engine === 'energy' ? 'energy' : 'silero', silenceGateDb, pool, taskTimeoutMs: 30_000, maxBacklogMs: 60_000 });
   try {
     const { samples, sampleRate } = load(call, format);
     const speechWindows: Segment[] = [];
+    let windows = 0;
+    let gated = 0;
     const result = await detectSegments({
       service,
       samples,
       sampleRate,
       callId: key,
       onProbability: (p, endMs) => {
+        windows++;
+        if (p === 0) gated++;
         if (p >= 0.5) speechWindows.push({ startMs: endMs - 32, endMs });
       },
     });
-    expect(result.engine).toBe(engine); // no silent fallback
+    expect(result.engine).toBe(engine === 'energy' ? 'energy' : 'silero'); // no silent fallback
     const labels = readLabels(call).utterances;
     const outcome: Outcome = {
       segments: result.segments,
@@ -64,6 +73,8 @@ async function evaluate(engine: Engine, call: string, format: (typeof FORMATS)[n
       turns: scoreTurns(result.segments, labels),
       turnFrames: scoreFrames(result.segments, labels, result.durationMs),
       windowFrames: scoreFrames(speechWindows, labels, result.durationMs),
+      windows,
+      gated,
     };
     outcomes.set(key, outcome);
     return outcome;
@@ -104,6 +115,23 @@ function expectOneTurnPerUtterance(o: Outcome): void {
 describe.each(CALLS)('Silero VAD on %s', (call) => {
   it.each(FORMATS)('finds one turn per utterance in the %s version', async (format) => {
     expectOneTurnPerUtterance(await evaluate('silero', call, format));
+  });
+});
+
+describe.each(CALLS)('Silero behind the default silence gate (-60 dBFS) on %s', (call) => {
+  it.each(FORMATS)('finds the same turns in the %s version, within a window', async (format) => {
+    const gated = await evaluate('silero-gated', call, format);
+    const plain = await evaluate('silero', call, format);
+    expectOneTurnPerUtterance(gated);
+    expect(plain.gated).toBe(0);
+    for (const [i, turn] of gated.segments.entries()) {
+      expect(Math.abs(turn.startMs - plain.segments[i].startMs), `turn ${String(i)} start`).toBeLessThanOrEqual(32);
+      expect(Math.abs(turn.endMs - plain.segments[i].endMs), `turn ${String(i)} end`).toBeLessThanOrEqual(32);
+    }
+    expect(gated.windowFrames.f1).toBeGreaterThan(plain.windowFrames.f1 - 0.02);
+    // What the gate is for: the pauses of a quiet line skip the model; a 10 dB SNR line never goes under it.
+    if (call === 'call-quiet') expect(gated.gated / gated.windows).toBeGreaterThan(0.25);
+    else expect(gated.gated).toBe(0);
   });
 });
 

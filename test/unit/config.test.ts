@@ -23,9 +23,17 @@ describe('config', () => {
     [{ TELNYX_PUBLIC_KEY: 'c2hvcnQ=' }, /TELNYX_PUBLIC_KEY/],
     [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ VAD_SILENCE_GATE_DBFS: '3' }, /VAD_SILENCE_GATE_DBFS/],
+    [{ VAD_SILENCE_GATE_DBFS: 'quiet' }, /VAD_SILENCE_GATE_DBFS/],
   ])('rejects %o naming the variable', (env, pattern) => {
     expect(() => loadConfig(env)).toThrow(pattern);
     expect(() => loadConfig(env)).toThrow(expect.objectContaining({ code: 'GW_ERR_CONFIG_INVALID' }));
+  });
+
+  it('gates silent VAD windows at -60 dBFS unless told a level or off', () => {
+    expect(loadConfig({}).vadSilenceGateDb).toBe(-60);
+    expect(loadConfig({ VAD_SILENCE_GATE_DBFS: '-50.5' }).vadSilenceGateDb).toBe(-50.5);
+    expect(loadConfig({ VAD_SILENCE_GATE_DBFS: 'off' }).vadSilenceGateDb).toBeUndefined();
   });
 
   it('reads lists and the trust-proxy hop count', () => {

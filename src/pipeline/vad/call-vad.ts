@@ -7,7 +7,14 @@
  * multiples of the window size, so a window (and the context before it) is always contiguous in the
  * ring. The energy VAD scores every window as it completes (~3 us per 32 ms window, ~100 us per
  * call-second at 16 kHz): with Silero active its result is only kept, so a fallback continues from
- * a warm noise floor with no gap in the scores. Silero's recurrent state and context stay here, on the main thread; a worker that dies
+ * a warm noise floor with no gap in the scores.
+ *
+ * The silence gate: between turns, a window whose band-limited level (the energy VAD's, 300-3400 Hz)
+ * is under `silenceGateDb` is scored 0 here instead of by Silero. On a quiet line that is the pauses
+ * between utterances and the time the caller listens, about half of all windows, and each one not
+ * sent saves its model run, its worker round trip share and its copy into the batch. Silero's
+ * recurrent state simply skips such windows (it last saw the silence before them). Never gated
+ * while a turn is on, so a soft word inside speech cannot end it. Silero's recurrent state and context stay here, on the main thread; a worker that dies
  * takes only the batch it held, and that window is then scored by the energy VAD.
  */
 import { GatewayError } from '../../errors.js';
@@ -61,7 +68,9 @@ export interface CallVadContext {
   readonly maxBacklogMs: number;
   readonly logger: Logger;
   readonly metrics: Metrics | undefined;
-  readonly windowCounters: { silero: WindowCounter; energy: WindowCounter } | undefined;
+  readonly windowCounters: { silero: WindowCounter; energy: WindowCounter; gated: WindowCounter } | undefined;
+  /** Between turns, windows under this band-limited level (dBFS) skip Silero (-Infinity: never). */
+  readonly silenceGateDb: number;
   readonly onClose: (call: WindowedCallVad) => void;
   /** Tells calls when the pool is healthy again after a fault (absent: a fallback is for good). */
   readonly recovery?: SileroRecovery;
@@ -99,9 +108,10 @@ export class WindowedCallVad implements CallVad, BatchMember {
   /** Sample ring; absolute sample i lives at i & #sampleMask. */
   #samples: Int16Array;
   #sampleMask: number;
-  /** Per-window ring (start time, energy score); absolute window k lives at k & #windowMask. */
+  /** Per-window ring (start time, energy score, level); absolute window k lives at k & #windowMask. */
   #startMs: Float64Array;
   #energyScore: Float32Array;
+  #levelDb: Float32Array;
   #windowMask: number;
   #written = 0;
   #completed = 0;
@@ -134,6 +144,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
     this.#sampleMask = this.#samples.length - 1;
     this.#startMs = new Float64Array(INITIAL_WINDOWS);
     this.#energyScore = new Float32Array(INITIAL_WINDOWS);
+    this.#levelDb = new Float32Array(INITIAL_WINDOWS);
     this.#windowMask = INITIAL_WINDOWS - 1;
   }
 
@@ -253,6 +264,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
     const k = this.#completed;
     const at = (k * this.#window) & this.#sampleMask;
     this.#energyScore[k & this.#windowMask] = this.#energy.process(this.#samples.subarray(at, at + this.#window));
+    this.#levelDb[k & this.#windowMask] = this.#energy.levelDb;
     this.#completed = k + 1;
   }
 
@@ -264,6 +276,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
     }
     if (this.#inFlight > 0) return;
     if (this.#engine === 'silero') {
+      this.#gateSilence();
       if (this.#scored < this.#completed) {
         if (!this.#queued) {
           this.#queued = true;
@@ -279,6 +292,17 @@ export class WindowedCallVad implements CallVad, BatchMember {
       }
     }
     this.#settle(false);
+  }
+
+  /** Scores 0 the silent windows at the head of the queue while no turn is on (see the header). */
+  #gateSilence(): void {
+    const gate = this.#ctx.silenceGateDb;
+    let gated = 0;
+    while (this.#scored < this.#completed && !this.#detector.speaking && this.#levelDb[this.#scored & this.#windowMask] < gate) {
+      this.#apply(0);
+      gated++;
+    }
+    if (gated > 0) this.#ctx.windowCounters?.gated.inc(gated);
   }
 
   #apply(probability: number): void {
@@ -351,15 +375,18 @@ export class WindowedCallVad implements CallVad, BatchMember {
     const windows = capacity / win;
     const startMs = new Float64Array(windows);
     const energyScore = new Float32Array(windows);
+    const levelDb = new Float32Array(windows);
     const windowMask = windows - 1;
     for (let k = firstWindow; k <= this.#completed; k++) {
       startMs[k & windowMask] = this.#startMs[k & this.#windowMask];
       energyScore[k & windowMask] = this.#energyScore[k & this.#windowMask];
+      levelDb[k & windowMask] = this.#levelDb[k & this.#windowMask];
     }
     this.#samples = samples;
     this.#sampleMask = mask;
     this.#startMs = startMs;
     this.#energyScore = energyScore;
+    this.#levelDb = levelDb;
     this.#windowMask = windowMask;
   }
 }

@@ -44,6 +44,11 @@ export interface VadServiceOptions {
    * load it on its first task: the `vad` command scoring one file, tests that count the pool's tasks.
    */
   warmUp?: boolean;
+  /**
+   * Between turns, a window whose band-limited level is under this many dBFS is scored 0 without
+   * Silero (see call-vad.ts). Default: no gate; -Infinity also means none.
+   */
+  silenceGateDb?: number;
   /** After a worker fault, the first probe of the pool comes this long later (default 2000 ms); see silero-recovery.ts. */
   recoveryProbeMs?: number;
 }
@@ -63,6 +68,12 @@ export interface VadService {
 function positive(name: string, value: number): number {
   if (!(value > 0)) throw new GatewayError('GW_ERR_CONFIG_INVALID', `${name} must be positive, got ${String(value)}`);
   return value;
+}
+
+function silenceGate(db: number | undefined): number {
+  if (db === undefined) return Number.NEGATIVE_INFINITY;
+  if (Number.isNaN(db) || db > 0) throw new GatewayError('GW_ERR_CONFIG_INVALID', `silenceGateDb must be a level in dBFS (<= 0), got ${String(db)}`);
+  return db;
 }
 
 export function createVadService(options: VadServiceOptions): VadService {
@@ -117,7 +128,9 @@ export function createVadService(options: VadServiceOptions): VadService {
     windowCounters: metrics && {
       silero: metrics.vadWindowsTotal.labels('silero'),
       energy: metrics.vadWindowsTotal.labels('energy'),
+      gated: metrics.vadWindowsTotal.labels('silence_gate'),
     },
+    silenceGateDb: silenceGate(options.silenceGateDb),
     onClose: (call) => calls.delete(call),
     recovery,
   };
