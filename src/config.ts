@@ -22,6 +22,8 @@ export interface Config extends ProviderSettings {
   publicUrl: string;
   logLevel: string;
   workerPoolSize: number;
+  /** Unix nice increment of the worker threads (WORKER_NICE): the event loop's audio first. */
+  workerNice: number;
   vadEngine: VadEngineName;
   /** How long the Silero batcher gathers windows from many calls before a model run (0: one event-loop turn). */
   vadBatchWaitMs: number;
@@ -299,6 +301,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: url(env, 'PUBLIC_URL', `http://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${String(port)}`),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     workerPoolSize: int(env, 'WORKER_POOL_SIZE', availableParallelism(), 1, 256),
+    workerNice: int(env, 'WORKER_NICE', 10, 0, 19),
     vadEngine,
     vadBatchWaitMs: int(env, 'VAD_BATCH_WAIT_MS', 8, 0, 32),
     vadSilenceGateDb: silenceGateOf(env),

@@ -78,7 +78,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     errors: metrics.callRegistryErrorsTotal,
   });
   let pool: WorkerPool | undefined;
-  if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, logger, metrics });
+  if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, niceIncrement: config.workerNice, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
   const vad: VadService = createVadService({ engine: config.vadEngine, batchWaitMs: config.vadBatchWaitMs, silenceGateDb: config.vadSilenceGateDb, pool, metrics, logger, turn });
   const providers = withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger });

@@ -42,6 +42,13 @@ export interface WorkerPoolOptions {
   size?: number;
   logger?: Logger;
   metrics?: Metrics;
+  /**
+   * How much lower the worker threads run than the event loop (Unix nice, 0-19; default 0). The
+   * event loop paces every call's audio and forwards every caller frame, so it must win the CPU;
+   * Silero batches wait a few ms without harm (see WORKER_NICE in config.ts). Through piscina's
+   * `niceIncrement` (its optional @napi-rs/nice: on Linux a thread's own priority).
+   */
+  niceIncrement?: number;
   /** Where a task's module lives, when not next to this file (tests use it to inject faults). */
   taskFiles?: Partial<Record<WorkerTaskName, string>>;
 }
@@ -80,6 +87,10 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
   if (!Number.isInteger(size) || size < 1) {
     throw new GatewayError('GW_ERR_CONFIG_INVALID', `worker pool size must be a positive integer, got ${String(size)}`);
   }
+  const niceIncrement = options.niceIncrement ?? 0;
+  if (!Number.isInteger(niceIncrement) || niceIncrement < 0 || niceIncrement > 19) {
+    throw new GatewayError('GW_ERR_CONFIG_INVALID', `worker nice increment must be an integer from 0 to 19, got ${String(niceIncrement)}`);
+  }
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics;
   const files = new Map<WorkerTaskName, string>();
@@ -91,6 +102,7 @@ export function createWorkerPool(options: WorkerPoolOptions = {}): WorkerPool {
     maxThreads: size,
     idleTimeout: Infinity,
     closeTimeout: 5000,
+    niceIncrement,
     ...(needsTsx ? { execArgv: tsxExecArgv() } : {}),
   });
   // A worker that fails outside a task (or dies between tasks) is reported here; piscina replaces

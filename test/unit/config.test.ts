@@ -24,6 +24,7 @@ describe('config', () => {
     [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ VAD_SILENCE_GATE_DBFS: '3' }, /VAD_SILENCE_GATE_DBFS/],
+    [{ WORKER_NICE: '20' }, /WORKER_NICE/],
     [{ VAD_SILENCE_GATE_DBFS: 'quiet' }, /VAD_SILENCE_GATE_DBFS/],
   ])('rejects %o naming the variable', (env, pattern) => {
     expect(() => loadConfig(env)).toThrow(pattern);
@@ -34,6 +35,11 @@ describe('config', () => {
     expect(loadConfig({}).vadSilenceGateDb).toBe(-60);
     expect(loadConfig({ VAD_SILENCE_GATE_DBFS: '-50.5' }).vadSilenceGateDb).toBe(-50.5);
     expect(loadConfig({ VAD_SILENCE_GATE_DBFS: 'off' }).vadSilenceGateDb).toBeUndefined();
+  });
+
+  it('runs the worker threads at nice 10 unless told otherwise', () => {
+    expect(loadConfig({}).workerNice).toBe(10);
+    expect(loadConfig({ WORKER_NICE: '0' }).workerNice).toBe(0);
   });
 
   it('reads lists and the trust-proxy hop count', () => {

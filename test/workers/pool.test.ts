@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { isGatewayError } from '../../src/errors.js';
 import { createWorkerPool, resolveTaskFile, type WorkerPool } from '../../src/workers/pool.js';
 import { SILERO_GEOMETRY, SILERO_STATE_SIZE } from '../../src/pipeline/vad/silero-model.js';
@@ -99,6 +99,39 @@ describe('worker pool', () => {
     const after = payload();
     const out = await pool.run<Float32Array>('vad', after.p, { transferList: after.transferList });
     expect(out.length).toBe(batch + batch * SILERO_STATE_SIZE);
+  });
+
+  /** Each thread of this process (Linux: /proc/self/task) with its nice value (field 19 of stat). */
+  function niceByThread(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    }
+    return out;
+  }
+
+  it.runIf(process.platform === 'linux')('runs its worker threads at a lower priority than the event loop when told, and only them', async () => {
+    const before = niceByThread();
+    const base = before.get(process.pid) ?? 0;
+    pool = createWorkerPool({ size: 2, niceIncrement: 7 });
+    await Promise.all([pool.run('ping', 1), pool.run('ping', 2)]);
+    const after = niceByThread();
+    const lowered = [...after].filter(([tid, nice]) => !before.has(tid) && nice === Math.min(base + 7, 19));
+    // The pool's two threads (and any a worker starts itself, which inherit its priority).
+    expect(lowered.length).toBeGreaterThanOrEqual(2);
+    expect(after.get(process.pid)).toBe(base); // the event loop keeps its priority
+    for (const [tid, nice] of before) if (after.has(tid)) expect(after.get(tid), `thread ${String(tid)}`).toBe(nice);
+  });
+
+  it.each([-1, 20, 2.5])('rejects a nice increment of %s', (niceIncrement) => {
+    let error: unknown;
+    try {
+      createWorkerPool({ size: 1, niceIncrement });
+    } catch (err) {
+      error = err;
+    }
+    expect(isGatewayError(error, 'GW_ERR_CONFIG_INVALID')).toBe(true);
   });
 
   it('rejects a size that is not a positive integer', () => {
