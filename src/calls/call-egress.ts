@@ -5,6 +5,7 @@
  */
 import type { Metrics } from '../observability/metrics.js';
 import type { CallOptions, CallTransport } from './call-types.js';
+import type { ChunkPool } from './chunk-pool.js';
 import { Egress } from './egress.js';
 import type { EgressClock } from './egress-clock.js';
 
@@ -15,6 +16,8 @@ export interface CallEgressOptions {
   readonly transport: CallTransport;
   readonly media: CallOptions['media'];
   readonly clock: EgressClock | undefined;
+  /** The process's byte chunks, shared with the replay rings. */
+  readonly chunks?: ChunkPool;
   readonly metrics: Metrics;
   /** Frames the queue dropped (already counted in the metric), for the call's own count. */
   readonly onDrop: (frames: number) => void;
@@ -37,6 +40,7 @@ export function createCallEgress(o: CallEgressOptions): Egress {
       uncork: () => transport.uncork?.(),
     },
     clock: o.clock,
+    chunks: o.chunks,
     // A far end that drops its buffer on `clear` can be given more audio ahead; one that keeps it plays it after a barge-in.
     leadMs: transport.dropsBufferOnClear ? o.media.egressLeadMs : Math.min(o.media.egressLeadMs, SHORT_EGRESS_LEAD_MS),
     maxQueueMs: o.media.egressMaxQueueMs,

@@ -59,7 +59,7 @@ export interface CallOptions {
   readonly media: { egressLeadMs: number; egressMaxQueueMs: number; egressFramesPerMessage?: number };
   /** The process's one egress clock (gateway.ts); without it the call's egress keeps a timer of its own. */
   readonly egressClock?: EgressClock;
-  /** The process's chunks for the replay ring (gateway.ts); without it the ring keeps its own. */
+  /** The process's byte chunks for the replay ring and the egress queue (gateway.ts); without it each keeps its own. */
   readonly ringChunks?: ChunkPool;
   readonly customParameters?: Record<string, string>;
   readonly instructions?: string;

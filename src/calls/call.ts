@@ -87,6 +87,7 @@ export class Call {
       transport: opts.transport,
       media: opts.media,
       clock: opts.egressClock,
+      chunks: opts.ringChunks,
       metrics,
       onDrop: (n) => (this.#framesDropped += n),
       onPlayed: () => this.#session.replyHeard(),

@@ -1,10 +1,10 @@
 /**
- * Fixed-size byte chunks for the calls' replay rings (frame-ring.ts), shared by every call of the
- * process: one is made in `gateway.ts` and passed down (call manager -> call -> failover session ->
- * turn ledger -> ring). A ring copies caller frames into chunks it takes from here and gives them
- * back when the audio in them is accepted, so a long turn neither reallocates nor fragments the
- * native heap, and a call that ends leaves its chunks to the next one. A ring made without a pool
- * (tests, tools) gets one of its own.
+ * Fixed-size byte chunks for the calls' replay rings (frame-ring.ts) and egress queues
+ * (byte-queue.ts), shared by every call of the process: one is made in `gateway.ts` and passed down
+ * (call manager -> call -> failover session -> turn ledger -> ring; call -> egress). A ring or queue
+ * copies audio into chunks it takes from here and gives them back when the audio in them is done
+ * with, so neither a long turn nor a long reply reallocates or fragments the native heap, and a call
+ * that ends leaves its chunks to the next one. One made without a pool (tests, tools) gets its own.
  */
 
 /** 51 G.711 frames or 12 L16 16 kHz frames of 20 ms; the size of Node's Buffer pool slab. */

@@ -8,13 +8,18 @@
  * on the clock while it has audio queued, and each tick writes the frames that came due, together
  * (corking the socket when there is more than one message).
  */
+import { ByteQueue } from './byte-queue.js';
+import type { ChunkPool } from './chunk-pool.js';
 import { EgressClock, type ClockMember } from './egress-clock.js';
 import { pcmCodec, type PcmCodec } from '../pipeline/codecs/wire-codec.js';
 import type { AudioFrame, EncodedFrame, WireFormat } from '../pipeline/frame.js';
 import { Resampler } from '../pipeline/resample/resampler.js';
 
 export interface EgressSink {
-  /** One media message: `frames` whole frames of the wire format (1 unless `framesPerMessage` > 1). */
+  /**
+   * One media message: `frames` whole frames of the wire format (1 unless `framesPerMessage` > 1).
+   * `payload` is lent for the call only (a view into the egress's queue): use it before returning.
+   */
   sendMedia(payload: Uint8Array, frames: number): void;
   sendMark(name: string): void;
   /**
@@ -59,9 +64,19 @@ export interface EgressOptions {
   readonly clock?: EgressClock;
   /** Monotonic ms for the egress's own clock when none is given (ignored with `clock`). */
   readonly now?: () => number;
+  /** The process's byte chunks (gateway.ts) for the queued audio; without it the egress keeps its own. */
+  readonly chunks?: ChunkPool;
 }
 
-type Item = { kind: 'audio'; payload: Uint8Array; responseId: string } | { kind: 'mark'; name: string; responseId: string };
+/**
+ * Queued frames of one reply in a row, then its end mark when the reply is complete. The frames' bytes
+ * are in `#audio`, in the same order: an object per reply, none per frame.
+ */
+interface Run {
+  readonly responseId: string;
+  frames: number;
+  mark: string | undefined;
+}
 
 interface ResponsePlayback {
   sentFrames: number;
@@ -84,14 +99,25 @@ export class Egress implements ClockMember {
   readonly #opts: EgressOptions;
   #resampler: Resampler | undefined;
   #pending: Int16Array = new Int16Array(0);
-  #pendingBytes: Uint8Array = new Uint8Array(0);
-  #queue: Item[] = [];
+  /** The start of a frame of carrier-codec bytes, waiting for the rest of it (`#partialBytes` long). */
+  readonly #partial: Uint8Array;
+  #partialBytes = 0;
+  /** Queued audio bytes, whole frames only; which reply each belongs to is in `#runs`. */
+  readonly #audio: ByteQueue;
+  readonly #runs: Run[] = [];
   #queuedFrames = 0;
   /** On the clock (audio waits to be due). */
   #paced = false;
-  /** The items one pump writes, kept to write them together (reused: no allocation per tick). */
-  readonly #out: Item[] = [];
+  /**
+   * What one pump writes, in order: a number is a media message of that many frames (its bytes are
+   * taken off `#audio` as it is written), a string a mark. Reused: no allocation per tick.
+   */
+  readonly #out: (number | string)[] = [];
   #writing = false;
+  /** New audio came while writing: pump again once the write is done. */
+  #repump = false;
+  /** Counts `clear()`s, so a write that a clear interrupts stops. */
+  #clears = 0;
   #playoutEnd = 0;
   #pendingMarks = new Map<string, { responseId: string; atFrame: number }>();
   #playback = new Map<string, ResponsePlayback>();
@@ -111,6 +137,8 @@ export class Egress implements ClockMember {
     this.#maxQueueFrames = Math.ceil(opts.maxQueueMs / this.#frameMs);
     this.#framesPerMessage = Math.max(1, Math.floor(opts.framesPerMessage ?? 1));
     this.#frameBytes = this.#frameSamples * this.#codec.bytesPerSample;
+    this.#partial = new Uint8Array(this.#frameBytes);
+    this.#audio = new ByteQueue(opts.chunks);
     this.#onDrop = opts.onDrop;
     this.#clock = opts.clock ?? new EgressClock({ frameMs: this.#frameMs, now: opts.now });
   }
@@ -165,12 +193,10 @@ export class Egress implements ClockMember {
   /** The reply is complete: send what is left (padded to a whole frame) and a mark after it. */
   endResponse(responseId: string): void {
     if (this.#closed || responseId !== this.#currentResponse) return;
-    if (this.#pendingBytes.length > 0) {
-      const frameBytes = this.#frameSamples * this.#codec.bytesPerSample;
-      const padded = new Uint8Array(frameBytes).fill(this.#codec.silenceByte);
-      padded.set(this.#pendingBytes);
-      this.#pendingBytes = new Uint8Array(0);
-      this.#enqueueAudio(padded, responseId);
+    if (this.#partialBytes > 0) {
+      this.#partial.fill(this.#codec.silenceByte, this.#partialBytes);
+      this.#partialBytes = 0;
+      this.#enqueueAudio(this.#partial, responseId);
     }
     if (this.#resampler) this.#appendPcm(this.#resampler.flush(), responseId);
     if (this.#pending.length > 0) {
@@ -179,7 +205,7 @@ export class Egress implements ClockMember {
       this.#pending = new Int16Array(0);
       this.#enqueueAudio(this.#codec.encode(padded), responseId);
     }
-    this.#queue.push({ kind: 'mark', name: `end:${responseId}`, responseId });
+    this.#runOf(responseId).mark = `end:${responseId}`;
     this.#currentResponse = undefined;
     this.#resampler = undefined;
     this.#kick();
@@ -210,10 +236,12 @@ export class Egress implements ClockMember {
   /** Barge-in: drop everything queued. Returns the number of audio frames dropped. */
   clear(): number {
     const dropped = this.#queuedFrames;
-    this.#queue = [];
+    this.#clears++;
+    this.#audio.clear();
+    this.#runs.length = 0;
     this.#queuedFrames = 0;
     this.#pending = new Int16Array(0);
-    this.#pendingBytes = new Uint8Array(0);
+    this.#partialBytes = 0;
     this.#resampler = undefined;
     this.#currentResponse = undefined;
     this.#pendingMarks.clear();
@@ -232,7 +260,7 @@ export class Egress implements ClockMember {
     this.#currentResponse = responseId;
     this.#responseStartedAt.set(responseId, this.#now());
     this.#pending = new Int16Array(0);
-    this.#pendingBytes = new Uint8Array(0);
+    this.#partialBytes = 0;
     this.#resampler = undefined;
   }
 
@@ -253,42 +281,77 @@ export class Egress implements ClockMember {
     this.#kick();
   }
 
-  /** Carrier-codec bytes straight from the provider: cut into frames, no decode or encode. */
+  /**
+   * Carrier-codec bytes straight from the provider: cut into frames, no decode or encode. A frame
+   * split across two deltas is put together in `#partial`; whole frames are copied into the queue.
+   */
   #appendEncoded(bytes: Uint8Array, responseId: string): void {
-    const frameBytes = this.#frameSamples * this.#codec.bytesPerSample;
-    let data = bytes;
-    if (this.#pendingBytes.length > 0) {
-      data = new Uint8Array(this.#pendingBytes.length + bytes.length);
-      data.set(this.#pendingBytes);
-      data.set(bytes, this.#pendingBytes.length);
-    }
+    const frameBytes = this.#frameBytes;
     let offset = 0;
-    for (; offset + frameBytes <= data.length; offset += frameBytes) this.#enqueueAudio(data.slice(offset, offset + frameBytes), responseId);
-    this.#pendingBytes = data.slice(offset);
+    if (this.#partialBytes > 0) {
+      offset = Math.min(frameBytes - this.#partialBytes, bytes.length);
+      this.#partial.set(bytes.subarray(0, offset), this.#partialBytes);
+      this.#partialBytes += offset;
+      if (this.#partialBytes < frameBytes) return;
+      this.#partialBytes = 0;
+      this.#enqueueAudio(this.#partial, responseId);
+    }
+    const whole = Math.floor((bytes.length - offset) / frameBytes) * frameBytes;
+    if (whole > 0) this.#enqueueAudio(bytes.subarray(offset, offset + whole), responseId);
+    offset += whole;
+    if (offset < bytes.length) {
+      this.#partial.set(bytes.subarray(offset), 0);
+      this.#partialBytes = bytes.length - offset;
+    }
     this.#kick();
   }
 
-  #enqueueAudio(payload: Uint8Array, responseId: string): void {
-    this.#queue.push({ kind: 'audio', payload, responseId });
-    this.#queuedFrames++;
-    if (this.#queuedFrames > this.#maxQueueFrames) {
-      // A caller too slow to drain us: drop the oldest audio, keep marks so accounting stays right.
-      const i = this.#queue.findIndex((it) => it.kind === 'audio');
-      this.#queue.splice(i, 1);
-      this.#queuedFrames--;
-      this.#onDrop(1);
+  /** The run that takes `responseId`'s next frames: the last one, unless it is another reply's or ended. */
+  #runOf(responseId: string): Run {
+    const last = this.#runs.at(-1);
+    if (last !== undefined && last.responseId === responseId && last.mark === undefined) return last;
+    const run: Run = { responseId, frames: 0, mark: undefined };
+    this.#runs.push(run);
+    return run;
+  }
+
+  /** Whole frames of one reply (a multiple of the frame size), copied into the queue. */
+  #enqueueAudio(bytes: Uint8Array, responseId: string): void {
+    const frames = bytes.length / this.#frameBytes;
+    this.#audio.push(bytes);
+    this.#runOf(responseId).frames += frames;
+    this.#queuedFrames += frames;
+    // While a write is on, the bytes at the head are its messages': the bound is kept once it is done.
+    if (this.#queuedFrames > this.#maxQueueFrames && !this.#writing) this.#dropOldest(this.#queuedFrames - this.#maxQueueFrames);
+  }
+
+  /** A caller too slow to drain us: drop the oldest audio, keep the marks so accounting stays right. */
+  #dropOldest(frames: number): void {
+    let left = frames;
+    for (const run of this.#runs) {
+      const n = Math.min(left, run.frames);
+      run.frames -= n;
+      left -= n;
+      if (left === 0) break;
     }
+    this.#audio.drop(frames * this.#frameBytes);
+    this.#queuedFrames -= frames;
+    this.#onDrop(frames);
   }
 
   /** New audio or a mark: while off the clock, what is due goes out now (a reply's lead burst). */
   #kick(): void {
-    if (this.#paced || this.#queue.length === 0) return;
+    if (this.#writing) {
+      this.#repump = true;
+      return;
+    }
+    if (this.#paced || this.#runs.length === 0) return;
     this.#pump(undefined);
   }
 
   /** Called by the clock on each tick while this egress has audio waiting. */
   onTick(dueBy: number): void {
-    this.#pump(dueBy);
+    if (!this.#writing) this.#pump(dueBy);
   }
 
   #stopClock(): void {
@@ -313,30 +376,28 @@ export class Egress implements ClockMember {
     // that comes due between two ticks, at a time when its egress was off the clock, would wait for the
     // next tick and reach the caller up to a tick late, which the clock never meant.
     const limit = (dueBy ?? this.#clock.tickAtOrBefore(now)) + this.#frameMs - 1e-6;
-    // A sink that pushed audio back into this egress while it writes would get a list of its own.
-    const out = this.#writing ? [] : this.#out;
-    while (this.#queue.length > 0) {
-      const item = this.#queue[0];
-      if (item.kind === 'mark') {
-        this.#queue.shift();
-        this.#pendingMarks.set(item.name, { responseId: item.responseId, atFrame: this.#framesSent });
-        out.push(item);
+    const out = this.#out;
+    const runs = this.#runs;
+    while (runs.length > 0) {
+      const run = runs[0];
+      if (run.frames === 0) {
+        // A reply's frames all went: its end mark follows them (one still arriving gets a new run).
+        runs.shift();
+        if (run.mark !== undefined) {
+          this.#pendingMarks.set(run.mark, { responseId: run.responseId, atFrame: this.#framesSent });
+          out.push(run.mark);
+        }
         continue;
       }
       if (this.#playoutEnd - this.#leadMs >= limit) break;
       // This frame is due; frames of the same reply queued right behind it may join its message.
-      let frames = 0;
-      while (frames < this.#framesPerMessage && frames < this.#queue.length) {
-        const next = this.#queue[frames];
-        if (next.kind !== 'audio' || next.responseId !== item.responseId) break;
-        this.#account(next.responseId, now, dueBy, limit);
-        frames++;
-      }
-      if (frames === 1) out.push(this.#queue.shift()!);
-      else out.push({ kind: 'audio', payload: this.#joinFrames(frames), responseId: item.responseId });
+      const frames = Math.min(this.#framesPerMessage, run.frames);
+      for (let i = 0; i < frames; i++) this.#account(run.responseId, now, dueBy, limit);
+      run.frames -= frames;
       this.#queuedFrames -= frames;
+      out.push(frames);
     }
-    const waiting = this.#queue.length > 0;
+    const waiting = this.#queuedFrames > 0;
     if (waiting !== this.#paced) {
       this.#paced = waiting;
       if (waiting) this.#clock.add(this);
@@ -367,35 +428,33 @@ export class Egress implements ClockMember {
     if (dueBy !== undefined && dueAt < limit) this.#opts.onPacingJitter?.(Math.abs(now - this.#clock.tickAtOrBefore(dueAt)));
   }
 
-  /** The first `frames` queued audio items, taken off the queue, as one payload. */
-  #joinFrames(frames: number): Uint8Array {
-    const payload = new Uint8Array(frames * this.#frameBytes);
-    let at = 0;
-    for (let i = 0; i < frames; i++) {
-      const item = this.#queue.shift() as Extract<Item, { kind: 'audio' }>;
-      payload.set(item.payload, at);
-      at += item.payload.length;
-    }
-    return at === payload.length ? payload : payload.subarray(0, at);
-  }
-
-  /** One tick's messages, in order; more than one leave the socket as one write. */
-  #write(out: Item[]): void {
+  /**
+   * One pump's messages, in order; more than one leave the socket as one write. Each media message's
+   * bytes come off the queue as it is written (lent to the sink for the call).
+   */
+  #write(out: (number | string)[]): void {
     if (out.length === 0) return;
     const sink = this.#sink;
     const cork = out.length > 1 && sink.cork !== undefined && sink.uncork !== undefined;
     if (cork) sink.cork?.();
-    const shared = out === this.#out;
-    if (shared) this.#writing = true;
+    const clears = this.#clears;
+    this.#writing = true;
     try {
       for (const item of out) {
-        if (item.kind === 'audio') sink.sendMedia(item.payload, Math.max(1, Math.round(item.payload.length / this.#frameBytes)));
-        else sink.sendMark(item.name);
+        // A sink that led to a barge-in (clear) while we write: what was planned is gone with it.
+        if (this.#clears !== clears) break;
+        if (typeof item === 'number') sink.sendMedia(this.#audio.shift(item * this.#frameBytes), item);
+        else sink.sendMark(item);
       }
     } finally {
       out.length = 0;
-      if (shared) this.#writing = false;
+      this.#writing = false;
       if (cork) sink.uncork?.();
+    }
+    if (this.#queuedFrames > this.#maxQueueFrames) this.#dropOldest(this.#queuedFrames - this.#maxQueueFrames);
+    if (this.#repump) {
+      this.#repump = false;
+      this.#kick();
     }
   }
 }

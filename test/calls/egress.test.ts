@@ -27,7 +27,7 @@ function setup(opts: { leadMs?: number; maxQueueMs?: number; framesPerMessage?: 
     sink: {
       sendMedia: (payload, frames) => {
         expect(frames * 160).toBe(payload.length);
-        sent.push({ t: time.now(), kind: 'media', payload });
+        sent.push({ t: time.now(), kind: 'media', payload: payload.slice() }); // lent for the call only
       },
       sendMark: (name) => sent.push({ t: time.now(), kind: 'mark', name }),
       cork: () => sent.push({ t: time.now(), kind: 'cork' }),
@@ -193,6 +193,90 @@ describe('egress', () => {
     time.advance(2000);
     // The newest 50 frames survive, in order.
     expect(media().map((m) => m.payload![0])).toEqual(Array.from({ length: 50 }, (_, i) => 100 + i));
+  });
+
+  it('keeps its own copy of the reply: the provider\'s buffer can be reused at once', () => {
+    const { egress, media, time } = setup({ leadMs: 0 });
+    const delta = numbered(4, 10);
+    egress.pushAudio(delta, 'r1');
+    delta.payload.fill(0xee); // a provider that recycles its buffer (and the GC, which may free it)
+    egress.pushAudio(numbered(1, 14), 'r1');
+    time.advance(200);
+    expect(media().map((m) => m.payload![0])).toEqual([10, 11, 12, 13, 14]);
+    expect(media().every((m) => m.payload!.every((b) => b === m.payload![0]))).toBe(true);
+  });
+
+  it('puts a frame split across deltas back together, and pads the last one with silence', () => {
+    const { egress, media, time } = setup({ leadMs: 0 });
+    const two = numbered(2, 1).payload;
+    egress.pushAudio({ ...numbered(0), payload: two.subarray(0, 100) }, 'r1');
+    egress.pushAudio({ ...numbered(0), payload: two.subarray(100, 250) }, 'r1');
+    egress.pushAudio({ ...numbered(0), payload: two.subarray(250) }, 'r1');
+    egress.pushAudio({ ...numbered(0), payload: new Uint8Array(10).fill(3) }, 'r1');
+    egress.endResponse('r1');
+    time.advance(200);
+    expect(media().map((m) => [...m.payload!])).toEqual([[...two.subarray(0, 160)], [...two.subarray(160)], [...new Uint8Array(10).fill(3), ...new Uint8Array(150).fill(0xff)]]);
+  });
+
+  it('stops a write that a barge-in interrupts, and the next reply plays', () => {
+    const { time, clock } = shared();
+    const sent: number[] = [];
+    let bargeIn = true;
+    const egress: Egress = new Egress({
+      format: { codec: 'mulaw', sampleRate: 8000 },
+      sink: {
+        sendMedia: (p) => {
+          sent.push(p[0]);
+          if (bargeIn) {
+            bargeIn = false;
+            egress.clear(); // the sink's write led to a barge-in
+          }
+        },
+        sendMark: () => undefined,
+      },
+      leadMs: 60,
+      maxQueueMs: 60_000,
+      onDrop: () => undefined,
+      clock,
+    });
+    egress.pushAudio(numbered(10), 'r1'); // the lead burst: frames 0-3 planned, cleared after the first
+    expect(sent).toEqual([0]);
+    expect(egress.queuedFrames).toBe(0);
+    egress.pushAudio(numbered(2, 50), 'r2');
+    time.advance(100);
+    expect(sent).toEqual([0, 50, 51]);
+    egress.close();
+  });
+
+  it('keeps the queue bound without cutting into a write under way', () => {
+    const { time, clock } = shared();
+    const sent: number[] = [];
+    const drops: number[] = [];
+    let refill = true;
+    const egress: Egress = new Egress({
+      format: { codec: 'mulaw', sampleRate: 8000 },
+      sink: {
+        sendMedia: (p) => {
+          sent.push(p[0]);
+          if (refill) {
+            refill = false;
+            egress.pushAudio(numbered(60, 100), 'r'); // past the 50-frame bound while 3 more wait to be written
+          }
+        },
+        sendMark: () => undefined,
+      },
+      leadMs: 60,
+      maxQueueMs: 1000,
+      onDrop: (n) => drops.push(n),
+      clock,
+    });
+    egress.pushAudio(numbered(10), 'r');
+    expect(sent).toEqual([0, 1, 2, 3]); // the burst went whole
+    expect(drops.reduce((a, b) => a + b, 0)).toBe(66 - 50);
+    time.advance(2000);
+    // After the burst: the newest 50 frames of the 66 queued, in order (4-9 and 100-109 dropped).
+    expect(sent.slice(4)).toEqual(Array.from({ length: 50 }, (_, i) => 110 + i));
+    egress.close();
   });
 
   it('writes a late tick\'s frames together, corked, and only those that came due', () => {
