@@ -224,6 +224,9 @@ export class WindowedCallVad implements CallVad, BatchMember {
       // The context is the tail of the previous window, which sits just before this one.
       const from = (at - ctx) & mask;
       for (let j = 0; j < ctx; j++) input[base + j] = ring[from + j] / 32768;
+    } else {
+      // The first window has no context: silence (the batch's rows are reused memory, not zeroed).
+      input.fill(0, base, base + ctx);
     }
     for (let j = 0; j < win; j++) input[base + ctx + j] = ring[at + j] / 32768;
   }

@@ -10,13 +10,18 @@
  * call that fell behind (a slow or busy worker) sends up to `maxWindowsPerCall` consecutive windows
  * in its next task, which the worker runs as successive steps: it catches up in one round trip
  * instead of one window per round trip, so a burst of load does not snowball into a backlog.
- * Each call's state and context live in the call (main thread) and are copied into the batch rows;
- * the buffers are transferred to the worker and the result transferred back.
+ * Each call's state and context live in the call (main thread) and are copied into the batch rows.
+ *
+ * A batch's rows, state and result live in shared memory the batcher reuses (one slot per batch in
+ * flight), so a batch allocates nothing on either thread: buffers made per batch and transferred
+ * outlived a scavenge often enough (queued, in flight, then waiting for the other thread's GC) to
+ * make Silero's memory per call. A slot whose task failed or timed out is never reused, since its
+ * worker may still write into it.
  */
 import type { Metrics } from '../../observability/metrics.js';
 import type { WorkerPool } from '../../workers/pool.js';
 import { SILERO_GEOMETRY, SILERO_STATE_SIZE, type VadSampleRate } from './silero-model.js';
-import type { VadTaskPayload } from './vad.task.js';
+import type { VadTaskPayload, VadTaskResult } from './vad.task.js';
 
 /** Why a call gave up on Silero; the label of `voice_gateway_vad_fallbacks_total`. */
 export type FallbackReason = 'worker_error' | 'timeout' | 'pool_closed' | 'backlog' | 'model_not_found';
@@ -26,7 +31,7 @@ export interface BatchMember {
   readonly sampleRate: VadSampleRate;
   /** Taken off the queue: how many consecutive windows (at most `max`) it sends now; they are then in flight. */
   acceptWindows(max: number): number;
-  /** Write accepted window `step` (0 = the oldest unscored) as a [context | window] row at `offset`. */
+  /** Write accepted window `step` (0 = the oldest unscored) as a whole [context | window] row at `offset` (the row holds an earlier batch's floats). */
   writeWindow(input: Float32Array, offset: number, step: number): void;
   /** Write the state before the first accepted window as row `row` of the [2, B, 128] state. */
   writeState(state: Float32Array, row: number, batchSize: number): void;
@@ -64,6 +69,8 @@ export class SileroBatcher {
   #closed = false;
   /** One member's probabilities, gathered out of a result (reused: consumed synchronously). */
   readonly #scratch: Float32Array;
+  /** Shared float buffers for batches, free ones (at most maxInFlight kept). */
+  readonly #slots: Float32Array[] = [];
 
   constructor(options: SileroBatcherOptions) {
     this.#o = options;
@@ -140,8 +147,12 @@ export class SileroBatcher {
     }
     const windows = stepStart[steps];
     const { rowSamples } = SILERO_GEOMETRY[rate];
-    const input = new Float32Array(windows * rowSamples);
-    const state = new Float32Array(batchSize * SILERO_STATE_SIZE);
+    const inputFloats = windows * rowSamples;
+    const stateFloats = batchSize * SILERO_STATE_SIZE;
+    const slot = this.#takeSlot(inputFloats + 2 * stateFloats + windows);
+    const input = slot.subarray(0, inputFloats);
+    const state = slot.subarray(inputFloats, inputFloats + stateFloats);
+    const out = slot.subarray(inputFloats + stateFloats, inputFloats + 2 * stateFloats + windows);
     for (let row = 0; row < batchSize; row++) {
       members[row].writeState(state, row, batchSize);
       for (let step = 0; step < rowSteps[row]; step++) {
@@ -153,18 +164,21 @@ export class SileroBatcher {
     metrics?.vadBatchSize.observe(batchSize);
     const signal = AbortSignal.timeout(this.#o.taskTimeoutMs);
     const startedNs = process.hrtime.bigint();
-    const payload: VadTaskPayload = { sampleRate: rate, batchSize, rowSteps, input, state };
+    const payload: VadTaskPayload = { sampleRate: rate, batchSize, rowSteps, input, state, out };
     const done = this.#o.pool
-      .run<Float32Array>('vad', payload, { transferList: [input.buffer, state.buffer], signal })
+      .run<VadTaskResult>('vad', payload, { signal })
       .then(
-        (result) => {
+        (reply) => {
           metrics?.vadInferenceSeconds.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
+          // The task wrote into `out`; a task that sends its result back instead (a stand-in) is read as sent.
+          const result = typeof reply === 'number' ? out : reply;
           const scratch = this.#scratch;
           for (let row = 0; row < batchSize; row++) {
             const count = rowSteps[row];
             for (let step = 0; step < count; step++) scratch[step] = result[stepStart[step] + row];
             members[row].onResult(scratch, count, result, windows, row, batchSize);
           }
+          this.#giveBack(slot);
         },
         (err: unknown) => {
           const error = err instanceof Error ? err : new Error(String(err));
@@ -181,5 +195,25 @@ export class SileroBatcher {
         if (!this.#closed) this.#schedule();
       });
     this.#inFlight.add(done);
+  }
+
+  /** A free slot of at least `floats`, else a new one (a power of two, so a few sizes serve all batches). */
+  #takeSlot(floats: number): Float32Array {
+    const i = this.#slots.findIndex((slot) => slot.length >= floats);
+    if (i >= 0) return this.#slots.splice(i, 1)[0];
+    let size = 1024;
+    while (size < floats) size *= 2;
+    return new Float32Array(new SharedArrayBuffer(size * Float32Array.BYTES_PER_ELEMENT));
+  }
+
+  /** Keep a slot for the next batch; with enough kept, it replaces the smallest if larger. */
+  #giveBack(slot: Float32Array): void {
+    if (this.#slots.length < this.#o.maxInFlight) {
+      this.#slots.push(slot);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < this.#slots.length; i++) if (this.#slots[i].length < this.#slots[smallest].length) smallest = i;
+    if (this.#slots[smallest].length < slot.length) this.#slots[smallest] = slot;
   }
 }

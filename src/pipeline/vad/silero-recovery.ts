@@ -9,7 +9,7 @@
  */
 import type { Logger } from '../../observability/logger.js';
 import type { WorkerPool } from '../../workers/pool.js';
-import type { VadTaskPayload, VadTaskResult } from './vad.task.js';
+import type { VadTaskPayload } from './vad.task.js';
 import { SILERO_GEOMETRY, SILERO_STATE_SIZE } from './silero-model.js';
 
 export interface SileroRecoveryOptions {
@@ -74,7 +74,7 @@ export class SileroRecovery {
     const payload: VadTaskPayload = { sampleRate: 16000, batchSize: 1, input, state };
     let healthy = false;
     try {
-      const result = await this.#pool.run<VadTaskResult>('vad', payload, { transferList: [input.buffer, state.buffer], signal: AbortSignal.timeout(this.#timeoutMs) });
+      const result = await this.#pool.run<Float32Array>('vad', payload, { transferList: [input.buffer, state.buffer], signal: AbortSignal.timeout(this.#timeoutMs) });
       healthy = this.#pool.ready && result.length > 0 && Number.isFinite(result[0]);
     } catch (err) {
       this.#log.debug({ event: 'vad_probe_failed', err, nextProbeMs: Math.min(this.#delayMs * 2, this.#maxDelayMs) }, 'Silero probe failed; calls stay on the energy VAD');

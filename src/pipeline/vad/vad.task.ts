@@ -15,16 +15,40 @@ export interface VadTaskPayload {
    * window each. A call that fell behind catches up in one task instead of one window per task.
    */
   readonly rowSteps?: Uint16Array;
-  /** The rows of [context | window] floats, step after step (transferred, not copied). */
+  /**
+   * The rows of [context | window] floats, step after step: transferred, or a view of shared memory
+   * the batcher reuses (then copied here, as onnxruntime takes no SharedArrayBuffer).
+   */
   readonly input: Float32Array;
-  /** [2, batchSize, 128] recurrent state (transferred). */
+  /** [2, batchSize, 128] recurrent state (transferred or shared, as `input`). */
   readonly state: Float32Array;
+  /** Shared memory for the result: when given, the result is written there and not sent back. */
+  readonly out?: Float32Array;
 }
 
-/** Every window's probability (input order) followed by the final [2, batchSize, 128] state, transferred back. */
-export type VadTaskResult = Float32Array;
+/**
+ * Every window's probability (input order) followed by the final [2, batchSize, 128] state,
+ * transferred back; with `out`, the number of floats written there.
+ */
+export type VadTaskResult = Float32Array | number;
 
 let session: Promise<SileroSession> | undefined;
+/** This worker's copies of shared input and state (onnxruntime needs its own memory), reused. */
+let localInput = new Float32Array(0);
+let localState = new Float32Array(0);
+
+function local(view: Float32Array, which: 'input' | 'state'): Float32Array {
+  if (!(view.buffer instanceof SharedArrayBuffer)) return view;
+  let buffer = which === 'input' ? localInput : localState;
+  if (buffer.length < view.length) {
+    buffer = new Float32Array(view.length);
+    if (which === 'input') localInput = buffer;
+    else localState = buffer;
+  }
+  const copy = buffer.subarray(0, view.length);
+  copy.set(view);
+  return copy;
+}
 
 export default async function vadTask(payload: VadTaskPayload): Promise<VadTaskResult> {
   session ??= SileroSession.create().catch((err: unknown) => {
@@ -33,8 +57,11 @@ export default async function vadTask(payload: VadTaskPayload): Promise<VadTaskR
     throw err;
   });
   const silero = await session;
+  const input = local(payload.input, 'input');
+  const state = local(payload.state, 'state');
   const result = payload.rowSteps
-    ? await silero.runSteps(payload.sampleRate, payload.rowSteps, payload.input, payload.state)
-    : await silero.run(payload.sampleRate, payload.batchSize, payload.input, payload.state);
-  return move(result) as VadTaskResult;
+    ? await silero.runSteps(payload.sampleRate, payload.rowSteps, input, state, payload.out)
+    : await silero.run(payload.sampleRate, payload.batchSize, input, state, payload.out);
+  if (payload.out) return result.length;
+  return move(result) as Float32Array;
 }

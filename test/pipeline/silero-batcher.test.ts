@@ -1,0 +1,105 @@
+/**
+ * The batcher's shared slots: a batch's rows, state and result live in shared memory reused from
+ * batch to batch (nothing allocated or transferred per batch), and a slot whose task failed is never
+ * reused, since its worker may still write into it.
+ */
+import { describe, expect, it } from 'vitest';
+import { SileroBatcher, type BatchMember, type FallbackReason } from '../../src/pipeline/vad/silero-batcher.js';
+import { SILERO_GEOMETRY, SILERO_STATE_SIZE } from '../../src/pipeline/vad/silero-model.js';
+import type { VadTaskPayload } from '../../src/pipeline/vad/vad.task.js';
+import type { WorkerPool, WorkerRunOptions } from '../../src/workers/pool.js';
+
+const ROW = SILERO_GEOMETRY[8000].rowSamples;
+
+/** A call with one window ready each time it is asked; its rows hold its number, its result is read back. */
+class Member implements BatchMember {
+  readonly sampleRate = 8000 as const;
+  readonly scores: number[] = [];
+  readonly errors: FallbackReason[] = [];
+  constructor(readonly id: number) {}
+  acceptWindows(): number {
+    return 1;
+  }
+  writeWindow(input: Float32Array, offset: number): void {
+    input.fill(this.id, offset, offset + ROW);
+  }
+  writeState(state: Float32Array, row: number, batchSize: number): void {
+    for (let layer = 0; layer < 2; layer++) state.fill(this.id, (layer * batchSize + row) * 128, (layer * batchSize + row + 1) * 128);
+  }
+  onResult(probabilities: Float32Array): void {
+    this.scores.push(probabilities[0]);
+  }
+  onError(_err: Error, reason: FallbackReason): void {
+    this.errors.push(reason);
+  }
+}
+
+/** A worker stand-in that writes each row's first input float / 100 as its probability, into `out`; or hangs. */
+function sharedPool(hangFirst: boolean) {
+  const payloads: VadTaskPayload[] = [];
+  const late: (() => void)[] = [];
+  const pool: WorkerPool = {
+    size: 1,
+    ready: true,
+    run<T>(_task: string, payload: unknown, options: WorkerRunOptions = {}): Promise<T> {
+      const p = payload as VadTaskPayload;
+      payloads.push(p);
+      expect(options.transferList ?? []).toHaveLength(0); // shared, not transferred
+      const answer = () => {
+        for (let row = 0; row < p.batchSize; row++) p.out![row] = p.input[row * ROW] / 100;
+        p.out!.fill(0, p.batchSize);
+        return p.batchSize + p.batchSize * SILERO_STATE_SIZE;
+      };
+      if (hangFirst && payloads.length === 1) {
+        return new Promise<T>((_resolve, reject) => {
+          options.signal?.addEventListener('abort', () => reject(new Error('aborted')));
+          late.push(answer); // the worker finishes after the timeout and writes into its slot anyway
+        });
+      }
+      return new Promise<T>((resolve) => setTimeout(() => resolve(answer() as T), 1));
+    },
+    close: () => Promise.resolve(),
+  };
+  return { pool, payloads, late };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+describe('SileroBatcher shared slots', () => {
+  it('reuses one shared slot from batch to batch, and reads each result from it', async () => {
+    const { pool, payloads } = sharedPool(false);
+    const batcher = new SileroBatcher({ pool, maxBatch: 8, maxInFlight: 1, maxWindowsPerCall: 1, batchWaitMs: 0, taskTimeoutMs: 1000 });
+    const a = new Member(1);
+    const b = new Member(2);
+    for (let i = 0; i < 3; i++) {
+      batcher.enqueue(a);
+      batcher.enqueue(b);
+      await settle();
+    }
+    expect(payloads).toHaveLength(3);
+    expect(payloads[0].input.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(payloads[1].input.buffer).toBe(payloads[0].input.buffer);
+    expect(payloads[2].out!.buffer).toBe(payloads[0].input.buffer);
+    expect(a.scores.map((s) => Math.round(s * 100))).toEqual([1, 1, 1]);
+    expect(b.scores.map((s) => Math.round(s * 100))).toEqual([2, 2, 2]);
+    await batcher.close();
+  });
+
+  it('never reuses the slot of a task that timed out: its late write cannot reach the next batch', async () => {
+    const { pool, payloads, late } = sharedPool(true);
+    const batcher = new SileroBatcher({ pool, maxBatch: 8, maxInFlight: 1, maxWindowsPerCall: 1, batchWaitMs: 0, taskTimeoutMs: 30 });
+    const a = new Member(3);
+    batcher.enqueue(a);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(a.errors).toEqual(['timeout']);
+    const b = new Member(4);
+    batcher.enqueue(b);
+    await new Promise((r) => setImmediate(r));
+    expect(payloads).toHaveLength(2);
+    expect(payloads[1].input.buffer).not.toBe(payloads[0].input.buffer);
+    late[0](); // the hung worker writes now: into the old slot only
+    await settle();
+    expect(b.scores.map((s) => Math.round(s * 100))).toEqual([4]);
+    await batcher.close();
+  });
+});
