@@ -22,7 +22,11 @@ export interface Config extends ProviderSettings {
   publicUrl: string;
   logLevel: string;
   workerPoolSize: number;
-  /** Unix nice increment of the worker threads (WORKER_NICE): the event loop's audio first. */
+  /**
+   * Unix nice increment of the worker threads (WORKER_NICE, default 0). A raise lowers them against
+   * every process on the machine, not only our event loop: on a busy shared box Silero then misses its
+   * deadline and calls fall back to the energy VAD, so it is the operator's choice, off by default.
+   */
   workerNice: number;
   vadEngine: VadEngineName;
   /** How long the Silero batcher gathers windows from many calls before a model run (0: one event-loop turn). */
@@ -301,7 +305,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: url(env, 'PUBLIC_URL', `http://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${String(port)}`),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     workerPoolSize: int(env, 'WORKER_POOL_SIZE', availableParallelism(), 1, 256),
-    workerNice: int(env, 'WORKER_NICE', 10, 0, 19),
+    workerNice: int(env, 'WORKER_NICE', 0, 0, 19),
     vadEngine,
     vadBatchWaitMs: int(env, 'VAD_BATCH_WAIT_MS', 8, 0, 32),
     vadSilenceGateDb: silenceGateOf(env),

@@ -38,8 +38,8 @@ describe('config', () => {
   });
 
   it('runs the worker threads at nice 10 unless told otherwise', () => {
-    expect(loadConfig({}).workerNice).toBe(10);
-    expect(loadConfig({ WORKER_NICE: '0' }).workerNice).toBe(0);
+    expect(loadConfig({}).workerNice).toBe(0);
+    expect(loadConfig({ WORKER_NICE: '10' }).workerNice).toBe(10);
   });
 
   it('reads lists and the trust-proxy hop count', () => {
