@@ -50,7 +50,6 @@ export class ByteQueue {
       if (this.#writeAt === RING_CHUNK_BYTES) {
         this.#chunks.push(this.#pool.take(RING_CHUNK_BYTES));
         this.#writeAt = 0;
-        if (this.#chunks.length === 1) this.#readAt = 0;
       }
       const tail = this.#chunks[this.#chunks.length - 1];
       const n = Math.min(bytes.length - from, RING_CHUNK_BYTES - this.#writeAt);
@@ -68,10 +67,9 @@ export class ByteQueue {
   shift(n: number): Uint8Array {
     this.#releaseSpent();
     if (n > this.#length) throw new RangeError(`shift(${String(n)}) of ${String(this.#length)} bytes`);
-    const head = this.#chunks[0];
-    if (n === 0) return new Uint8Array(0);
-    if (this.#readAt + n <= this.#end(0)) {
-      const view = head.subarray(this.#readAt, this.#readAt + n);
+    if (n === 0) return this.#scratch.subarray(0, 0);
+    if (this.#readAt + n <= this.#headEnd()) {
+      const view = this.#chunks[0].subarray(this.#readAt, this.#readAt + n);
       this.#advance(n, true);
       return view;
     }
@@ -79,7 +77,7 @@ export class ByteQueue {
     const out = this.#scratch.subarray(0, n);
     let at = 0;
     while (at < n) {
-      const take = Math.min(n - at, this.#end(0) - this.#readAt);
+      const take = Math.min(n - at, this.#headEnd() - this.#readAt);
       out.set(this.#chunks[0].subarray(this.#readAt, this.#readAt + take), at);
       at += take;
       this.#advance(take, false);
@@ -92,7 +90,7 @@ export class ByteQueue {
     this.#releaseSpent();
     let left = Math.min(n, this.#length);
     while (left > 0) {
-      const take = Math.min(left, this.#end(0) - this.#readAt);
+      const take = Math.min(left, this.#headEnd() - this.#readAt);
       this.#advance(take, false);
       left -= take;
     }
@@ -108,9 +106,9 @@ export class ByteQueue {
     this.#length = 0;
   }
 
-  /** Where the bytes of chunk `i` end. */
-  #end(i: number): number {
-    return i === this.#chunks.length - 1 ? this.#writeAt : RING_CHUNK_BYTES;
+  /** Where the head chunk's bytes end: where it is written to, if it is also the tail. */
+  #headEnd(): number {
+    return this.#chunks.length === 1 ? this.#writeAt : RING_CHUNK_BYTES;
   }
 
   /**

@@ -14,7 +14,9 @@ function shared(time = new ManualTime()) {
   return { time, clock: new EgressClock({ now: time.now, scheduler: time }) };
 }
 
-function setup(opts: { leadMs?: number; maxQueueMs?: number; framesPerMessage?: number; time?: ManualTime; clock?: EgressClock } = {}) {
+function setup(
+  opts: { leadMs?: number; maxQueueMs?: number; framesPerMessage?: number; time?: ManualTime; clock?: EgressClock; onMedia?: (egress: Egress) => void } = {},
+) {
   const time = opts.time ?? new ManualTime();
   const clock = opts.clock ?? new EgressClock({ now: time.now, scheduler: time });
   const sent: Sent[] = [];
@@ -22,12 +24,13 @@ function setup(opts: { leadMs?: number; maxQueueMs?: number; framesPerMessage?: 
   const jitter: number[] = [];
   const played: string[] = [];
   const firstFrame: number[] = [];
-  const egress = new Egress({
+  const egress: Egress = new Egress({
     format: { codec: 'mulaw', sampleRate: 8000 },
     sink: {
       sendMedia: (payload, frames) => {
         expect(frames * 160).toBe(payload.length);
         sent.push({ t: time.now(), kind: 'media', payload: payload.slice() }); // lent for the call only
+        opts.onMedia?.(egress);
       },
       sendMark: (name) => sent.push({ t: time.now(), kind: 'mark', name }),
       cork: () => sent.push({ t: time.now(), kind: 'cork' }),
@@ -219,63 +222,43 @@ describe('egress', () => {
   });
 
   it('stops a write that a barge-in interrupts, and the next reply plays', () => {
-    const { time, clock } = shared();
-    const sent: number[] = [];
     let bargeIn = true;
-    const egress: Egress = new Egress({
-      format: { codec: 'mulaw', sampleRate: 8000 },
-      sink: {
-        sendMedia: (p) => {
-          sent.push(p[0]);
-          if (bargeIn) {
-            bargeIn = false;
-            egress.clear(); // the sink's write led to a barge-in
-          }
-        },
-        sendMark: () => undefined,
-      },
+    const { egress, media, time } = setup({
       leadMs: 60,
-      maxQueueMs: 60_000,
-      onDrop: () => undefined,
-      clock,
+      onMedia: (e) => {
+        if (!bargeIn) return;
+        bargeIn = false;
+        e.clear(); // the sink's write led to a barge-in
+      },
     });
+    const sent = () => media().map((m) => m.payload![0]);
     egress.pushAudio(numbered(10), 'r1'); // the lead burst: frames 0-3 planned, cleared after the first
-    expect(sent).toEqual([0]);
+    expect(sent()).toEqual([0]);
     expect(egress.queuedFrames).toBe(0);
     egress.pushAudio(numbered(2, 50), 'r2');
     time.advance(100);
-    expect(sent).toEqual([0, 50, 51]);
+    expect(sent()).toEqual([0, 50, 51]);
     egress.close();
   });
 
   it('keeps the queue bound without cutting into a write under way', () => {
-    const { time, clock } = shared();
-    const sent: number[] = [];
-    const drops: number[] = [];
     let refill = true;
-    const egress: Egress = new Egress({
-      format: { codec: 'mulaw', sampleRate: 8000 },
-      sink: {
-        sendMedia: (p) => {
-          sent.push(p[0]);
-          if (refill) {
-            refill = false;
-            egress.pushAudio(numbered(60, 100), 'r'); // past the 50-frame bound while 3 more wait to be written
-          }
-        },
-        sendMark: () => undefined,
-      },
+    const { egress, media, drops, time } = setup({
       leadMs: 60,
       maxQueueMs: 1000,
-      onDrop: (n) => drops.push(n),
-      clock,
+      onMedia: (e) => {
+        if (!refill) return;
+        refill = false;
+        e.pushAudio(numbered(60, 100), 'r'); // past the 50-frame bound while 3 more wait to be written
+      },
     });
+    const sent = () => media().map((m) => m.payload![0]);
     egress.pushAudio(numbered(10), 'r');
-    expect(sent).toEqual([0, 1, 2, 3]); // the burst went whole
+    expect(sent()).toEqual([0, 1, 2, 3]); // the burst went whole
     expect(drops.reduce((a, b) => a + b, 0)).toBe(66 - 50);
     time.advance(2000);
     // After the burst: the newest 50 frames of the 66 queued, in order (4-9 and 100-109 dropped).
-    expect(sent.slice(4)).toEqual(Array.from({ length: 50 }, (_, i) => 110 + i));
+    expect(sent().slice(4)).toEqual(Array.from({ length: 50 }, (_, i) => 110 + i));
     egress.close();
   });
 

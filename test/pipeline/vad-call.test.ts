@@ -20,12 +20,13 @@ function counterPool(options: { delayMs?: number; hang?: boolean } = {}): Worker
     ready: true,
     batches,
     run<T>(_task: string, payload: unknown, runOptions: WorkerRunOptions = {}): Promise<T> {
-      const { batchSize, state, rowSteps } = payload as VadTaskPayload;
+      const { batchSize, state, rowSteps, out } = payload as VadTaskPayload;
       batches.push(batchSize);
       const steps = rowSteps ?? new Uint16Array(batchSize).fill(1);
       // Windows are laid out step after step; row b's window of step s sits among that step's rows.
       const windows = steps.reduce((n, k) => n + k, 0);
-      const result = new Float32Array(windows + batchSize * SILERO_STATE_SIZE);
+      // The batcher's shared slot: the result goes there, as the real task writes it.
+      const result = out!.subarray(0, windows + batchSize * SILERO_STATE_SIZE);
       let at = 0;
       for (let s = 0; s < steps[0]; s++) {
         for (let b = 0; b < batchSize && steps[b] > s; b++) result[at++] = (state[b * 128] + s) / 100;
@@ -38,7 +39,7 @@ function counterPool(options: { delayMs?: number; hang?: boolean } = {}): Worker
       }
       return new Promise<T>((resolve, reject) => {
         runOptions.signal?.addEventListener('abort', () => reject(new Error('aborted')));
-        if (!options.hang) setTimeout(() => resolve(result as T), options.delayMs ?? 1);
+        if (!options.hang) setTimeout(() => resolve(result.length as T), options.delayMs ?? 1);
       });
     },
     close: () => Promise.resolve(),
@@ -55,17 +56,18 @@ function levelPool(): WorkerPool & { windows: number } {
     ready: true,
     windows: 0,
     run<T>(_task: string, payload: unknown): Promise<T> {
-      const { sampleRate, batchSize, rowSteps, input } = payload as VadTaskPayload;
+      const { sampleRate, batchSize, rowSteps, input, out } = payload as VadTaskPayload;
       const { rowSamples, contextSamples } = SILERO_GEOMETRY[sampleRate];
       const windows = rowSteps ? rowSteps.reduce((n, k) => n + k, 0) : batchSize;
       pool.windows += windows;
-      const result = new Float32Array(windows + batchSize * SILERO_STATE_SIZE);
+      const result = out!.subarray(0, windows + batchSize * SILERO_STATE_SIZE);
+      result.fill(0, windows); // the state: a slot holds an earlier batch's floats
       for (let w = 0; w < windows; w++) {
         let sum = 0;
         for (let j = contextSamples; j < rowSamples; j++) sum += input[w * rowSamples + j] ** 2;
         result[w] = sum / (rowSamples - contextSamples) > 1e-4 ? 0.9 : 0.1;
       }
-      return new Promise<T>((resolve) => setTimeout(() => resolve(result as T), 1));
+      return new Promise<T>((resolve) => setTimeout(() => resolve(result.length as T), 1));
     },
     close: () => Promise.resolve(),
   };

@@ -21,7 +21,7 @@
 import type { Metrics } from '../../observability/metrics.js';
 import type { WorkerPool } from '../../workers/pool.js';
 import { SILERO_GEOMETRY, SILERO_STATE_SIZE, type VadSampleRate } from './silero-model.js';
-import type { VadTaskPayload, VadTaskResult } from './vad.task.js';
+import type { VadTaskPayload } from './vad.task.js';
 
 /** Why a call gave up on Silero; the label of `voice_gateway_vad_fallbacks_total`. */
 export type FallbackReason = 'worker_error' | 'timeout' | 'pool_closed' | 'backlog' | 'model_not_found';
@@ -166,12 +166,12 @@ export class SileroBatcher {
     const startedNs = process.hrtime.bigint();
     const payload: VadTaskPayload = { sampleRate: rate, batchSize, rowSteps, input, state, out };
     const done = this.#o.pool
-      .run<VadTaskResult>('vad', payload, { signal })
+      .run<number>('vad', payload, { signal })
       .then(
-        (reply) => {
+        () => {
           metrics?.vadInferenceSeconds.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
-          // The task wrote into `out`; a task that sends its result back instead (a stand-in) is read as sent.
-          const result = typeof reply === 'number' ? out : reply;
+          // The task wrote its result into the slot.
+          const result = out;
           const scratch = this.#scratch;
           for (let row = 0; row < batchSize; row++) {
             const count = rowSteps[row];

@@ -33,22 +33,24 @@ export interface VadTaskPayload {
 export type VadTaskResult = Float32Array | number;
 
 let session: Promise<SileroSession> | undefined;
-/** This worker's copies of shared input and state (onnxruntime needs its own memory), reused. */
-let localInput = new Float32Array(0);
-let localState = new Float32Array(0);
+/**
+ * A worker-local copy of a view of shared memory, in a buffer reused from task to task (onnxruntime
+ * needs memory of its own); a view of the worker's own memory is used as it is.
+ */
+class LocalCopy {
+  #buffer = new Float32Array(0);
 
-function local(view: Float32Array, which: 'input' | 'state'): Float32Array {
-  if (!(view.buffer instanceof SharedArrayBuffer)) return view;
-  let buffer = which === 'input' ? localInput : localState;
-  if (buffer.length < view.length) {
-    buffer = new Float32Array(view.length);
-    if (which === 'input') localInput = buffer;
-    else localState = buffer;
+  of(view: Float32Array): Float32Array {
+    if (!(view.buffer instanceof SharedArrayBuffer)) return view;
+    if (this.#buffer.length < view.length) this.#buffer = new Float32Array(view.length);
+    const copy = this.#buffer.subarray(0, view.length);
+    copy.set(view);
+    return copy;
   }
-  const copy = buffer.subarray(0, view.length);
-  copy.set(view);
-  return copy;
 }
+
+const localInput = new LocalCopy();
+const localState = new LocalCopy();
 
 export default async function vadTask(payload: VadTaskPayload): Promise<VadTaskResult> {
   session ??= SileroSession.create().catch((err: unknown) => {
@@ -57,8 +59,8 @@ export default async function vadTask(payload: VadTaskPayload): Promise<VadTaskR
     throw err;
   });
   const silero = await session;
-  const input = local(payload.input, 'input');
-  const state = local(payload.state, 'state');
+  const input = localInput.of(payload.input);
+  const state = localState.of(payload.state);
   const result = payload.rowSteps
     ? await silero.runSteps(payload.sampleRate, payload.rowSteps, input, state, payload.out)
     : await silero.run(payload.sampleRate, payload.batchSize, input, state, payload.out);
