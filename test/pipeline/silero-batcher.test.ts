@@ -37,6 +37,7 @@ class Member implements BatchMember {
 /** A worker stand-in that writes each row's first input float / 100 as its probability, into `out`; or hangs. */
 function sharedPool(hangFirst: boolean) {
   const payloads: VadTaskPayload[] = [];
+  const signals: (AbortSignal | undefined)[] = [];
   const late: (() => void)[] = [];
   const pool: WorkerPool = {
     size: 1,
@@ -44,6 +45,7 @@ function sharedPool(hangFirst: boolean) {
     run<T>(_task: string, payload: unknown, options: WorkerRunOptions = {}): Promise<T> {
       const p = payload as VadTaskPayload;
       payloads.push(p);
+      signals.push(options.signal);
       expect(options.transferList ?? []).toHaveLength(0); // shared, not transferred
       const answer = () => {
         for (let row = 0; row < p.batchSize; row++) p.out![row] = p.input[row * ROW] / 100;
@@ -60,7 +62,7 @@ function sharedPool(hangFirst: boolean) {
     },
     close: () => Promise.resolve(),
   };
-  return { pool, payloads, late };
+  return { pool, payloads, late, signals };
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
@@ -100,6 +102,23 @@ describe('SileroBatcher shared slots', () => {
     late[0](); // the hung worker writes now: into the old slot only
     await settle();
     expect(b.scores.map((s) => Math.round(s * 100))).toEqual([4]);
+    await batcher.close();
+  });
+
+  it("aborts a batch's task only when it times out: a batch that answered leaves its timer behind it", async () => {
+    const { pool, signals } = sharedPool(true);
+    const batcher = new SileroBatcher({ pool, maxBatch: 8, maxInFlight: 2, maxWindowsPerCall: 1, batchWaitMs: 0, taskTimeoutMs: 30 });
+    batcher.enqueue(new Member(5)); // hangs
+    await new Promise((r) => setImmediate(r));
+    const answered = new Member(6);
+    batcher.enqueue(answered);
+    await new Promise((r) => setTimeout(r, 60)); // past both deadlines
+    expect(answered.scores).toHaveLength(1);
+    expect(signals[0]?.aborted).toBe(true);
+    expect((signals[0]?.reason as { code?: string }).code).toBe('GW_ERR_VAD_INFERENCE');
+    // AbortSignal.timeout() would abort this one too, at its deadline, answered or not (an error made
+    // and an abort event dispatched per batch).
+    expect(signals[1]?.aborted).toBe(false);
     await batcher.close();
   });
 });
