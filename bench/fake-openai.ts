@@ -1,14 +1,20 @@
 /**
  * `--provider fake-openai`: the loopback OpenAI Realtime fake (test/fakes/openai-realtime-fake.ts)
- * run in the load generator's process and watched by a probe on its clock (realtime-fake-probe.ts).
+ * run in a worker thread of the load generator (fake-openai-thread.ts) and watched by a probe on the
+ * callers' clock (realtime-fake-probe.ts), whose records reach the ledger over a MessagePort
+ * (provider-ledger-link.ts).
  * G.711 passes through it untouched both ways, so every frame is accounted by tag, and the baseline
  * bridge (bench/baseline/bridge.ts) can be driven against the same fake. Repository-only: it needs
  * the test tree, so it lives here and reaches the harness through bench/extension.ts.
  */
+import { once } from 'node:events';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { VadSetting } from '../src/bench/extension.js';
 import type { ProviderSetup } from '../src/bench/providers.js';
-import { OpenAIRealtimeFake } from '../test/fakes/openai-realtime-fake.js';
-import { probeRealtimeFake } from './realtime-fake-probe.js';
+import type { FakeThreadData, FakeThreadMessage } from './fake-openai-thread.js';
+import { LedgerReceiver, hrMs } from './provider-ledger-link.js';
+
+const THREAD = new URL('./fake-openai-thread.ts', import.meta.url);
 
 /**
  * @param turnDetection who ends the caller's turns: 'none' (the gateway's VAD commits each turn) or
@@ -20,9 +26,31 @@ export function fakeOpenAIProvider(opts: { replyDelayMs: number; turnDetection: 
     tagged: true,
     async start(ledger) {
       // 100 ms deltas every 20 ms: faster than real time, as the real service streams, and never one
-      // long synchronous burst in this process (which would delay the callers' receipt of the first).
-      const fake = await OpenAIRealtimeFake.start({ replyDelayMs: opts.replyDelayMs, chunkMs: 100, chunkIntervalMs: 20 });
-      probeRealtimeFake(fake, ledger);
+      // long synchronous burst on the fake's loop (which would delay its receipt of the callers' audio).
+      const { port1, port2 } = new MessageChannel();
+      const workerData: FakeThreadData = {
+        fake: { replyDelayMs: opts.replyDelayMs, chunkMs: 100, chunkIntervalMs: 20 },
+        ledgerPort: port2,
+        clockOffsetMs: performance.now() - hrMs(),
+      };
+      // The thread runs TypeScript (the fake is a test tool): its one line of script loads the module
+      // through tsx's API, as the CLI loads bench/extension.ts (a worker's entry file must be .js, and
+      // loader flags in a worker's execArgv do not reach its entry on Node 20).
+      const tsxApi = import.meta.resolve('tsx/esm/api');
+      const boot = `import(${JSON.stringify(tsxApi)}).then((tsx) => tsx.tsImport(${JSON.stringify(THREAD.href)}, ${JSON.stringify(import.meta.url)}))`;
+      const worker = new Worker(boot, { eval: true, workerData, transferList: [port2] });
+      const receiver = new LedgerReceiver(port1, ledger);
+      const [fake] = (await Promise.race([once(worker, 'message'), once(worker, 'error').then(([err]) => Promise.reject(err as Error))])) as [FakeThreadMessage];
+      if (fake.type !== 'ready') throw new Error(`fake-openai thread: '${fake.type}' before it was ready`);
+      // Its calls then fail at the gateway and show in the run; the load generator itself stays up.
+      worker.on('error', (err) => process.stderr.write(`fake-openai thread failed: ${err.message}\n`));
+      const close = async () => {
+        const closed = once(worker, 'message');
+        worker.postMessage('close');
+        await Promise.race([closed, once(worker, 'exit')]);
+        receiver.close();
+        await worker.terminate();
+      };
       return {
         gatewayEnv: {
           PROVIDERS: 'openai',
@@ -36,7 +64,7 @@ export function fakeOpenAIProvider(opts: { replyDelayMs: number; turnDetection: 
           OPENAI_API_KEY: fake.apiKey,
           OPENAI_CA_FILE: fake.caFile,
         },
-        close: () => fake.close(),
+        close,
       };
     },
   };

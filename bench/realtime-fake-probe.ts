@@ -1,6 +1,6 @@
 /**
- * Watches a loopback OpenAI Realtime fake (test/fakes/openai-realtime-fake.ts) from inside the load
- * generator's process, on the same clock as the callers: every `input_audio_buffer.append` it gets
+ * Watches a loopback OpenAI Realtime fake (test/fakes/openai-realtime-fake.ts) from inside the thread
+ * it runs in (bench/fake-openai-thread.ts), on the callers' clock (`now`): every `input_audio_buffer.append` it gets
  * (by the frame tag in the audio), every reply delta it sends, every cancel and truncate. It uses only
  * the fake's public surface: new connections are caught as they are added to `connections`, their
  * recorded-message lists are replaced by the probe (a load run would otherwise keep every message of
@@ -12,6 +12,9 @@
 import { FRAME_BYTES } from '../src/bench/caller-audio.js';
 import { readTag, readTagBase64, type FrameTag } from '../src/bench/frame-tag.js';
 import type { FrameLedger } from '../src/bench/ledger.js';
+
+/** The provider's side of the ledger: the FrameLedger itself, or what forwards to it from another thread. */
+export type ProviderLedger = Pick<FrameLedger, 'providerReceived' | 'providerSent' | 'providerDone' | 'providerInterrupted'>;
 
 type Message = { readonly type: string; readonly [key: string]: unknown };
 
@@ -31,25 +34,25 @@ export interface RealtimeFakeLike {
 
 const forget = (): number => 0;
 
-export function probeRealtimeFake(fake: RealtimeFakeLike, ledger: FrameLedger): void {
+export function probeRealtimeFake(fake: RealtimeFakeLike, ledger: ProviderLedger, now: () => number = () => performance.now()): void {
   fake.messages.push = forget;
   fake.sent.push = forget;
   const add = fake.connections.push.bind(fake.connections);
   fake.connections.push = (...conns: FakeConnectionLike[]) => {
-    for (const c of conns) watch(c, ledger);
+    for (const c of conns) watch(c, ledger, now);
     return add(...conns);
   };
 }
 
-function watch(conn: FakeConnectionLike, ledger: FrameLedger): void {
+function watch(conn: FakeConnectionLike, ledger: ProviderLedger, now: () => number): void {
   conn.appended.push = forget;
   conn.messages.push = (...msgs: Message[]) => {
-    for (const m of msgs) onClientMessage(m, ledger);
+    for (const m of msgs) onClientMessage(m, ledger, now);
     return 0;
   };
   const send = conn.send;
   conn.send = (event) => {
-    if (event.type === 'response.output_audio.delta') onDelta(event, ledger);
+    if (event.type === 'response.output_audio.delta') onDelta(event, ledger, now());
     else if (event.type === 'response.done') {
       const id = (event.response as { id?: unknown } | undefined)?.id;
       if (typeof id === 'string') ledger.providerDone(id);
@@ -58,10 +61,10 @@ function watch(conn: FakeConnectionLike, ledger: FrameLedger): void {
   };
 }
 
-function onClientMessage(m: Message, ledger: FrameLedger): void {
+function onClientMessage(m: Message, ledger: ProviderLedger, now: () => number): void {
   switch (m.type) {
     case 'input_audio_buffer.append':
-      ledger.providerReceived(typeof m.audio === 'string' ? readTagBase64(m.audio) : undefined, performance.now());
+      ledger.providerReceived(typeof m.audio === 'string' ? readTagBase64(m.audio) : undefined, now());
       return;
     case 'response.cancel':
       if (typeof m.response_id === 'string') ledger.providerInterrupted({ responseId: m.response_id });
@@ -72,8 +75,7 @@ function onClientMessage(m: Message, ledger: FrameLedger): void {
   }
 }
 
-function onDelta(event: Record<string, unknown>, ledger: FrameLedger): void {
-  const at = performance.now();
+function onDelta(event: Record<string, unknown>, ledger: ProviderLedger, at: number): void {
   if (typeof event.delta !== 'string' || typeof event.response_id !== 'string') return;
   const bytes = Buffer.from(event.delta, 'base64');
   const tags: (FrameTag | undefined)[] = [];

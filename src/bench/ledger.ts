@@ -74,6 +74,7 @@ export class FrameLedger {
   #lateIngress = 0;
   #untaggedAtProvider = 0;
   #untaggedAtCaller = 0;
+  #catchUp: (() => void) | undefined;
 
   constructor(opts: { calls: number; maxFrames: number; lateIngressMs: number }) {
     this.#maxFrames = opts.maxFrames;
@@ -117,10 +118,22 @@ export class FrameLedger {
     this.#calls[call].sendAt[seq] = at;
   }
 
+  /**
+   * When the provider's side is recorded on another thread, what applies its records already sent:
+   * called when a caller frame names a reply not heard of yet (see bench/provider-ledger-link.ts).
+   */
+  setCatchUp(catchUp: (() => void) | undefined): void {
+    this.#catchUp = catchUp;
+  }
+
   /** A reply frame reached the caller; returns its index in its response, or -1 if untagged/unknown. */
   callerReceived(tag: FrameTag | undefined, at: number): { response: number; index: number } | undefined {
     const book = tag && tag.call < this.#calls.length && tag.seq < this.#maxFrames ? this.#calls[tag.call] : undefined;
-    const r = book ? book.replyResponse[tag!.seq] - 1 : -1;
+    let r = book ? book.replyResponse[tag!.seq] - 1 : -1;
+    if (book && r < 0 && this.#catchUp) {
+      this.#catchUp();
+      r = book.replyResponse[tag!.seq] - 1;
+    }
     if (!book || r < 0) {
       this.#untaggedAtCaller++;
       return undefined;
