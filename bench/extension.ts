@@ -25,8 +25,8 @@ export const benchExtension: BenchExtension = {
     },
   },
   help: `From this source checkout (bench/extension.ts):
-  --provider fake-openai  the loopback OpenAI Realtime fake (test/fakes), run in the bench's process:
-                          frames are tagged and matched end to end
+  --provider fake-openai  the loopback OpenAI Realtime fake (test/fakes), run in a worker thread of
+                          the bench's process: frames are tagged and matched end to end
   --baseline              also run the baseline bridge (bench/baseline/bridge.ts) against the same
                           fake with the same load, and report the gateway's figures as ratios to it
                           (needs --provider fake-openai and --transport twilio)

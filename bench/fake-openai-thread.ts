@@ -28,9 +28,12 @@ const fake = await OpenAIRealtimeFake.start(data.fake);
 probeRealtimeFake(fake, poster, () => hrMs() + data.clockOffsetMs);
 port.on('message', (m: unknown) => {
   if (m !== 'close') return;
-  void fake.close().then(() => {
-    poster.flush();
-    port.postMessage({ type: 'closed' } satisfies FakeThreadMessage);
-  });
+  void fake
+    .close()
+    .catch((err: unknown) => process.stderr.write(`fake-openai thread: close failed: ${(err as Error).message}\n`))
+    .finally(() => {
+      poster.flush();
+      port.postMessage({ type: 'closed' } satisfies FakeThreadMessage);
+    });
 });
 port.postMessage({ type: 'ready', apiKey: fake.apiKey, baseUrl: fake.baseUrl, caFile: fake.caFile } satisfies FakeThreadMessage);

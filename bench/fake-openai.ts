@@ -15,6 +15,7 @@ import type { FakeThreadData, FakeThreadMessage } from './fake-openai-thread.js'
 import { LedgerReceiver, hrMs } from './provider-ledger-link.js';
 
 const THREAD = new URL('./fake-openai-thread.ts', import.meta.url);
+const CLOSE_WAIT_MS = 5000;
 
 /**
  * @param turnDetection who ends the caller's turns: 'none' (the gateway's VAD commits each turn) or
@@ -39,30 +40,48 @@ export function fakeOpenAIProvider(opts: { replyDelayMs: number; turnDetection: 
       const tsxApi = import.meta.resolve('tsx/esm/api');
       const boot = `import(${JSON.stringify(tsxApi)}).then((tsx) => tsx.tsImport(${JSON.stringify(THREAD.href)}, ${JSON.stringify(import.meta.url)}))`;
       const worker = new Worker(boot, { eval: true, workerData, transferList: [port2] });
+      // Never rejects (events.once would, on the thread's 'error'): awaited only by start and close.
+      const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
       const receiver = new LedgerReceiver(port1, ledger);
-      const [fake] = (await Promise.race([once(worker, 'message'), once(worker, 'error').then(([err]) => Promise.reject(err as Error))])) as [FakeThreadMessage];
-      if (fake.type !== 'ready') throw new Error(`fake-openai thread: '${fake.type}' before it was ready`);
-      // Its calls then fail at the gateway and show in the run; the load generator itself stays up.
-      worker.on('error', (err) => process.stderr.write(`fake-openai thread failed: ${err.message}\n`));
-      const close = async () => {
-        const closed = once(worker, 'message');
-        worker.postMessage('close');
-        await Promise.race([closed, once(worker, 'exit')]);
+      receiver.listen();
+      const stop = async () => {
         receiver.close();
         await worker.terminate();
+      };
+      let fake: FakeThreadMessage;
+      try {
+        const first = await Promise.race([
+          once(worker, 'message') as Promise<[FakeThreadMessage]>,
+          exited.then((code) => Promise.reject(new Error(`fake-openai thread exited (${String(code)}) before it was ready`))),
+        ]);
+        fake = first[0];
+        if (fake.type !== 'ready') throw new Error(`fake-openai thread: '${fake.type}' before it was ready`);
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      // Its calls then fail at the gateway and show in the run; the load generator itself stays up.
+      worker.on('error', (err) => process.stderr.write(`fake-openai thread failed: ${err.message}\n`));
+      const { apiKey, baseUrl, caFile } = fake;
+      const close = async () => {
+        // The thread flushes its last records before it says 'closed'; one that died says nothing.
+        const closed = new Promise<void>((resolve) => worker.on('message', (m: FakeThreadMessage) => m.type === 'closed' && resolve()));
+        worker.postMessage('close');
+        await Promise.race([closed, exited, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
+        await stop();
       };
       return {
         gatewayEnv: {
           PROVIDERS: 'openai',
-          OPENAI_API_KEY: fake.apiKey,
-          OPENAI_BASE_URL: fake.baseUrl,
-          OPENAI_CA_FILE: fake.caFile,
+          OPENAI_API_KEY: apiKey,
+          OPENAI_BASE_URL: baseUrl,
+          OPENAI_CA_FILE: caFile,
           OPENAI_TURN_DETECTION: opts.turnDetection,
         },
         baselineEnv: {
-          OPENAI_REALTIME_URL: `${fake.baseUrl.replace(/^https:/, 'wss:')}/realtime?model=gpt-realtime`,
-          OPENAI_API_KEY: fake.apiKey,
-          OPENAI_CA_FILE: fake.caFile,
+          OPENAI_REALTIME_URL: `${baseUrl.replace(/^https:/, 'wss:')}/realtime?model=gpt-realtime`,
+          OPENAI_API_KEY: apiKey,
+          OPENAI_CA_FILE: caFile,
         },
         close,
       };

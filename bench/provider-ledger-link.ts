@@ -7,21 +7,27 @@
  * Order is what matters: a reply frame can only be matched once the ledger knows which response the
  * fake sent it in. The poster posts a delta's record before the delta goes out on the socket, so by
  * the time the gateway has forwarded that frame to a caller the record is in the port's queue; the
- * ledger, finding a tagged frame it does not know, calls `catchUp()`, which reads the queue
- * synchronously (`receiveMessageOnPort`) instead of waiting for the event loop to deliver it.
- * Appends, about 50 a second per call, are batched (times and tags in one transferred array) and
- * flushed every few milliseconds, or before any other record so the order holds.
+ * ledger, finding a tagged frame it does not know (or a `clear`, or the tally), calls `catchUp()`,
+ * which reads the queue synchronously (`receiveMessageOnPort`) instead of waiting for the event loop.
+ * Appends, about 50 a second per call, wait up to a few milliseconds to share a message; any other
+ * record goes at once, with the appends before it in the same message, so the order holds.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { FrameTag } from '../src/bench/frame-tag.js';
 import type { FrameLedger } from '../src/bench/ledger.js';
 import type { ProviderLedger } from './realtime-fake-probe.js';
 
-type LinkMessage =
-  | { readonly k: 'received'; readonly rows: Float64Array; readonly n: number }
-  | { readonly k: 'sent'; readonly key: string; readonly itemId: string | undefined; readonly tags: Int32Array; readonly at: number }
+type LinkEvent =
+  | { readonly k: 'sent'; readonly key: string; readonly itemId: string | undefined; readonly tags: number[]; readonly at: number }
   | { readonly k: 'done'; readonly key: string }
   | { readonly k: 'interrupted'; readonly responseId: string | undefined; readonly itemId: string | undefined };
+
+/** Appends first ([call, seq, at] each, call −1 for an untagged frame), then the records after them. */
+interface LinkMessage {
+  readonly rows: Float64Array;
+  readonly n: number;
+  readonly events: LinkEvent[];
+}
 
 /**
  * A clock the threads share, in ms: `performance.now()` has a time origin per thread, `process.hrtime`
@@ -29,7 +35,7 @@ type LinkMessage =
  */
 export const hrMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
-/** Appends kept before a flush: [call, seq, at] each, call −1 for an untagged frame. */
+/** Appends kept before a flush. */
 const ROWS = 512;
 const FLUSH_MS = 5;
 
@@ -54,37 +60,29 @@ export class LedgerPoster implements ProviderLedger {
   }
 
   providerSent(key: string, itemId: string | undefined, tags: readonly (FrameTag | undefined)[], at: number): void {
-    const packed = new Int32Array(tags.length * 2);
-    tags.forEach((tag, i) => {
-      packed[i * 2] = tag ? tag.call : -1;
-      packed[i * 2 + 1] = tag ? tag.seq : 0;
-    });
-    this.#post({ k: 'sent', key, itemId, tags: packed, at }, [packed.buffer]);
+    const packed: number[] = [];
+    for (const tag of tags) packed.push(tag ? tag.call : -1, tag ? tag.seq : 0);
+    this.flush({ k: 'sent', key, itemId, tags: packed, at });
   }
 
   providerDone(key: string): void {
-    this.#post({ k: 'done', key });
+    this.flush({ k: 'done', key });
   }
 
   providerInterrupted(key: { responseId?: string; itemId?: string }): void {
-    this.#post({ k: 'interrupted', responseId: key.responseId, itemId: key.itemId });
+    this.flush({ k: 'interrupted', responseId: key.responseId, itemId: key.itemId });
   }
 
-  /** Post the appends kept so far. */
-  flush(): void {
+  /** Post the appends kept so far, and `event` after them. */
+  flush(event?: LinkEvent): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#n === 0) return;
+    if (this.#n === 0 && !event) return;
     const rows = this.#rows;
-    const message: LinkMessage = { k: 'received', rows, n: this.#n };
+    const message: LinkMessage = { rows, n: this.#n, events: event ? [event] : [] };
     this.#port.postMessage(message, [rows.buffer]);
     this.#rows = new Float64Array(ROWS * 3);
     this.#n = 0;
-  }
-
-  #post(message: LinkMessage, transfer: ArrayBuffer[] = []): void {
-    this.flush();
-    this.#port.postMessage(message, transfer);
   }
 }
 
@@ -96,8 +94,12 @@ export class LedgerReceiver {
   constructor(port: MessagePort, ledger: FrameLedger) {
     this.#port = port;
     this.#ledger = ledger;
-    port.on('message', (m: LinkMessage) => this.#apply(m));
-    ledger.setCatchUp(() => this.catchUp());
+  }
+
+  /** Apply records as the event loop delivers them, and whenever the ledger meets one it lacks. */
+  listen(): void {
+    this.#port.on('message', (m: LinkMessage) => this.#apply(m));
+    this.#ledger.setCatchUp(() => this.catchUp());
   }
 
   /** Apply every record already posted, now. */
@@ -113,25 +115,25 @@ export class LedgerReceiver {
 
   #apply(m: LinkMessage): void {
     const ledger = this.#ledger;
-    switch (m.k) {
-      case 'received':
-        for (let i = 0; i < m.n * 3; i += 3) {
-          const call = m.rows[i];
-          ledger.providerReceived(call < 0 ? undefined : { call, seq: m.rows[i + 1] }, m.rows[i + 2]);
+    for (let i = 0; i < m.n * 3; i += 3) {
+      const call = m.rows[i];
+      ledger.providerReceived(call < 0 ? undefined : { call, seq: m.rows[i + 1] }, m.rows[i + 2]);
+    }
+    for (const e of m.events) {
+      switch (e.k) {
+        case 'sent': {
+          const tags: (FrameTag | undefined)[] = [];
+          for (let i = 0; i < e.tags.length; i += 2) tags.push(e.tags[i] < 0 ? undefined : { call: e.tags[i], seq: e.tags[i + 1] });
+          ledger.providerSent(e.key, e.itemId, tags, e.at);
+          break;
         }
-        return;
-      case 'sent': {
-        const tags: (FrameTag | undefined)[] = [];
-        for (let i = 0; i < m.tags.length; i += 2) tags.push(m.tags[i] < 0 ? undefined : { call: m.tags[i], seq: m.tags[i + 1] });
-        ledger.providerSent(m.key, m.itemId, tags, m.at);
-        return;
+        case 'done':
+          ledger.providerDone(e.key);
+          break;
+        case 'interrupted':
+          ledger.providerInterrupted({ responseId: e.responseId, itemId: e.itemId });
+          break;
       }
-      case 'done':
-        ledger.providerDone(m.key);
-        return;
-      case 'interrupted':
-        ledger.providerInterrupted({ responseId: m.responseId, itemId: m.itemId });
-        return;
     }
   }
 }

@@ -34,7 +34,7 @@ export interface RealtimeFakeLike {
 
 const forget = (): number => 0;
 
-export function probeRealtimeFake(fake: RealtimeFakeLike, ledger: ProviderLedger, now: () => number = () => performance.now()): void {
+export function probeRealtimeFake(fake: RealtimeFakeLike, ledger: ProviderLedger, now: () => number): void {
   fake.messages.push = forget;
   fake.sent.push = forget;
   const add = fake.connections.push.bind(fake.connections);

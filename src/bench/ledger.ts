@@ -1,5 +1,6 @@
 /**
- * Frame accounting by tag (see frame-tag.ts), on the load generator's one clock: when each caller
+ * Frame accounting by tag (see frame-tag.ts), on the callers' clock (a provider fake in another
+ * thread of the load generator records its side on it too, see setCatchUp): when each caller
  * frame was sent, when (and whether) the provider fake got it, which reply frames the fake sent for
  * which response, and whether the caller got them. Lost is then a set difference, not an estimate.
  *
@@ -12,8 +13,8 @@
  *   truncated it at the provider): those frames are dropped on purpose and counted apart.
  * - ingress through-latency: provider arrival - caller send, for frames sent after the session was
  *   up and inside the measurement window. Egress through-latency: caller arrival of a response's
- *   first frame - the provider's send of its first delta. Both include two loopback hops and this
- *   process's own scheduling, for the gateway and the baseline alike.
+ *   first frame - the provider's send of its first delta. Both include two loopback hops and the load
+ *   generator's own scheduling (its callers' loop and the fake's), for the gateway and the baseline alike.
  */
 import { MsHistogram } from './stats.js';
 import type { FrameTag } from './frame-tag.js';
@@ -150,6 +151,7 @@ export class FrameLedger {
 
   /** The caller was told to drop what it has queued: every response still playing is interrupted. */
   callerCleared(call: number, at: number): void {
+    this.#catchUp?.(); // a response the clear interrupts may still be on its way from the fake's thread
     const book = this.#calls[call];
     for (const r of book.open) if (this.#responses[r].firstSentAt <= at) this.#responses[r].interrupted = true;
   }
@@ -217,6 +219,7 @@ export class FrameLedger {
   }
 
   tally(framesSentPerCall: readonly number[]): LedgerTally {
+    this.#catchUp?.();
     const t: LedgerTally = {
       sent: 0, atProvider: 0, lostIngress: 0, lostIngressConnecting: 0, duplicateIngress: 0, lateIngress: this.#lateIngress,
       untaggedAtProvider: this.#untaggedAtProvider, replyFramesSent: 0, replyFramesExpected: 0, replyFramesReceived: 0,

@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { GatewayError } from '../errors.js';
 
 /**
  * Ports tried first: under the range Linux (32768-60999) and macOS (49152-65535) hand out as the local
@@ -10,10 +11,11 @@ const LOW = 10_000;
 const HIGH = 32_767;
 const TRIES = 20;
 
+/** The port, or undefined when it is taken (or not ours to take); any other failure rejects. */
 function tryListen(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const srv = createServer();
-    srv.once('error', () => resolve(undefined));
+    srv.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' || err.code === 'EACCES' ? resolve(undefined) : reject(err)));
     srv.listen(port, '127.0.0.1', () => {
       const addr = srv.address();
       const got = typeof addr === 'object' && addr ? addr.port : undefined;
@@ -29,6 +31,6 @@ export async function freePort(): Promise<number> {
     if (port !== undefined) return port;
   }
   const port = await tryListen(0);
-  if (port === undefined) throw new Error('no free loopback port');
+  if (port === undefined) throw new GatewayError('GW_ERR_CONFIG_INVALID', 'no free loopback port');
   return port;
 }

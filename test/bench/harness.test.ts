@@ -1,6 +1,6 @@
 /**
  * The load harness measured against itself, with short real runs: a gateway child process, a few
- * callers, the OpenAI Realtime fake on the harness's clock. A frame the gateway drops must show up as
+ * callers, the OpenAI Realtime fake in its thread, timed on the callers' clock. A frame the gateway drops must show up as
  * lost (by tag, and by the gateway's counters with the echo provider), in the direction it was lost;
  * a reply delay put into the fake must show up in the reply latency and not in the added latency.
  */

@@ -105,7 +105,7 @@ describe('SileroBatcher shared slots', () => {
     await batcher.close();
   });
 
-  it("aborts a batch's task only when it times out: a batch that answered leaves its timer behind it", async () => {
+  it("aborts a batch's task only when it times out: a batch that answered clears its timer", async () => {
     const { pool, signals } = sharedPool(true);
     const batcher = new SileroBatcher({ pool, maxBatch: 8, maxInFlight: 2, maxWindowsPerCall: 1, batchWaitMs: 0, taskTimeoutMs: 30 });
     batcher.enqueue(new Member(5)); // hangs
