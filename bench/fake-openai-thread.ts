@@ -5,6 +5,7 @@
  * on the callers' clock: `performance.now()` differs between threads (each has its own time origin),
  * `process.hrtime` does not, so the thread adds the offset the parent measured between the two.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { OpenAIRealtimeFake, type RealtimeFakeOptions } from '../test/fakes/openai-realtime-fake.js';
 import { LedgerPoster, hrMs } from './provider-ledger-link.js';
@@ -19,15 +20,30 @@ export interface FakeThreadData {
 
 export type FakeThreadMessage =
   | { readonly type: 'ready'; readonly apiKey: string; readonly baseUrl: string; readonly caFile: string }
+  | { readonly type: 'loopDelay'; readonly p99Ms: number }
   | { readonly type: 'closed' };
+
+/** What the parent asks. */
+export type FakeThreadRequest = 'loopDelay' | 'close';
+
+/** The monitor records whole intervals: taken off, as the load generator does for its own loop. */
+const LOOP_RESOLUTION_MS = 5;
 
 const data = workerData as FakeThreadData;
 const port = parentPort!;
 const poster = new LedgerPoster(data.ledgerPort);
 const fake = await OpenAIRealtimeFake.start(data.fake);
 probeRealtimeFake(fake, poster, () => hrMs() + data.clockOffsetMs);
-port.on('message', (m: unknown) => {
+const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+loop.enable();
+port.on('message', (m: FakeThreadRequest) => {
+  if (m === 'loopDelay') {
+    const p99Ms = Number(Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS).toFixed(3));
+    port.postMessage({ type: 'loopDelay', p99Ms } satisfies FakeThreadMessage);
+    return;
+  }
   if (m !== 'close') return;
+  loop.disable();
   void fake
     .close()
     .catch((err: unknown) => process.stderr.write(`fake-openai thread: close failed: ${(err as Error).message}\n`))

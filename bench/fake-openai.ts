@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { VadSetting } from '../src/bench/extension.js';
 import type { ProviderSetup } from '../src/bench/providers.js';
-import type { FakeThreadData, FakeThreadMessage } from './fake-openai-thread.js';
+import type { FakeThreadData, FakeThreadMessage, FakeThreadRequest } from './fake-openai-thread.js';
 import { LedgerReceiver, hrMs } from './provider-ledger-link.js';
 
 const THREAD = new URL('./fake-openai-thread.ts', import.meta.url);
@@ -63,10 +63,24 @@ export function fakeOpenAIProvider(opts: { replyDelayMs: number; turnDetection: 
       // Its calls then fail at the gateway and show in the run; the load generator itself stays up.
       worker.on('error', (err) => process.stderr.write(`fake-openai thread failed: ${err.message}\n`));
       const { apiKey, baseUrl, caFile } = fake;
+      const ask = (request: FakeThreadRequest) => worker.postMessage(request);
+      // Undefined when the thread does not answer (it died, or is stuck).
+      const loopDelayP99Ms = async (): Promise<number | undefined> => {
+        const answer = new Promise<number>((resolve) => {
+          const onMessage = (m: FakeThreadMessage) => {
+            if (m.type !== 'loopDelay') return;
+            worker.off('message', onMessage);
+            resolve(m.p99Ms);
+          };
+          worker.on('message', onMessage);
+        });
+        ask('loopDelay');
+        return Promise.race([answer, exited.then(() => undefined), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), CLOSE_WAIT_MS).unref())]);
+      };
       const close = async () => {
         // The thread flushes its last records before it says 'closed'; one that died says nothing.
         const closed = new Promise<void>((resolve) => worker.on('message', (m: FakeThreadMessage) => m.type === 'closed' && resolve()));
-        worker.postMessage('close');
+        ask('close');
         await Promise.race([closed, exited, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
         await stop();
       };
@@ -83,6 +97,7 @@ export function fakeOpenAIProvider(opts: { replyDelayMs: number; turnDetection: 
           OPENAI_API_KEY: apiKey,
           OPENAI_CA_FILE: caFile,
         },
+        loopDelayP99Ms,
         close,
       };
     },

@@ -15,6 +15,12 @@ export interface ProviderRun {
   readonly gatewayEnv: Record<string, string>;
   /** Environment for the baseline bridge; undefined when it cannot run against this provider. */
   readonly baselineEnv: Record<string, string> | undefined;
+  /**
+   * A provider stand-in with an event loop of its own in the load generator (another thread): its
+   * loop delay p99 in ms since it started (undefined if it does not answer), part of the harness's
+   * health. Absent for the others.
+   */
+  loopDelayP99Ms?(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 

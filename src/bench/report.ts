@@ -106,6 +106,7 @@ export function tableRows(runs: RunResult[]): string[][] {
     row('heap per call, KiB', (r) => f(r.memory.heapPerCallKiB, 1)),
     row('event-loop delay p99, ms', (r) => f(r.eventLoopDelayP99Ms)),
     row('harness: send lag p99 / loop p99 ms, cores', (r) => `${f(r.harness.sendLag.p99)} / ${f(r.harness.eventLoopDelayP99Ms)}, ${f(r.harness.cpuSeconds / r.harness.wallSeconds)}${r.harness.saturated ? ' SATURATED' : ''}`),
+    row("harness: the provider fake's loop p99 ms", (r) => (r.harness.providerLoopDelayP99Ms === undefined ? '-' : f(r.harness.providerLoopDelayP99Ms))),
   ];
 }
 

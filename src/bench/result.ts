@@ -56,7 +56,17 @@ export interface RunResult {
   /** What the callers were sent besides audio: marks they echoed back (after playout), clears. */
   caller: { marksEchoed: number; clears: number };
   gateway: { turns: number; bargeIns: number; providerErrors: number; switches: number; vadFallbacks: Record<string, number> } | undefined;
-  harness: { sendLag: Summary; eventLoopDelayP99Ms: number; cpuSeconds: number; wallSeconds: number; drainMs: number; saturated: boolean };
+  harness: {
+    sendLag: Summary;
+    /** The callers' loop. */
+    eventLoopDelayP99Ms: number;
+    /** The provider fake's own loop, when it runs in a thread of the load generator (fake-openai). */
+    providerLoopDelayP99Ms?: number;
+    cpuSeconds: number;
+    wallSeconds: number;
+    drainMs: number;
+    saturated: boolean;
+  };
   warnings: string[];
 }
 

@@ -141,7 +141,8 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     // Calls end asynchronously in the bridge (provider sessions close): let the counters settle.
     await new Promise((r) => setTimeout(r, 1000));
     const metricsFinal = (await t.metrics()) ?? [];
-    return summarise(spec, load, ledger, t, { idle, start: start!, end: end! }, metrics0, metricsEnd, metricsFinal);
+    const providerLoopDelayP99Ms = await provider.loopDelayP99Ms?.();
+    return summarise(spec, { ...load, providerLoopDelayP99Ms }, ledger, t, { idle, start: start!, end: end! }, metrics0, metricsEnd, metricsFinal);
   } finally {
     await target?.stop();
     await provider.close();
@@ -150,7 +151,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
 
 function summarise(
   spec: RunSpec,
-  load: LoadResult,
+  load: LoadResult & { providerLoopDelayP99Ms: number | undefined },
   ledger: FrameLedger,
   target: TargetProcess,
   res: { idle: ResourceSample; start: ResourceSample; end: ResourceSample },
@@ -200,9 +201,13 @@ function summarise(
   const m = metricsEnd;
   const fixed = m ? promByLabel(m, 'voice_gateway_pipeline_fixed_delay_seconds', 'stage') : undefined;
   const gatewayCount = (name: string) => promValue(metricsFinal, name) - promValue(metrics0, name);
-  const harnessSaturated = load.harness.sendLag.p99 > 10 || load.harness.eventLoopDelayP99Ms > 10;
+  const providerLoop = load.providerLoopDelayP99Ms;
+  const harnessSaturated = load.harness.sendLag.p99 > 10 || load.harness.eventLoopDelayP99Ms > 10 || (providerLoop ?? 0) > 10;
   const warnings = dedupe(target.warnings);
-  if (harnessSaturated) warnings.unshift(`the load generator itself lagged (send lag p99 ${String(load.harness.sendLag.p99)} ms, event-loop delay p99 ${String(load.harness.eventLoopDelayP99Ms)} ms): figures at this load are bounded by the harness`);
+  if (harnessSaturated) {
+    const fake = providerLoop === undefined ? '' : `, the provider fake's loop delay p99 ${String(providerLoop)} ms`;
+    warnings.unshift(`the load generator itself lagged (send lag p99 ${String(load.harness.sendLag.p99)} ms, event-loop delay p99 ${String(load.harness.eventLoopDelayP99Ms)} ms${fake}): figures at this load are bounded by the harness`);
+  }
   const fallbacks = counter('voice_gateway_vad_fallbacks_total', 'reason');
   const fellBack = Object.values(fallbacks).reduce((a, b) => a + b, 0);
   if (isGateway && fellBack > 0) {
@@ -258,7 +263,7 @@ function summarise(
           vadFallbacks: fallbacks,
         }
       : undefined,
-    harness: { ...load.harness, drainMs: load.drainMs, saturated: harnessSaturated },
+    harness: { ...load.harness, ...(providerLoop === undefined ? {} : { providerLoopDelayP99Ms: providerLoop }), drainMs: load.drainMs, saturated: harnessSaturated },
     warnings,
   };
 }

@@ -50,6 +50,8 @@ describe('load harness', () => {
     expect(refused - r.frames.lost.ingress).toBeLessThanOrEqual(r.caller.marksEchoed + r.calls);
     expect(r.frames.lost.egress).toBe(0);
     expect(r.frames.atProvider).toBe(r.frames.sent - r.frames.lost.ingress);
+    // The fake's thread reports its own loop with the harness's health.
+    expect(r.harness.providerLoopDelayP99Ms).toBeGreaterThanOrEqual(0);
   });
 
   it('counts a reply frame the gateway drops as lost on the way out, by tag', { timeout: 90_000 }, async () => {
@@ -69,6 +71,7 @@ describe('load harness', () => {
     const r = await runOnce(spec(echoProvider({ replyDelayMs: 0 }), { gatewayEnv: { MEDIA_MAX_MESSAGES_PER_SECOND: '45' } }));
     const refused = r.frames.gatewayRejected?.GW_ERR_TRANSPORT_RATE_LIMITED ?? 0;
     expect(r.frames.accounting).toBe('gateway-counters');
+    expect(r.harness.providerLoopDelayP99Ms).toBeUndefined(); // the echo provider has no loop of its own here
     // CPU is read from /proc for all threads and for the main thread alone, which is part of it.
     expect(r.cpu.mainThreadMsPerCallSecond).toBeGreaterThan(0);
     expect(r.cpu.mainThreadMsPerCallSecond).toBeLessThanOrEqual(r.cpu.msPerCallSecond);
