@@ -15,7 +15,8 @@ import type { FakeThreadData, FakeThreadMessage, FakeThreadRequest } from './fak
 import { LedgerReceiver, hrMs } from './provider-ledger-link.js';
 
 const THREAD = new URL('./fake-openai-thread.ts', import.meta.url);
-const CLOSE_WAIT_MS = 5000;
+/** How long the thread has to answer a request (its loop delay, its close). */
+const ANSWER_WAIT_MS = 5000;
 
 /**
  * @param turnDetection who ends the caller's turns: 'none' (the gateway's VAD commits each turn) or
@@ -63,25 +64,25 @@ export function fakeOpenAIProvider(opts: { replyDelayMs: number; turnDetection: 
       // Its calls then fail at the gateway and show in the run; the load generator itself stays up.
       worker.on('error', (err) => process.stderr.write(`fake-openai thread failed: ${err.message}\n`));
       const { apiKey, baseUrl, caFile } = fake;
-      const ask = (request: FakeThreadRequest) => worker.postMessage(request);
-      // Undefined when the thread does not answer (it died, or is stuck).
-      const loopDelayP99Ms = async (): Promise<number | undefined> => {
-        const answer = new Promise<number>((resolve) => {
-          const onMessage = (m: FakeThreadMessage) => {
-            if (m.type !== 'loopDelay') return;
-            worker.off('message', onMessage);
-            resolve(m.p99Ms);
-          };
+      /** Ask, and take the thread's answer of that type; undefined when it exits or does not answer in time. */
+      const ask = async <T extends FakeThreadMessage['type']>(request: FakeThreadRequest, type: T) => {
+        let onMessage: ((m: FakeThreadMessage) => void) | undefined;
+        const answer = new Promise<Extract<FakeThreadMessage, { type: T }>>((resolve) => {
+          onMessage = (m) => m.type === type && resolve(m as Extract<FakeThreadMessage, { type: T }>);
           worker.on('message', onMessage);
         });
-        ask('loopDelay');
-        return Promise.race([answer, exited.then(() => undefined), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), CLOSE_WAIT_MS).unref())]);
+        worker.postMessage(request);
+        const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ANSWER_WAIT_MS).unref());
+        try {
+          return await Promise.race([answer, exited.then(() => undefined), timeout]);
+        } finally {
+          worker.off('message', onMessage!);
+        }
       };
+      const loopDelayP99Ms = async () => (await ask('loopDelay', 'loopDelay'))?.p99Ms;
       const close = async () => {
         // The thread flushes its last records before it says 'closed'; one that died says nothing.
-        const closed = new Promise<void>((resolve) => worker.on('message', (m: FakeThreadMessage) => m.type === 'closed' && resolve()));
-        ask('close');
-        await Promise.race([closed, exited, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
+        await ask('close', 'closed');
         await stop();
       };
       return {

@@ -142,7 +142,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     await new Promise((r) => setTimeout(r, 1000));
     const metricsFinal = (await t.metrics()) ?? [];
     const providerLoopDelayP99Ms = await provider.loopDelayP99Ms?.();
-    return summarise(spec, { ...load, providerLoopDelayP99Ms }, ledger, t, { idle, start: start!, end: end! }, metrics0, metricsEnd, metricsFinal);
+    return summarise(spec, load, providerLoopDelayP99Ms, ledger, t, { idle, start: start!, end: end! }, metrics0, metricsEnd, metricsFinal);
   } finally {
     await target?.stop();
     await provider.close();
@@ -151,7 +151,8 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
 
 function summarise(
   spec: RunSpec,
-  load: LoadResult & { providerLoopDelayP99Ms: number | undefined },
+  load: LoadResult,
+  providerLoop: number | undefined,
   ledger: FrameLedger,
   target: TargetProcess,
   res: { idle: ResourceSample; start: ResourceSample; end: ResourceSample },
@@ -201,7 +202,6 @@ function summarise(
   const m = metricsEnd;
   const fixed = m ? promByLabel(m, 'voice_gateway_pipeline_fixed_delay_seconds', 'stage') : undefined;
   const gatewayCount = (name: string) => promValue(metricsFinal, name) - promValue(metrics0, name);
-  const providerLoop = load.providerLoopDelayP99Ms;
   const harnessSaturated = load.harness.sendLag.p99 > 10 || load.harness.eventLoopDelayP99Ms > 10 || (providerLoop ?? 0) > 10;
   const warnings = dedupe(target.warnings);
   if (harnessSaturated) {
