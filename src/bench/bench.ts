@@ -7,6 +7,7 @@ import { defaultAudioPath, loadCallerAudio } from './caller-audio.js';
 import { PACKAGE_ROOT, type BenchExtension, type Transport, type VadSetting } from './extension.js';
 import { findMax } from './find-max.js';
 import { configuredProvider, echoProvider, type ProviderSetup } from './providers.js';
+import { assertPinningAvailable, formatCpuList, pinProcess } from './cpu-pinning.js';
 import { machineInfo, ratiosOf, type BenchReport, type FindMaxResult, type Ratios } from './report.js';
 import { DEFAULT_CRITERIA, type Criteria, type RunResult } from './result.js';
 import { runOnce, type RunSpec } from './run-once.js';
@@ -43,6 +44,10 @@ export interface BenchOptions {
   readonly lateBoundMs: number;
   readonly lateIngressMs: number;
   readonly cpuProfileDir?: string;
+  /** The gateway (and baseline) process on these CPUs only; --gateway-cpus. */
+  readonly gatewayCpus?: readonly number[];
+  /** The bench process itself (callers, provider fake) on these CPUs only; --harness-cpus. */
+  readonly harnessCpus?: readonly number[];
   readonly gatewayCommand?: string[];
   readonly baseEnv: Record<string, string | undefined>;
   readonly log: (line: string) => void;
@@ -88,9 +93,18 @@ const audioName = (source: string) => (source.startsWith(PACKAGE_ROOT) ? source.
 export async function runBench(opts: BenchOptions, extension?: BenchExtension): Promise<BenchReport> {
   checkExtensionFits(opts, extension);
   const startedAt = new Date().toISOString();
-  const machine = machineInfo();
-  const audio = loadCallerAudio(opts.audioPath ?? defaultAudioPath());
   const notes: string[] = [];
+  // Before pinning: once the bench is pinned, availableParallelism() counts only its own CPUs.
+  const machine = machineInfo();
+  if (opts.gatewayCpus || opts.harnessCpus) assertPinningAvailable();
+  if (opts.harnessCpus) {
+    pinProcess(process.pid, opts.harnessCpus);
+    notes.push(`load generator pinned to CPU ${formatCpuList(opts.harnessCpus)}`);
+  }
+  if (opts.gatewayCpus) notes.push(`bridge processes pinned to CPU ${formatCpuList(opts.gatewayCpus)}: shares and calls per core are of ${String(opts.gatewayCpus.length)} core(s)`);
+  const cores = opts.gatewayCpus?.length ?? machine.cpus;
+  const exclusive = opts.gatewayCpus !== undefined && opts.harnessCpus !== undefined && !opts.harnessCpus.some((c) => opts.gatewayCpus!.includes(c));
+  const audio = loadCallerAudio(opts.audioPath ?? defaultAudioPath());
   if (audio.source === 'synthetic') notes.push('caller audio: synthetic voiced tones (the shipped call was not found); pass --audio FILE (8 kHz mu-law) for speech');
   if (extension) notes.push(`bench extension: ${extension.name}`);
   const providerFor = async (vad: VadSetting): Promise<ProviderSetup> => {
@@ -119,6 +133,8 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
     lateBoundMs: opts.lateBoundMs,
     lateIngressMs: opts.lateIngressMs,
     cpuProfileDir: opts.cpuProfileDir,
+    cpus: opts.gatewayCpus,
+    cores,
     gatewayCommand: opts.gatewayCommand,
     baselineCommand: target === 'baseline' ? extension?.baseline?.command() : undefined,
     url: opts.url,
@@ -146,6 +162,9 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
           criteria: opts.criteria,
           vad: vad + each,
           provider: provider.name,
+          cores,
+          cpus: opts.gatewayCpus,
+          coresExclusive: exclusive,
           runAt: (calls) => runOnce(spec('gateway', vad, provider, calls, processes)),
           log: opts.log,
         });
@@ -177,6 +196,8 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
       provider: opts.url ? 'as configured' : opts.provider,
       vads: opts.vads,
       processes: opts.processes ?? [1],
+      gatewayCpus: opts.gatewayCpus,
+      harnessCpus: opts.harnessCpus,
       baseline: opts.baseline,
       replyDelayMs: opts.replyDelayMs,
       url: opts.url,

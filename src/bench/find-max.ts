@@ -3,7 +3,6 @@
  * window. Doubling from a start until a run fails, then bisecting to a resolution of 10% (at least 5
  * calls). Each step is a fresh bridge process, so one step's leftovers never weigh on the next.
  */
-import { availableParallelism } from 'node:os';
 import type { FindMaxResult } from './report.js';
 import { evaluate, type Criteria, type RunResult } from './result.js';
 
@@ -13,6 +12,12 @@ export interface FindMaxOptions {
   readonly criteria: Criteria;
   readonly vad: string;
   readonly provider: string;
+  /** The cores the gateway may use: the machine's, or the pinned ones. */
+  readonly cores: number;
+  /** The CPUs the gateway was pinned to, if it was. */
+  readonly cpus?: readonly number[];
+  /** The load generator runs on other CPUs than the gateway's. */
+  readonly coresExclusive?: boolean;
   readonly runAt: (calls: number) => Promise<RunResult>;
   readonly log: (line: string) => void;
 }
@@ -53,7 +58,7 @@ export async function findMax(opts: FindMaxOptions): Promise<{ result: FindMaxRe
     if ((await attempt(mid)).pass) lo = mid;
     else hi = mid;
   }
-  const cores = availableParallelism();
+  const cores = opts.cores;
   const atMax = tried.get(lo)?.run;
   const firstFail = hi === undefined ? undefined : tried.get(hi);
   let bound = hi === undefined ? `--max-calls ${String(opts.maxCalls)} (no run failed)` : `${String(hi)} calls: ${firstFail!.reasons.join('; ')}`;
@@ -65,6 +70,8 @@ export async function findMax(opts: FindMaxOptions): Promise<{ result: FindMaxRe
       criteria: opts.criteria,
       maxCalls: lo,
       cores,
+      pinnedCpus: opts.cpus ? [...opts.cpus] : undefined,
+      coresExclusive: opts.cpus ? opts.coresExclusive === true : undefined,
       callsPerCore: Number((lo / cores).toFixed(1)),
       callsPerGatewayCore: atMax && atMax.cpu.coresUsed > 0 ? Number((lo / atMax.cpu.coresUsed).toFixed(1)) : undefined,
       bound,

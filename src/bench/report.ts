@@ -15,8 +15,13 @@ export interface FindMaxResult {
   provider: string;
   criteria: Criteria;
   maxCalls: number;
+  /** The machine's cores, or the ones the gateway was pinned to (--gateway-cpus). */
   cores: number;
-  /** maxCalls / cores of this machine (the load generator shares them). */
+  /** The CPUs the gateway was pinned to. */
+  pinnedCpus?: number[];
+  /** True when the load generator was pinned to other CPUs than the gateway's. */
+  coresExclusive?: boolean;
+  /** maxCalls / cores (the load generator shares them unless the gateway was pinned apart). */
   callsPerCore: number;
   /** maxCalls / cores the gateway itself used at maxCalls: what a dedicated core would carry. */
   callsPerGatewayCore: number | undefined;
@@ -100,7 +105,7 @@ export function tableRows(runs: RunResult[]): string[][] {
     row('  of which main thread / other threads', (r) =>
       r.cpu.mainThreadMsPerCallSecond === undefined ? '-' : `${f(r.cpu.mainThreadMsPerCallSecond, 3)} / ${f(r.cpu.msPerCallSecond - r.cpu.mainThreadMsPerCallSecond, 3)}`,
     ),
-    row('CPU cores used (share of machine)', (r) => `${f(r.cpu.coresUsed)} (${(r.cpu.shareOfMachine * 100).toFixed(0)}%)`),
+    row('CPU cores used (share of its cores)', (r) => `${f(r.cpu.coresUsed)} (${(r.cpu.shareOfMachine * 100).toFixed(0)}%)`),
     row('calls per core, CPU alone (at 100%)', (r) => (r.cpu.coresUsed > 0 ? (r.callsConnected / r.cpu.coresUsed).toFixed(0) : '-')),
     row('RSS per call, KiB (idle -> loaded MiB)', (r) => `${f(r.memory.rssPerCallKiB, 1)} (${f(r.memory.rssIdleMiB, 0)} -> ${f(r.memory.rssLoadedMiB, 0)})`),
     row('heap per call, KiB', (r) => f(r.memory.heapPerCallKiB, 1)),
@@ -136,7 +141,9 @@ export function ratioRows(ratios: Record<string, Ratios>): string[][] {
 
 export function findMaxLines(fm: FindMaxResult): string[] {
   return [
-    `find-max (vad ${fm.vad}, ${fm.provider}): ${String(fm.maxCalls)} calls held the bar on ${String(fm.cores)} cores = ${f(fm.callsPerCore, 0)} calls per core` +
+    `find-max (vad ${fm.vad}, ${fm.provider}): ${String(fm.maxCalls)} calls held the bar on ${String(fm.cores)} ${fm.cores === 1 ? 'core' : 'cores'}` +
+      (fm.pinnedCpus ? ` (CPU ${fm.pinnedCpus.join(',')}${fm.coresExclusive ? ', not shared with the load generator' : ''})` : '') +
+      ` = ${f(fm.callsPerCore, 0)} calls per core` +
       (fm.callsPerGatewayCore === undefined ? '' : ` (${f(fm.callsPerGatewayCore, 0)} per core the gateway itself used)`),
     `  bound by: ${fm.bound}`,
     ...fm.steps.map((s) => `  ${String(s.calls).padStart(5)} calls: ${s.pass ? 'pass' : `FAIL (${s.reasons.join('; ')})`}`),

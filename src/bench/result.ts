@@ -46,6 +46,7 @@ export interface RunResult {
     seconds: number;
     wallSeconds: number;
     coresUsed: number;
+    /** coresUsed over the cores the bridge could use: the machine's, or the ones --gateway-cpus gave it. */
     shareOfMachine: number;
     msPerCallSecond: number;
     /** The main threads' part of msPerCallSecond (the rest: VAD workers, GC and libuv threads); undefined without /proc. */

@@ -3,7 +3,6 @@
  * resource snapshot, drive the calls (snapshots as the window opens and closes), let the calls end,
  * read the final counters, stop everything, and turn it all into a RunResult.
  */
-import { availableParallelism } from 'node:os';
 import type { CallerAudio } from './caller-audio.js';
 import { FRAME_MS } from './caller-audio.js';
 import { FrameLedger } from './ledger.js';
@@ -36,6 +35,10 @@ export interface RunSpec {
   readonly lateBoundMs: number;
   readonly lateIngressMs: number;
   readonly cpuProfileDir?: string;
+  /** The bridge process runs on these CPUs only (--gateway-cpus; the baseline gets the same). */
+  readonly cpus?: readonly number[];
+  /** The cores the bridge may use, for its share: the pinned ones, else the machine's. */
+  readonly cores: number;
   /** How to start the gateway (node arguments); default: dist when running from dist, else source via tsx. */
   readonly gatewayCommand?: string[];
   /** How to start the baseline bridge (its extension's command); needed when target is 'baseline'. */
@@ -103,7 +106,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   try {
     if (spec.target === 'baseline' && !provider.baselineEnv) throw new Error(`the baseline bridge cannot run against provider ${spec.provider.name} (it gives no settings for it)`);
     const env = spec.target === 'gateway' ? gatewayEnv(spec, provider.gatewayEnv) : { ...spec.baseEnv, ...provider.baselineEnv };
-    target = spec.url ? attachTarget(spec.url, spec.pid) : await startTarget({ kind: spec.target, env, cpuProfileDir: spec.cpuProfileDir, command: spec.target === 'gateway' ? spec.gatewayCommand : spec.baselineCommand });
+    target = spec.url ? attachTarget(spec.url, spec.pid) : await startTarget({ kind: spec.target, env, cpuProfileDir: spec.cpuProfileDir, cpus: spec.cpus, command: spec.target === 'gateway' ? spec.gatewayCommand : spec.baselineCommand });
     const t = target;
     spec.log(`${spec.target} up (pid ${String(t.pid)}): ${String(spec.calls)} calls, ${String(spec.rampS)} s ramp, ${String(spec.windowS)} s window`);
     await new Promise((r) => setTimeout(r, 500));
@@ -237,7 +240,7 @@ function summarise(
       seconds: r3(cpuSeconds),
       wallSeconds: r3(wallSeconds),
       coresUsed: r3(coresUsed),
-      shareOfMachine: r3(coresUsed / availableParallelism()),
+      shareOfMachine: r3(coresUsed / spec.cores),
       msPerCallSecond: r3((cpuSeconds * 1000) / (calls * wallSeconds)),
       mainThreadMsPerCallSecond:
         res.end.mainThreadCpuSeconds === undefined || res.start.mainThreadCpuSeconds === undefined

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../util/net.js';
+import { pinnedCommand } from './cpu-pinning.js';
 import { PACKAGE_ROOT } from './extension.js';
 import { parsePromText, promValue, type PromSample } from './prom-text.js';
 
@@ -152,12 +153,16 @@ export async function startTarget(opts: {
   command?: string[];
   readyTimeoutMs?: number;
   cpuProfileDir?: string;
+  /** Run on these CPUs only (taskset; the caller checked it is available). */
+  cpus?: readonly number[];
 }): Promise<TargetProcess> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${String(port)}`;
   const args = [...(opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : []), ...targetArgs(opts.kind, opts.command)];
   const env: Record<string, string | undefined> = { ...opts.env, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: baseUrl };
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: PACKAGE_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  // taskset execs node, so the pid, the IPC channel and /proc/<pid> are node's own.
+  const launch = pinnedCommand(opts.cpus, process.execPath, args);
+  const child: ChildProcess = spawn(launch.command, launch.args, { cwd: PACKAGE_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const warnings: string[] = [];
   const outputTail: string[] = [];
   const onLine = (line: string) => {

@@ -4,6 +4,7 @@
  * lost (by tag, and by the gateway's counters with the echo provider), in the direction it was lost;
  * a reply delay put into the fake must show up in the reply latency and not in the added latency.
  */
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { defaultAudioPath, loadCallerAudio } from '../../src/bench/caller-audio.js';
 import { echoProvider, type ProviderSetup } from '../../src/bench/providers.js';
@@ -31,6 +32,7 @@ function spec(provider: ProviderSetup, over: Partial<RunSpec> = {}): RunSpec {
     egressLeadMs: 60,
     lateBoundMs: 0,
     lateIngressMs: 60,
+    cores: availableParallelism(),
     log: () => undefined,
     ...over,
   };
@@ -68,7 +70,9 @@ describe('load harness', () => {
   });
 
   it('counts dropped frames from the gateway counters with the echo provider', { timeout: 90_000 }, async () => {
-    const r = await runOnce(spec(echoProvider({ replyDelayMs: 0 }), { gatewayEnv: { MEDIA_MAX_MESSAGES_PER_SECOND: '45' } }));
+    // cores: 1 as --gateway-cpus with one CPU gives it: the share is of that core, not of the machine.
+    const r = await runOnce(spec(echoProvider({ replyDelayMs: 0 }), { gatewayEnv: { MEDIA_MAX_MESSAGES_PER_SECOND: '45' }, cores: 1 }));
+    expect(r.cpu.shareOfMachine).toBeCloseTo(r.cpu.coresUsed, 2);
     const refused = r.frames.gatewayRejected?.GW_ERR_TRANSPORT_RATE_LIMITED ?? 0;
     expect(r.frames.accounting).toBe('gateway-counters');
     expect(r.harness.providerLoopDelayP99Ms).toBeUndefined(); // the echo provider has no loop of its own here

@@ -8,9 +8,10 @@
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus as cpuInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, checkExtensionFits, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
+import { assertPinningAvailable, parseCpuList } from '../../bench/cpu-pinning.js';
 import { CHECKOUT_EXTENSION, loadCheckoutExtension, type BenchExtension } from '../../bench/extension.js';
 import { findMaxLines, markdown, ratioRows, tableRows, textTable, type BenchReport } from '../../bench/report.js';
 import { CARRIER_NAMES } from '../../carriers/carrier-name.js';
@@ -43,6 +44,11 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
   --json FILE             where to write the JSON report (default bench/results/bench-<time>.json
                           when that folder exists, else ./voice-gateway-bench-<time>.json)
   --md FILE               also write a markdown summary
+  --gateway-cpus LIST     run the gateway (and the baseline) on these CPUs only, e.g. 1 or 2-3 (Linux,
+                          taskset); the bench then runs on the other CPUs unless --harness-cpus says
+                          where. Shares and calls per core are then of the pinned cores: on one box,
+                          the way to measure cores the load generator does not share
+  --harness-cpus LIST     run the bench itself (callers, provider fake) on these CPUs only
   --gateway-env K=V       extra gateway setting (repeatable), e.g. WORKER_POOL_SIZE=1
   --workers N             the gateway's worker pool size (WORKER_POOL_SIZE)
   --audio FILE            caller audio, 8 kHz mu-law raw (default: the call shipped in the package,
@@ -64,6 +70,9 @@ function helpText(extension: BenchExtension | undefined, loadError: string | und
   return HELP;
 }
 
+/** Every CPU of the machine, not only those this process may run on (availableParallelism's count). */
+const cpuCount = () => cpuInfo().length;
+
 function num(v: string | undefined, name: string, fallback: number, min = 0): number {
   if (v === undefined) return fallback;
   const n = Number(v);
@@ -75,6 +84,44 @@ function oneOf<T extends string>(v: string | undefined, name: string, allowed: r
   if (v === undefined) return fallback;
   if (!(allowed as readonly string[]).includes(v)) throw usageError(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
   return v as T;
+}
+
+function cpuList(v: string, name: string): number[] {
+  let cpus: number[];
+  try {
+    cpus = parseCpuList(v);
+  } catch (err) {
+    throw usageError(`--${name}: ${(err as Error).message}`);
+  }
+  const count = cpuCount();
+  const missing = cpus.filter((c) => c >= count);
+  if (missing.length > 0) throw usageError(`--${name}: this machine has CPUs 0-${String(count - 1)}, not ${missing.join(',')}`);
+  return cpus;
+}
+
+/**
+ * --gateway-cpus / --harness-cpus. Given only the gateway's, the bench takes the rest of the CPUs
+ * (none left: it is not pinned). The two must not overlap: the point is cores nobody shares.
+ */
+function cpuLists(gateway: string | undefined, harness: string | undefined, external: boolean): { gatewayCpus?: number[]; harnessCpus?: number[] } {
+  if (gateway === undefined && harness === undefined) return {};
+  if (gateway !== undefined && external) throw usageError('--gateway-cpus pins a gateway the bench starts itself (no --url)');
+  try {
+    assertPinningAvailable();
+  } catch (err) {
+    throw usageError(`--${gateway !== undefined ? 'gateway' : 'harness'}-cpus: ${(err as Error).message}`);
+  }
+  const gatewayCpus = gateway === undefined ? undefined : cpuList(gateway, 'gateway-cpus');
+  let harnessCpus = harness === undefined ? undefined : cpuList(harness, 'harness-cpus');
+  if (gatewayCpus && harnessCpus) {
+    const shared = harnessCpus.filter((c) => gatewayCpus.includes(c));
+    if (shared.length > 0) throw usageError(`--gateway-cpus and --harness-cpus share CPU ${shared.join(',')}`);
+  }
+  if (gatewayCpus && !harnessCpus) {
+    const rest = Array.from({ length: cpuCount() }, (_, c) => c).filter((c) => !gatewayCpus.includes(c));
+    if (rest.length > 0) harnessCpus = rest;
+  }
+  return { gatewayCpus, harnessCpus };
 }
 
 export type BenchArgs = BenchOptions & { json?: string; md?: string; help: boolean };
@@ -92,14 +139,15 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
         pid: { type: 'string' }, json: { type: 'string' }, md: { type: 'string' }, 'gateway-env': { type: 'string', multiple: true },
         workers: { type: 'string' }, audio: { type: 'string' }, seed: { type: 'string' }, 'egress-lead-ms': { type: 'string' },
         'late-ms': { type: 'string' }, 'cpu-prof': { type: 'string' }, 'max-p99-ms': { type: 'string' }, 'max-jitter-ms': { type: 'string' },
-        'max-cpu-share': { type: 'string' }, processes: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+        'max-cpu-share': { type: 'string' }, processes: { type: 'string' }, 'gateway-cpus': { type: 'string' }, 'harness-cpus': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
     throw usageError((err as Error).message);
   }
   const vads = (values.vad ?? 'silero').split(',').map((v) => oneOf(v.trim(), 'vad', ['silero', 'energy', 'off'] as const, 'silero')) as VadSetting[];
-  const processes = (values.processes ?? '1').split(',').map((v) => (v.trim() === 'auto' ? availableParallelism() : num(v.trim(), 'processes', 1, 1)));
+  const { gatewayCpus, harnessCpus } = cpuLists(values['gateway-cpus'], values['harness-cpus'], values.url !== undefined);
+  const processes = (values.processes ?? '1').split(',').map((v) => (v.trim() === 'auto' ? (gatewayCpus?.length ?? availableParallelism()) : num(v.trim(), 'processes', 1, 1)));
   const gatewayEnv: Record<string, string> = {};
   for (const kv of values['gateway-env'] ?? []) {
     const i = kv.indexOf('=');
@@ -138,6 +186,8 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     lateBoundMs: num(values['late-ms'], 'late-ms', DEFAULTS.lateBoundMs),
     lateIngressMs: DEFAULTS.lateIngressMs,
     cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    gatewayCpus,
+    harnessCpus,
     baseEnv: env,
     log: quiet ? () => undefined : (line) => process.stderr.write(`bench: ${line}\n`),
     json: values.json,
