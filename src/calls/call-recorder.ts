@@ -5,9 +5,16 @@
  */
 import type { CallSnapshot } from './call.js';
 
+/** A live call as the recorder sees it: its snapshot is taken when its row is written, not before. */
+export interface SnapshotSource {
+  readonly id: string;
+  snapshot(): CallSnapshot;
+}
+
 export interface CallRecorder {
   started(snapshot: CallSnapshot): void;
-  updated(snapshots: readonly CallSnapshot[]): void;
+  /** The live calls (read at once; each one's snapshot may be taken later, when it is written). */
+  updated(calls: Iterable<SnapshotSource>): void;
   /** The record of a finished call must be durable when this returns (or its promise resolves). */
   ended(snapshot: CallSnapshot): void | Promise<void>;
 }

@@ -1,9 +1,10 @@
 /** The recorder over the store: batching off the hot path, durable ends, end-reason overrides, housekeeping. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CallRecords } from '../../src/store/call-records.js';
+import { CallRecords, FLUSH_SLICE } from '../../src/store/call-records.js';
 import { CallStore } from '../../src/store/call-store.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { snapshot } from './snapshot.js';
+import type { CallSnapshot } from '../../src/calls/call.js';
 
 const logger = createLogger({ level: 'silent' });
 const opened: CallRecords[] = [];
@@ -22,19 +23,70 @@ function records(opts: { now?: () => number; retentionDays?: number; onPruned?: 
 }
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
+/** A live call whose snapshot is fixed. */
+const live = (s: CallSnapshot) => ({ id: s.callId, snapshot: () => s });
 
 describe('CallRecords', () => {
   it('batches started and updated snapshots into one transaction on the next turn, newest snapshot winning', async () => {
     const { r, store, writes } = records();
     r.started(snapshot({ callId: 'a', framesIn: 1 }));
     r.started(snapshot({ callId: 'b', framesIn: 1 }));
-    r.updated([snapshot({ callId: 'a', framesIn: 50 }), snapshot({ callId: 'b', framesIn: 60 })]);
+    r.updated([live(snapshot({ callId: 'a', framesIn: 50 })), live(snapshot({ callId: 'b', framesIn: 60 }))]);
     expect(writes).toEqual([]);
     expect(store.get('a')).toBeUndefined();
     await tick();
     expect(writes).toEqual(['batch']);
     expect(store.get('a')?.framesIn).toBe(50);
     expect(store.get('b')?.framesIn).toBe(60);
+  });
+
+  it('writes live calls a slice per turn of the event loop, each snapshot taken as its row is written', async () => {
+    const { r, store, writes } = records();
+    const framesIn = new Map<string, number>();
+    const calls = Array.from({ length: FLUSH_SLICE * 2 + 3 }, (_, i) => {
+      const id = `live-${String(i)}`;
+      framesIn.set(id, 1);
+      return { id, snapshot: () => snapshot({ callId: id, framesIn: framesIn.get(id) }) };
+    });
+    r.updated(calls);
+    for (const c of calls) framesIn.set(c.id, 7); // counters move on after the tick, before the write
+    expect(writes).toEqual([]);
+    const written = () => calls.filter((c) => store.get(c.id) !== undefined).length;
+    await tick();
+    expect(written()).toBe(FLUSH_SLICE);
+    expect(store.get('live-0')?.framesIn).toBe(7);
+    await tick();
+    expect(written()).toBe(FLUSH_SLICE * 2);
+    await tick();
+    expect(written()).toBe(calls.length);
+    expect(writes).toEqual(['batch', 'batch', 'batch']);
+    await tick();
+    expect(writes).toHaveLength(3); // nothing left, nothing rescheduled
+  });
+
+  it('flush() writes every pending call at once, in one transaction', () => {
+    const { r, store, writes } = records();
+    r.updated(Array.from({ length: FLUSH_SLICE * 3 }, (_, i) => ({ id: `f-${String(i)}`, snapshot: () => snapshot({ callId: `f-${String(i)}` }) })));
+    r.flush();
+    expect(writes).toEqual(['batch']);
+    expect(store.get(`f-${String(FLUSH_SLICE * 3 - 1)}`)?.state).toBe('live');
+  });
+
+  it('skips a call whose snapshot throws, logs it, and writes the others', async () => {
+    const lines: string[] = [];
+    const store = CallStore.open({ path: ':memory:' });
+    const r = new CallRecords({ store, logger: createLogger({ level: 'error', destination: { write: (l: string) => lines.push(l) } }), retentionDays: 30 });
+    opened.push(r);
+    r.updated([
+      { id: 'ok-1', snapshot: () => snapshot({ callId: 'ok-1' }) },
+      { id: 'broken', snapshot: () => { throw new Error('torn down'); } },
+      { id: 'ok-2', snapshot: () => snapshot({ callId: 'ok-2' }) },
+    ]);
+    await tick();
+    expect(store.get('ok-1')?.state).toBe('live');
+    expect(store.get('ok-2')?.state).toBe('live');
+    expect(store.get('broken')).toBeUndefined();
+    expect(lines.some((l) => l.includes('call_records_snapshot_failed') && l.includes('broken'))).toBe(true);
   });
 
   it('flush() writes what is pending at once (a listing needs calls that just started)', () => {
@@ -46,7 +98,7 @@ describe('CallRecords', () => {
 
   it('writes a finished call before ended() returns, and a pending live batch cannot undo it', async () => {
     const { r, store, writes } = records();
-    r.updated([snapshot({ callId: 'e', framesIn: 5 })]);
+    r.updated([live(snapshot({ callId: 'e', framesIn: 5 }))]);
     expect(r.ended(snapshot({ callId: 'e', state: 'ended', framesIn: 9, endReason: 'caller_hangup' }))).toBeUndefined();
     expect(store.get('e')).toMatchObject({ state: 'ended', framesIn: 9 });
     await tick();
