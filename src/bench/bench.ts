@@ -90,6 +90,7 @@ export function checkExtensionFits(opts: Pick<BenchOptions, 'provider' | 'baseli
 /** Where the caller audio came from, as the report names it (relative to the package when inside it). */
 const audioName = (source: string) => (source.startsWith(PACKAGE_ROOT) ? source.slice(PACKAGE_ROOT.length) : source);
 
+/** With `harnessCpus`, this pins the calling process's threads to them for good (a CLI's run). */
 export async function runBench(opts: BenchOptions, extension?: BenchExtension): Promise<BenchReport> {
   checkExtensionFits(opts, extension);
   const startedAt = new Date().toISOString();
@@ -97,6 +98,8 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
   // Before pinning: once the bench is pinned, availableParallelism() counts only its own CPUs.
   const machine = machineInfo();
   if (opts.gatewayCpus || opts.harnessCpus) assertPinningAvailable();
+  // A gateway started by a pinned bench would inherit its CPUs and share them.
+  if (opts.harnessCpus && !opts.gatewayCpus) throw new Error('harnessCpus needs gatewayCpus (the gateway would run on the bench\'s CPUs)');
   if (opts.harnessCpus) {
     pinProcess(process.pid, opts.harnessCpus);
     notes.push(`load generator pinned to CPU ${formatCpuList(opts.harnessCpus)}`);

@@ -45,7 +45,12 @@ export function pinnedCommand(cpus: readonly number[] | undefined, execPath: str
 
 /** Moves every thread of a running process onto `cpus`; threads it starts later inherit the mask. */
 export function pinProcess(pid: number, cpus: readonly number[]): void {
-  execFileSync('taskset', ['-a', '-p', '-c', formatCpuList(cpus), String(pid)], { stdio: 'ignore' });
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', formatCpuList(cpus), String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
+    throw new Error(`taskset could not pin pid ${String(pid)} to CPU ${formatCpuList(cpus)}${stderr ? `: ${stderr}` : ''}`, { cause: err });
+  }
 }
 
 /** The CPUs a process may run on, from /proc (Linux). */

@@ -4,11 +4,13 @@
  *
  * Writes stay off the media path: `started` / `updated` only note the call (the newest wins) and
  * schedule a flush, so the manager's once-a-second tick costs a Map.set per call. The flush takes
- * each call's snapshot as it writes it, FLUSH_SLICE calls per turn of the event loop, each slice its
- * own transaction: at 100 calls the one block of snapshots and write was 4-6 ms once a second
- * (timed under the bench's load), in the way of every call's next paced frame; a slice takes
- * ~0.75 ms, and the egress clock's ticks and the sockets run between slices. `ended` writes at once, durably (its own
- * fsynced transaction): a finished call's record survives a SIGKILL the moment the call is over.
+ * each call's snapshot as it writes it, FLUSH_SLICE calls per turn of the event loop, each slice
+ * its own transaction. At 100 calls the one block was ~1 ms of snapshots and a 3-4.6 ms write once
+ * a second (timed under the bench's load), in the way of every call's next paced frame; a slice
+ * takes ~0.75 ms, and the egress clock's ticks and the sockets run between slices.
+ *
+ * `ended` writes at once, durably (its own fsynced transaction): a finished call's record survives a
+ * SIGKILL the moment the call is over.
  */
 import type { CallSnapshot } from '../calls/call.js';
 import type { CallRecorder, SnapshotSource } from '../calls/call-recorder.js';

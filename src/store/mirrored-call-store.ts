@@ -18,8 +18,9 @@ import type { PgCallStore } from './pg-call-store.js';
 const LOCAL_KEEP_MS = 3600_000;
 /**
  * Writes waiting for PostgreSQL at most. A database that hangs (rather than refuses) would otherwise
- * grow the queue by a batch a second for as long as it hangs; past this, new writes are dropped,
- * logged and counted, and the local mirror still has them.
+ * grow the queue for as long as it hangs; past this, new writes are dropped, logged and counted, and
+ * the local mirror still has them. Live-call batches that wait at the end of the queue are merged
+ * (the recorder writes them a slice at a time), so a hang grows it by a batch a second at most.
  */
 const MAX_PENDING = 1000;
 
@@ -30,6 +31,8 @@ export class MirroredCallStore implements CallStoreApi {
   readonly #now: () => number;
   #tail: Promise<void> = Promise.resolve();
   #pending = 0;
+  /** The last write queued, while it is a live-call batch not yet started: later snapshots join it. */
+  #openBatch: Map<string, CallSnapshot> | undefined;
 
   readonly #dropped: ((kind: string) => void) | undefined;
 
@@ -55,6 +58,8 @@ export class MirroredCallStore implements CallStoreApi {
 
   /** Queue one write to PostgreSQL behind the others; its failure is logged, never thrown. */
   #enqueue(kind: string, fn: () => Promise<unknown>): Promise<void> {
+    // Whatever is queued now goes after the open batch: nothing may join it and overtake this.
+    this.#openBatch = undefined;
     if (this.#pending >= MAX_PENDING) {
       this.#dropped?.(kind);
       this.#log.error({ event: 'call_record_shared_write_dropped', kind, pending: this.#pending }, 'shared database is not keeping up; call record write dropped');
@@ -104,7 +109,18 @@ export class MirroredCallStore implements CallStoreApi {
 
   writeSnapshots(snapshots: readonly CallSnapshot[]): void {
     this.local.writeSnapshots(snapshots);
-    void this.#enqueue('batch', () => this.shared.writeSnapshots(snapshots));
+    const open = this.#openBatch;
+    if (open) {
+      for (const s of snapshots) open.set(s.callId, s);
+      return;
+    }
+    const batch = new Map(snapshots.map((s) => [s.callId, s]));
+    const queued = this.#pending < MAX_PENDING;
+    void this.#enqueue('batch', () => {
+      if (this.#openBatch === batch) this.#openBatch = undefined;
+      return this.shared.writeSnapshots([...batch.values()]);
+    });
+    if (queued) this.#openBatch = batch;
   }
 
   writeEnded(snapshot: CallSnapshot, endReason?: string): void {

@@ -4,8 +4,9 @@
  * with a notice, and the CLI refuses the flags).
  */
 import { spawn } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { once } from 'node:events';
-import { cpus, platform } from 'node:os';
+import { platform } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { allowedCpus, assertPinningAvailable, parseCpuList, pinProcess, pinnedCommand } from '../../src/bench/cpu-pinning.js';
 import { startTarget } from '../../src/bench/target-process.js';
@@ -19,7 +20,6 @@ try {
   pinning = false;
   console.warn(`\n*** SKIPPING the CPU pinning checks: ${(err as Error).message} ***\n`);
 }
-const cpuCount = cpus().length;
 
 describe('CPU lists', () => {
   it('reads taskset list syntax, sorted and without duplicates', () => {
@@ -50,7 +50,8 @@ describe.skipIf(!pinning)('pinned processes (Linux, taskset)', () => {
     const target = await startTarget({ kind: 'baseline', env: { PATH: process.env.PATH }, command: tinyBridge, cpus: [0] });
     try {
       expect(allowedCpus(target.pid)).toEqual([0]);
-      expect((await target.resources()).cpuSeconds).toBeGreaterThanOrEqual(0); // /proc/<pid> is node's own, not taskset's
+      // taskset exec'd node: the pid whose /proc the bench reads is node's own.
+      expect(realpathSync(`/proc/${String(target.pid)}/exe`)).toBe(realpathSync(process.execPath));
     } finally {
       await target.stop();
     }
@@ -75,18 +76,27 @@ describe.skipIf(!pinning)('pinned processes (Linux, taskset)', () => {
 });
 
 describe.skipIf(!pinning)('bench --gateway-cpus / --harness-cpus', () => {
-  it('gives the bench the other CPUs when only the gateway is pinned', () => {
-    const args = parseBenchArgs(['--gateway-cpus', '0'], {});
-    expect(args.gatewayCpus).toEqual([0]);
-    expect(args.harnessCpus).toEqual(cpuCount > 1 ? Array.from({ length: cpuCount - 1 }, (_, i) => i + 1) : undefined);
-    expect(parseBenchArgs(['--gateway-cpus', '0', '--processes', 'auto'], {}).processes).toEqual([1]);
+  const allowed = pinning ? allowedCpus('self') : [];
+  const others = (taken: number) => allowed.filter((c) => c !== taken);
+
+  it.skipIf(allowed.length < 2)('gives the other side the rest of the CPUs when only one list is given', () => {
+    const g = parseBenchArgs(['--gateway-cpus', String(allowed[0])], {});
+    expect(g.gatewayCpus).toEqual([allowed[0]]);
+    expect(g.harnessCpus).toEqual(others(allowed[0]!));
+    expect(parseBenchArgs(['--gateway-cpus', String(allowed[0]), '--processes', 'auto'], {}).processes).toEqual([1]);
+    // The bench pinned alone would hand its CPUs down to the gateway it starts: the gateway is pinned apart.
+    const h = parseBenchArgs(['--harness-cpus', String(allowed[0])], {});
+    expect(h.harnessCpus).toEqual([allowed[0]]);
+    expect(h.gatewayCpus).toEqual(others(allowed[0]!));
   });
 
-  it('refuses overlapping lists, CPUs the machine lacks, and pinning a gateway it did not start', () => {
-    expect(() => parseBenchArgs(['--gateway-cpus', '0', '--harness-cpus', '0'], {})).toThrow(/share CPU 0/);
-    expect(() => parseBenchArgs(['--gateway-cpus', String(cpuCount)], {})).toThrow(/--gateway-cpus: this machine has CPUs/);
+  it('refuses overlapping lists, CPUs this process may not use, a list that leaves the other side none, and --url', () => {
+    expect(() => parseBenchArgs(['--gateway-cpus', String(allowed[0]), '--harness-cpus', String(allowed[0])], {})).toThrow(/share CPU/);
+    expect(() => parseBenchArgs(['--gateway-cpus', String(Math.max(...allowed) + 1)], {})).toThrow(/--gateway-cpus: this process may run on CPU/);
     expect(() => parseBenchArgs(['--gateway-cpus', 'x'], {})).toThrow(/--gateway-cpus/);
-    expect(() => parseBenchArgs(['--gateway-cpus', '0', '--url', 'http://127.0.0.1:1'], {})).toThrow(/no --url/);
+    expect(() => parseBenchArgs(['--gateway-cpus', allowed.join(',')], {})).toThrow(/leaves no CPU for the other side/);
+    expect(() => parseBenchArgs(['--gateway-cpus', String(allowed[0]), '--url', 'http://127.0.0.1:1'], {})).toThrow(/no --url/);
+    expect(() => parseBenchArgs(['--harness-cpus', String(allowed[0]), '--url', 'http://127.0.0.1:1'], {})).toThrow(/no --url/);
   });
 });
 

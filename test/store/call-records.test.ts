@@ -55,8 +55,11 @@ describe('CallRecords', () => {
     await tick();
     expect(written()).toBe(FLUSH_SLICE);
     expect(store.get('live-0')?.framesIn).toBe(7);
+    for (const c of calls) framesIn.set(c.id, 8); // and on again between two slices
     await tick();
     expect(written()).toBe(FLUSH_SLICE * 2);
+    expect(store.get('live-0')?.framesIn).toBe(7);
+    expect(store.get(`live-${String(FLUSH_SLICE)}`)?.framesIn).toBe(8);
     await tick();
     expect(written()).toBe(calls.length);
     expect(writes).toEqual(['batch', 'batch', 'batch']);

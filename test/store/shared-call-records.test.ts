@@ -14,6 +14,7 @@ import { freePort } from '../../src/util/net.js';
 import { POSTGRES_INITDB, requireTool } from '../support/requirements.js';
 import { startPostgres, type RunningService } from '../support/services.js';
 import { snapshot } from './snapshot.js';
+import type { CallSnapshot } from '../../src/calls/call.js';
 
 const initdb = requireTool(POSTGRES_INITDB);
 
@@ -86,15 +87,50 @@ describe('the write queue to a shared database that hangs', () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(s) } });
     const dropped: string[] = [];
-    // Stands in for a PostgreSQL that accepts connections and never answers.
-    const hanging = { writeSnapshots: () => new Promise<void>(() => undefined), close: async () => undefined };
     const local = CallStore.open({ path: ':memory:' });
-    const m = new MirroredCallStore(local, hanging as unknown as PgCallStore, { logger, onDropped: (k) => dropped.push(k) });
-    for (let i = 0; i < 1005; i++) m.writeSnapshots([snapshot({ callId: `c${String(i)}` })]);
+    const m = new MirroredCallStore(local, hangingPostgres().store, { logger, onDropped: (k) => dropped.push(k) });
+    // Finished calls, each its own write (live batches waiting at the end are merged: next test).
+    for (let i = 0; i < 1005; i++) m.writeEnded(snapshot({ callId: `c${String(i)}`, state: 'ended' }));
     expect(m.pendingWrites).toBe(1000);
-    expect(dropped).toEqual(['batch', 'batch', 'batch', 'batch', 'batch']);
+    expect(dropped).toEqual(['ended', 'ended', 'ended', 'ended', 'ended']);
     expect(lines.filter((l) => l.includes('"call_record_shared_write_dropped"'))).toHaveLength(5);
-    expect(local.get('c1004')?.state).toBe('live');
+    expect(local.get('c1004')?.state).toBe('ended');
+    local.close();
+  });
+
+  it('merges live batches waiting at its end (newest snapshot per call), never past another write', async () => {
+    const pg = hangingPostgres();
+    const local = CallStore.open({ path: ':memory:' });
+    const m = new MirroredCallStore(local, pg.store, { logger: createLogger({ level: 'silent' }) });
+    m.writeEnded(snapshot({ callId: 'first', state: 'ended' })); // hangs: everything after it waits
+    for (let i = 0; i < 7; i++) m.writeSnapshots([snapshot({ callId: 'a', framesIn: i }), snapshot({ callId: `b${String(i)}` })]);
+    m.writeEnded(snapshot({ callId: 'a', state: 'ended', framesIn: 99 }));
+    m.writeSnapshots([snapshot({ callId: 'late' })]);
+    expect(m.pendingWrites).toBe(4); // ended, one merged batch, ended, a new batch
+    pg.release();
+    await m.settled();
+    expect(pg.calls.map((c) => c.kind)).toEqual(['writeEnded', 'writeSnapshots', 'writeEnded', 'writeSnapshots']);
+    const merged = pg.calls[1]!.snapshots;
+    expect(merged.map((x) => x.callId).sort()).toEqual(['a', 'b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6']);
+    expect(merged.find((x) => x.callId === 'a')?.framesIn).toBe(6);
+    expect(pg.calls[3]!.snapshots.map((x) => x.callId)).toEqual(['late']);
     local.close();
   });
 });
+
+/** Stands in for a PostgreSQL that accepts connections and answers nothing until released. */
+function hangingPostgres() {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const calls: { kind: string; snapshots: CallSnapshot[] }[] = [];
+  const record = (kind: string, snapshots: CallSnapshot[]) => {
+    calls.push({ kind, snapshots });
+    return gate;
+  };
+  const store = {
+    writeSnapshots: (s: readonly CallSnapshot[]) => record('writeSnapshots', [...s]),
+    writeEnded: (s: CallSnapshot) => record('writeEnded', [s]),
+    close: async () => undefined,
+  };
+  return { store: store as unknown as PgCallStore, calls, release: () => release() };
+}

@@ -8,10 +8,10 @@
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { availableParallelism, cpus as cpuInfo } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, checkExtensionFits, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
-import { assertPinningAvailable, parseCpuList } from '../../bench/cpu-pinning.js';
+import { allowedCpus, assertPinningAvailable, parseCpuList } from '../../bench/cpu-pinning.js';
 import { CHECKOUT_EXTENSION, loadCheckoutExtension, type BenchExtension } from '../../bench/extension.js';
 import { findMaxLines, markdown, ratioRows, tableRows, textTable, type BenchReport } from '../../bench/report.js';
 import { CARRIER_NAMES } from '../../carriers/carrier-name.js';
@@ -46,9 +46,11 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
   --md FILE               also write a markdown summary
   --gateway-cpus LIST     run the gateway (and the baseline) on these CPUs only, e.g. 1 or 2-3 (Linux,
                           taskset); the bench then runs on the other CPUs unless --harness-cpus says
-                          where. Shares and calls per core are then of the pinned cores: on one box,
-                          the way to measure cores the load generator does not share
-  --harness-cpus LIST     run the bench itself (callers, provider fake) on these CPUs only
+                          where. Shares and calls per core are then of the pinned cores, and the
+                          gateway's worker pool is sized to them: on one box, the way to measure
+                          cores the load generator does not share
+  --harness-cpus LIST     run the bench itself (callers, provider fake) on these CPUs only (alone:
+                          the gateway gets the other CPUs)
   --gateway-env K=V       extra gateway setting (repeatable), e.g. WORKER_POOL_SIZE=1
   --workers N             the gateway's worker pool size (WORKER_POOL_SIZE)
   --audio FILE            caller audio, 8 kHz mu-law raw (default: the call shipped in the package,
@@ -70,9 +72,6 @@ function helpText(extension: BenchExtension | undefined, loadError: string | und
   return HELP;
 }
 
-/** Every CPU of the machine, not only those this process may run on (availableParallelism's count). */
-const cpuCount = () => cpuInfo().length;
-
 function num(v: string | undefined, name: string, fallback: number, min = 0): number {
   if (v === undefined) return fallback;
   const n = Number(v);
@@ -86,41 +85,48 @@ function oneOf<T extends string>(v: string | undefined, name: string, allowed: r
   return v as T;
 }
 
-function cpuList(v: string, name: string): number[] {
+function cpuList(v: string, name: string, allowed: readonly number[]): number[] {
   let cpus: number[];
   try {
     cpus = parseCpuList(v);
   } catch (err) {
     throw usageError(`--${name}: ${(err as Error).message}`);
   }
-  const count = cpuCount();
-  const missing = cpus.filter((c) => c >= count);
-  if (missing.length > 0) throw usageError(`--${name}: this machine has CPUs 0-${String(count - 1)}, not ${missing.join(',')}`);
+  const missing = cpus.filter((c) => !allowed.includes(c));
+  if (missing.length > 0) throw usageError(`--${name}: this process may run on CPU ${allowed.join(',')}, not ${missing.join(',')}`);
   return cpus;
 }
 
 /**
- * --gateway-cpus / --harness-cpus. Given only the gateway's, the bench takes the rest of the CPUs
- * (none left: it is not pinned). The two must not overlap: the point is cores nobody shares.
+ * --gateway-cpus / --harness-cpus. Given one list, the other side takes the rest of the CPUs this
+ * process may use (none left: refused, as the two would share). They must not overlap: the point is
+ * cores nobody shares. A gateway started by a pinned bench would inherit the bench's CPUs, so the
+ * gateway is always pinned when the bench is.
  */
 function cpuLists(gateway: string | undefined, harness: string | undefined, external: boolean): { gatewayCpus?: number[]; harnessCpus?: number[] } {
   if (gateway === undefined && harness === undefined) return {};
-  if (gateway !== undefined && external) throw usageError('--gateway-cpus pins a gateway the bench starts itself (no --url)');
+  if (external) throw usageError('--gateway-cpus / --harness-cpus pin a gateway the bench starts itself (no --url)');
+  const flag = gateway !== undefined ? 'gateway-cpus' : 'harness-cpus';
+  let allowed: number[];
   try {
     assertPinningAvailable();
+    allowed = allowedCpus('self');
   } catch (err) {
-    throw usageError(`--${gateway !== undefined ? 'gateway' : 'harness'}-cpus: ${(err as Error).message}`);
+    throw usageError(`--${flag}: ${(err as Error).message}`);
   }
-  const gatewayCpus = gateway === undefined ? undefined : cpuList(gateway, 'gateway-cpus');
-  let harnessCpus = harness === undefined ? undefined : cpuList(harness, 'harness-cpus');
+  const rest = (taken: readonly number[], name: string) => {
+    const left = allowed.filter((c) => !taken.includes(c));
+    if (left.length === 0) throw usageError(`--${name} leaves no CPU for the other side; give both --gateway-cpus and --harness-cpus`);
+    return left;
+  };
+  let gatewayCpus = gateway === undefined ? undefined : cpuList(gateway, 'gateway-cpus', allowed);
+  let harnessCpus = harness === undefined ? undefined : cpuList(harness, 'harness-cpus', allowed);
   if (gatewayCpus && harnessCpus) {
-    const shared = harnessCpus.filter((c) => gatewayCpus.includes(c));
+    const shared = harnessCpus.filter((c) => gatewayCpus!.includes(c));
     if (shared.length > 0) throw usageError(`--gateway-cpus and --harness-cpus share CPU ${shared.join(',')}`);
   }
-  if (gatewayCpus && !harnessCpus) {
-    const rest = Array.from({ length: cpuCount() }, (_, c) => c).filter((c) => !gatewayCpus.includes(c));
-    if (rest.length > 0) harnessCpus = rest;
-  }
+  gatewayCpus ??= rest(harnessCpus!, 'harness-cpus');
+  harnessCpus ??= rest(gatewayCpus, 'gateway-cpus');
   return { gatewayCpus, harnessCpus };
 }
 
