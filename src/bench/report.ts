@@ -105,7 +105,7 @@ export function tableRows(runs: RunResult[]): string[][] {
     row('  of which main thread / other threads', (r) =>
       r.cpu.mainThreadMsPerCallSecond === undefined ? '-' : `${f(r.cpu.mainThreadMsPerCallSecond, 3)} / ${f(r.cpu.msPerCallSecond - r.cpu.mainThreadMsPerCallSecond, 3)}`,
     ),
-    row('CPU cores used (share of its cores)', (r) => `${f(r.cpu.coresUsed)} (${(r.cpu.shareOfMachine * 100).toFixed(0)}%)`),
+    row('CPU cores used (share of the cores it had)', (r) => `${f(r.cpu.coresUsed)} (${(r.cpu.shareOfMachine * 100).toFixed(0)}% of ${String(r.cpu.cores)})`),
     row('calls per core, CPU alone (at 100%)', (r) => (r.cpu.coresUsed > 0 ? (r.callsConnected / r.cpu.coresUsed).toFixed(0) : '-')),
     row('RSS per call, KiB (idle -> loaded MiB)', (r) => `${f(r.memory.rssPerCallKiB, 1)} (${f(r.memory.rssIdleMiB, 0)} -> ${f(r.memory.rssLoadedMiB, 0)})`),
     row('heap per call, KiB', (r) => f(r.memory.heapPerCallKiB, 1)),

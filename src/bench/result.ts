@@ -46,7 +46,9 @@ export interface RunResult {
     seconds: number;
     wallSeconds: number;
     coresUsed: number;
-    /** coresUsed over the cores the bridge could use: the machine's, or the ones --gateway-cpus gave it. */
+    /** The cores the bridge could use: the machine's, or the ones --gateway-cpus gave it. */
+    cores: number;
+    /** coresUsed / cores (named when it was always the machine's; kept for older result files). */
     shareOfMachine: number;
     msPerCallSecond: number;
     /** The main threads' part of msPerCallSecond (the rest: VAD workers, GC and libuv threads); undefined without /proc. */

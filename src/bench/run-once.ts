@@ -240,6 +240,7 @@ function summarise(
       seconds: r3(cpuSeconds),
       wallSeconds: r3(wallSeconds),
       coresUsed: r3(coresUsed),
+      cores: spec.cores,
       shareOfMachine: r3(coresUsed / spec.cores),
       msPerCallSecond: r3((cpuSeconds * 1000) / (calls * wallSeconds)),
       mainThreadMsPerCallSecond:

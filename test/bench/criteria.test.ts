@@ -17,7 +17,7 @@ function run(over: Partial<RunResult> = {}): RunResult {
     fixedDelaysMs: undefined,
     egressJitter: summary(1),
     egressPacing: quantiles(1),
-    cpu: { seconds: 1, wallSeconds: 10, coresUsed: 0.1, shareOfMachine: 0.05, msPerCallSecond: 10 },
+    cpu: { seconds: 1, wallSeconds: 10, coresUsed: 0.1, cores: 2, shareOfMachine: 0.05, msPerCallSecond: 10 },
     memory: { rssIdleMiB: 100, rssLoadedMiB: 110, rssPerCallKiB: 1000, heapIdleMiB: 10, heapLoadedMiB: 11, heapPerCallKiB: 100 },
     eventLoopDelayP99Ms: 2,
     caller: { marksEchoed: 10, clears: 0 },
@@ -35,7 +35,7 @@ describe('find-max bar', () => {
       callsFailed: 1,
       gateway: { turns: 1, bargeIns: 0, providerErrors: 0, switches: 0, vadFallbacks: { backlog: 2 } },
       latency: { added: { ingress: quantiles(6), egress: quantiles(0.1) }, through: undefined, reply: summary(700) },
-      cpu: { seconds: 1, wallSeconds: 10, coresUsed: 1.8, shareOfMachine: 0.9, msPerCallSecond: 10 },
+      cpu: { seconds: 1, wallSeconds: 10, coresUsed: 1.8, cores: 2, shareOfMachine: 0.9, msPerCallSecond: 10 },
     }));
     expect(bad.pass).toBe(false);
     expect(bad.reasons.join('; ')).toMatch(/1 calls failed.*2 calls fell back.*ingress added latency p99 6 ms.*CPU 90%/);
