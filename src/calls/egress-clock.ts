@@ -67,6 +67,8 @@ export class EgressClock {
   /** The schedule: ticks at #origin + k x #frameMs. */
   #origin = 0;
   #nextAt = 0;
+  /** The scheduled time of the last tick that ran (its dueBy), since the clock last started. */
+  #lastDueBy = -Infinity;
   #ticks = 0;
 
   constructor(opts: EgressClockOptions = {}) {
@@ -120,6 +122,17 @@ export class EgressClock {
     return this.#origin + k * this.#frameMs;
   }
 
+  /**
+   * The latest scheduled tick reached at `t`: the last one at or before it, or the one that has just
+   * run early (Node may fire a timeout before its time), whichever is later. What an egress off the
+   * clock measures its due frames against: a frame whose tick has run, early or not, goes now, not a
+   * tick late. While idle, `t` itself.
+   */
+  tickReached(t: number): number {
+    if (!this.#running) return t;
+    return Math.max(this.tickAtOrBefore(t), this.#lastDueBy);
+  }
+
   /** Start pacing `member` (no-op if it is already paced). The clock starts if it was idle. */
   add(member: ClockMember): void {
     if (this.#members.has(member)) return;
@@ -129,6 +142,7 @@ export class EgressClock {
     const now = this.#now();
     this.#origin = now;
     this.#nextAt = now + this.#frameMs;
+    this.#lastDueBy = -Infinity;
     this.#timer = this.#scheduler.set(this.#tick, this.#frameMs);
   }
 
@@ -159,6 +173,7 @@ export class EgressClock {
     // set for counts as reached. Late by a period or more: every tick passed since counts.
     const passed = this.#origin + Math.floor((now - this.#origin) / this.#frameMs + EPSILON_MS) * this.#frameMs;
     const dueBy = Math.max(this.#nextAt, passed);
+    this.#lastDueBy = dueBy;
     let failure: { err: unknown } | undefined;
     this.#ticking = true;
     try {

@@ -372,10 +372,12 @@ export class Egress implements ClockMember {
     const now = this.#now();
     // A frame goes on the last tick at or before its due time; one due exactly at the next tick waits
     // for it (the margin absorbs float error). Off the clock the same rule holds against the clock's
-    // latest tick (or now, when the clock is idle: it would start its schedule now). Otherwise a frame
-    // that comes due between two ticks, at a time when its egress was off the clock, would wait for the
-    // next tick and reach the caller up to a tick late, which the clock never meant.
-    const limit = (dueBy ?? this.#clock.tickAtOrBefore(now)) + this.#frameMs - 1e-6;
+    // latest tick reached (or now, when the clock is idle: it would start its schedule now). Otherwise a
+    // frame that comes due between two ticks, at a time when its egress was off the clock, would wait
+    // for the next tick and reach the caller up to a tick late, which the clock never meant. "Reached",
+    // not "at or before now": a tick Node fired a little early has run, and audio arriving right
+    // after it was otherwise measured against the tick before and held a whole tick.
+    const limit = (dueBy ?? this.#clock.tickReached(now)) + this.#frameMs - 1e-6;
     const out = this.#out;
     const runs = this.#runs;
     while (runs.length > 0) {

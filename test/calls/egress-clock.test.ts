@@ -68,6 +68,21 @@ describe('egress clock', () => {
     expect(m.ticks).toEqual([{ at: 19.4, dueBy: 20 }]);
   });
 
+  it('counts a tick that ran early as reached until the next one: the limit of an egress off the clock', () => {
+    let now = 0;
+    let fire: (() => void) | undefined;
+    const scheduler: ClockScheduler = { set: (fn) => (fire = fn), clear: () => (fire = undefined) };
+    const clock = new EgressClock({ now: () => now, scheduler });
+    expect(clock.tickReached(7)).toBe(7); // idle: no schedule
+    clock.add(new Recorder({ now: () => now })); // schedule: 0, 20, 40, ...
+    expect(clock.tickReached(19.4)).toBe(0); // 20's tick has not run
+    now = 19.4;
+    fire!(); // ... now it has, early
+    expect([clock.tickReached(19.4), clock.tickAtOrBefore(19.4), clock.tickReached(25)]).toEqual([20, 0, 20]);
+    now = 41;
+    expect(clock.tickReached(41)).toBe(40); // 40's tick is late: reached by the clock's own schedule
+  });
+
   it('tells the scheduled tick a frame due at a given time is written on', () => {
     const time = new ManualTime(5);
     const clock = new EgressClock({ now: time.now, scheduler: time });
