@@ -87,7 +87,7 @@ export interface SimulatedCallResult {
   audioFrameSentAtMs: number[];
   /** DTMF tones heard in the audio that came back (in-band digits), caller media time. */
   dtmfHeard: { digit: string; atMs: number }[];
-  /** `dtmf` events sent, caller media time. */
+  /** `dtmf` events sent, at the media time of the frame they went before. */
   dtmfSent: { digit: string; atMs: number }[];
 }
 
@@ -261,10 +261,14 @@ async function runStream(
   while (!stopped && ws.readyState === ws.OPEN) {
     const now = mediaNow();
     if (now > maxMs) break;
-    while (dtmfToSend.length > 0 && dtmfToSend[0].atMs <= now) {
+    // A key press sits at a place in the stream, as a carrier's does: before the first frame at or
+    // after its media time. The wall clock can run ahead of the frames (a loaded machine, the frames
+    // then catching up), and the gateway times a digit by the media it has had.
+    const position = frameNo * FRAME_MS;
+    while (dtmfToSend.length > 0 && dtmfToSend[0].atMs <= position) {
       const { digit } = dtmfToSend.shift()!;
       ws.send(msgs.dtmf(digit));
-      result.dtmfSent.push({ digit, atMs: now });
+      result.dtmfSent.push({ digit, atMs: position });
     }
     const replyPlaying = playoutEndMs + REPLY_GAP_MS > now;
     let payload: string;

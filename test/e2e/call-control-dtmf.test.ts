@@ -120,6 +120,35 @@ describe('DTMF from the caller', () => {
     expect(inbound[1].atMs).toBeGreaterThan(inbound[0].atMs);
   });
 
+  it('keeps a key press at its place in the stream when the caller falls behind the clock', { timeout: 30_000 }, async () => {
+    // The event loop stalls 250 ms just after the call starts: the caller's clock runs ahead of the
+    // frames it has sent, and the digit due at 300 ms of media must still follow the 15th frame.
+    const stall = setTimeout(() => {
+      const until = performance.now() + 250;
+      while (performance.now() < until) {
+        /* busy: a loaded machine */
+      }
+    }, 60);
+    const result = await simulateCall({
+      transport: 'telnyx',
+      baseUrl: rig.gw.baseUrl,
+      audio: silenceMulaw(),
+      codec: 'mulaw',
+      telnyxSecretKey: rig.telnyxKeys.secretKey,
+      dtmf: [{ atMs: 300, digit: '7' }],
+      tailMs: 300,
+    });
+    clearTimeout(stall);
+    expect(result.dtmfSent).toEqual([{ digit: '7', atMs: 300 }]);
+    const list = await rig.api('GET', '/api/v1/calls?state=ended&limit=20');
+    const rec = (list.body.calls as CallRecord[]).find((c) => c.carrierCallId === result.carrierCallId)!;
+    const inbound = rec.dtmf.filter((d) => d.direction === 'in');
+    expect(inbound.map((d) => d.digit)).toEqual(['7']);
+    // The gateway's media time: the 15 frames before it (a frame of slack for how it counts).
+    expect(inbound[0].atMs).toBeGreaterThanOrEqual(280);
+    expect(inbound[0].atMs).toBeLessThanOrEqual(320);
+  });
+
   describe('reaching the provider as text', () => {
     let close: (() => Promise<void>) | undefined;
     afterEach(async () => {
