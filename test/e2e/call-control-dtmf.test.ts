@@ -100,21 +100,26 @@ describe('DTMF toward the callee', () => {
 });
 
 describe('DTMF from the caller', () => {
-  it('lands in the call record with its media time', { timeout: 30_000 }, async () => {
+  /** A Telnyx call of silence with these key presses; what it sent, and the keys its record has. */
+  async function callPressing(dtmf: { atMs: number; digit: string }[]) {
     const result = await simulateCall({
       transport: 'telnyx',
       baseUrl: rig.gw.baseUrl,
       audio: silenceMulaw(),
       codec: 'mulaw',
       telnyxSecretKey: rig.telnyxKeys.secretKey,
-      dtmf: [{ atMs: 300, digit: '4' }, { atMs: 700, digit: '#' }],
+      dtmf,
       tailMs: 300,
     });
-    expect(result.dtmfSent.map((d) => d.digit)).toEqual(['4', '#']);
     const list = await rig.api('GET', '/api/v1/calls?state=ended&limit=20');
     const rec = (list.body.calls as CallRecord[]).find((c) => c.carrierCallId === result.carrierCallId)!;
+    return { result, rec, inbound: rec.dtmf.filter((d) => d.direction === 'in') };
+  }
+
+  it('lands in the call record with its media time', { timeout: 30_000 }, async () => {
+    const { result, rec, inbound } = await callPressing([{ atMs: 300, digit: '4' }, { atMs: 700, digit: '#' }]);
+    expect(result.dtmfSent.map((d) => d.digit)).toEqual(['4', '#']);
     expect(rec.direction).toBe('inbound');
-    const inbound = rec.dtmf.filter((d) => d.direction === 'in');
     expect(inbound.map((d) => d.digit)).toEqual(['4', '#']);
     expect(inbound[0].atMs).toBeGreaterThanOrEqual(200);
     expect(inbound[1].atMs).toBeGreaterThan(inbound[0].atMs);
@@ -129,20 +134,9 @@ describe('DTMF from the caller', () => {
         /* busy: a loaded machine */
       }
     }, 60);
-    const result = await simulateCall({
-      transport: 'telnyx',
-      baseUrl: rig.gw.baseUrl,
-      audio: silenceMulaw(),
-      codec: 'mulaw',
-      telnyxSecretKey: rig.telnyxKeys.secretKey,
-      dtmf: [{ atMs: 300, digit: '7' }],
-      tailMs: 300,
-    });
+    const { result, inbound } = await callPressing([{ atMs: 300, digit: '7' }]);
     clearTimeout(stall);
     expect(result.dtmfSent).toEqual([{ digit: '7', atMs: 300 }]);
-    const list = await rig.api('GET', '/api/v1/calls?state=ended&limit=20');
-    const rec = (list.body.calls as CallRecord[]).find((c) => c.carrierCallId === result.carrierCallId)!;
-    const inbound = rec.dtmf.filter((d) => d.direction === 'in');
     expect(inbound.map((d) => d.digit)).toEqual(['7']);
     // The gateway's media time: the 15 frames before it (a frame of slack for how it counts).
     expect(inbound[0].atMs).toBeGreaterThanOrEqual(280);
