@@ -72,9 +72,10 @@ interface ProcSample {
 
 function procSampleOne(pid: number): ProcSample | undefined {
   try {
-    const cpuSeconds = statCpuSeconds(`/proc/${String(pid)}/stat`);
-    // The main thread's task id is the process id.
+    // The main thread's task id is the process id. Read before the process's own line, so the part
+    // is never read later than the whole it belongs to.
     const mainThreadCpuSeconds = statCpuSeconds(`/proc/${String(pid)}/task/${String(pid)}/stat`);
+    const cpuSeconds = statCpuSeconds(`/proc/${String(pid)}/stat`);
     const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
     return { cpuSeconds, mainThreadCpuSeconds, rssBytes: rssKb * 1024 };

@@ -76,7 +76,10 @@ describe('load harness', () => {
     expect(r.harness.providerLoopDelayP99Ms).toBeUndefined(); // the echo provider has no loop of its own here
     // CPU is read from /proc for all threads and for the main thread alone, which is part of it.
     expect(r.cpu.mainThreadMsPerCallSecond).toBeGreaterThan(0);
-    expect(r.cpu.mainThreadMsPerCallSecond).toBeLessThanOrEqual(r.cpu.msPerCallSecond);
+    // /proc counts in 10 ms ticks, rounded per line: the part may read up to a tick over the whole at
+    // each end of the window (seen once in CI: 33.3 against 32.2 ms per call-second, 3 calls).
+    const tickMsPerCallSecond = (2 * 10) / (r.callsConnected * r.cpu.wallSeconds);
+    expect(r.cpu.mainThreadMsPerCallSecond).toBeLessThanOrEqual(r.cpu.msPerCallSecond + tickMsPerCallSecond);
     expect(r.frames.lost.ingress).toBeGreaterThan(0);
     expect(r.frames.lost.ingress).toBeLessThanOrEqual(refused);
     expect(refused - r.frames.lost.ingress).toBeLessThanOrEqual(r.caller.marksEchoed + r.calls);
