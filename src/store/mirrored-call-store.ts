@@ -56,14 +56,14 @@ export class MirroredCallStore implements CallStoreApi {
     return this.shared.schemaVersion;
   }
 
-  /** Queue one write to PostgreSQL behind the others; its failure is logged, never thrown. */
-  #enqueue(kind: string, fn: () => Promise<unknown>): Promise<void> {
+  /** Queue one write to PostgreSQL behind the others (false: dropped); its failure is logged, never thrown. */
+  #enqueue(kind: string, fn: () => Promise<unknown>): boolean {
     // Whatever is queued now goes after the open batch: nothing may join it and overtake this.
     this.#openBatch = undefined;
     if (this.#pending >= MAX_PENDING) {
       this.#dropped?.(kind);
       this.#log.error({ event: 'call_record_shared_write_dropped', kind, pending: this.#pending }, 'shared database is not keeping up; call record write dropped');
-      return this.#tail;
+      return false;
     }
     this.#pending++;
     const next = this.#tail.then(fn).then(
@@ -73,7 +73,7 @@ export class MirroredCallStore implements CallStoreApi {
       },
     ).finally(() => this.#pending--);
     this.#tail = next;
-    return next;
+    return true;
   }
 
   /** Resolves when every write queued so far has been tried. */
@@ -87,23 +87,23 @@ export class MirroredCallStore implements CallStoreApi {
 
   insertDialing(c: DialingCall): void {
     this.local.insertDialing(c);
-    void this.#enqueue('dialing', () => this.shared.insertDialing(c));
+    this.#enqueue('dialing', () => this.shared.insertDialing(c));
   }
 
   setCarrierCallId(callId: string, carrierCallId: string): void {
     this.local.setCarrierCallId(callId, carrierCallId);
-    void this.#enqueue('carrier_id', () => this.shared.setCarrierCallId(callId, carrierCallId));
+    this.#enqueue('carrier_id', () => this.shared.setCarrierCallId(callId, carrierCallId));
   }
 
   markFailed(callId: string, error: { code: string; message: string }): boolean {
     const changed = this.local.markFailed(callId, error);
-    void this.#enqueue('failed', () => this.shared.markFailed(callId, error));
+    this.#enqueue('failed', () => this.shared.markFailed(callId, error));
     return changed;
   }
 
   endDialing(callId: string, reason: string, endedAt = this.#now()): boolean {
     const changed = this.local.endDialing(callId, reason, endedAt);
-    void this.#enqueue('ended', () => this.shared.endDialing(callId, reason, endedAt));
+    this.#enqueue('ended', () => this.shared.endDialing(callId, reason, endedAt));
     return changed;
   }
 
@@ -115,8 +115,7 @@ export class MirroredCallStore implements CallStoreApi {
       return;
     }
     const batch = new Map(snapshots.map((s) => [s.callId, s]));
-    const queued = this.#pending < MAX_PENDING;
-    void this.#enqueue('batch', () => {
+    const queued = this.#enqueue('batch', () => {
       if (this.#openBatch === batch) this.#openBatch = undefined;
       return this.shared.writeSnapshots([...batch.values()]);
     });
@@ -125,7 +124,7 @@ export class MirroredCallStore implements CallStoreApi {
 
   writeEnded(snapshot: CallSnapshot, endReason?: string): void {
     this.local.writeEnded(snapshot, endReason);
-    void this.#enqueue('ended', () => this.shared.writeEnded(snapshot, endReason));
+    this.#enqueue('ended', () => this.shared.writeEnded(snapshot, endReason));
   }
 
   /**
@@ -134,25 +133,25 @@ export class MirroredCallStore implements CallStoreApi {
    */
   applyCarrierEvent(u: CarrierUpdate): { callId: string; state: RecordState } | undefined {
     const found = this.local.applyCarrierEvent(u);
-    void this.#enqueue('carrier_event', () => this.shared.applyCarrierEvent(u));
+    this.#enqueue('carrier_event', () => this.shared.applyCarrierEvent(u));
     return found;
   }
 
   heartbeat(): void {
     this.local.heartbeat();
-    void this.#enqueue('heartbeat', () => this.shared.heartbeat());
+    this.#enqueue('heartbeat', () => this.shared.heartbeat());
   }
 
   /** The shared sweep (any node's silent rows); its count arrives later, through `onShared`. */
   sweepOrphans(staleMs: number, onShared?: (n: number) => void): number {
     const n = this.local.sweepOrphans(staleMs);
-    void this.#enqueue('sweep', async () => onShared?.(await this.shared.sweepOrphans(staleMs)));
+    this.#enqueue('sweep', async () => onShared?.(await this.shared.sweepOrphans(staleMs)));
     return n;
   }
 
   prune(beforeMs: number, onShared?: (n: number) => void): number {
     this.local.prune(Math.max(beforeMs, this.#now() - LOCAL_KEEP_MS));
-    void this.#enqueue('prune', async () => onShared?.(await this.shared.prune(beforeMs)));
+    this.#enqueue('prune', async () => onShared?.(await this.shared.prune(beforeMs)));
     // The local mirror's rows are copies: only the shared log's deletions count as pruned.
     return 0;
   }
