@@ -86,6 +86,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   const breakerSync = await openBreakerSync(config, providers, { metrics, logger });
   // One egress clock paces every call's audio to its caller (one timer, not one per call: issue 16).
   const egressClock = new EgressClock({
+    counts: metrics.egressTicks,
     onError: (err) => logger.error({ event: 'egress_tick_failed', err }, 'a call\'s egress failed on the clock tick; it is no longer paced'),
   });
   // One pool of byte chunks for every call's replay ring (a call's chunks go to the next call).

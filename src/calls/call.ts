@@ -133,6 +133,8 @@ export class Call {
    * taking the carrier's codec forwards it without encoding the bytes again.
    */
   handleMedia(payload: Uint8Array, receivedAtMs = performance.now(), base64?: string): void {
+    // Every call's egress tick, if its time came while the loop was reading (egress-clock.ts).
+    this.#opts.egressClock?.runIfDue(receivedAtMs);
     if (this.#isOver()) return;
     const timestampMs = this.mediaTimeMs;
     this.#samplesIn += this.#twoBytesPerSample ? payload.length >> 1 : payload.length;

@@ -15,6 +15,12 @@
  * ticks (at the cost of up to one frame more audio ahead at a barge-in, which a carrier that drops
  * its buffer on `clear` never plays).
  *
+ * A tick's time can also come while the event loop is busy reading sockets: after a pause (a GC,
+ * the machine's other work) every caller's frames wait to be read, and libuv runs all those reads
+ * before it gets round to timers, 20-60 ms at 100 calls, with every call's egress held. So a caller's
+ * frame, as it arrives, runs a tick whose timer is late (`runIfDue`); the timer then waits for the
+ * next one. The schedule and what a tick sends are the same either way.
+ *
  * Made once in `gateway.ts` and passed down (call manager -> call -> egress); time and timers are
  * injected, so tests step it by hand.
  */
@@ -45,6 +51,12 @@ export interface EgressClockOptions {
    * the error goes here. Without it the error is rethrown after the tick, as a per-call timer's was.
    */
   readonly onError?: (err: unknown) => void;
+  /** Ticks run, by what ran them (plain counts, folded into a metric at scrape time). */
+  readonly counts?: { readonly timer: TickCount; readonly callerMedia: TickCount };
+}
+
+export interface TickCount {
+  count: number;
 }
 
 const timers: ClockScheduler = {
@@ -54,12 +66,18 @@ const timers: ClockScheduler = {
 
 /** Float slack when comparing times computed by adding frame durations to different origins. */
 const EPSILON_MS = 1e-6;
+/**
+ * How late a tick's timer must be before a caller frame runs the tick: on a loop with time to spare a
+ * timer fires within a millisecond, and a frame read just then leaves the tick to it.
+ */
+const BEHIND_MS = 1;
 
 export class EgressClock {
   readonly #frameMs: number;
   readonly #now: () => number;
   readonly #scheduler: ClockScheduler;
   readonly #onError: ((err: unknown) => void) | undefined;
+  readonly #counts: { readonly timer: TickCount; readonly callerMedia: TickCount };
   readonly #members = new Set<ClockMember>();
   #timer: unknown;
   #running = false;
@@ -77,6 +95,7 @@ export class EgressClock {
     this.#now = opts.now ?? (() => performance.now());
     this.#scheduler = opts.scheduler ?? timers;
     this.#onError = opts.onError;
+    this.#counts = opts.counts ?? { timer: { count: 0 }, callerMedia: { count: 0 } };
   }
 
   get frameMs(): number {
@@ -143,7 +162,7 @@ export class EgressClock {
     this.#origin = now;
     this.#nextAt = now + this.#frameMs;
     this.#lastDueBy = -Infinity;
-    this.#timer = this.#scheduler.set(this.#tick, this.#frameMs);
+    this.#timer = this.#scheduler.set(this.#onTimer, this.#frameMs);
   }
 
   /** Stop pacing `member`; with no member left the timer is cleared. */
@@ -165,7 +184,24 @@ export class EgressClock {
     this.#timer = undefined;
   }
 
-  #tick = (): void => {
+  /**
+   * A caller's frame arrived at `now`: if the next tick's timer is over a millisecond late (the loop is
+   * busy reading), the tick runs now and its timer is set for the one after. Otherwise nothing; one
+   * comparison, on every caller frame.
+   */
+  runIfDue(now: number): void {
+    if (now < this.#nextAt + BEHIND_MS || !this.#running || this.#ticking) return;
+    if (this.#timer !== undefined) this.#scheduler.clear(this.#timer);
+    this.#counts.callerMedia.count++;
+    this.#run();
+  }
+
+  readonly #onTimer = (): void => {
+    this.#counts.timer.count++;
+    this.#run();
+  };
+
+  #run(): void {
     this.#timer = undefined;
     this.#ticks++;
     const now = this.#now();
@@ -195,8 +231,8 @@ export class EgressClock {
       // The next scheduled time, timed from now (after this tick's writes): lateness does not carry over.
       // If that time has passed already, the next tick runs at once and catches up.
       this.#nextAt = dueBy + this.#frameMs;
-      this.#timer = this.#scheduler.set(this.#tick, Math.max(0, this.#nextAt - this.#now()));
+      this.#timer = this.#scheduler.set(this.#onTimer, Math.max(0, this.#nextAt - this.#now()));
     }
     if (failure) throw failure.err;
-  };
+  }
 }

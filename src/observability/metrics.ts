@@ -55,6 +55,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   // Frames in and out are counted per frame: plain numbers on the hot path, folded in at scrape time.
   const framesInTally = new Tally<'transport'>();
   const framesOutTally = new Tally<'transport'>();
+  const egressTicksTally = new Tally<'trigger'>();
 
   new Gauge({
     name: 'voice_gateway_pipeline_latency_seconds',
@@ -112,6 +113,8 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     /** Per-frame counts of framesInTotal / framesOutTotal (take a slot, bump `count`; see tally.ts). */
     framesInTally,
     framesOutTally,
+    /** Egress clock ticks, by what ran them (the clock bumps the slots; see egress-clock.ts). */
+    egressTicks: { timer: egressTicksTally.slot({ trigger: 'timer' }), callerMedia: egressTicksTally.slot({ trigger: 'caller_media' }) },
     /** Stop the event-loop monitor (the process-wide metrics live as long as the process; tests close theirs). */
     close(): void {
       loopDelay.disable();
@@ -185,6 +188,15 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       registers: r,
       collect() {
         framesOutTally.fold(this);
+      },
+    }),
+    egressClockTicksTotal: new Counter({
+      name: 'voice_gateway_egress_clock_ticks_total',
+      help: 'Ticks of the egress clock (one per 20 ms while any call has audio to send), by trigger: timer, or caller_media (its timer over 1 ms late while the event loop was reading caller frames, and a frame ran it)',
+      labelNames: ['trigger'] as const,
+      registers: r,
+      collect() {
+        egressTicksTally.fold(this);
       },
     }),
     framesDroppedTotal: new Counter({

@@ -129,6 +129,52 @@ describe('egress clock', () => {
     expect([clock.members, time.pending]).toEqual([0, 0]);
   });
 
+  it('runs a tick whose timer is late while the loop is reading, from the caller frame that sees it', () => {
+    const time = new ManualTime();
+    const counts = { timer: { count: 0 }, callerMedia: { count: 0 } };
+    const clock = new EgressClock({ now: time.now, scheduler: time, counts });
+    const m = new Recorder(time);
+    clock.runIfDue(time.now()); // idle: nothing to run
+    clock.add(m); // schedule: 0, 20, 40, ...
+    time.advance(20);
+    time.stall(19);
+    clock.runIfDue(time.now()); // 39: 40's time has not come
+    expect(m.ticks.map((t) => t.at)).toEqual([20]);
+    time.stall(1.5);
+    clock.runIfDue(time.now()); // 40.5: a timer this late is usual, and left to run the tick
+    expect(m.ticks.map((t) => t.at)).toEqual([20]);
+    time.stall(5.5); // the loop is reading: 40's timer is 6 ms late
+    clock.runIfDue(time.now());
+    clock.runIfDue(time.now()); // the next frame read: that tick has run
+    expect(m.ticks).toEqual([
+      { at: 20, dueBy: 20 },
+      { at: 46, dueBy: 40 },
+    ]);
+    // One timer, set for 60 and no longer for 40: the schedule is the same as the timer's.
+    expect([time.pending, time.delays.at(-1)]).toEqual([1, 14]);
+    time.advance(14);
+    expect(m.ticks.at(-1)).toEqual({ at: 60, dueBy: 60 });
+    expect([counts.timer.count, counts.callerMedia.count]).toEqual([2, 1]);
+  });
+
+  it('does not run a tick from a caller frame while a tick is running', () => {
+    let now = 0;
+    let fire: (() => void) | undefined;
+    const scheduler: ClockScheduler = { set: (fn) => (fire = fn), clear: () => (fire = undefined) };
+    const clock = new EgressClock({ now: () => now, scheduler });
+    // A member whose write takes the loop past the next tick's time, and a frame is read meanwhile.
+    const m: Recorder = new Recorder({ now: () => now }, () => {
+      now += 25;
+      clock.runIfDue(now);
+    });
+    clock.add(m);
+    now = 20;
+    fire!();
+    expect(m.ticks.map((t) => t.dueBy)).toEqual([20]);
+    fire!(); // the tick for 40, overdue: from its timer
+    expect(m.ticks.map((t) => t.dueBy)).toEqual([20, 40]);
+  });
+
   it('refuses a period that is not positive', () => {
     expect(() => new EgressClock({ frameMs: 0 })).toThrow(RangeError);
   });

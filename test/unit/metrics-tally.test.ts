@@ -3,6 +3,7 @@
  * counters at scrape time: same names, same labels, same values as one inc() per frame.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { EgressClock, type ClockScheduler } from '../../src/calls/egress-clock.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 
 let metrics: Metrics | undefined;
@@ -31,5 +32,23 @@ describe('frame tallies', () => {
     expect(text).toContain('voice_gateway_frames_in_total{transport="telnyx"} 2');
     const got = await m.framesOutTotal.get();
     expect(got.values).toEqual([expect.objectContaining({ labels: { transport: 'twilio' }, value: 3 })]);
+  });
+
+  it('fold the egress clock ticks into voice_gateway_egress_clock_ticks_total by trigger', async () => {
+    const m = (metrics = createMetrics());
+    let now = 0;
+    let fire: (() => void) | undefined;
+    const scheduler: ClockScheduler = { set: (fn) => (fire = fn), clear: () => (fire = undefined) };
+    const clock = new EgressClock({ now: () => now, scheduler, counts: m.egressTicks });
+    clock.add({ onTick: () => undefined });
+    now = 20;
+    fire!();
+    now = 43; // 40's timer has not run; a caller frame runs it
+    clock.runIfDue(now);
+    now = 60;
+    fire!();
+    const text = await m.registry.metrics();
+    expect(text).toContain('voice_gateway_egress_clock_ticks_total{trigger="timer"} 2');
+    expect(text).toContain('voice_gateway_egress_clock_ticks_total{trigger="caller_media"} 1');
   });
 });
