@@ -9,7 +9,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Call, type CallTransport } from '../src/calls/call.js';
+import { Call } from '../src/calls/call.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { createVadService } from '../src/pipeline/vad/vad-service.js';
@@ -19,6 +19,7 @@ import { EchoResponder } from '../src/providers/deepgram/responder.js';
 import type { Provider } from '../src/providers/types.js';
 import { ScriptedProvider } from '../test/fakes/scripted-provider.js';
 import { DeepgramFake } from '../test/fakes/deepgram-fake.js';
+import { silentTwilioTransport } from '../test/support/silent-transport.js';
 
 export interface SwitchBenchResult {
   kind: string;
@@ -58,14 +59,7 @@ async function runOne(kind: 'scripted' | 'deepgram-loopback', mode: 'cold' | 'wa
   const breaker = { errorThresholdPercentage: 50, volumeThreshold: 1000, resetTimeoutMs: 60_000, connectTimeoutMs: 10_000, rollingWindowMs: 60_000 };
   const guarded = [a, b].map((p) => new GuardedProvider(p, { metrics, logger, breaker }));
   const vad = createVadService({ engine: 'off', metrics, logger });
-  const transport: CallTransport = {
-    name: 'twilio',
-    format: { codec: 'mulaw', sampleRate: 8000 },
-    sendMedia: () => undefined,
-    sendMark: () => undefined,
-    sendClear: () => undefined,
-    close: () => undefined,
-  };
+  const transport = silentTwilioTransport();
   const call = new Call({
     id: 'bench',
     carrierCallId: 'bench',

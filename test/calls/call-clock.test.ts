@@ -11,6 +11,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { createVadService, type VadService } from '../../src/pipeline/vad/vad-service.js';
 import { GuardedProvider } from '../../src/providers/guard.js';
 import { ScriptedProvider } from '../fakes/scripted-provider.js';
+import { silentTwilioTransport } from '../support/silent-transport.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -30,14 +31,7 @@ async function callOn(clock: EgressClock, vad: VadService): Promise<Call> {
     id: 'call-1',
     carrierCallId: 'CA1',
     correlationId: 'corr-1',
-    transport: {
-      name: 'twilio',
-      format: { codec: 'mulaw', sampleRate: 8000 },
-      sendMedia: () => undefined,
-      sendMark: () => undefined,
-      sendClear: () => undefined,
-      close: () => undefined,
-    },
+    transport: silentTwilioTransport(),
     provider,
     providers: [provider],
     failover: { switchDeadlineMs: 1000, responseTimeoutMs: 400, failback: false, allDown: 'hangup' },
