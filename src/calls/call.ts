@@ -133,7 +133,7 @@ export class Call {
    * taking the carrier's codec forwards it without encoding the bytes again.
    */
   handleMedia(payload: Uint8Array, receivedAtMs = performance.now(), base64?: string): void {
-    // Every call's egress tick, if its time came while the loop was reading (egress-clock.ts).
+    // Every call's egress tick, if its timer is late because the loop is reading (egress-clock.ts).
     this.#opts.egressClock?.runIfDue(receivedAtMs);
     if (this.#isOver()) return;
     const timestampMs = this.mediaTimeMs;
