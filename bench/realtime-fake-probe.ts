@@ -13,6 +13,9 @@ import { FRAME_BYTES } from '../src/bench/caller-audio.js';
 import { readTag, readTagBase64, type FrameTag } from '../src/bench/frame-tag.js';
 import type { FrameLedger } from '../src/bench/ledger.js';
 
+/** Base64 characters of one 20 ms mu-law frame (160 bytes). */
+const FRAME_BASE64_CHARS = Math.ceil(FRAME_BYTES / 3) * 4;
+
 /** The provider's side of the ledger: the FrameLedger itself, or what forwards to it from another thread. */
 export type ProviderLedger = Pick<FrameLedger, 'providerReceived' | 'providerSent' | 'providerDone' | 'providerInterrupted'>;
 
@@ -63,9 +66,17 @@ function watch(conn: FakeConnectionLike, ledger: ProviderLedger, now: () => numb
 
 function onClientMessage(m: Message, ledger: ProviderLedger, now: () => number): void {
   switch (m.type) {
-    case 'input_audio_buffer.append':
-      ledger.providerReceived(typeof m.audio === 'string' ? readTagBase64(m.audio) : undefined, now());
+    case 'input_audio_buffer.append': {
+      const at = now();
+      if (typeof m.audio !== 'string' || m.audio.length <= FRAME_BASE64_CHARS) {
+        ledger.providerReceived(typeof m.audio === 'string' ? readTagBase64(m.audio) : undefined, at);
+        return;
+      }
+      // Several frames in one message (the gateway's PROVIDER_AUDIO_CHUNK_MS): each frame's tag.
+      const bytes = Buffer.from(m.audio, 'base64');
+      for (let offset = 0; offset < bytes.length; offset += FRAME_BYTES) ledger.providerReceived(readTag(bytes, offset), at);
       return;
+    }
     case 'response.cancel':
       if (typeof m.response_id === 'string') ledger.providerInterrupted({ responseId: m.response_id });
       return;

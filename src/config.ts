@@ -84,6 +84,11 @@ export interface Config extends ProviderSettings {
     egressLeadMs: number;
     egressMaxQueueMs: number;
     egressFramesPerMessage: number;
+    /**
+     * Caller audio per message to the provider, ms (20: each carrier frame as it comes; see
+     * calls/audio-chunker.ts); 'auto' picks per provider (providers/registry.ts audioChunkMsFor).
+     */
+    providerAudioChunkMs: number | 'auto';
     /** An upgraded media socket that has not sent a valid `start` within this is closed. */
     startTimeoutMs: number;
     /** Most media sockets open at once, in total and from one client address. */
@@ -145,6 +150,12 @@ function processesOf(env: Env): number {
   if (raw === undefined) return 1;
   if (raw.toLowerCase() === 'auto') return Math.min(MAX_PROCESSES, availableParallelism());
   return int(env, 'PROCESSES', 1, 1, MAX_PROCESSES);
+}
+
+function audioChunkOf(env: Env): number | 'auto' {
+  const raw = str(env, 'PROVIDER_AUDIO_CHUNK_MS');
+  if (raw?.toLowerCase() === 'auto') return 'auto';
+  return int(env, 'PROVIDER_AUDIO_CHUNK_MS', 20, 20, 250);
 }
 
 function clusterConfig(env: Env, port: number, urlHost: string): ClusterConfig {
@@ -367,6 +378,10 @@ export function loadConfig(env: Env = process.env): Config {
       egressMaxQueueMs: int(env, 'EGRESS_MAX_QUEUE_MS', 60_000, 1000, 600_000),
       // Frames per media message to Twilio/Telnyx when they are already queued (calls/egress.ts).
       egressFramesPerMessage: int(env, 'EGRESS_FRAMES_PER_MESSAGE', 3, 1, 50),
+      // A message per 20 ms frame by default: the caller's audio reaches the provider as soon as it can.
+      // Larger chunks trade that for fewer messages (calls/audio-chunker.ts); LiveKit sends 100 ms. At most
+      // 250: Deepgram recommends sending 20-250 ms at once (https://github.com/orgs/deepgram/discussions/224).
+      providerAudioChunkMs: audioChunkOf(env),
       // Carriers send `start` right after the handshake; 10 s is generous for a slow network.
       startTimeoutMs: int(env, 'MEDIA_START_TIMEOUT_MS', 10_000, 100, 600_000),
       maxSockets: int(env, 'MEDIA_MAX_SOCKETS', 2000, 1, 100_000),

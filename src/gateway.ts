@@ -23,7 +23,7 @@ import { RedisGrantStore } from './http/security/redis-grant-store.js';
 import type { GrantStore } from './store/grant-store.js';
 import { CallRegistry, type RegistryStore } from './calls/call-registry.js';
 import { RedisRegistryStore } from './calls/redis-registry-store.js';
-import { createProviders, withAllDownFallback } from './providers/registry.js';
+import { audioChunkMsFor, createProviders, withAllDownFallback } from './providers/registry.js';
 import type { GuardedProvider } from './providers/guard.js';
 import { BreakerSync } from './providers/breaker-sync.js';
 import { RedisBreakerBus } from './providers/redis-breaker-bus.js';
@@ -98,7 +98,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     vad,
     metrics,
     logger,
-    media: config.media,
+    media: { ...config.media, audioChunkMsFor: (provider) => audioChunkMsFor(provider, config) },
     egressClock,
     ringChunks,
     recorder: records,

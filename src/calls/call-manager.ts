@@ -22,7 +22,7 @@ export interface CallManagerOptions {
   readonly vad: VadService;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  readonly media: { egressLeadMs: number; egressMaxQueueMs: number; egressFramesPerMessage?: number };
+  readonly media: { egressLeadMs: number; egressMaxQueueMs: number; egressFramesPerMessage?: number; audioChunkMsFor?: (provider: string) => number };
   /** The process's one egress clock, shared by every call's egress. */
   readonly egressClock?: EgressClock;
   /** The process's chunks for every call's replay ring. */

@@ -56,7 +56,7 @@ export interface CallOptions {
   readonly vad: VadService;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  readonly media: { egressLeadMs: number; egressMaxQueueMs: number; egressFramesPerMessage?: number };
+  readonly media: { egressLeadMs: number; egressMaxQueueMs: number; egressFramesPerMessage?: number; audioChunkMsFor?: (provider: string) => number };
   /** The process's one egress clock (gateway.ts); without it the call's egress keeps a timer of its own. */
   readonly egressClock?: EgressClock;
   /** The process's byte chunks for the replay ring and the egress queue (gateway.ts); without it each keeps its own. */

@@ -82,6 +82,7 @@ export class Call {
       metrics,
       logger: this.#log,
       ringChunks: opts.ringChunks,
+      audioChunkMs: opts.media.audioChunkMsFor,
     });
     this.#egress = createCallEgress({
       transport: opts.transport,

@@ -69,6 +69,8 @@ export interface FailoverSessionOptions {
   readonly logger: Logger;
   /** The process's chunks for the replay ring (one of its own when not given). */
   readonly ringChunks?: ChunkPool;
+  /** Caller audio per message to a provider, ms (PROVIDER_AUDIO_CHUNK_MS; absent or 20: each frame as it comes). */
+  readonly audioChunkMs?: (provider: string) => number;
 }
 
 /**
@@ -271,6 +273,7 @@ export class FailoverSession implements CallSession {
       },
       onError: (err) => this.#onGraphFailed(link, err),
       maxHeldFrames: RING_FRAMES,
+      chunkMs: this.#opts.audioChunkMs?.(provider.name),
     });
     return link;
   }

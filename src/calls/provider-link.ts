@@ -17,11 +17,13 @@ export interface ProviderLinkOptions {
   readonly wire: WireFormat;
   /** The call's VAD: the graph feeds it live frames at its rate (pipeline/stages.ts VadStage). */
   readonly vad: VadInput;
-  /** A live frame reached the sink `receivedAtMs` after arrival (replays are not reported). */
+  /** A live frame reached its session (or, while none is attached, the sink) `receivedAtMs` after arrival; replays are not reported. */
   readonly onDelivered: (receivedAtMs: number) => void;
   readonly onDrop: (stage: string, n: number) => void;
   readonly onError: (err: Error) => void;
   readonly maxHeldFrames: number;
+  /** Caller audio per message to the provider, ms (PROVIDER_AUDIO_CHUNK_MS; 20 or less: each frame as it comes). */
+  readonly chunkMs?: number;
 }
 
 export class ProviderLink {
@@ -35,15 +37,17 @@ export class ProviderLink {
   constructor(opts: ProviderLinkOptions) {
     this.provider = opts.provider;
     this.inputFormat = opts.inputFormat;
-    this.#sink = new ProviderSink({ maxHeldFrames: opts.maxHeldFrames, onDrop: (n) => opts.onDrop('provider_hold', n) });
+    this.#sink = new ProviderSink({
+      maxHeldFrames: opts.maxHeldFrames,
+      onDrop: (n) => opts.onDrop('provider_hold', n),
+      onDelivered: opts.onDelivered,
+      chunkMs: opts.chunkMs,
+    });
     this.#graph = new IngressGraph({
       wireFormat: opts.wire,
       sinkFormat: opts.inputFormat,
       vad: opts.vad,
-      sink: (frame, receivedAtMs, replay) => {
-        this.#sink.write(frame);
-        if (!replay) opts.onDelivered(receivedAtMs);
-      },
+      sink: (frame, receivedAtMs, replay) => this.#sink.write(frame, replay ? undefined : receivedAtMs),
       onError: opts.onError,
       onMarker: (turn) => this.#sink.endTurn(turn as TurnInfo),
     });
@@ -122,6 +126,7 @@ export class ProviderLink {
     if (this.#retired) return;
     await this.#graph.end();
     this.#retired = true;
+    this.#sink.flush();
     const session = this.#sink.detach() ?? this.#session;
     if (session) await session.close();
   }

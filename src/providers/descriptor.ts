@@ -22,6 +22,11 @@ export interface CreateContext {
   readonly vadEngine: string;
 }
 
+/** What `turnDetection` says when the gateway's VAD alone ends the caller's turns. */
+export function gatewayVadTurns(vadEngine: string): string {
+  return `the gateway VAD (${vadEngine})`;
+}
+
 /**
  * `S` is the part of the configuration the provider owns: an object of top-level Config keys (for
  * example `{ openai: OpenAISettings }`). Config is the intersection of every descriptor's `S`, so a new

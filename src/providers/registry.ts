@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { CreateContext } from './descriptor.js';
+import { gatewayVadTurns, type CreateContext } from './descriptor.js';
 import { descriptorFor, knownProviderNames } from './descriptors.js';
 import { EchoProvider } from './echo/echo-provider.js';
 import { GuardedProvider } from './guard.js';
@@ -37,7 +37,21 @@ export function createProviders(config: Config, deps: { metrics: Metrics; logger
 /** Who ends the caller's turns for a provider, as resolved from VAD_ENGINE and the provider's settings. */
 export function turnDetectionOf(name: string, config: Config): string {
   const descriptor = descriptorFor(name);
-  return descriptor ? descriptor.turnDetection(name, config, createContext(config)) : `the gateway VAD (${config.vadEngine})`;
+  return descriptor ? descriptor.turnDetection(name, config, createContext(config)) : gatewayVadTurns(config.vadEngine);
+}
+
+/** PROVIDER_AUDIO_CHUNK_MS=auto: chunks of this much caller audio where the gateway's VAD alone ends the turns. */
+export const AUTO_AUDIO_CHUNK_MS = 60;
+
+/**
+ * Caller audio per message to this provider (calls/audio-chunker.ts). `auto`: AUTO_AUDIO_CHUNK_MS when
+ * the gateway's VAD alone ends the turns (a turn's end flushes the chunk before the commit, so no reply
+ * waits for it), one frame (20 ms) when the provider hears the turns in the audio itself.
+ */
+export function audioChunkMsFor(name: string, config: Config): number {
+  const setting = config.media.providerAudioChunkMs;
+  if (setting !== 'auto') return setting;
+  return config.vadEngine !== 'off' && turnDetectionOf(name, config) === gatewayVadTurns(config.vadEngine) ? AUTO_AUDIO_CHUNK_MS : 20;
 }
 
 /**

@@ -28,7 +28,7 @@ function recordingSession() {
   return { session, log };
 }
 
-function link() {
+function link(chunkMs?: number) {
   const seen = { pcm: [] as number[], delivered: 0, drops: 0, errors: 0 };
   const l = new ProviderLink({
     provider: { name: 'p', inputFormats: [PCM16K], connect: () => Promise.reject(new Error('unused')) },
@@ -40,6 +40,7 @@ function link() {
     onDrop: (_stage, n) => (seen.drops += n),
     onError: () => seen.errors++,
     maxHeldFrames: 100,
+    chunkMs,
   });
   return { l, seen };
 }
@@ -90,5 +91,33 @@ describe('ProviderLink', () => {
     l.write(frame(7));
     await l.finish();
     expect(log).toEqual(['frame 7', 'closed']);
+  });
+
+  it('with 60 ms chunks: a frame counts as delivered when its chunk goes out, and finish sends a part-filled one before closing', async () => {
+    const { l, seen } = link(60);
+    const { session, log } = recordingSession();
+    l.attach(session);
+    l.write(frame(1));
+    l.write(frame(2));
+    expect(log).toEqual([]);
+    expect(seen.delivered).toBe(0);
+    l.write(frame(3));
+    expect(log).toEqual(['frame 1']); // one message, numbered by its first frame
+    expect(seen.delivered).toBe(3);
+    l.write(frame(4));
+    await l.finish();
+    expect(log).toEqual(['frame 1', 'frame 4', 'closed']);
+    expect(seen.delivered).toBe(4);
+    expect(l.framesDelivered).toBe(4);
+  });
+
+  it('with chunks, a retired link drops what it held (the replay ring has it) and sends nothing more', async () => {
+    const { l, seen } = link(60);
+    const { session, log } = recordingSession();
+    l.attach(session);
+    l.write(frame(1));
+    await l.retire({ closeSession: true });
+    expect(log).toEqual(['closed']);
+    expect(seen.delivered).toBe(0);
   });
 });

@@ -60,3 +60,67 @@ describe('ProviderSink', () => {
     expect(sink.heldFrames).toBe(1);
   });
 });
+
+describe('ProviderSink with chunks (PROVIDER_AUDIO_CHUNK_MS)', () => {
+  function sizingSession(log: (number | string)[]): ProviderSession {
+    const format = { codec: 'pcm16', sampleRate: 8000 } as unknown as ProviderSession['inputFormat'];
+    return {
+      provider: 'rec',
+      inputFormat: format,
+      outputFormat: format,
+      pushAudio: (f) => log.push((f as AudioFrame).samples.length),
+      endTurn: (t: TurnInfo) => log.push(`t${t.endMs}`),
+      interrupt: () => undefined,
+      events: (async function* () {})(),
+      close: async () => undefined,
+    };
+  }
+
+  it('sends 60 ms chunks, and a turn end sends the chunk it completes before the turn', () => {
+    const delivered: number[] = [];
+    const sink = new ProviderSink({ maxHeldFrames: 10, onDrop: () => undefined, onDelivered: (at) => delivered.push(at), chunkMs: 60 });
+    const log: (number | string)[] = [];
+    sink.attach(sizingSession(log));
+    for (let seq = 1; seq <= 4; seq++) sink.write(pcm(seq), seq);
+    expect(log).toEqual([480]);
+    expect(delivered).toEqual([1, 2, 3]);
+    sink.endTurn({ startMs: 0, endMs: 80 });
+    expect(log).toEqual([480, 160, 't80']);
+    expect(delivered).toEqual([1, 2, 3, 4]);
+    expect(sink.framesDelivered).toBe(4);
+  });
+
+  it('reports the latency of frames held before attach once, and chunks them on attach', () => {
+    const delivered: number[] = [];
+    const sink = new ProviderSink({ maxHeldFrames: 10, onDrop: () => undefined, onDelivered: (at) => delivered.push(at), chunkMs: 40 });
+    sink.write(pcm(1), 11);
+    sink.write(pcm(2), 12);
+    sink.write(pcm(3), 13);
+    expect(delivered).toEqual([11, 12, 13]);
+    const log: (number | string)[] = [];
+    sink.attach(sizingSession(log));
+    expect(log).toEqual([320]);
+    sink.flush();
+    expect(log).toEqual([320, 160]);
+    expect(delivered).toEqual([11, 12, 13]);
+  });
+
+  it('detach drops a part-filled chunk: the old session never gets it', () => {
+    const sink = new ProviderSink({ maxHeldFrames: 10, onDrop: () => undefined, chunkMs: 100 });
+    const log: (number | string)[] = [];
+    sink.attach(sizingSession(log));
+    sink.write(pcm(1), 1);
+    sink.detach();
+    sink.flush();
+    expect(log).toEqual([]);
+  });
+
+  it('at 20 ms (the default) every frame goes on as it comes', () => {
+    const sink = new ProviderSink({ maxHeldFrames: 10, onDrop: () => undefined, chunkMs: 20 });
+    const log: (number | string)[] = [];
+    sink.attach(sizingSession(log));
+    sink.write(pcm(1), 1);
+    sink.write(pcm(2), 2);
+    expect(log).toEqual([160, 160]);
+  });
+});

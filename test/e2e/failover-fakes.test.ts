@@ -159,9 +159,10 @@ describe('failover against the loopback provider fakes', () => {
     }
   });
 
-  it('openai drops the socket mid-utterance: gemini gets the whole turn and answers it', { timeout: 60_000 }, async () => {
+  // 100 ms chunks: the chunk openai was filling when it dropped never reaches it; the replay ring has those frames.
+  it.each(['20', '100'])('openai drops the socket mid-utterance: gemini gets the whole turn and answers it (PROVIDER_AUDIO_CHUNK_MS=%s)', { timeout: 60_000 }, async (chunkMs) => {
     const dropper = await OpenAIRealtimeFake.start({});
-    const gw = await startTestGateway({ ...env(), PROVIDERS: 'openai,gemini', OPENAI_API_KEY: dropper.apiKey, OPENAI_BASE_URL: dropper.baseUrl, OPENAI_CA_FILE: dropper.caFile });
+    const gw = await startTestGateway({ ...env(), PROVIDERS: 'openai,gemini', OPENAI_API_KEY: dropper.apiKey, OPENAI_BASE_URL: dropper.baseUrl, OPENAI_CA_FILE: dropper.caFile, PROVIDER_AUDIO_CHUNK_MS: chunkMs });
     try {
       const speech = readBytes('g711/cards-003.ulaw');
       const audio = new Uint8Array(4000 + speech.length + 16000).fill(0xff);

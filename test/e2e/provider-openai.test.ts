@@ -94,4 +94,39 @@ describe('gateway end to end on the OpenAI Realtime provider (loopback fake)', (
       await byeFake.close();
     }
   });
+
+  it('PROVIDER_AUDIO_CHUNK_MS=100: the caller audio goes in 100 ms appends, the turn is whole and answered', { timeout: 30_000 }, async () => {
+    const chunkFake = await OpenAIRealtimeFake.start({ replyDelayMs: 50, chunkMs: 200 });
+    const chunkGw = await startTestGateway({
+      PROVIDERS: 'openai',
+      OPENAI_API_KEY: chunkFake.apiKey,
+      OPENAI_BASE_URL: chunkFake.baseUrl,
+      OPENAI_CA_FILE: chunkFake.caFile,
+      VAD_ENGINE: 'energy',
+      PROVIDER_AUDIO_CHUNK_MS: '100',
+    });
+    try {
+      const speech = readBytes('g711/cards-003.ulaw');
+      const audio = new Uint8Array(4000 + speech.length + 12000).fill(0xff);
+      audio.set(speech, 4000);
+      const result = await simulateCall({ transport: 'twilio', baseUrl: chunkGw.baseUrl, audio, codec: 'mulaw', tailMs: 1500 });
+
+      const appends = (chunkFake.received('input_audio_buffer.append') as unknown as { audio: string }[]).map((m) => Buffer.from(m.audio, 'base64').length);
+      // Whole 20 ms frames, five to a message; a shorter one only where a turn ended or the call did.
+      expect(appends.every((n) => n % 160 === 0 && n <= 800)).toBe(true);
+      const short = appends.filter((n) => n < 800).length;
+      expect(short).toBeLessThanOrEqual(chunkFake.received('input_audio_buffer.commit').length + 1);
+      expect(appends.length).toBeGreaterThan(10);
+      // Every byte still arrives, in order, and the one turn is answered with what was said.
+      const appended = chunkFake.appendedAudio();
+      expect(appended.indexOf(Buffer.from(speech))).toBeGreaterThanOrEqual(4000);
+      expect(chunkFake.received('input_audio_buffer.commit')).toHaveLength(1);
+      expect(result.replies).toHaveLength(1);
+      const { ncc } = maxNormalisedCorrelation(decodeMulaw(speech), result.replies[0].pcm, Math.max(0, result.replies[0].pcm.length - speech.length));
+      expect(ncc).toBeGreaterThan(0.95);
+    } finally {
+      await chunkGw.close();
+      await chunkFake.close();
+    }
+  });
 });

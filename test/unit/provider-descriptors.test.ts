@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { PROVIDER_DESCRIPTORS, knownProviderNames } from '../../src/providers/descriptors.js';
-import { ADAPTERS, turnDetectionOf } from '../../src/providers/registry.js';
+import { ADAPTERS, AUTO_AUDIO_CHUNK_MS, audioChunkMsFor, turnDetectionOf } from '../../src/providers/registry.js';
 import { classifyUpgradeFailure, codeOfUpgradeStatus, upgradeStatusOf } from '../../src/providers/ws-errors.js';
 import { redactKeyParams, redactSecret } from '../../src/util/redact.js';
 
@@ -35,6 +35,26 @@ describe('provider descriptors (src/providers/<name>/index.ts)', () => {
     for (const name of knownProviderNames()) expect(ADAPTERS[name]!(c).name).toBe(name);
     expect(turnDetectionOf('openai', c)).toBe('the gateway VAD (silero)');
     expect(turnDetectionOf('deepgram-cascade', c)).toBe('deepgram endpointing or the gateway VAD (silero), whichever first');
+  });
+
+  it('PROVIDER_AUDIO_CHUNK_MS: a number is for every provider; auto chunks only where the gateway VAD alone ends turns', () => {
+    const keys = { OPENAI_API_KEY: 'sk', GEMINI_API_KEY: 'g', DEEPGRAM_API_KEY: 'd' };
+    expect(loadConfig({}).media.providerAudioChunkMs).toBe(20);
+    expect(audioChunkMsFor('openai', loadConfig({ ...keys, PROVIDER_AUDIO_CHUNK_MS: '100' }))).toBe(100);
+    expect(() => loadConfig({ PROVIDER_AUDIO_CHUNK_MS: '300' })).toThrow(/PROVIDER_AUDIO_CHUNK_MS/);
+    expect(() => loadConfig({ PROVIDER_AUDIO_CHUNK_MS: 'soon' })).toThrow(/PROVIDER_AUDIO_CHUNK_MS/);
+    const auto = loadConfig({ ...keys, PROVIDER_AUDIO_CHUNK_MS: 'auto' });
+    expect(auto.media.providerAudioChunkMs).toBe('auto');
+    // Silero ends the turns for these: a turn's end flushes the chunk before the commit.
+    expect(audioChunkMsFor('openai', auto)).toBe(AUTO_AUDIO_CHUNK_MS);
+    expect(audioChunkMsFor('gemini', auto)).toBe(AUTO_AUDIO_CHUNK_MS);
+    expect(audioChunkMsFor('echo', auto)).toBe(AUTO_AUDIO_CHUNK_MS);
+    // These hear the turns in the audio themselves: every frame goes on as it comes.
+    expect(audioChunkMsFor('deepgram', auto)).toBe(20);
+    expect(audioChunkMsFor('deepgram-cascade', auto)).toBe(20);
+    expect(audioChunkMsFor('openai', loadConfig({ ...keys, PROVIDER_AUDIO_CHUNK_MS: 'auto', OPENAI_TURN_DETECTION: 'semantic_vad' }))).toBe(20);
+    expect(audioChunkMsFor('openai', loadConfig({ ...keys, PROVIDER_AUDIO_CHUNK_MS: 'auto', VAD_ENGINE: 'off' }))).toBe(20);
+    expect(audioChunkMsFor('gemini', loadConfig({ ...keys, PROVIDER_AUDIO_CHUNK_MS: 'auto', GEMINI_ACTIVITY_DETECTION: 'automatic' }))).toBe(20);
   });
 });
 

@@ -1,6 +1,6 @@
 /** The `echo` provider: embedded, no keys, no network (./echo-provider.ts). */
 import { int } from '../../util/env-parse.js';
-import type { ProviderDescriptor } from '../descriptor.js';
+import { gatewayVadTurns, type ProviderDescriptor } from '../descriptor.js';
 import { EchoProvider } from './echo-provider.js';
 
 /** echoReplyDelayMs: the echo's wait before it plays a turn back (stands in for model thinking time; benchmarks). */
@@ -10,5 +10,5 @@ export const echoDescriptor: ProviderDescriptor<{ echoReplyDelayMs: number }> = 
   env: ['ECHO_REPLY_DELAY_MS'],
   settings: (env) => ({ echoReplyDelayMs: int(env, 'ECHO_REPLY_DELAY_MS', 0, 0, 60_000) }),
   create: (_variant, s) => new EchoProvider({ replyDelayMs: s.echoReplyDelayMs }),
-  turnDetection: (_variant, _s, ctx) => `the gateway VAD (${ctx.vadEngine})`,
+  turnDetection: (_variant, _s, ctx) => gatewayVadTurns(ctx.vadEngine),
 };

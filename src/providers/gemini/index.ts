@@ -1,5 +1,5 @@
 /** The `gemini` provider: Gemini Live over the @google/genai SDK (./gemini-provider.ts). */
-import type { ProviderDescriptor } from '../descriptor.js';
+import { gatewayVadTurns, type ProviderDescriptor } from '../descriptor.js';
 import { GeminiLiveProvider } from './gemini-provider.js';
 import { GEMINI_ENV, geminiSettings, type GeminiSettings } from './settings.js';
 
@@ -11,5 +11,5 @@ export const geminiDescriptor: ProviderDescriptor<{ gemini: GeminiSettings }> = 
   env: GEMINI_ENV,
   settings: (env, ctx) => ({ gemini: geminiSettings(env, ctx) }),
   create: (_variant, s, ctx) => new GeminiLiveProvider({ ...s.gemini, instructions: ctx.instructions }),
-  turnDetection: (_variant, s, ctx) => (s.gemini.activityDetection === 'automatic' ? 'gemini automatic activity detection' : `the gateway VAD (${ctx.vadEngine})`),
+  turnDetection: (_variant, s, ctx) => (s.gemini.activityDetection === 'automatic' ? 'gemini automatic activity detection' : gatewayVadTurns(ctx.vadEngine)),
 };

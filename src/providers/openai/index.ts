@@ -1,5 +1,5 @@
 /** The `openai` provider: OpenAI Realtime over WebSocket (./openai-provider.ts). */
-import type { ProviderDescriptor } from '../descriptor.js';
+import { gatewayVadTurns, type ProviderDescriptor } from '../descriptor.js';
 import { OpenAIRealtimeProvider } from './openai-provider.js';
 import { OPENAI_ENV, openaiSettings, type OpenAISettings } from './settings.js';
 
@@ -11,5 +11,5 @@ export const openaiDescriptor: ProviderDescriptor<{ openai: OpenAISettings }> = 
   env: OPENAI_ENV,
   settings: (env, ctx) => ({ openai: openaiSettings(env, ctx) }),
   create: (_variant, s, ctx) => new OpenAIRealtimeProvider({ ...s.openai, instructions: ctx.instructions }),
-  turnDetection: (_variant, s, ctx) => (s.openai.turnDetection === 'none' ? `the gateway VAD (${ctx.vadEngine})` : `openai ${s.openai.turnDetection}`),
+  turnDetection: (_variant, s, ctx) => (s.openai.turnDetection === 'none' ? gatewayVadTurns(ctx.vadEngine) : `openai ${s.openai.turnDetection}`),
 };
