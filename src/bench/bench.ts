@@ -36,6 +36,8 @@ export interface BenchOptions {
   readonly findMax: boolean;
   readonly startCalls: number;
   readonly maxCalls: number;
+  /** find-max: runs per step at most, the majority decides (--step-runs). */
+  readonly stepRuns?: number;
   readonly criteria: Criteria;
   readonly seed: number;
   readonly audioPath?: string;
@@ -63,6 +65,7 @@ export const DEFAULTS = {
   replyDelayMs: 200,
   startCalls: 25,
   maxCalls: 2000,
+  stepRuns: 1,
   criteria: DEFAULT_CRITERIA,
   seed: 1,
   egressLeadMs: 60,
@@ -162,6 +165,7 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
         const { result, runs: stepRuns } = await findMax({
           startCalls: opts.startCalls,
           maxCalls: opts.maxCalls,
+          stepRuns: opts.stepRuns,
           criteria: opts.criteria,
           vad: vad + each,
           provider: provider.name,
@@ -204,7 +208,7 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
       baseline: opts.baseline,
       replyDelayMs: opts.replyDelayMs,
       url: opts.url,
-      findMax: opts.findMax ? { startCalls: opts.startCalls, maxCalls: opts.maxCalls, criteria: opts.criteria } : undefined,
+      findMax: opts.findMax ? { startCalls: opts.startCalls, maxCalls: opts.maxCalls, stepRuns: opts.stepRuns ?? DEFAULTS.stepRuns, criteria: opts.criteria } : undefined,
       seed: opts.seed,
       audio: audioName(audio.source),
       gatewayEnv: opts.gatewayEnv,

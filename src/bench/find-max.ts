@@ -2,6 +2,9 @@
  * --find-max: the largest number of calls that holds the bar (result.ts `evaluate`) for the whole
  * window. Doubling from a start until a run fails, then bisecting to a resolution of 10% (at least 5
  * calls). Each step is a fresh bridge process, so one step's leftovers never weigh on the next.
+ * With `stepRuns` N > 1 a step runs up to N times and passes when most of its runs do (it stops as
+ * soon as the majority is known): on a shared machine one stall fails a single run, so single-run
+ * steps cannot tell neighbouring call counts apart.
  */
 import type { FindMaxResult } from './report.js';
 import { evaluate, type Criteria, type RunResult } from './result.js';
@@ -9,6 +12,8 @@ import { evaluate, type Criteria, type RunResult } from './result.js';
 export interface FindMaxOptions {
   readonly startCalls: number;
   readonly maxCalls: number;
+  /** Runs per step, at most (the majority decides); 1: a step is one run. */
+  readonly stepRuns?: number;
   readonly criteria: Criteria;
   readonly vad: string;
   readonly provider: string;
@@ -26,17 +31,35 @@ export async function findMax(opts: FindMaxOptions): Promise<{ result: FindMaxRe
   const steps: FindMaxResult['steps'] = [];
   const runs: RunResult[] = [];
   const tried = new Map<number, { pass: boolean; reasons: string[]; run: RunResult }>();
+  const most = Math.max(1, Math.floor(opts.stepRuns ?? 1));
+  const needed = Math.floor(most / 2) + 1;
   const attempt = async (calls: number) => {
     const known = tried.get(calls);
     if (known) return known;
-    opts.log(`find-max: trying ${String(calls)} calls`);
-    const run = await opts.runAt(calls);
-    const verdict = evaluate(run, opts.criteria);
-    const step = { ...verdict, run };
+    let passes = 0;
+    let fails = 0;
+    let passed: RunResult | undefined;
+    let failed: { run: RunResult; reasons: string[] } | undefined;
+    while (passes < needed && fails < needed) {
+      const n = passes + fails + 1;
+      opts.log(`find-max: trying ${String(calls)} calls${most > 1 ? ` (run ${String(n)} of up to ${String(most)})` : ''}`);
+      const run = await opts.runAt(calls);
+      const verdict = evaluate(run, opts.criteria);
+      runs.push(run);
+      if (verdict.pass) {
+        passes++;
+        passed ??= run;
+      } else {
+        fails++;
+        failed ??= { run, reasons: verdict.reasons };
+      }
+      opts.log(`find-max: ${String(calls)} calls ${verdict.pass ? 'pass' : `fail: ${verdict.reasons.join('; ')}`}`);
+    }
+    const pass = passes >= needed;
+    // The step is shown by a run that agrees with its verdict (a failing step: its first failure's reasons).
+    const step = pass ? { pass, reasons: [] as string[], run: passed! } : { pass, reasons: failed!.reasons, run: failed!.run };
     tried.set(calls, step);
-    steps.push({ calls, pass: verdict.pass, reasons: verdict.reasons });
-    runs.push(run);
-    opts.log(`find-max: ${String(calls)} calls ${verdict.pass ? 'pass' : `fail: ${verdict.reasons.join('; ')}`}`);
+    steps.push({ calls, pass, reasons: step.reasons, ...(most > 1 ? { runs: passes + fails, passes } : {}) });
     return step;
   };
 

@@ -26,7 +26,8 @@ export interface FindMaxResult {
   /** maxCalls / cores the gateway itself used at maxCalls: what a dedicated core would carry. */
   callsPerGatewayCore: number | undefined;
   bound: string;
-  steps: { calls: number; pass: boolean; reasons: string[] }[];
+  /** With --step-runs: how many runs each step took and how many of them passed. */
+  steps: { calls: number; pass: boolean; reasons: string[]; runs?: number; passes?: number }[];
 }
 
 export interface Ratios {
@@ -146,7 +147,11 @@ export function findMaxLines(fm: FindMaxResult): string[] {
       ` = ${f(fm.callsPerCore, 0)} calls per core` +
       (fm.callsPerGatewayCore === undefined ? '' : ` (${f(fm.callsPerGatewayCore, 0)} per core the gateway itself used)`),
     `  bound by: ${fm.bound}`,
-    ...fm.steps.map((s) => `  ${String(s.calls).padStart(5)} calls: ${s.pass ? 'pass' : `FAIL (${s.reasons.join('; ')})`}`),
+    ...fm.steps.map(
+      (s) =>
+        `  ${String(s.calls).padStart(5)} calls: ${s.pass ? 'pass' : `FAIL (${s.reasons.join('; ')})`}` +
+        (s.runs === undefined ? '' : ` [${String(s.passes ?? 0)} of ${String(s.runs)} runs passed]`),
+    ),
   ];
 }
 

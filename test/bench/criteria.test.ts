@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evaluate, type RunResult } from '../../src/bench/result.js';
+import { findMax } from '../../src/bench/find-max.js';
+import { findMaxLines } from '../../src/bench/report.js';
+import { DEFAULT_CRITERIA, evaluate, type RunResult } from '../../src/bench/result.js';
 
 const summary = (p99: number) => ({ count: 100, mean: p99 / 2, p50: p99 / 2, p90: p99, p99, p999: p99, max: p99 });
 const quantiles = (p99: number) => ({ p50: p99 / 2, p90: p99, p99, p999: p99, max: p99 });
@@ -49,5 +51,52 @@ describe('find-max bar', () => {
     ]);
     // The baseline bridge reports nothing of its own: the callers' figure is the one judged.
     expect(evaluate(run({ egressJitter: summary(4), egressPacing: undefined })).reasons).toEqual(['egress jitter p99 4 ms > 2 ms']);
+  });
+});
+
+describe('find-max --step-runs', () => {
+  /** A run at `calls` that fails when `fails(calls, nth)` says so (one failed call). */
+  function search(stepRuns: number, fails: (calls: number, nth: number) => boolean) {
+    const asked: number[] = [];
+    return {
+      asked,
+      done: findMax({
+        startCalls: 20,
+        maxCalls: 200,
+        stepRuns,
+        criteria: DEFAULT_CRITERIA,
+        vad: 'silero',
+        provider: 'echo',
+        cores: 2,
+        runAt: (calls) => {
+          const nth = asked.filter((c) => c === calls).length;
+          asked.push(calls);
+          return Promise.resolve(run({ calls, callsFailed: fails(calls, nth) ? 1 : 0 }));
+        },
+        log: () => undefined,
+      }),
+    };
+  }
+
+  it('one run per step by default: a single stall at 40 calls ends the search below 40', async () => {
+    const { done, asked } = search(1, (calls, nth) => calls > 90 || (calls === 40 && nth === 0));
+    const { result } = await done;
+    expect(result.maxCalls).toBe(35);
+    expect(asked).toEqual([20, 40, 30, 35]);
+  });
+
+  it('with 3, a step passes on two passes of three and stops once the majority is known', async () => {
+    const { done, asked } = search(3, (calls, nth) => calls > 90 || (calls === 40 && nth === 0));
+    const { result } = await done;
+    // 40 calls: fail, pass, pass -> pass; 80 passes twice; 160 fails twice: two runs each decide.
+    expect(asked.filter((c) => c === 40)).toHaveLength(3);
+    expect(asked.filter((c) => c === 80)).toHaveLength(2);
+    expect(asked.filter((c) => c === 160)).toHaveLength(2);
+    expect(result.maxCalls).toBeGreaterThanOrEqual(80);
+    expect(result.maxCalls).toBeLessThanOrEqual(90);
+    const forty = result.steps.find((s) => s.calls === 40)!;
+    expect(forty).toMatchObject({ pass: true, runs: 3, passes: 2 });
+    expect(result.steps.find((s) => s.calls === 160)).toMatchObject({ pass: false, runs: 2, passes: 0 });
+    expect(findMaxLines(result).some((l) => l.includes('40 calls: pass [2 of 3 runs passed]'))).toBe(true);
   });
 });

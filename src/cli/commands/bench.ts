@@ -37,6 +37,8 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
   --find-max              search for the most calls with added latency p99 <= 5 ms, no frame lost or
                           late, egress pacing jitter p99 <= 2 ms, CPU <= 80% of the cores (per --vad)
   --start-calls N         find-max: first step (default ${String(DEFAULTS.startCalls)}); --max-calls N: ceiling (default ${String(DEFAULTS.maxCalls)})
+  --step-runs N           find-max: run each step up to N times and let the majority decide (default
+                          ${String(DEFAULTS.stepRuns)}); on a shared machine one stall fails a single run
   --max-p99-ms MS, --max-jitter-ms MS, --max-cpu-share F
                           find-max bar (defaults ${String(DEFAULTS.criteria.addedP99Ms)}, ${String(DEFAULTS.criteria.jitterP99Ms)}, ${String(DEFAULTS.criteria.cpuShare)})
   --url URL               drive a gateway that is already running (provider as it is configured;
@@ -141,7 +143,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       options: {
         calls: { type: 'string' }, duration: { type: 'string' }, ramp: { type: 'string' }, transport: { type: 'string' },
         provider: { type: 'string' }, vad: { type: 'string' }, baseline: { type: 'boolean' }, 'reply-delay-ms': { type: 'string' },
-        'find-max': { type: 'boolean' }, 'start-calls': { type: 'string' }, 'max-calls': { type: 'string' }, url: { type: 'string' },
+        'find-max': { type: 'boolean' }, 'start-calls': { type: 'string' }, 'step-runs': { type: 'string' }, 'max-calls': { type: 'string' }, url: { type: 'string' },
         pid: { type: 'string' }, json: { type: 'string' }, md: { type: 'string' }, 'gateway-env': { type: 'string', multiple: true },
         workers: { type: 'string' }, audio: { type: 'string' }, seed: { type: 'string' }, 'egress-lead-ms': { type: 'string' },
         'late-ms': { type: 'string' }, 'cpu-prof': { type: 'string' }, 'max-p99-ms': { type: 'string' }, 'max-jitter-ms': { type: 'string' },
@@ -180,6 +182,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     findMax: values['find-max'] === true,
     startCalls: num(values['start-calls'], 'start-calls', DEFAULTS.startCalls, 1),
     maxCalls: num(values['max-calls'], 'max-calls', DEFAULTS.maxCalls, 1),
+    stepRuns: num(values['step-runs'], 'step-runs', DEFAULTS.stepRuns, 1),
     criteria: {
       addedP99Ms: num(values['max-p99-ms'], 'max-p99-ms', DEFAULTS.criteria.addedP99Ms),
       jitterP99Ms: num(values['max-jitter-ms'], 'max-jitter-ms', DEFAULTS.criteria.jitterP99Ms),
