@@ -117,6 +117,9 @@ export class ProviderLink {
     if (this.#retired) return;
     this.#retired = true;
     this.#graph.destroy();
+    // A session handed on (a switch rolled back to it) gets the chunk it was being given first, ahead
+    // of the frames replayed to it; one being closed does not need it (the replay ring has them).
+    if (!options.closeSession) this.#sink.flush();
     const session = this.#sink.detach() ?? this.#session;
     if (options.closeSession && session) await session.close();
   }

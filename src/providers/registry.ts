@@ -29,7 +29,11 @@ export function createProviders(config: Config, deps: { metrics: Metrics; logger
     const descriptor = descriptorFor(name);
     if (!descriptor) throw new GatewayError('GW_ERR_PROVIDER_UNKNOWN', `'${name}'`);
     const turns = turnDetectionOf(name, config);
-    deps.logger.info({ event: 'provider_turn_detection', provider: name, vadEngine: config.vadEngine, turnDetection: turns }, `${name}: turns are ended by ${turns}`);
+    const chunkMs = audioChunkMsFor(name, config);
+    deps.logger.info(
+      { event: 'provider_turn_detection', provider: name, vadEngine: config.vadEngine, turnDetection: turns, audioChunkMs: chunkMs },
+      `${name}: turns are ended by ${turns}; caller audio goes in ${String(chunkMs)} ms messages`,
+    );
     return new GuardedProvider(descriptor.create(name, config, createContext(config)), { ...deps, breaker: config.breaker });
   });
 }

@@ -120,4 +120,15 @@ describe('ProviderLink', () => {
     expect(log).toEqual(['closed']);
     expect(seen.delivered).toBe(0);
   });
+
+  it('with chunks, a link retired with its session handed on (a rollback) sends its part-filled chunk first', async () => {
+    const { l, seen } = link(60);
+    const { session, log } = recordingSession();
+    l.attach(session);
+    l.write(frame(1));
+    l.write(frame(2));
+    await l.retire({ closeSession: false });
+    expect(log).toEqual(['frame 1']);
+    expect(seen.delivered).toBe(2);
+  });
 });

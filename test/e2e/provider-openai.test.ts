@@ -12,19 +12,25 @@ import { readBytes } from '../support/fixtures.js';
 import { metricValue, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { maxNormalisedCorrelation } from '../support/signal.js';
 
+/** A gateway on the fake, with our energy VAD ending the turns. */
+function gatewayOn(fake: OpenAIRealtimeFake, env: Record<string, string> = {}): Promise<TestGateway> {
+  return startTestGateway({ PROVIDERS: 'openai', OPENAI_API_KEY: fake.apiKey, OPENAI_BASE_URL: fake.baseUrl, OPENAI_CA_FILE: fake.caFile, VAD_ENGINE: 'energy', ...env });
+}
+
+/** The utterance after 0.5 s of silence, then `tailBytes` more of silence (mu-law). */
+function utterance(speech: Uint8Array, tailBytes: number): Uint8Array {
+  const audio = new Uint8Array(4000 + speech.length + tailBytes).fill(0xff);
+  audio.set(speech, 4000);
+  return audio;
+}
+
 describe('gateway end to end on the OpenAI Realtime provider (loopback fake)', () => {
   let fake: OpenAIRealtimeFake;
   let gw: TestGateway;
 
   beforeAll(async () => {
     fake = await OpenAIRealtimeFake.start({ replyDelayMs: 50, chunkMs: 200 });
-    gw = await startTestGateway({
-      PROVIDERS: 'openai',
-      OPENAI_API_KEY: fake.apiKey,
-      OPENAI_BASE_URL: fake.baseUrl,
-      OPENAI_CA_FILE: fake.caFile,
-      VAD_ENGINE: 'energy',
-    });
+    gw = await gatewayOn(fake);
   });
 
   afterAll(async () => {
@@ -34,8 +40,7 @@ describe('gateway end to end on the OpenAI Realtime provider (loopback fake)', (
 
   it('a Twilio caller hears its own utterance back, mu-law end to end', { timeout: 30_000 }, async () => {
     const speech = readBytes('g711/cards-003.ulaw');
-    const audio = new Uint8Array(4000 + speech.length + 12000).fill(0xff);
-    audio.set(speech, 4000);
+    const audio = utterance(speech, 12000);
     const result = await simulateCall({ transport: 'twilio', baseUrl: gw.baseUrl, audio, codec: 'mulaw', tailMs: 1500 });
 
     // The session was set up for G.711 mu-law both ways, with our VAD driving turns.
@@ -69,18 +74,10 @@ describe('gateway end to end on the OpenAI Realtime provider (loopback fake)', (
 
   it('END_CALL_TOOL: the model calls end_call after its goodbye; the gateway hangs up once it has played', { timeout: 30_000 }, async () => {
     const byeFake = await OpenAIRealtimeFake.start({ replyDelayMs: 50, chunkMs: 200, callFunction: { name: 'end_call', arguments: '{"reason":"goodbye"}' } });
-    const byeGw = await startTestGateway({
-      PROVIDERS: 'openai',
-      OPENAI_API_KEY: byeFake.apiKey,
-      OPENAI_BASE_URL: byeFake.baseUrl,
-      OPENAI_CA_FILE: byeFake.caFile,
-      VAD_ENGINE: 'energy',
-      END_CALL_TOOL: '1',
-    });
+    const byeGw = await gatewayOn(byeFake, { END_CALL_TOOL: '1' });
     try {
       const speech = readBytes('g711/cards-003.ulaw');
-      const audio = new Uint8Array(4000 + speech.length + 40000).fill(0xff); // the caller would stay 5 s longer
-      audio.set(speech, 4000);
+      const audio = utterance(speech, 40000); // the caller would stay 5 s longer
       const result = await simulateCall({ transport: 'twilio', baseUrl: byeGw.baseUrl, audio, codec: 'mulaw', tailMs: 1500 });
       // The goodbye was heard whole, then the gateway ended the call (no carrier REST configured: media side).
       expect(result.replies).toHaveLength(1);
@@ -97,18 +94,10 @@ describe('gateway end to end on the OpenAI Realtime provider (loopback fake)', (
 
   it('PROVIDER_AUDIO_CHUNK_MS=100: the caller audio goes in 100 ms appends, the turn is whole and answered', { timeout: 30_000 }, async () => {
     const chunkFake = await OpenAIRealtimeFake.start({ replyDelayMs: 50, chunkMs: 200 });
-    const chunkGw = await startTestGateway({
-      PROVIDERS: 'openai',
-      OPENAI_API_KEY: chunkFake.apiKey,
-      OPENAI_BASE_URL: chunkFake.baseUrl,
-      OPENAI_CA_FILE: chunkFake.caFile,
-      VAD_ENGINE: 'energy',
-      PROVIDER_AUDIO_CHUNK_MS: '100',
-    });
+    const chunkGw = await gatewayOn(chunkFake, { PROVIDER_AUDIO_CHUNK_MS: '100' });
     try {
       const speech = readBytes('g711/cards-003.ulaw');
-      const audio = new Uint8Array(4000 + speech.length + 12000).fill(0xff);
-      audio.set(speech, 4000);
+      const audio = utterance(speech, 12000);
       const result = await simulateCall({ transport: 'twilio', baseUrl: chunkGw.baseUrl, audio, codec: 'mulaw', tailMs: 1500 });
 
       const appends = (chunkFake.received('input_audio_buffer.append') as unknown as { audio: string }[]).map((m) => Buffer.from(m.audio, 'base64').length);
