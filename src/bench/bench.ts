@@ -9,7 +9,7 @@ import { findMax } from './find-max.js';
 import { configuredProvider, echoProvider, type ProviderSetup } from './providers.js';
 import { assertPinningAvailable, formatCpuList, pinProcess } from './cpu-pinning.js';
 import { machineInfo, ratiosOf, type BenchReport, type FindMaxResult, type Ratios } from './report.js';
-import { DEFAULT_CRITERIA, type Criteria, type RunResult } from './result.js';
+import { DEFAULT_CRITERIA, evaluate, type Criteria, type RunResult } from './result.js';
 import { runOnce, type RunSpec } from './run-once.js';
 
 export type { VadSetting } from './extension.js';
@@ -176,7 +176,8 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
           log: opts.log,
         });
         findMaxResults.push(result);
-        const atMax = stepRuns.find((r) => r.calls === result.maxCalls);
+        // With --step-runs a step may have failed runs too: the report shows one that passed.
+        const atMax = stepRuns.find((r) => r.calls === result.maxCalls && evaluate(r, opts.criteria).pass) ?? stepRuns.find((r) => r.calls === result.maxCalls);
         if (atMax) runs.push(atMax);
       } else {
         opts.log(`gateway, vad ${vad}${each}: ${String(opts.calls)} calls`);

@@ -14,3 +14,11 @@ describe('bench --processes', () => {
     expect(() => parseBenchArgs(['--processes', v], {})).toThrow(/--processes/);
   });
 });
+
+describe('bench --late-in-ms', () => {
+  it('sets when a caller frame counts as late at the provider (default 60 ms)', () => {
+    expect(parseBenchArgs([], {}).lateIngressMs).toBe(60);
+    expect(parseBenchArgs(['--late-in-ms', '100'], {}).lateIngressMs).toBe(100);
+    expect(() => parseBenchArgs(['--late-in-ms', 'soon'], {})).toThrow(/--late-in-ms/);
+  });
+});

@@ -60,6 +60,8 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
   --seed N                start offsets are random from this seed (default ${String(DEFAULTS.seed)})
   --egress-lead-ms MS     the gateway's EGRESS_LEAD_MS (default ${String(DEFAULTS.egressLeadMs)}); its start-of-reply burst is left out of jitter
   --late-ms MS            a reply frame is late when it arrives this long after playout ran dry (default ${String(DEFAULTS.lateBoundMs)})
+  --late-in-ms MS         a caller frame is late when it reaches the provider this long after it was sent
+                          (default ${String(DEFAULTS.lateIngressMs)}; add the chunk's hold with PROVIDER_AUDIO_CHUNK_MS)
   --cpu-prof DIR          run the gateway under --cpu-prof, profiles into DIR
   -q, --quiet             no progress lines
 
@@ -146,7 +148,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
         'find-max': { type: 'boolean' }, 'start-calls': { type: 'string' }, 'step-runs': { type: 'string' }, 'max-calls': { type: 'string' }, url: { type: 'string' },
         pid: { type: 'string' }, json: { type: 'string' }, md: { type: 'string' }, 'gateway-env': { type: 'string', multiple: true },
         workers: { type: 'string' }, audio: { type: 'string' }, seed: { type: 'string' }, 'egress-lead-ms': { type: 'string' },
-        'late-ms': { type: 'string' }, 'cpu-prof': { type: 'string' }, 'max-p99-ms': { type: 'string' }, 'max-jitter-ms': { type: 'string' },
+        'late-ms': { type: 'string' }, 'late-in-ms': { type: 'string' }, 'cpu-prof': { type: 'string' }, 'max-p99-ms': { type: 'string' }, 'max-jitter-ms': { type: 'string' },
         'max-cpu-share': { type: 'string' }, processes: { type: 'string' }, 'gateway-cpus': { type: 'string' }, 'harness-cpus': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -193,7 +195,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     gatewayEnv,
     egressLeadMs: num(values['egress-lead-ms'], 'egress-lead-ms', DEFAULTS.egressLeadMs),
     lateBoundMs: num(values['late-ms'], 'late-ms', DEFAULTS.lateBoundMs),
-    lateIngressMs: DEFAULTS.lateIngressMs,
+    lateIngressMs: num(values['late-in-ms'], 'late-in-ms', DEFAULTS.lateIngressMs, 1),
     cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     gatewayCpus,
     harnessCpus,
