@@ -111,24 +111,19 @@ describe('ProviderLink', () => {
     expect(l.framesDelivered).toBe(4);
   });
 
-  it('with chunks, a retired link drops what it held (the replay ring has it) and sends nothing more', async () => {
-    const { l, seen } = link(60);
-    const { session, log } = recordingSession();
-    l.attach(session);
-    l.write(frame(1));
-    await l.retire({ closeSession: true });
-    expect(log).toEqual(['closed']);
-    expect(seen.delivered).toBe(0);
-  });
-
-  it('with chunks, a link retired with its session handed on (a rollback) sends its part-filled chunk first', async () => {
+  // Closed: its part-filled chunk is dropped (the replay ring gives those frames to the next provider).
+  // Handed on (a rolled-back switch): the session gets that chunk first, ahead of what is replayed to it.
+  it.each([
+    { closeSession: true, sent: ['closed'], delivered: 0 },
+    { closeSession: false, sent: ['frame 1'], delivered: 2 },
+  ])('with chunks, a link retired with closeSession $closeSession sends $sent', async ({ closeSession, sent, delivered }) => {
     const { l, seen } = link(60);
     const { session, log } = recordingSession();
     l.attach(session);
     l.write(frame(1));
     l.write(frame(2));
-    await l.retire({ closeSession: false });
-    expect(log).toEqual(['frame 1']);
-    expect(seen.delivered).toBe(2);
+    await l.retire({ closeSession });
+    expect(log).toEqual(sent);
+    expect(seen.delivered).toBe(delivered);
   });
 });
