@@ -40,7 +40,8 @@ export async function findMax(opts: FindMaxOptions): Promise<{ result: FindMaxRe
     let fails = 0;
     let passed: RunResult | undefined;
     let failed: { run: RunResult; reasons: string[] } | undefined;
-    while (passes < needed && fails < needed) {
+    // Ends once a majority of passes is reached or can no longer be (a tie of an even N fails).
+    while (passes < needed && fails <= most - needed) {
       const n = passes + fails + 1;
       opts.log(`find-max: trying ${String(calls)} calls${most > 1 ? ` (run ${String(n)} of up to ${String(most)})` : ''}`);
       const run = await opts.runAt(calls);

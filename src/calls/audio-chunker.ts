@@ -20,7 +20,7 @@ import type { AudioFrame, EncodedFrame } from '../pipeline/frame.js';
 type Frame = AudioFrame | EncodedFrame;
 
 export interface AudioChunkerOptions {
-  /** Caller audio per message, ms; a frame at least this long goes on alone. */
+  /** Caller audio per message at most, ms (whole frames); a frame at least this long goes on alone. */
   readonly chunkMs: number;
   /** Where a chunk (or a frame that goes on alone) goes. */
   readonly emit: (frame: Frame, frames: number) => void;
@@ -70,7 +70,8 @@ export class AudioChunker {
       if (receivedAtMs !== undefined) this.#o.onDelivered(receivedAtMs);
       return;
     }
-    if (this.#parts.length > 0 && !sameFormat(this.#parts[0], frame)) this.flush();
+    // A chunk never goes over chunkMs (50 ms of 20 ms frames: 40 ms messages).
+    if (this.#parts.length > 0 && (!sameFormat(this.#parts[0], frame) || this.#heldMs + ms > this.#o.chunkMs + EPSILON_MS)) this.flush();
     this.#parts.push(frame);
     this.#receivedAt.push(receivedAtMs ?? NaN);
     this.#heldMs += ms;

@@ -37,8 +37,10 @@ export class ProviderSink {
       opts.chunkMs !== undefined && opts.chunkMs > 20
         ? new AudioChunker({
             chunkMs: opts.chunkMs,
+            // Only called while a session is attached: detach drops what is held.
             emit: (frame, frames) => {
-              this.#session?.pushAudio(frame);
+              if (!this.#session) return;
+              this.#session.pushAudio(frame);
               this.#framesDelivered += frames;
             },
             onDelivered: this.#onDelivered,

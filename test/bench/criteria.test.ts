@@ -85,6 +85,15 @@ describe('find-max --step-runs', () => {
     expect(asked).toEqual([20, 40, 30, 35]);
   });
 
+  it('with 2, a step passes only if both runs do: one failure ends it after at most two runs', async () => {
+    const { done, asked } = search(2, (calls, nth) => calls > 90 || (calls === 40 && nth === 0));
+    const { result } = await done;
+    expect(asked.filter((c) => c === 40)).toHaveLength(1);
+    expect(result.steps.find((s) => s.calls === 40)).toMatchObject({ pass: false, runs: 1, passes: 0 });
+    expect(asked.filter((c) => c === 20)).toHaveLength(2);
+    expect(result.maxCalls).toBe(35);
+  });
+
   it('with 3, a step passes on two passes of three and stops once the majority is known', async () => {
     const { done, asked } = search(3, (calls, nth) => calls > 90 || (calls === 40 && nth === 0));
     const { result } = await done;

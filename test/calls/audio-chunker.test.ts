@@ -105,6 +105,13 @@ describe('AudioChunker', () => {
     expect(delivered).toEqual([42]);
   });
 
+  it('never goes over the chunk: 50 ms of 20 ms frames go two to a message', () => {
+    const { c, out } = chunker(50);
+    for (let seq = 1; seq <= 5; seq++) c.push(mulaw(seq), seq);
+    expect(out.map((o) => o.frames)).toEqual([2, 2]);
+    expect(c.pending).toBe(1);
+  });
+
   it('a single held frame is flushed as it is, not copied', () => {
     const { c, out } = chunker(60);
     const f = mulaw(1);

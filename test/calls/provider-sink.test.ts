@@ -105,22 +105,26 @@ describe('ProviderSink with chunks (PROVIDER_AUDIO_CHUNK_MS)', () => {
     expect(delivered).toEqual([11, 12, 13]);
   });
 
-  it('detach drops a part-filled chunk: the old session never gets it', () => {
+  it('detach drops a part-filled chunk: neither the old session nor a later one gets it', () => {
     const sink = new ProviderSink({ maxHeldFrames: 10, onDrop: () => undefined, chunkMs: 100 });
     const log: (number | string)[] = [];
     sink.attach(sizingSession(log));
     sink.write(pcm(1), 1);
     sink.detach();
+    const later: (number | string)[] = [];
+    sink.attach(sizingSession(later));
     sink.flush();
     expect(log).toEqual([]);
+    expect(later).toEqual([]);
   });
 
-  it('at 20 ms (the default) every frame goes on as it comes', () => {
+  it('at 20 ms (the default) every frame goes on as it comes, even one shorter than 20 ms', () => {
     const sink = new ProviderSink({ maxHeldFrames: 10, onDrop: () => undefined, chunkMs: 20 });
     const log: (number | string)[] = [];
     sink.attach(sizingSession(log));
-    sink.write(pcm(1), 1);
-    sink.write(pcm(2), 2);
-    expect(log).toEqual([160, 160]);
+    const tenMs = (seq: number): AudioFrame => ({ samples: new Int16Array(80), sampleRate: 8000, seq, timestampMs: seq * 10 });
+    sink.write(tenMs(1), 1);
+    sink.write(tenMs(2), 2);
+    expect(log).toEqual([80, 80]);
   });
 });

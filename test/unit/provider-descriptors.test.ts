@@ -54,6 +54,8 @@ describe('provider descriptors (src/providers/<name>/index.ts)', () => {
     expect(audioChunkMsFor('deepgram-cascade', auto)).toBe(20);
     expect(audioChunkMsFor('openai', loadConfig({ ...keys, PROVIDER_AUDIO_CHUNK_MS: 'auto', OPENAI_TURN_DETECTION: 'semantic_vad' }))).toBe(20);
     expect(audioChunkMsFor('openai', loadConfig({ ...keys, PROVIDER_AUDIO_CHUNK_MS: 'auto', VAD_ENGINE: 'off' }))).toBe(20);
+    // With the VAD off nothing of ours ends turns, even for echo, whose turn detection names the gateway VAD.
+    expect(audioChunkMsFor('echo', loadConfig({ PROVIDER_AUDIO_CHUNK_MS: 'auto', VAD_ENGINE: 'off' }))).toBe(20);
     expect(audioChunkMsFor('gemini', loadConfig({ ...keys, PROVIDER_AUDIO_CHUNK_MS: 'auto', GEMINI_ACTIVITY_DETECTION: 'automatic' }))).toBe(20);
   });
 });

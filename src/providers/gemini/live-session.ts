@@ -40,10 +40,15 @@ export const END_CALL_FUNCTION = {
 export const GEMINI_INPUT: AudioFormat = { codec: 'pcm16', sampleRate: 16000 };
 const OUTPUT: AudioFormat = { codec: 'pcm16', sampleRate: 24000 };
 const INPUT_MIME = 'audio/pcm;rate=16000';
-/** Caller audio held while the model answers: 15 s of 20 ms frames, oldest dropped past that. */
-const MAX_HELD_CHUNKS = 750;
-/** Audio of the latest caller activity kept for replay on a new link: 30 s of 20 ms frames. */
-const MAX_ACTIVITY_CHUNKS = 1500;
+/** Base64 characters per second of the input (16 kHz PCM16: 32,000 bytes). */
+const INPUT_BASE64_PER_S = (16000 * 2 * 4) / 3;
+/**
+ * Caller audio held while the model answers: 15 s, oldest dropped past that. Counted in base64
+ * characters, not messages: a message is 20 ms or a chunk of several frames (PROVIDER_AUDIO_CHUNK_MS).
+ */
+const MAX_HELD_CHARS = 15 * INPUT_BASE64_PER_S;
+/** Audio of the latest caller activity kept for replay on a new link: 30 s (counted as MAX_HELD_CHARS). */
+const MAX_ACTIVITY_CHARS = 30 * INPUT_BASE64_PER_S;
 /** Swap to the new link at the latest this long before the server's goAway deadline. */
 const SWAP_MARGIN_MS = 500;
 
@@ -83,7 +88,9 @@ export class GeminiLiveSession implements ProviderSession {
   // Caller side: 'speaking' = an activity is open on the server; 'awaiting' = closed, answer pending.
   #turn: 'idle' | 'speaking' | 'awaiting' = 'idle';
   #held: string[] = [];
+  #heldChars = 0;
   #activity: string[] = [];
+  #activityChars = 0;
   /** activityEnds sent whose turnComplete has not come back. */
   #pendingGenerations = 0;
   #answerStarted = false;
@@ -195,8 +202,9 @@ export class GeminiLiveSession implements ProviderSession {
     }
     if (this.#turn === 'awaiting') {
       this.#held.push(data);
-      if (this.#held.length > MAX_HELD_CHUNKS) {
-        this.#held.shift();
+      this.#heldChars += data.length;
+      while (this.#heldChars > MAX_HELD_CHARS && this.#held.length > 1) {
+        this.#heldChars -= this.#held.shift()!.length;
         if (this.#droppedHeld++ === 0) this.#log.warn({ event: 'gemini_held_audio_dropped' }, 'caller audio held too long while waiting for the answer');
       }
       return;
@@ -232,9 +240,11 @@ export class GeminiLiveSession implements ProviderSession {
     if (this.#pendingGenerations > 0) this.#cutResponse();
     this.#turn = 'speaking';
     this.#activity = [];
+    this.#activityChars = 0;
     this.#issue({ k: 'start' });
     const held = this.#held;
     this.#held = [];
+    this.#heldChars = 0;
     for (const data of held) this.#issueAudio(data);
   }
 
@@ -248,7 +258,13 @@ export class GeminiLiveSession implements ProviderSession {
 
   #issueAudio(data: string): void {
     this.#activity.push(data);
-    if (this.#activity.length > MAX_ACTIVITY_CHUNKS * 1.25) this.#activity.splice(0, this.#activity.length - MAX_ACTIVITY_CHUNKS);
+    this.#activityChars += data.length;
+    // Trimmed in steps (a quarter over the bound), not on every message.
+    if (this.#activityChars > MAX_ACTIVITY_CHARS * 1.25) {
+      let drop = 0;
+      while (this.#activityChars > MAX_ACTIVITY_CHARS && drop < this.#activity.length - 1) this.#activityChars -= this.#activity[drop++].length;
+      this.#activity.splice(0, drop);
+    }
     this.#issue({ k: 'audio', data });
   }
 
