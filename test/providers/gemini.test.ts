@@ -234,6 +234,27 @@ describe('gemini live adapter', () => {
     expect(h.events.filter((e) => e.type === 'responseDone').map((e) => (e as { responseId: string }).responseId)).toEqual([ids[1]]);
   });
 
+  it('caller audio held while the model answers is bounded by its length (15 s), not by message count', async () => {
+    // Chunks of 100 ms (PROVIDER_AUDIO_CHUNK_MS=100): 20 s of them is 200 messages, well under any count of 20 ms frames.
+    const h = await open({ replyDelayMs: 60_000 });
+    h.session.pushAudio(frame(0));
+    h.session.endTurn({ startMs: 0, endMs: 20 });
+    const chunk = (i: number): AudioFrame => ({ samples: new Int16Array(1600).fill(i + 1), sampleRate: 16000, seq: i, timestampMs: i * 100 });
+    for (let i = 0; i < 200; i++) h.session.pushAudio(chunk(i));
+    // The caller speaks over the wait: the held audio goes out after the activityStart, the oldest dropped.
+    h.session.interrupt({ responseId: 'none', heardMs: 0 });
+    await h.fake.waitFor(() => h.fake.inputStream().filter((x) => x === 'start').length === 2, 2000, 'the second activity');
+    await h.fake.waitFor(() => h.fake.inputStream().at(-1) instanceof Int16Array && (h.fake.inputStream().at(-1) as Int16Array)[0] === 200, 2000, 'the last chunk');
+    const stream = h.fake.inputStream();
+    const held = stream.slice(stream.lastIndexOf('start') + 1) as Int16Array[];
+    const heldMs = held.reduce((ms, c) => ms + c.length / 16, 0);
+    expect(heldMs).toBeLessThanOrEqual(15_000);
+    expect(heldMs).toBeGreaterThan(14_800);
+    // The newest are kept, in order.
+    expect(held.map((c) => c[0] - 1)).toEqual(range(200 - held.length, 200));
+    expect(h.logs.some((l) => l.includes('gemini_held_audio_dropped'))).toBe(true);
+  });
+
   it('interrupt() (barge-in) sends activityStart at once and drops the rest of the reply locally', async () => {
     // The server takes 150 ms to act on the activityStart and keeps streaming (a chunk per 10 ms) until then.
     const h = await open({ chunkMs: 20, chunkIntervalMs: 10, interruptDelayMs: 150 });
