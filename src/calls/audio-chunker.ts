@@ -15,7 +15,7 @@
  * alone. A chunk is a new frame (the parts stay untouched, as the replay ring may hold them); a
  * G.711 chunk drops the carrier's base64, which cannot be concatenated (each part is padded).
  */
-import type { AudioFrame, EncodedFrame } from '../pipeline/frame.js';
+import { frameDurationMs, type AudioFrame, type EncodedFrame } from '../pipeline/frame.js';
 
 type Frame = AudioFrame | EncodedFrame;
 
@@ -32,7 +32,7 @@ export interface AudioChunkerOptions {
 const EPSILON_MS = 0.5;
 
 function durationMs(frame: Frame): number {
-  return ('samples' in frame ? frame.samples.length : frame.sampleCount) * 1000 / frame.sampleRate;
+  return frameDurationMs('samples' in frame ? frame.samples.length : frame.sampleCount, frame.sampleRate);
 }
 
 function joinable(frame: Frame): boolean {
@@ -47,9 +47,10 @@ function sameFormat(a: Frame, b: Frame): boolean {
 
 export class AudioChunker {
   readonly #o: AudioChunkerOptions;
-  #parts: Frame[] = [];
+  /** Reused from chunk to chunk (emit never keeps them: a chunk is a copy, or the one part itself). */
+  readonly #parts: Frame[] = [];
   /** Arrival of each part (NaN: a replay, not reported). */
-  #receivedAt: number[] = [];
+  readonly #receivedAt: number[] = [];
   #heldMs = 0;
 
   constructor(options: AudioChunkerOptions) {
@@ -84,18 +85,18 @@ export class AudioChunker {
     const n = parts.length;
     if (n === 0) return;
     const receivedAt = this.#receivedAt;
-    this.#parts = [];
-    this.#receivedAt = [];
     this.#heldMs = 0;
     this.#o.emit(n === 1 ? parts[0] : join(parts), n);
     for (let i = 0; i < n; i++) if (!Number.isNaN(receivedAt[i])) this.#o.onDelivered(receivedAt[i]);
+    parts.length = 0;
+    receivedAt.length = 0;
   }
 
   /** Forget what is held (a retired link: the replay ring gives those frames to the next one). */
   drop(): number {
     const n = this.#parts.length;
-    this.#parts = [];
-    this.#receivedAt = [];
+    this.#parts.length = 0;
+    this.#receivedAt.length = 0;
     this.#heldMs = 0;
     return n;
   }
