@@ -94,7 +94,14 @@ export interface SimulatedCallResult {
 const FRAME_MS = 20;
 /** Samples in a 20 ms frame at 8 kHz, the rate the simulated caller hears. */
 const SAMPLES_PER_FRAME = 160;
+/** A polite caller starts speaking again this long after a reply's playout ends. */
 const REPLY_GAP_MS = 300;
+/**
+ * A reply ends once the caller has heard this much silence after its last audio (arrived audio plays
+ * out in order, as a carrier's jitter buffer does). Heard silence, not the gap between arrivals: the
+ * gateway sends ahead of playout, so a short stall of a loaded process is inaudible and is one reply.
+ */
+const REPLY_SPLIT_SILENCE_MS = 300;
 const SPEECH_RMS = 300; // about -40 dBFS: above a quiet line's noise, below speech
 
 function rms(pcm: Int16Array): number {
@@ -203,7 +210,7 @@ async function runStream(
       const frames = Math.max(1, Math.round(payload.length / replyCodec.bytesPerSample / SAMPLES_PER_FRAME));
       result.framesReceived += frames;
       for (let i = 0; i < frames; i++) result.arrivalsMs.push(now);
-      if (current && now - current.lastMs > REPLY_GAP_MS && playoutEndMs < now) closeReply(false);
+      if (current && now - playoutEndMs > REPLY_SPLIT_SILENCE_MS) closeReply(false);
       if (!current) {
         current = { startMs: now, lastMs: now, chunks: [], frames: 0, latencyMs: lastSpeechSentMs === undefined ? undefined : now - lastSpeechSentMs };
       }

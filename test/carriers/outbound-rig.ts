@@ -48,7 +48,9 @@ export async function startOutboundRig(env: Record<string, string> = {}): Promis
       TELNYX_API_BASE_URL: telnyx.apiBaseUrl,
       TELNYX_CONNECTION_ID: 'conn-123',
       TELNYX_PUBLIC_KEY: Buffer.from(telnyxKeys.publicKey).toString('base64'),
-      CARRIER_API_TIMEOUT_MS: '1500',
+      // Generous: on a loaded CI box a fake's answer can take over a second. The timeout's own test
+      // passes a short one.
+      CARRIER_API_TIMEOUT_MS: '8000',
       ...env,
     });
   } catch (err) {

@@ -16,7 +16,7 @@ const { getExpectedTwilioSignature } = twilio as unknown as {
 
 let rig: OutboundRig;
 beforeAll(async () => {
-  rig = await startOutboundRig();
+  rig = await startOutboundRig({ CARRIER_API_TIMEOUT_MS: '1500' });
 });
 afterAll(async () => {
   await rig?.close();
