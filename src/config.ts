@@ -29,7 +29,10 @@ export interface Config extends ProviderSettings {
    */
   workerNice: number;
   vadEngine: VadEngineName;
-  /** How long the Silero batcher gathers windows from many calls before a model run (0: one event-loop turn). */
+  /**
+   * How long the Silero batcher gathers windows from many calls before a model run (0: one
+   * event-loop turn), while windows come closer together than that (a lone call's do not wait).
+   */
   vadBatchWaitMs: number;
   /**
    * Between turns, windows quieter than this (dBFS in the speech band) are scored silent without
@@ -318,7 +321,7 @@ export function loadConfig(env: Env = process.env): Config {
     workerPoolSize: int(env, 'WORKER_POOL_SIZE', availableParallelism(), 1, 256),
     workerNice: int(env, 'WORKER_NICE', 0, 0, 19),
     vadEngine,
-    vadBatchWaitMs: int(env, 'VAD_BATCH_WAIT_MS', 8, 0, 32),
+    vadBatchWaitMs: int(env, 'VAD_BATCH_WAIT_MS', 16, 0, 32),
     vadSilenceGateDb: silenceGateOf(env),
     turn: {
       // Barge-in must clear the bot within ~300 ms of the caller's first word, so speech is confirmed

@@ -99,6 +99,7 @@ export function tableRows(runs: RunResult[]): string[][] {
     row('frames lost in / in-while-connecting / out', (r) => `${String(r.frames.lost.ingress)} / ${String(r.frames.lost.ingressWhileConnecting)} / ${String(r.frames.lost.egress)}`),
     row('frames late out / in', (r) => `${String(r.frames.late.egress)} / ${r.frames.late.ingress === undefined ? '-' : String(r.frames.late.ingress)}`),
     row('calls that fell back from Silero to energy', (r) => (r.gateway ? String(Object.values(r.gateway.vadFallbacks).reduce((a, b) => a + b, 0)) : '-')),
+    row('VAD windows Silero / gated / energy, mean batch', (r) => vadWindowsCell(r)),
     row('reply frames dropped by interruption', (r) => (r.frames.droppedByInterruption === undefined ? '-' : String(r.frames.droppedByInterruption))),
     row('egress jitter |interval-20ms|, ms p50 / p99', (r) => q2(r.egressJitter)),
     row('egress pacing jitter at the gateway, ms p50/p99/p99.9/max', (r) => q(r.egressPacing)),
@@ -186,4 +187,12 @@ export function markdown(report: BenchReport): string {
     '',
   );
   return out.join('\n');
+}
+
+function vadWindowsCell(r: RunResult): string {
+  const g = r.gateway;
+  if (!g) return '-';
+  const w = g.vadWindows;
+  const n = (k: string) => String(Math.round(w[k] ?? 0));
+  return `${n('silero')} / ${n('silence_gate')} / ${n('energy')}, ${g.vadBatchMean === undefined ? '-' : g.vadBatchMean.toFixed(1)}`;
 }

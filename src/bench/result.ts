@@ -58,7 +58,19 @@ export interface RunResult {
   eventLoopDelayP99Ms: number | undefined;
   /** What the callers were sent besides audio: marks they echoed back (after playout), clears. */
   caller: { marksEchoed: number; clears: number };
-  gateway: { turns: number; bargeIns: number; providerErrors: number; switches: number; vadFallbacks: Record<string, number> } | undefined;
+  gateway:
+    | {
+        turns: number;
+        bargeIns: number;
+        providerErrors: number;
+        switches: number;
+        vadFallbacks: Record<string, number>;
+        /** VAD windows in the window, by engine (`silence_gate`: skipped Silero). */
+        vadWindows: Record<string, number>;
+        /** Mean windows per Silero batch; undefined when no batch ran. */
+        vadBatchMean: number | undefined;
+      }
+    | undefined;
   harness: {
     sendLag: Summary;
     /** The callers' loop. */

@@ -265,11 +265,17 @@ function summarise(
           providerErrors: gatewayCount('voice_gateway_provider_errors_total'),
           switches: gatewayCount('voice_gateway_provider_switches_total'),
           vadFallbacks: fallbacks,
+          vadWindows: counter('voice_gateway_vad_windows_total', 'engine'),
+          vadBatchMean: batchMean(gatewayCount('voice_gateway_vad_batch_size_windows_sum'), gatewayCount('voice_gateway_vad_batch_size_windows_count')),
         }
       : undefined,
     harness: { ...load.harness, ...(providerLoop === undefined ? {} : { providerLoopDelayP99Ms: providerLoop }), drainMs: load.drainMs, saturated: harnessSaturated },
     warnings,
   };
+}
+
+function batchMean(windows: number, batches: number): number | undefined {
+  return batches > 0 ? r3(windows / batches) : undefined;
 }
 
 function dedupe(lines: string[]): string[] {

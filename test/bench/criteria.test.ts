@@ -23,7 +23,7 @@ function run(over: Partial<RunResult> = {}): RunResult {
     memory: { rssIdleMiB: 100, rssLoadedMiB: 110, rssPerCallKiB: 1000, heapIdleMiB: 10, heapLoadedMiB: 11, heapPerCallKiB: 100 },
     eventLoopDelayP99Ms: 2,
     caller: { marksEchoed: 10, clears: 0 },
-    gateway: { turns: 10, bargeIns: 0, providerErrors: 0, switches: 0, vadFallbacks: {} },
+    gateway: { turns: 10, bargeIns: 0, providerErrors: 0, switches: 0, vadFallbacks: {}, vadWindows: {}, vadBatchMean: undefined },
     harness: { sendLag: summary(1), eventLoopDelayP99Ms: 1, cpuSeconds: 1, wallSeconds: 10, drainMs: 100, saturated: false },
     warnings: [],
     ...over,
@@ -35,7 +35,7 @@ describe('find-max bar', () => {
     expect(evaluate(run())).toEqual({ pass: true, reasons: [] });
     const bad = evaluate(run({
       callsFailed: 1,
-      gateway: { turns: 1, bargeIns: 0, providerErrors: 0, switches: 0, vadFallbacks: { backlog: 2 } },
+      gateway: { turns: 1, bargeIns: 0, providerErrors: 0, switches: 0, vadFallbacks: { backlog: 2 }, vadWindows: {}, vadBatchMean: undefined },
       latency: { added: { ingress: quantiles(6), egress: quantiles(0.1) }, through: undefined, reply: summary(700) },
       cpu: { seconds: 1, wallSeconds: 10, coresUsed: 1.8, cores: 2, shareOfMachine: 0.9, msPerCallSecond: 10 },
     }));

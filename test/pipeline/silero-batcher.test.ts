@@ -122,3 +122,53 @@ describe('SileroBatcher shared slots', () => {
     await batcher.close();
   });
 });
+
+describe('SileroBatcher wait', () => {
+  const turn = () => new Promise((r) => setImmediate(r));
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  /** Enqueue `member` at clock time `at`; true when its batch went out within two event-loop turns (no wait). */
+  async function wentAtOnce(batcher: SileroBatcher, clock: { t: number }, payloads: unknown[], member: Member, at: number): Promise<boolean> {
+    clock.t = at;
+    const before = payloads.length;
+    batcher.enqueue(member);
+    await turn();
+    await turn();
+    const atOnce = payloads.length > before;
+    await sleep(60); // past the wait: a waiting batch goes too, and every batch answers
+    return atOnce;
+  }
+
+  it('waits while windows come closer together than the wait, and not once they come further apart', async () => {
+    const { pool, payloads } = sharedPool(false);
+    const clock = { t: 0 };
+    // A 50 ms wait; the gaps between windows are on a clock the test sets (the wait's timer is real).
+    const batcher = new SileroBatcher({ pool, maxBatch: 8, maxInFlight: 1, maxWindowsPerCall: 1, batchWaitMs: 50, taskTimeoutMs: 1000, now: () => clock.t });
+    const lone = new Member(7);
+    // A new batcher assumes it is busy: the first window waits.
+    expect(await wentAtOnce(batcher, clock, payloads, lone, 0)).toBe(false);
+    // One call, a window every 100 ms: once the mean gap passes the wait, windows go on the next turn.
+    const atOnce: boolean[] = [];
+    for (let k = 1; k <= 12; k++) atOnce.push(await wentAtOnce(batcher, clock, payloads, lone, k * 100));
+    expect(atOnce.slice(0, 3)).toEqual([false, false, false]); // the mean gap still under 50 ms
+    expect(atOnce.slice(-6)).toEqual([true, true, true, true, true, true]);
+    expect(lone.scores).toHaveLength(13);
+
+    // Many calls, their windows 0.1 ms apart, each in its own event-loop turn: the wait comes back
+    // and gathers them into full batches instead of one window per turn.
+    const many = Array.from({ length: 30 }, (_, i) => new Member(10 + i));
+    const first = payloads.length;
+    for (let i = 0; i < many.length; i++) {
+      clock.t = 1300 + i * 0.1;
+      batcher.enqueue(many[i]);
+      await turn();
+    }
+    clock.t += 1000; // every wait is over
+    await sleep(120);
+    const batches = (payloads.slice(first) as VadTaskPayload[]).map((p) => p.batchSize);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(30);
+    expect(batches[0]).toBe(1); // the mean gap was still long: no wait yet
+    expect(Math.max(...batches)).toBe(8);
+    await batcher.close();
+  });
+});

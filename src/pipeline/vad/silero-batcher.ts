@@ -2,7 +2,10 @@
  * The cross-call Silero batcher, one per process (inside the VadService). Calls whose next window
  * is ready join a queue for their sample rate; the queue is flushed `batchWaitMs` after the oldest
  * queued window joined it (0: on `setImmediate`, so every window that became ready in the same
- * event-loop turn shares one model run) or as soon as it holds `maxBatch` calls. At most
+ * event-loop turn shares one model run) or as soon as it holds `maxBatch` calls. The wait is only
+ * worth its delay when another window is due before it ends: with windows arriving further apart
+ * than the time left (a few calls, or one), the queue goes out on the next turn instead, so a
+ * quiet gateway pays no batching delay and a busy one gets large batches. At most
  * `maxInFlight` batches are out at once; the rest wait their turn, which keeps batches large under
  * load instead of flooding the workers with small ones.
  *
@@ -52,6 +55,8 @@ export interface SileroBatcherOptions {
   maxWindowsPerCall: number;
   /** Gather windows this long before a batch goes out (0: one event-loop turn). */
   batchWaitMs: number;
+  /** The clock the wait is measured on (tests drive their own). */
+  now?: () => number;
   taskTimeoutMs: number;
   metrics?: Metrics;
 }
@@ -72,6 +77,14 @@ export class SileroBatcher {
   /** When the oldest window still queued joined: it waits batchWaitMs in all, not again after each batch. */
   #waitingSince: number | undefined;
   #closed = false;
+  readonly #now: () => number;
+  /**
+   * Mean time between windows joining the queues (exponentially weighted, 1/8 per window), what
+   * decides whether waiting can grow a batch. Starts at 0, as if busy: a new gateway batches until
+   * it has seen how far apart its windows come.
+   */
+  #arrivalGapMs = 0;
+  #lastArrival: number | undefined;
   /** One member's probabilities, gathered out of a result (reused: consumed synchronously). */
   readonly #scratch: Float32Array;
   /** Shared float buffers for batches, free ones (at most maxInFlight kept). */
@@ -79,6 +92,7 @@ export class SileroBatcher {
 
   constructor(options: SileroBatcherOptions) {
     this.#o = options;
+    this.#now = options.now ?? (() => performance.now());
     this.#scratch = new Float32Array(options.maxWindowsPerCall);
   }
 
@@ -90,7 +104,10 @@ export class SileroBatcher {
     if (this.#closed) return;
     const queue = this.#queues.get(member.sampleRate);
     if (!queue) return;
-    this.#waitingSince ??= performance.now();
+    const now = this.#now();
+    if (this.#lastArrival !== undefined) this.#arrivalGapMs += (now - this.#lastArrival - this.#arrivalGapMs) / 8;
+    this.#lastArrival = now;
+    this.#waitingSince ??= now;
     queue.add(member);
     if (queue.size >= this.#o.maxBatch && this.#inFlight.size < this.#o.maxInFlight) {
       this.#dispatch(member.sampleRate, queue);
@@ -110,8 +127,10 @@ export class SileroBatcher {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    const waitMs = this.#o.batchWaitMs - (performance.now() - (this.#waitingSince ?? performance.now()));
-    if (waitMs > 0) this.#timer = setTimeout(this.#flush, waitMs);
+    const now = this.#now();
+    const waitMs = this.#o.batchWaitMs - (now - (this.#waitingSince ?? now));
+    // Wait only while another window is due before the wait ends (see the header).
+    if (waitMs > 0 && waitMs > this.#arrivalGapMs) this.#timer = setTimeout(this.#flush, waitMs);
     else setImmediate(this.#flush);
   }
 
@@ -203,7 +222,9 @@ export class SileroBatcher {
       .finally(() => {
         clearTimeout(timer);
         this.#inFlight.delete(done);
-        if (!this.#closed) this.#schedule();
+        // Windows held back by maxInFlight go now or at their wait's end; with none queued there is
+        // nothing to schedule (a stale timer would cut the next window's wait short).
+        if (!this.#closed && this.#waitingSince !== undefined) this.#schedule();
       });
     this.#inFlight.add(done);
   }
