@@ -32,7 +32,8 @@ export interface VadServiceOptions {
   /**
    * How long a batch gathers windows before it goes out (default 0: the windows of one event-loop
    * turn). Live calls finish their windows at staggered times, so a few ms here make batches
-   * several times larger, and the per-window cost falls with batch size.
+   * several times larger, and the per-window cost falls with batch size. Taken only while windows
+   * come closer together than the time left (see SileroBatcher).
    */
   batchWaitMs?: number;
   /** A call whose unscored audio exceeds this falls back to energy (default 2000 ms; Infinity for files). */
