@@ -44,7 +44,8 @@ export interface BenchOptions {
   readonly gatewayEnv: Record<string, string>;
   readonly egressLeadMs: number;
   readonly lateBoundMs: number;
-  readonly lateIngressMs: number;
+  /** A caller frame later than this at the provider is late; undefined: lateIngressDefault(). */
+  readonly lateIngressMs?: number;
   readonly cpuProfileDir?: string;
   /** The gateway (and baseline) process on these CPUs only; --gateway-cpus. */
   readonly gatewayCpus?: readonly number[];
@@ -72,6 +73,19 @@ export const DEFAULTS = {
   lateBoundMs: 0,
   lateIngressMs: 60,
 } as const;
+
+/**
+ * When a caller frame is late at the provider unless --late-in-ms says: 60 ms, plus what the
+ * gateway's provider chunk holds a frame (PROVIDER_AUDIO_CHUNK_MS less the 20 ms frame; `auto` is
+ * 60 ms where the gateway's VAD ends the turns, else 20), so a chunked run does not count its own
+ * setting as lateness. The baseline bridge sends a message per frame.
+ */
+export function lateIngressDefault(gatewayEnv: Record<string, string>, vad: string, target: 'gateway' | 'baseline'): number {
+  if (target === 'baseline') return DEFAULTS.lateIngressMs;
+  const raw = gatewayEnv.PROVIDER_AUDIO_CHUNK_MS?.trim().toLowerCase();
+  const chunkMs = raw === undefined || raw === '' ? 20 : raw === 'auto' ? (vad === 'off' ? 20 : 60) : Number(raw);
+  return DEFAULTS.lateIngressMs + (Number.isFinite(chunkMs) && chunkMs > 20 ? chunkMs - 20 : 0);
+}
 
 /** Calls start at up to 50 a second, never in under 2 s. */
 export const rampFor = (calls: number) => Math.max(2, Math.ceil(calls / 50));
@@ -137,7 +151,7 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
     gatewayEnv: opts.gatewayEnv,
     egressLeadMs: opts.egressLeadMs,
     lateBoundMs: opts.lateBoundMs,
-    lateIngressMs: opts.lateIngressMs,
+    lateIngressMs: opts.lateIngressMs ?? lateIngressDefault(opts.gatewayEnv, vad, target),
     cpuProfileDir: opts.cpuProfileDir,
     cpus: opts.gatewayCpus,
     cores,

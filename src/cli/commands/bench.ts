@@ -61,7 +61,8 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
   --egress-lead-ms MS     the gateway's EGRESS_LEAD_MS (default ${String(DEFAULTS.egressLeadMs)}); its start-of-reply burst is left out of jitter
   --late-ms MS            a reply frame is late when it arrives this long after playout ran dry (default ${String(DEFAULTS.lateBoundMs)})
   --late-in-ms MS         a caller frame is late when it reaches the provider this long after it was sent
-                          (default ${String(DEFAULTS.lateIngressMs)}; add the chunk's hold with PROVIDER_AUDIO_CHUNK_MS)
+                          (default ${String(DEFAULTS.lateIngressMs)}, plus the chunk's hold when --gateway-env sets
+                          PROVIDER_AUDIO_CHUNK_MS: 100 for 60 ms chunks)
   --cpu-prof DIR          run the gateway under --cpu-prof, profiles into DIR
   -q, --quiet             no progress lines
 
@@ -195,7 +196,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     gatewayEnv,
     egressLeadMs: num(values['egress-lead-ms'], 'egress-lead-ms', DEFAULTS.egressLeadMs),
     lateBoundMs: num(values['late-ms'], 'late-ms', DEFAULTS.lateBoundMs),
-    lateIngressMs: num(values['late-in-ms'], 'late-in-ms', DEFAULTS.lateIngressMs, 1),
+    lateIngressMs: values['late-in-ms'] === undefined ? undefined : num(values['late-in-ms'], 'late-in-ms', DEFAULTS.lateIngressMs, 1),
     cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     gatewayCpus,
     harnessCpus,
