@@ -194,16 +194,22 @@ export async function startTarget(opts: {
   // Ready: the gateway's /ready (workers up), the baseline's /health.
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
   const path = opts.kind === 'gateway' ? '/ready' : '/health';
+  // What the last poll saw, for the error when the target never gets ready (its log may say nothing).
+  let lastAnswer: string;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${opts.kind} exited with ${String(child.exitCode)} before it was ready:\n${outputTail.join('\n')}`);
     try {
-      if ((await fetch(baseUrl + path)).ok) break;
-    } catch {
-      /* not listening yet */
+      // Bounded: a target that accepts the connection and never answers must not stall the poll.
+      const res = await fetch(baseUrl + path, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) break;
+      lastAnswer = `HTTP ${String(res.status)} ${(await res.text()).slice(0, 300)}`;
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      lastAnswer = `no answer (${cause ?? (err as Error).name})`;
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${opts.kind} not ready within ${String(opts.readyTimeoutMs ?? 60_000)} ms:\n${outputTail.join('\n')}`);
+      throw new Error(`${opts.kind} not ready within ${String(opts.readyTimeoutMs ?? 60_000)} ms (last ${path}: ${lastAnswer}):\n${outputTail.join('\n')}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
