@@ -10,7 +10,10 @@ import { configuredProvider, echoProvider, type ProviderSetup } from './provider
 import { assertPinningAvailable, formatCpuList, pinProcess } from './cpu-pinning.js';
 import { machineInfo, ratiosOf, type BenchReport, type FindMaxResult, type Ratios } from './report.js';
 import { DEFAULT_CRITERIA, evaluate, type Criteria, type RunResult } from './result.js';
+import { LATE_INGRESS_MS } from './late-bound.js';
 import { runOnce, type RunSpec } from './run-once.js';
+
+export { lateIngressDefault } from './late-bound.js';
 
 export type { VadSetting } from './extension.js';
 
@@ -71,21 +74,8 @@ export const DEFAULTS = {
   seed: 1,
   egressLeadMs: 60,
   lateBoundMs: 0,
-  lateIngressMs: 60,
+  lateIngressMs: LATE_INGRESS_MS,
 } as const;
-
-/**
- * When a caller frame is late at the provider unless --late-in-ms says: 60 ms, plus what the
- * gateway's provider chunk holds a frame (PROVIDER_AUDIO_CHUNK_MS less the 20 ms frame; `auto` is
- * 60 ms where the gateway's VAD ends the turns, else 20), so a chunked run does not count its own
- * setting as lateness. The baseline bridge sends a message per frame.
- */
-export function lateIngressDefault(gatewayEnv: Record<string, string>, vad: string, target: 'gateway' | 'baseline'): number {
-  if (target === 'baseline') return DEFAULTS.lateIngressMs;
-  const raw = gatewayEnv.PROVIDER_AUDIO_CHUNK_MS?.trim().toLowerCase();
-  const chunkMs = raw === undefined || raw === '' ? 20 : raw === 'auto' ? (vad === 'off' ? 20 : 60) : Number(raw);
-  return DEFAULTS.lateIngressMs + (Number.isFinite(chunkMs) && chunkMs > 20 ? chunkMs - 20 : 0);
-}
 
 /** Calls start at up to 50 a second, never in under 2 s. */
 export const rampFor = (calls: number) => Math.max(2, Math.ceil(calls / 50));
@@ -151,7 +141,7 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
     gatewayEnv: opts.gatewayEnv,
     egressLeadMs: opts.egressLeadMs,
     lateBoundMs: opts.lateBoundMs,
-    lateIngressMs: opts.lateIngressMs ?? lateIngressDefault(opts.gatewayEnv, vad, target),
+    lateIngressMs: opts.lateIngressMs,
     cpuProfileDir: opts.cpuProfileDir,
     cpus: opts.gatewayCpus,
     cores,

@@ -70,7 +70,8 @@ export class FrameLedger {
   readonly #responseByKey = new Map<string, number>();
   readonly #responseByItem = new Map<string, number>();
   readonly #maxFrames: number;
-  readonly #lateIngressMs: number;
+  /** A frame later than this at the provider is counted late; set once the target's settings are known. */
+  lateIngressMs: number;
   #window: [number, number] = [Infinity, Infinity];
   #lateIngress = 0;
   #untaggedAtProvider = 0;
@@ -79,7 +80,7 @@ export class FrameLedger {
 
   constructor(opts: { calls: number; maxFrames: number; lateIngressMs: number }) {
     this.#maxFrames = opts.maxFrames;
-    this.#lateIngressMs = opts.lateIngressMs;
+    this.lateIngressMs = opts.lateIngressMs;
     for (let i = 0; i < opts.calls; i++) {
       this.#calls.push({
         sendAt: new Float64Array(opts.maxFrames),
@@ -180,7 +181,7 @@ export class FrameLedger {
     const sentAt = book.sendAt[tag.seq];
     if (sentAt === 0 || sentAt < book.sessionUpAt) return; // held while the provider connected: no sample
     const ms = at - sentAt;
-    if (ms > this.#lateIngressMs) this.#lateIngress++;
+    if (ms > this.lateIngressMs) this.#lateIngress++;
     if (this.#inWindow(sentAt)) this.ingress.record(ms);
   }
 

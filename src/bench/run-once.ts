@@ -11,6 +11,7 @@ import { promByLabel, promValue, type PromSample } from './prom-text.js';
 import type { Transport } from './extension.js';
 import type { ProviderSetup } from './providers.js';
 import type { Quantiles, RunResult } from './result.js';
+import { LATE_INGRESS_MS, lateIngressDefault } from './late-bound.js';
 import { attachTarget, startTarget, type ResourceSample, type TargetKind, type TargetProcess } from './target-process.js';
 
 export interface RunSpec {
@@ -33,7 +34,8 @@ export interface RunSpec {
   readonly gatewayEnv: Record<string, string>;
   readonly egressLeadMs: number;
   readonly lateBoundMs: number;
-  readonly lateIngressMs: number;
+  /** undefined: lateIngressDefault() on the settings the target is started with. */
+  readonly lateIngressMs: number | undefined;
   readonly cpuProfileDir?: string;
   /** The bridge process runs on these CPUs only (--gateway-cpus; the baseline gets the same). */
   readonly cpus?: readonly number[];
@@ -100,12 +102,13 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   const tailS = 30 + spec.replyDelayMs / 1000;
   // Ramp, settle, up to 30 s of call set-up, the window, the drain, and slack.
   const maxFrames = Math.ceil(((spec.rampS + spec.settleS + 30 + spec.windowS + tailS + 10) * 1000) / FRAME_MS);
-  const ledger = new FrameLedger({ calls: spec.calls, maxFrames, lateIngressMs: spec.lateIngressMs });
+  const ledger = new FrameLedger({ calls: spec.calls, maxFrames, lateIngressMs: spec.lateIngressMs ?? LATE_INGRESS_MS });
   const provider = await spec.provider.start(ledger);
   let target: TargetProcess | undefined;
   try {
     if (spec.target === 'baseline' && !provider.baselineEnv) throw new Error(`the baseline bridge cannot run against provider ${spec.provider.name} (it gives no settings for it)`);
     const env = spec.target === 'gateway' ? gatewayEnv(spec, provider.gatewayEnv) : { ...spec.baseEnv, ...provider.baselineEnv };
+    ledger.lateIngressMs = spec.lateIngressMs ?? lateIngressDefault(env, spec.vad, spec.target);
     target = spec.url ? attachTarget(spec.url, spec.pid) : await startTarget({ kind: spec.target, env, cpuProfileDir: spec.cpuProfileDir, cpus: spec.cpus, command: spec.target === 'gateway' ? spec.gatewayCommand : spec.baselineCommand });
     const t = target;
     spec.log(`${spec.target} up (pid ${String(t.pid)}): ${String(spec.calls)} calls, ${String(spec.rampS)} s ramp, ${String(spec.windowS)} s window`);
