@@ -28,6 +28,11 @@ export interface Config extends ProviderSettings {
    * deadline and calls fall back to the energy VAD, so it is the operator's choice, off by default.
    */
   workerNice: number;
+  /**
+   * V8's allocation-site pretenuring in the gateway's processes (V8_PRETENURING, default false: off;
+   * src/util/v8-flags.ts says why). Applied by `voice-gateway serve` only.
+   */
+  v8Pretenuring: boolean;
   vadEngine: VadEngineName;
   /**
    * How long the Silero batcher gathers windows from many calls before a model run (0: one
@@ -320,6 +325,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     workerPoolSize: int(env, 'WORKER_POOL_SIZE', availableParallelism(), 1, 256),
     workerNice: int(env, 'WORKER_NICE', 0, 0, 19),
+    v8Pretenuring: bool(env, 'V8_PRETENURING', false),
     vadEngine,
     vadBatchWaitMs: int(env, 'VAD_BATCH_WAIT_MS', 16, 0, 32),
     vadSilenceGateDb: silenceGateOf(env),

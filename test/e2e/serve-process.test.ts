@@ -62,6 +62,8 @@ describe('voice-gateway serve', () => {
     const listening = await serve.until('listening');
     expect(listening.providers).toEqual(['echo']);
     expect(listening.vad).toBe('silero');
+    // Off by default in the gateway's own processes (src/util/v8-flags.ts).
+    expect(listening.v8Flags).toEqual(['--no-allocation-site-pretenuring']);
     expect((await fetch(`${base}/health`)).status).toBe(200);
     // Ready once Silero is loaded in the worker (vad_warm), not merely when the port listens.
     expect(await serve.until('vad_warm')).toMatchObject({ workers: 1 });

@@ -37,7 +37,7 @@ describe('config', () => {
     expect(loadConfig({ VAD_SILENCE_GATE_DBFS: 'off' }).vadSilenceGateDb).toBeUndefined();
   });
 
-  it('runs the worker threads at nice 10 unless told otherwise', () => {
+  it('runs the worker threads at nice 0 unless told otherwise', () => {
     expect(loadConfig({}).workerNice).toBe(0);
     expect(loadConfig({ WORKER_NICE: '10' }).workerNice).toBe(10);
   });

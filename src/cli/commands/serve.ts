@@ -14,6 +14,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { IpcClient } from '../../cluster/ipc.js';
 import { IpcGrantStore, IpcRegistryStore } from '../../cluster/ipc-stores.js';
 import { PROCESS_INDEX_ENV, runPrimary } from '../../cluster/primary.js';
+import { applyV8Flags, gatewayV8Flags } from '../../util/v8-flags.js';
 import { usageError } from '../usage.js';
 
 const HELP = `Usage: voice-gateway serve [--port N] [--host H] [--processes N|auto]
@@ -40,6 +41,8 @@ export async function run(argv: string[]): Promise<number> {
   if (values.host) env.HOST = values.host;
   if (values.processes) env.PROCESSES = values.processes;
   let config = loadConfig(env);
+  // Before any call: see util/v8-flags.ts (each of --processes runs this too).
+  const v8Flags = applyV8Flags(gatewayV8Flags(config));
   if (cluster.isPrimary && config.cluster.processes > 1) {
     return runPrimary({
       processes: config.cluster.processes,
@@ -60,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   const address = gateway.app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info(
-    { event: 'listening', port, host: config.host, publicUrl: config.publicUrl, providers: config.providers, vad: config.vadEngine, ...(cluster.isWorker ? { process: Number(env[PROCESS_INDEX_ENV]), pid: process.pid, node: config.cluster.nodeId, internalUrl: config.cluster.nodeUrl } : {}) },
+    { event: 'listening', port, host: config.host, publicUrl: config.publicUrl, providers: config.providers, vad: config.vadEngine, v8Flags, ...(cluster.isWorker ? { process: Number(env[PROCESS_INDEX_ENV]), pid: process.pid, node: config.cluster.nodeId, internalUrl: config.cluster.nodeUrl } : {}) },
     `voice gateway listening on http://${config.host}:${String(port)} (providers: ${config.providers.join(', ')})`,
   );
   if (!config.twilio.authToken) logger.warn({ event: 'unsigned_twilio' }, 'TWILIO_AUTH_TOKEN is not set: Twilio webhooks are accepted unsigned');
