@@ -17,6 +17,8 @@ export { createWorkerPool, type WorkerPool, type WorkerPoolOptions } from './wor
 // Errors, config, observability
 export { ERRORS, GatewayError, isGatewayError, type ErrorCode, type ErrorSpec } from './errors.js';
 export { loadConfig, type Config, type VadEngineName } from './config.js';
+// What `voice-gateway serve` applies to its own V8; an embedder's process applies it by choice.
+export { applyV8Flags, gatewayV8Flags } from './util/v8-flags.js';
 export { createMetrics, type Metrics } from './observability/metrics.js';
 export { createLogger, silentLogger } from './observability/logger.js';
 

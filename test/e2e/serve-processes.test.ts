@@ -72,6 +72,12 @@ describe('serve --processes 2 (no Redis)', () => {
     }
   });
 
+  it('runs each gateway process with the V8 flags serve sets (util/v8-flags.ts)', () => {
+    const listening = out.split('\n').filter((l) => l.includes('"event":"listening"')).map((l) => JSON.parse(l) as { v8Flags?: string[] });
+    expect(listening).toHaveLength(2);
+    for (const l of listening) expect(l.v8Flags).toEqual(['--no-allocation-site-pretenuring']);
+  });
+
   it('a grant from either process opens a stream in either, once; the API and /metrics of either see every call', { timeout: 60_000 }, async () => {
     const calls: { carrierCallId: string; ws: WebSocket; token: string; path: string; webhookNode: string | undefined }[] = [];
     for (let i = 0; i < 6; i++) {

@@ -36,7 +36,7 @@ describe('package entry (src/index.ts → dist/index.js)', () => {
   it('exports the gateway, VAD, errors and observability building blocks', () => {
     for (const name of [
       'createGateway', 'buildApp', 'loadConfig', 'createMetrics', 'createLogger', 'createVadService',
-      'createWorkerPool', 'TurnDetector', 'readWav', 'writeWav', 'simulateCall', 'GatewayError',
+      'createWorkerPool', 'TurnDetector', 'readWav', 'writeWav', 'simulateCall', 'GatewayError', 'applyV8Flags', 'gatewayV8Flags',
     ] as const) {
       expect(typeof api[name], name).toBe('function');
     }
