@@ -2,6 +2,7 @@
 import { GatewayError } from '../errors.js';
 import { decodeBase64Exact } from '../util/base64.js';
 import type { InboundMediaEvent } from './media-events.js';
+import { parseFlatJsonObject } from './flat-json.js';
 import { chunkNumber } from './media-reorder.js';
 
 // Node's base64 decoder skips characters it does not know; a payload with any is corrupt, not "mostly fine".
@@ -16,6 +17,9 @@ export function encodeBase64(bytes: Uint8Array): string {
 }
 
 export function parseJsonObject(text: string): Record<string, unknown> {
+  // Media messages take the fast path (see flat-json.ts); the rest, and every error, JSON.parse.
+  const flat = parseFlatJsonObject(text);
+  if (flat) return flat;
   let value: unknown;
   try {
     value = JSON.parse(text);
