@@ -56,6 +56,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
   const framesInTally = new Tally<'transport'>();
   const framesOutTally = new Tally<'transport'>();
   const egressTicksTally = new Tally<'trigger'>();
+  const vadWindowsTally = new Tally<'engine'>();
 
   new Gauge({
     name: 'voice_gateway_pipeline_latency_seconds',
@@ -115,6 +116,12 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     framesOutTally,
     /** Egress clock ticks, by what ran them (the clock bumps the slots; see egress-clock.ts). */
     egressTicks: { timer: egressTicksTally.slot({ trigger: 'timer' }), callerMedia: egressTicksTally.slot({ trigger: 'caller_media' }) },
+    /** VAD windows scored, per engine, counted per window: folded into vadWindowsTotal when it is collected. */
+    vadWindows: {
+      silero: vadWindowsTally.slot({ engine: 'silero' }),
+      energy: vadWindowsTally.slot({ engine: 'energy' }),
+      gated: vadWindowsTally.slot({ engine: 'silence_gate' }),
+    },
     /** Stop the event-loop monitor (the process-wide metrics live as long as the process; tests close theirs). */
     close(): void {
       loopDelay.disable();
@@ -127,6 +134,9 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
       help: 'VAD windows scored, by engine (silence_gate: between turns, under VAD_SILENCE_GATE_DBFS, scored 0 without Silero)',
       labelNames: ['engine'] as const,
       registers: r,
+      collect() {
+        vadWindowsTally.fold(this);
+      },
     }),
     vadFallbacksTotal: new Counter({
       name: 'voice_gateway_vad_fallbacks_total',

@@ -20,6 +20,7 @@
 import { GatewayError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import type { TallySlot } from '../../observability/tally.js';
 import { EnergyVad, type EnergyVadOptions } from './energy-vad.js';
 import type { BatchMember, FallbackReason, SileroBatcher } from './silero-batcher.js';
 import { SILERO_STATE_SIZE, SILERO_STATE_UNITS, sileroGeometry, type VadSampleRate } from './silero-model.js';
@@ -57,7 +58,8 @@ export interface CallVadOptions {
   onError?: (err: GatewayError) => void;
 }
 
-type WindowCounter = ReturnType<Metrics['vadWindowsTotal']['labels']>;
+/** Plain per-window counts (observability/tally.ts), folded into voice_gateway_vad_windows_total. */
+type WindowCounter = TallySlot;
 
 /** What the service hands every call; made once per service. */
 export interface CallVadContext {
@@ -245,7 +247,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
       const from = stateOffset + (layer * batchSize + row) * SILERO_STATE_UNITS;
       this.#state.set(result.subarray(from, from + SILERO_STATE_UNITS), layer * SILERO_STATE_UNITS);
     }
-    this.#ctx.windowCounters?.silero.inc(count);
+    if (this.#ctx.windowCounters) this.#ctx.windowCounters.silero.count += count;
     for (let i = 0; i < count; i++) this.#apply(probabilities[i]);
     this.#advance();
   }
@@ -290,7 +292,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
     } else {
       const counter = this.#ctx.windowCounters?.energy;
       while (this.#scored < this.#completed) {
-        counter?.inc();
+        if (counter) counter.count++;
         this.#apply(this.#energyScore[this.#scored & this.#windowMask]);
       }
     }
@@ -305,7 +307,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
       this.#apply(0);
       gated++;
     }
-    if (gated > 0) this.#ctx.windowCounters?.gated.inc(gated);
+    if (gated > 0 && this.#ctx.windowCounters) this.#ctx.windowCounters.gated.count += gated;
   }
 
   #apply(probability: number): void {

@@ -126,11 +126,7 @@ export function createVadService(options: VadServiceOptions): VadService {
     maxBacklogMs: positive('maxBacklogMs', options.maxBacklogMs ?? 2000),
     logger,
     metrics,
-    windowCounters: metrics && {
-      silero: metrics.vadWindowsTotal.labels('silero'),
-      energy: metrics.vadWindowsTotal.labels('energy'),
-      gated: metrics.vadWindowsTotal.labels('silence_gate'),
-    },
+    windowCounters: metrics?.vadWindows,
     silenceGateDb: silenceGate(options.silenceGateDb),
     onClose: (call) => calls.delete(call),
     recovery,
