@@ -38,7 +38,7 @@ export function parseFlatJsonObject(text: string): Record<string, unknown> | und
     // With no backslash in the text, the next quote closes the string.
     const keyEnd = text.indexOf('"', i + 1);
     if (keyEnd < 0) return undefined;
-    const key = text.slice(i + 1, keyEnd);
+    const key = keyAt(text, i + 1, keyEnd);
     // JSON.parse makes an own property of it; an assignment would set the prototype.
     if (key === '__proto__') return undefined;
     i = skipSpaces(text, keyEnd + 1);
@@ -70,6 +70,28 @@ export function parseFlatJsonObject(text: string): Record<string, unknown> | und
     if (text.charCodeAt(i) !== COMMA) return undefined;
     i = skipSpaces(text, i + 1);
   }
+}
+
+/**
+ * The carriers' media-message keys, as literals: V8 keeps literals internalized, so a property stored
+ * under one is found in the inline caches, where a key sliced from the text first costs a string-table
+ * lookup (as much as the internalizing this module avoids).
+ */
+const KNOWN_KEYS = [
+  'event', 'media', 'track', 'chunk', 'payload', 'timestamp', 'streamSid', 'stream_id', 'sequenceNumber', 'sequence_number',
+] as const;
+const KEYS_BY_LENGTH: readonly (readonly string[])[] = (() => {
+  const byLength: string[][] = [];
+  for (const key of KNOWN_KEYS) (byLength[key.length] ??= []).push(key);
+  return byLength;
+})();
+
+function keyAt(text: string, start: number, end: number): string {
+  const candidates = KEYS_BY_LENGTH[end - start];
+  if (candidates) {
+    for (const key of candidates) if (text.startsWith(key, start)) return key;
+  }
+  return text.slice(start, end);
 }
 
 function skipSpaces(text: string, i: number): number {
