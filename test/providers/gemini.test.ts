@@ -324,6 +324,32 @@ describe('gemini live adapter', () => {
     expect(swapped?.opsHeld).toBeGreaterThan(0);
   });
 
+  it('goAway after more than 30 s of one activity: the new link is given its last 30-37.5 s, in order', async () => {
+    // The activity kept for replay is bounded (MAX_ACTIVITY_CHARS, 30 s, trimmed once a quarter over).
+    const h = await open({ chunkMs: 100 });
+    const { fake, session } = h;
+    await fake.waitFor(() => fake.handles.length === 1, 2000, 'a resumption handle');
+    const frames = 2000; // 40 s of 20 ms frames
+    for (let seq = 0; seq < frames; seq++) session.pushAudio(frame(seq));
+    // Counted without decoding: inputStream() decodes every message, too slow to poll 2,000 of.
+    await fake.waitFor(() => fake.of('realtimeInput', 0).length === frames + 1, 5000, 'the 40 s of speech');
+    fake.goAway('1s');
+    await h.until((e) => e.type === 'goAway', 'goAway');
+    session.endTurn({ startMs: 0, endMs: frames * 20 });
+    await h.until(isDone, 'the reply on the new link');
+
+    const replayed = seqs(fake.inputStream(1));
+    expect(replayed[0]).toBe('start');
+    expect(replayed.at(-1)).toBe('end');
+    const audio = replayed.slice(1, -1) as number[];
+    // The newest frames, none missing or out of order, between 30 and 37.5 s of them.
+    expect(audio).toEqual(range(frames - audio.length, frames));
+    // (30 s less about 0.3 %: the bound counts base64 characters, and each message's is padded.)
+    expect(audio.length * 20).toBeGreaterThanOrEqual(29_900);
+    expect(audio.length * 20).toBeLessThanOrEqual(37_500);
+    expect(h.events.filter((e) => e.type === 'error' || e.type === 'closed')).toEqual([]);
+  });
+
   it('goAway during a reply: the old link finishes it, then the new one takes the held caller audio', async () => {
     const h = await open({ chunkMs: 20, chunkIntervalMs: 20 });
     for (let i = 0; i < 10; i++) h.session.pushAudio(frame(i));
