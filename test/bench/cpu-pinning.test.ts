@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { once } from 'node:events';
-import { platform } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { allowedCpus, assertPinningAvailable, parseCpuList, pinProcess, pinnedCommand } from '../../src/bench/cpu-pinning.js';
 import { startTarget } from '../../src/bench/target-process.js';
@@ -100,9 +99,17 @@ describe.skipIf(!pinning)('bench --gateway-cpus / --harness-cpus', () => {
   });
 });
 
-describe.skipIf(pinning || platform() === 'linux')('bench CPU flags where pinning is not possible', () => {
+describe('bench CPU flags where pinning is not possible', () => {
   it('refuses them with the reason', () => {
-    expect(() => parseBenchArgs(['--gateway-cpus', '0'], {})).toThrow(/--gateway-cpus: CPU pinning needs/);
+    // Without taskset on the PATH (and off Linux whatever the PATH), pinning cannot work.
+    const path = process.env.PATH;
+    process.env.PATH = '';
+    try {
+      expect(() => parseBenchArgs(['--gateway-cpus', '0'], {})).toThrow(/--gateway-cpus: CPU pinning needs (Linux|taskset)/);
+      expect(() => parseBenchArgs(['--harness-cpus', '0'], {})).toThrow(/--harness-cpus: CPU pinning needs (Linux|taskset)/);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });
 
