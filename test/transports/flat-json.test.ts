@@ -3,18 +3,8 @@ import { parseFlatJsonObject } from '../../src/transports/flat-json.js';
 import { parseJsonObject } from '../../src/transports/wire.js';
 import { twilioMessages } from '../../src/carriers/twilio/network-messages.js';
 import { telnyxMessages } from '../../src/carriers/telnyx/network-messages.js';
-
-/** mulberry32: the same texts on every run, so a failure names a case that comes back. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded: the same texts on every run, so a failure names a case that comes back.
+import { prng as rng } from '../../src/bench/stats.js';
 
 const PAYLOAD = Buffer.from(Uint8Array.from({ length: 160 }, (_, i) => (i * 37) & 0xff)).toString('base64');
 const PLAIN_CHARS = ['a', 'Z', '0', '9', ' ', '+', '/', '=', '{', '}', ':', ',', '[', 'é', '\u2028', '\ud83d', '\u007f'];
