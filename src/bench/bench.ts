@@ -11,6 +11,7 @@ import { assertPinningAvailable, formatCpuList, pinProcess } from './cpu-pinning
 import { machineInfo, ratiosOf, type BenchReport, type FindMaxResult, type Ratios } from './report.js';
 import { DEFAULT_CRITERIA, evaluate, type Criteria, type RunResult } from './result.js';
 import { LATE_INGRESS_MS } from './late-bound.js';
+import { summarizeRounds } from './rounds.js';
 import { runOnce, type RunSpec } from './run-once.js';
 
 export { lateIngressDefault } from './late-bound.js';
@@ -41,6 +42,8 @@ export interface BenchOptions {
   readonly maxCalls: number;
   /** find-max: runs per step at most, the majority decides (--step-runs). */
   readonly stepRuns?: number;
+  /** The baseline and every gateway run, this many times over (--rounds; not with findMax). Default 1. */
+  readonly rounds?: number;
   readonly criteria: Criteria;
   readonly seed: number;
   readonly audioPath?: string;
@@ -70,6 +73,7 @@ export const DEFAULTS = {
   startCalls: 25,
   maxCalls: 2000,
   stepRuns: 1,
+  rounds: 1,
   criteria: DEFAULT_CRITERIA,
   seed: 1,
   egressLeadMs: 60,
@@ -97,9 +101,15 @@ export function checkExtensionFits(opts: Pick<BenchOptions, 'provider' | 'baseli
 /** Where the caller audio came from, as the report names it (relative to the package when inside it). */
 const audioName = (source: string) => (source.startsWith(PACKAGE_ROOT) ? source.slice(PACKAGE_ROOT.length) : source);
 
-/** With `harnessCpus`, this pins the calling process's threads to them for good (a CLI's run). */
-export async function runBench(opts: BenchOptions, extension?: BenchExtension): Promise<BenchReport> {
+/**
+ * With `harnessCpus`, this pins the calling process's threads to them for good (a CLI's run).
+ * `run` makes one load run (tests give their own, to see which runs are asked for and how they pair).
+ */
+export async function runBench(opts: BenchOptions, extension?: BenchExtension, run: (spec: RunSpec) => Promise<RunResult> = runOnce): Promise<BenchReport> {
   checkExtensionFits(opts, extension);
+  const rounds = opts.rounds ?? DEFAULTS.rounds;
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds must be a whole number >= 1, got ${String(rounds)}`);
+  if (rounds > 1 && opts.findMax) throw new Error('--rounds repeats load runs; --find-max has --step-runs');
   const startedAt = new Date().toISOString();
   const notes: string[] = [];
   // Before pinning: once the bench is pinned, availableParallelism() counts only its own CPUs.
@@ -155,44 +165,53 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
 
   const runs: RunResult[] = [];
   const findMaxResults: FindMaxResult[] = [];
-  let baseline: RunResult | undefined;
-  if (opts.baseline) {
-    opts.log(`baseline bridge: ${String(opts.calls)} calls`);
-    baseline = await runOnce(spec('baseline', 'off', await providerFor('off'), opts.calls));
-    runs.push(baseline);
-  }
-  for (const vad of opts.vads) {
-    const provider = await providerFor(vad);
-    for (const processes of opts.processes ?? [1]) {
-      const each = processes > 1 ? `, ${String(processes)} processes` : '';
-      if (opts.findMax) {
-        const { result, runs: stepRuns } = await findMax({
-          startCalls: opts.startCalls,
-          maxCalls: opts.maxCalls,
-          stepRuns: opts.stepRuns,
-          criteria: opts.criteria,
-          vad: vad + each,
-          provider: provider.name,
-          cores,
-          cpus: opts.gatewayCpus,
-          coresExclusive: exclusive,
-          runAt: (calls) => runOnce(spec('gateway', vad, provider, calls, processes)),
-          log: opts.log,
-        });
-        findMaxResults.push(result);
-        // With --step-runs a step may have failed runs too: the report shows one that passed.
-        const atMax = stepRuns.find((r) => r.calls === result.maxCalls && evaluate(r, opts.criteria).pass) ?? stepRuns.find((r) => r.calls === result.maxCalls);
-        if (atMax) runs.push(atMax);
-      } else {
-        opts.log(`gateway, vad ${vad}${each}: ${String(opts.calls)} calls`);
-        runs.push(await runOnce(spec('gateway', vad, provider, opts.calls, processes)));
+  const baselines: RunResult[] = [];
+  // With rounds, every run is stamped with its round and the labels say which one in the log.
+  const stamp = (r: RunResult, round: number): RunResult => (rounds > 1 ? { ...r, round } : r);
+  for (let round = 1; round <= rounds; round++) {
+    const of = rounds > 1 ? ` (round ${String(round)} of ${String(rounds)})` : '';
+    if (opts.baseline) {
+      opts.log(`baseline bridge: ${String(opts.calls)} calls${of}`);
+      const baseline = stamp(await run(spec('baseline', 'off', await providerFor('off'), opts.calls)), round);
+      baselines.push(baseline);
+      runs.push(baseline);
+    }
+    for (const vad of opts.vads) {
+      const provider = await providerFor(vad);
+      for (const processes of opts.processes ?? [1]) {
+        const each = processes > 1 ? `, ${String(processes)} processes` : '';
+        if (opts.findMax) {
+          const { result, runs: stepRuns } = await findMax({
+            startCalls: opts.startCalls,
+            maxCalls: opts.maxCalls,
+            stepRuns: opts.stepRuns,
+            criteria: opts.criteria,
+            vad: vad + each,
+            provider: provider.name,
+            cores,
+            cpus: opts.gatewayCpus,
+            coresExclusive: exclusive,
+            runAt: (calls) => run(spec('gateway', vad, provider, calls, processes)),
+            log: opts.log,
+          });
+          findMaxResults.push(result);
+          // With --step-runs a step may have failed runs too: the report shows one that passed.
+          const atMax = stepRuns.find((r) => r.calls === result.maxCalls && evaluate(r, opts.criteria).pass) ?? stepRuns.find((r) => r.calls === result.maxCalls);
+          if (atMax) runs.push(atMax);
+        } else {
+          opts.log(`gateway, vad ${vad}${each}: ${String(opts.calls)} calls${of}`);
+          runs.push(stamp(await run(spec('gateway', vad, provider, opts.calls, processes)), round));
+        }
       }
     }
   }
   let ratios: Record<string, Ratios> | undefined;
-  if (baseline) {
-    const b = baseline;
-    ratios = Object.fromEntries(runs.filter((r) => r.target === 'gateway').map((r) => [r.label, ratiosOf(r, b)]));
+  if (baselines.length > 0) {
+    // Each gateway run against the baseline of its own round; keyed by label (and round, with rounds).
+    const baselineOf = (r: RunResult) => baselines.find((b) => b.round === r.round) ?? baselines[0];
+    ratios = Object.fromEntries(
+      runs.filter((r) => r.target === 'gateway').map((r) => [r.round === undefined ? r.label : `${r.label} #${String(r.round)}`, ratiosOf(r, baselineOf(r))]),
+    );
   }
   return {
     schema: 1,
@@ -213,6 +232,7 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
       baseline: opts.baseline,
       replyDelayMs: opts.replyDelayMs,
       url: opts.url,
+      rounds,
       findMax: opts.findMax ? { startCalls: opts.startCalls, maxCalls: opts.maxCalls, stepRuns: opts.stepRuns ?? DEFAULTS.stepRuns, criteria: opts.criteria } : undefined,
       seed: opts.seed,
       audio: audioName(audio.source),
@@ -224,6 +244,7 @@ export async function runBench(opts: BenchOptions, extension?: BenchExtension): 
     runs,
     ratios,
     findMax: findMaxResults.length > 0 ? findMaxResults : undefined,
+    rounds: rounds > 1 ? summarizeRounds(runs) : undefined,
     micro: undefined,
     notes,
   };

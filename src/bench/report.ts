@@ -2,6 +2,7 @@
 import { arch, availableParallelism, cpus, loadavg, platform, totalmem } from 'node:os';
 import type { Criteria, RunResult } from './result.js';
 import type { Summary } from './stats.js';
+import { roundsRows, type RoundsSummary } from './rounds.js';
 
 export interface FindMaxStep {
   calls: number;
@@ -49,6 +50,8 @@ export interface BenchReport {
   /** gateway / baseline, per gateway run (keyed by its label), when a baseline ran. */
   ratios: Record<string, Ratios> | undefined;
   findMax: FindMaxResult[] | undefined;
+  /** With --rounds N (N > 1): each run's figures over the rounds. */
+  rounds?: RoundsSummary[];
   micro: unknown;
   notes: string[];
 }
@@ -88,7 +91,7 @@ const q2 = (s: Summary | undefined) => (s && s.count > 0 ? `${f(s.p50, 1)} / ${f
 export function tableRows(runs: RunResult[]): string[][] {
   const row = (name: string, get: (r: RunResult) => string) => [name, ...runs.map(get)];
   return [
-    row('run', (r) => r.label),
+    row('run', (r) => (r.round === undefined ? r.label : `${r.label} #${String(r.round)}`)),
     row('calls connected / failed / dropped', (r) => `${String(r.callsConnected)} / ${String(r.callsFailed)} / ${String(r.callsDropped)}`),
     row('added latency in, ms p50/p99/p99.9/max', (r) => q(r.latency.added?.ingress)),
     row('added latency out (1st frame), ms', (r) => q(r.latency.added?.egress)),
@@ -165,6 +168,7 @@ export function markdown(report: BenchReport): string {
   if (report.runs.length > 0) {
     out.push('## Load', '', mdTable(tableRows(report.runs)), '');
     if (report.ratios) out.push('### Ratios to the baseline bridge', '', mdTable(ratioRows(report.ratios)), '');
+    if (report.rounds?.length) out.push('### Over the rounds', '', mdTable(roundsRows(report.rounds)), '');
   }
   for (const fm of report.findMax ?? []) out.push('## Find max', '', ...findMaxLines(fm).map((l) => `    ${l}`), '');
   const micro = report.micro as { rows?: { suite: string; case: string; usPerOp: number; opsPerSec: number }[] } | undefined;

@@ -8,6 +8,8 @@ export type Quantiles = Omit<Summary, 'count' | 'mean'>;
 export interface RunResult {
   target: TargetKind;
   label: string;
+  /** With --rounds N (N > 1): which round, from 1. */
+  round?: number;
   calls: number;
   callsConnected: number;
   callsFailed: number;

@@ -14,6 +14,7 @@ import { DEFAULTS, checkExtensionFits, runBench, type BenchOptions, type VadSett
 import { allowedCpus, assertPinningAvailable, parseCpuList } from '../../bench/cpu-pinning.js';
 import { CHECKOUT_EXTENSION, loadCheckoutExtension, type BenchExtension } from '../../bench/extension.js';
 import { findMaxLines, markdown, ratioRows, tableRows, textTable, type BenchReport } from '../../bench/report.js';
+import { roundsRows } from '../../bench/rounds.js';
 import { CARRIER_NAMES } from '../../carriers/carrier-name.js';
 import { usageError } from '../usage.js';
 
@@ -39,6 +40,9 @@ whatever comes back. Prints a table and writes JSON (and markdown with --md).
   --start-calls N         find-max: first step (default ${String(DEFAULTS.startCalls)}); --max-calls N: ceiling (default ${String(DEFAULTS.maxCalls)})
   --step-runs N           find-max: run each step up to N times and let the majority decide (default
                           ${String(DEFAULTS.stepRuns)}); on a shared machine one stall fails a single run
+  --rounds N              the baseline and every gateway run N times over, one round after another,
+                          with each figure's median and range over the rounds (each gateway run
+                          against the baseline of its own round); default ${String(DEFAULTS.rounds)}. Not with --find-max
   --max-p99-ms MS, --max-jitter-ms MS, --max-cpu-share F
                           find-max bar (defaults ${String(DEFAULTS.criteria.addedP99Ms)}, ${String(DEFAULTS.criteria.jitterP99Ms)}, ${String(DEFAULTS.criteria.cpuShare)})
   --url URL               drive a gateway that is already running (provider as it is configured;
@@ -146,7 +150,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       options: {
         calls: { type: 'string' }, duration: { type: 'string' }, ramp: { type: 'string' }, transport: { type: 'string' },
         provider: { type: 'string' }, vad: { type: 'string' }, baseline: { type: 'boolean' }, 'reply-delay-ms': { type: 'string' },
-        'find-max': { type: 'boolean' }, 'start-calls': { type: 'string' }, 'step-runs': { type: 'string' }, 'max-calls': { type: 'string' }, url: { type: 'string' },
+        'find-max': { type: 'boolean' }, 'start-calls': { type: 'string' }, 'step-runs': { type: 'string' }, rounds: { type: 'string' }, 'max-calls': { type: 'string' }, url: { type: 'string' },
         pid: { type: 'string' }, json: { type: 'string' }, md: { type: 'string' }, 'gateway-env': { type: 'string', multiple: true },
         workers: { type: 'string' }, audio: { type: 'string' }, seed: { type: 'string' }, 'egress-lead-ms': { type: 'string' },
         'late-ms': { type: 'string' }, 'late-in-ms': { type: 'string' }, 'cpu-prof': { type: 'string' }, 'max-p99-ms': { type: 'string' }, 'max-jitter-ms': { type: 'string' },
@@ -186,6 +190,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     startCalls: num(values['start-calls'], 'start-calls', DEFAULTS.startCalls, 1),
     maxCalls: num(values['max-calls'], 'max-calls', DEFAULTS.maxCalls, 1),
     stepRuns: num(values['step-runs'], 'step-runs', DEFAULTS.stepRuns, 1),
+    rounds: num(values.rounds, 'rounds', DEFAULTS.rounds, 1),
     criteria: {
       addedP99Ms: num(values['max-p99-ms'], 'max-p99-ms', DEFAULTS.criteria.addedP99Ms),
       jitterP99Ms: num(values['max-jitter-ms'], 'max-jitter-ms', DEFAULTS.criteria.jitterP99Ms),
@@ -206,6 +211,8 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     md: values.md,
   };
   if (!args.help) {
+    if (!Number.isInteger(args.rounds)) throw usageError(`--rounds must be a whole number, got '${String(values.rounds)}'`);
+    if ((args.rounds ?? 1) > 1 && args.findMax) throw usageError('--rounds repeats load runs; --find-max has --step-runs');
     try {
       checkExtensionFits(args, extension);
     } catch (err) {
@@ -219,8 +226,10 @@ export function printReport(report: BenchReport): string {
   const out: string[] = [];
   if (report.runs.length > 0) out.push(textTable(tableRows(report.runs)));
   if (report.ratios) out.push('', textTable(ratioRows(report.ratios)));
+  if (report.rounds?.length) out.push('', textTable(roundsRows(report.rounds)));
   for (const fm of report.findMax ?? []) out.push('', ...findMaxLines(fm));
-  const warnings = report.runs.flatMap((r) => r.warnings.slice(0, 5).map((w) => `  ${r.label}: ${w}`));
+  // Once each: with --rounds every round repeats its runs' start-up warnings.
+  const warnings = [...new Set(report.runs.flatMap((r) => r.warnings.slice(0, 5).map((w) => `  ${r.label}: ${w}`)))];
   if (warnings.length > 0) out.push('', 'warnings:', ...warnings);
   return out.join('\n') + '\n';
 }
