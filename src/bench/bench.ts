@@ -98,6 +98,13 @@ export function checkExtensionFits(opts: Pick<BenchOptions, 'provider' | 'baseli
   }
 }
 
+/** Refuses a --rounds the bench cannot run: not a whole number >= 1, or with find-max (it has --step-runs). */
+export function checkRoundsFit(opts: Pick<BenchOptions, 'rounds' | 'findMax'>): void {
+  const rounds = opts.rounds ?? DEFAULTS.rounds;
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number >= 1, got ${String(rounds)}`);
+  if (rounds > 1 && opts.findMax) throw new Error('--rounds repeats load runs; --find-max has --step-runs');
+}
+
 /** Where the caller audio came from, as the report names it (relative to the package when inside it). */
 const audioName = (source: string) => (source.startsWith(PACKAGE_ROOT) ? source.slice(PACKAGE_ROOT.length) : source);
 
@@ -107,9 +114,8 @@ const audioName = (source: string) => (source.startsWith(PACKAGE_ROOT) ? source.
  */
 export async function runBench(opts: BenchOptions, extension?: BenchExtension, run: (spec: RunSpec) => Promise<RunResult> = runOnce): Promise<BenchReport> {
   checkExtensionFits(opts, extension);
+  checkRoundsFit(opts);
   const rounds = opts.rounds ?? DEFAULTS.rounds;
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds must be a whole number >= 1, got ${String(rounds)}`);
-  if (rounds > 1 && opts.findMax) throw new Error('--rounds repeats load runs; --find-max has --step-runs');
   const startedAt = new Date().toISOString();
   const notes: string[] = [];
   // Before pinning: once the bench is pinned, availableParallelism() counts only its own CPUs.

@@ -57,7 +57,7 @@ export function summarizeRounds(runs: readonly RunResult[]): RoundsSummary[] {
   const baselineOf = (round: number) => runs.find((r) => r.target === 'baseline' && r.round === round);
   const out: RoundsSummary[] = [];
   for (const [label, list] of byLabel) {
-    const vsBaseline = <T>(get: (r: RunResult) => number | undefined, combine: (g: number, b: number) => T) =>
+    const vsBaseline = (get: (r: RunResult) => number | undefined, combine: (g: number, b: number) => number) =>
       list.map((r) => {
         const b = r.target === 'baseline' ? undefined : baselineOf(r.round!);
         const g = get(r);

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { DEFAULTS, checkExtensionFits, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
+import { DEFAULTS, checkExtensionFits, checkRoundsFit, runBench, type BenchOptions, type VadSetting } from '../../bench/bench.js';
 import { allowedCpus, assertPinningAvailable, parseCpuList } from '../../bench/cpu-pinning.js';
 import { CHECKOUT_EXTENSION, loadCheckoutExtension, type BenchExtension } from '../../bench/extension.js';
 import { findMaxLines, markdown, ratioRows, tableRows, textTable, type BenchReport } from '../../bench/report.js';
@@ -211,9 +211,8 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     md: values.md,
   };
   if (!args.help) {
-    if (!Number.isInteger(args.rounds)) throw usageError(`--rounds must be a whole number, got '${String(values.rounds)}'`);
-    if ((args.rounds ?? 1) > 1 && args.findMax) throw usageError('--rounds repeats load runs; --find-max has --step-runs');
     try {
+      checkRoundsFit(args);
       checkExtensionFits(args, extension);
     } catch (err) {
       throw usageError((err as Error).message);

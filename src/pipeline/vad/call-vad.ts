@@ -20,7 +20,6 @@
 import { GatewayError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
-import type { TallySlot } from '../../observability/tally.js';
 import { EnergyVad, type EnergyVadOptions } from './energy-vad.js';
 import type { BatchMember, FallbackReason, SileroBatcher } from './silero-batcher.js';
 import { SILERO_STATE_SIZE, SILERO_STATE_UNITS, sileroGeometry, type VadSampleRate } from './silero-model.js';
@@ -58,9 +57,6 @@ export interface CallVadOptions {
   onError?: (err: GatewayError) => void;
 }
 
-/** Plain per-window counts (observability/tally.ts), folded into voice_gateway_vad_windows_total. */
-type WindowCounter = TallySlot;
-
 /** What the service hands every call; made once per service. */
 export interface CallVadContext {
   readonly engine: VadEngine;
@@ -70,7 +66,8 @@ export interface CallVadContext {
   readonly maxBacklogMs: number;
   readonly logger: Logger;
   readonly metrics: Metrics | undefined;
-  readonly windowCounters: { silero: WindowCounter; energy: WindowCounter; gated: WindowCounter } | undefined;
+  /** Plain per-window counts, folded into voice_gateway_vad_windows_total when it is collected. */
+  readonly windowCounters: Metrics['vadWindows'] | undefined;
   /** Between turns, windows under this band-limited level (dBFS) skip Silero (-Infinity: never). */
   readonly silenceGateDb: number;
   readonly onClose: (call: WindowedCallVad) => void;
