@@ -19,14 +19,11 @@ import { createCallControl } from './carriers/call-control.js';
 import { CarrierLegs } from './carriers/telnyx/legs.js';
 import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
-import { RedisGrantStore } from './http/security/redis-grant-store.js';
 import type { GrantStore } from './store/grant-store.js';
 import { CallRegistry, type RegistryStore } from './calls/call-registry.js';
-import { RedisRegistryStore } from './calls/redis-registry-store.js';
 import { audioChunkMsFor, createProviders, withAllDownFallback } from './providers/registry.js';
 import type { GuardedProvider } from './providers/guard.js';
 import { BreakerSync } from './providers/breaker-sync.js';
-import { RedisBreakerBus } from './providers/redis-breaker-bus.js';
 
 export interface Gateway {
   readonly app: FastifyInstance;
@@ -68,7 +65,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   }));
   // REDIS_URL (or several processes): which node holds each live call; its writes fail soft, so it never delays the start.
   const registryStore: RegistryStore | undefined =
-    sharedInProcesses?.registryStore ?? (config.media.redisUrl === undefined ? undefined : new RedisRegistryStore({ url: config.media.redisUrl, logger }));
+    sharedInProcesses?.registryStore ?? (config.media.redisUrl === undefined ? undefined : new (await redisStores.registry()).RedisRegistryStore({ url: config.media.redisUrl, logger }));
   const registry = registryStore === undefined ? undefined : new CallRegistry({
     store: registryStore,
     nodeId: config.cluster.nodeId,
@@ -158,8 +155,16 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   };
 }
 
-async function openGrantStore(config: Config, deps: { metrics: Metrics; logger: Logger }): Promise<RedisGrantStore | undefined> {
+/** The Redis-backed stores and ioredis under them, imported only when REDIS_URL asks for them. */
+const redisStores = {
+  grants: () => import('./http/security/redis-grant-store.js'),
+  registry: () => import('./calls/redis-registry-store.js'),
+  breakers: () => import('./providers/redis-breaker-bus.js'),
+};
+
+async function openGrantStore(config: Config, deps: { metrics: Metrics; logger: Logger }): Promise<GrantStore | undefined> {
   if (config.media.redisUrl === undefined) return undefined;
+  const { RedisGrantStore } = await redisStores.grants();
   const store = new RedisGrantStore({ url: config.media.redisUrl, logger: deps.logger, errors: deps.metrics.streamGrantStoreErrorsTotal });
   try {
     await store.ready();
@@ -179,6 +184,7 @@ async function openGrantStore(config: Config, deps: { metrics: Metrics; logger: 
 async function openBreakerSync(config: Config, providers: readonly GuardedProvider[], deps: { metrics: Metrics; logger: Logger }): Promise<BreakerSync | undefined> {
   if (config.media.redisUrl === undefined) return undefined;
   const nodeId = randomUUID();
+  const { RedisBreakerBus } = await redisStores.breakers();
   const bus = new RedisBreakerBus({ url: config.media.redisUrl, logger: deps.logger, errors: deps.metrics.breakerSyncErrorsTotal });
   const sync = new BreakerSync({ nodeId, bus, breakers: providers, metrics: deps.metrics, logger: deps.logger });
   sync.start();

@@ -19,7 +19,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { CallRecord } from './call-record.js';
 import { CallStore, type CallStoreApi, type CallStoreOptions, type ListQuery } from './call-store.js';
 import { MirroredCallStore } from './mirrored-call-store.js';
-import { PgCallStore } from './pg-call-store.js';
+import type { PgCallStore } from './pg-call-store.js';
 
 export interface CallRecordsOptions {
   /** The SQLite store, or (DATABASE_URL) a local mirror of PostgreSQL. */
@@ -290,6 +290,8 @@ export async function openCallRecordsFor(
   const local = CallStore.open({ path: ':memory:', now: deps.now });
   let shared: PgCallStore;
   try {
+    // Imported here, with pg, only when DATABASE_URL asks for it.
+    const { PgCallStore } = await import('./pg-call-store.js');
     shared = await PgCallStore.open({ url, owner: local.owner, now: deps.now, observe: observeInto(metrics) });
   } catch (err) {
     local.close();

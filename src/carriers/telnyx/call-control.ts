@@ -5,8 +5,13 @@
  * (it is not idempotent); the other commands carry a command_id, so the SDK's one retry is safe.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import Telnyx, { APIConnectionTimeoutError, APIError, APIUserAbortError } from 'telnyx';
+import type * as TelnyxSdk from 'telnyx';
+import type Telnyx from 'telnyx';
+import { lazyImport } from '../../util/lazy-import.js';
 import { CarrierCallError, carrierErrorOutcome, withDeadline } from '../carrier-errors.js';
+
+/** The SDK, on the first command: a gateway without Telnyx call control never loads it. */
+const telnyxSdk = lazyImport(() => import('telnyx'));
 
 export type TelnyxCodec = 'PCMU' | 'PCMA' | 'L16';
 
@@ -86,7 +91,9 @@ function streamParams(s: TelnyxStreamSetup) {
   };
 }
 
-function telnyxError(op: string, err: unknown): CarrierCallError {
+function telnyxError(sdk: typeof TelnyxSdk | undefined, op: string, err: unknown): CarrierCallError {
+  if (!sdk) return new CarrierCallError('GW_ERR_CALL_CARRIER_UNREACHABLE', { name: 'telnyx', op, message: `the Telnyx SDK did not load: ${(err as Error).message}` }, { cause: err });
+  const { APIConnectionTimeoutError, APIError, APIUserAbortError } = sdk;
   if (err instanceof APIConnectionTimeoutError || err instanceof APIUserAbortError) {
     return new CarrierCallError('GW_ERR_CALL_CARRIER_TIMEOUT', { name: 'telnyx', op, message: 'request timed out' }, { cause: err });
   }
@@ -105,22 +112,25 @@ function telnyxError(op: string, err: unknown): CarrierCallError {
 
 export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string; timeoutMs?: number; commands?: CommandCounter }): TelnyxCallControl {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const client = new Telnyx({
-    apiKey: opts.apiKey,
-    ...(opts.baseUrl ? { baseURL: opts.baseUrl } : {}),
-    timeout: timeoutMs,
-    maxRetries: 1,
-  });
+  let client: Telnyx | undefined;
+  let sdk: typeof TelnyxSdk | undefined;
 
   /** One request with our deadline on top of the SDK's (retries included), abortable, counted. */
-  const call = async <T>(op: string, work: (signal: AbortSignal) => Promise<T>, deadlineMs: number): Promise<T> => {
+  const call = async <T>(op: string, work: (client: Telnyx, signal: AbortSignal) => Promise<T>, deadlineMs: number): Promise<T> => {
     const abort = new AbortController();
     try {
-      const result = await withDeadline(work(abort.signal), deadlineMs, 'telnyx', op, abort);
+      sdk ??= await telnyxSdk();
+      client ??= new sdk.default({
+        apiKey: opts.apiKey,
+        ...(opts.baseUrl ? { baseURL: opts.baseUrl } : {}),
+        timeout: timeoutMs,
+        maxRetries: 1,
+      });
+      const result = await withDeadline(work(client, abort.signal), deadlineMs, 'telnyx', op, abort);
       opts.commands?.inc({ carrier: 'telnyx', command: op, status: 'ok' });
       return result;
     } catch (err) {
-      const e = err instanceof CarrierCallError ? err : telnyxError(op, err);
+      const e = err instanceof CarrierCallError ? err : telnyxError(sdk, op, err);
       opts.commands?.inc({ carrier: 'telnyx', command: op, status: commandStatus(e) });
       throw e;
     }
@@ -129,13 +139,13 @@ export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string
   return {
     async answerWithStream(callControlId, setup) {
       const commandId = commandIdFor('answer', callControlId);
-      await call('answer', (signal) => client.calls.actions.answer(callControlId, { ...streamParams(setup), command_id: commandId }, { signal }), 2 * timeoutMs + 500);
+      await call('answer', (client, signal) => client.calls.actions.answer(callControlId, { ...streamParams(setup), command_id: commandId }, { signal }), 2 * timeoutMs + 500);
     },
 
     async dial(d) {
       const res = await call(
         'dial',
-        (signal) =>
+        (client, signal) =>
           client.calls.dial(
             {
               connection_id: d.connectionId,
@@ -162,14 +172,14 @@ export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string
     async hangup(callControlId) {
       // One hangup per call, however many paths ask for it (see commandIdFor).
       const commandId = commandIdFor('hangup', callControlId);
-      await call('hangup', (signal) => client.calls.actions.hangup(callControlId, { command_id: commandId }, { signal }), 2 * timeoutMs + 500);
+      await call('hangup', (client, signal) => client.calls.actions.hangup(callControlId, { command_id: commandId }, { signal }), 2 * timeoutMs + 500);
     },
 
     async sendDtmf(callControlId, digits, durationMs, commandId = randomUUID()) {
       // One id per request to send digits, reused by the SDK's retry: two requests are two sends.
       await call(
         'send_dtmf',
-        (signal) => client.calls.actions.sendDtmf(callControlId, { digits, duration_millis: durationMs, command_id: commandId }, { signal }),
+        (client, signal) => client.calls.actions.sendDtmf(callControlId, { digits, duration_millis: durationMs, command_id: commandId }, { signal }),
         2 * timeoutMs + 500,
       );
     },

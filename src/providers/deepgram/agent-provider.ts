@@ -58,7 +58,7 @@ export class DeepgramAgentProvider implements Provider {
       output,
       history: options.history,
     });
-    const client = createClient(c.apiKey, c.baseUrl);
+    const client = await createClient(c.apiKey, c.baseUrl);
     let socket;
     try {
       // reconnectAttempts 0: the SDK would otherwise reconnect up to 30 times behind our back.

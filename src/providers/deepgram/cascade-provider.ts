@@ -85,7 +85,7 @@ export class DeepgramCascadeProvider implements Provider {
     const input = listenEncoding(options.inputFormat);
     const output = speakFormatFor(options.callerFormat);
     const o = this.#options;
-    const client = createClient(apiKey, baseUrl);
+    const client = await createClient(apiKey, baseUrl);
     // The key goes in the client's auth header (`Token KEY`). reconnectAttempts 0: the SDK would
     // otherwise reconnect up to 30 times behind our back, a second retry layer under failover.
     const common = { reconnectAttempts: 0, shouldReconnect: () => false };

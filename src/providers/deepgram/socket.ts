@@ -5,9 +5,14 @@
  * only be read asynchronously; `SocketLink` reads them in parallel but delivers every message, text
  * or binary, in arrival order, so a `Flushed` is never seen before the audio it follows.
  */
-import { DeepgramClient, type DeepgramEnvironmentUrls } from '@deepgram/sdk';
+import type * as DeepgramSdk from '@deepgram/sdk';
+import type { DeepgramClient, DeepgramEnvironmentUrls } from '@deepgram/sdk';
 import { GatewayError } from '../../errors.js';
+import { lazyImport } from '../../util/lazy-import.js';
 import { classifyUpgradeFailure, type UpgradeStatusCodes } from '../ws-errors.js';
+
+/** The SDK, on the first connect: a gateway without Deepgram never loads it. */
+const deepgramSdk = lazyImport(() => import('@deepgram/sdk'));
 
 type ListenV1 = DeepgramClient['listen']['v1'];
 type SpeakV1 = DeepgramClient['speak']['v1'];
@@ -48,8 +53,14 @@ const CLOSED = 3;
  * are set so nothing falls back to api.deepgram.com. The SDK's `baseUrl` option would override the
  * environment for every socket, so it is left unset.
  */
-export function createClient(apiKey: string, baseUrl: string | undefined): DeepgramClient {
-  return new DeepgramClient({ apiKey, environment: environmentFor(baseUrl), reconnect: false });
+export async function createClient(apiKey: string, baseUrl: string | undefined): Promise<DeepgramClient> {
+  let sdk: typeof DeepgramSdk;
+  try {
+    sdk = await deepgramSdk();
+  } catch (err) {
+    throw new GatewayError('GW_ERR_PROVIDER_CONNECT', `the Deepgram SDK did not load: ${(err as Error).message}`, { cause: err });
+  }
+  return new sdk.DeepgramClient({ apiKey, environment: environmentFor(baseUrl), reconnect: false });
 }
 
 export function environmentFor(baseUrl: string | undefined): DeepgramEnvironmentUrls | undefined {

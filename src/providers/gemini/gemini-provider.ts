@@ -5,13 +5,17 @@
  */
 import { GatewayError } from '../../errors.js';
 import type { AudioFormat } from '../../pipeline/frame.js';
+import { lazyImport } from '../../util/lazy-import.js';
 import type { Provider, ProviderConnectOptions, ProviderSession } from '../types.js';
-import { GEMINI_INPUT, GeminiLiveSession } from './live-session.js';
-import type { GeminiProviderOptions } from './options.js';
+import type * as LiveSessionModule from './live-session.js';
+import { GEMINI_INPUT, type GeminiProviderOptions } from './options.js';
 
 export type { GeminiLiveSession } from './live-session.js';
 
 export type { GeminiProviderOptions } from './options.js';
+
+/** The session and the SDK under it (@google/genai), on the first connect: a gateway without Gemini never loads them. */
+const liveSession = lazyImport(() => import('./live-session.js'));
 
 export class GeminiLiveProvider implements Provider {
   readonly name = 'gemini';
@@ -24,7 +28,13 @@ export class GeminiLiveProvider implements Provider {
 
   async connect(options: ProviderConnectOptions): Promise<ProviderSession> {
     if (!this.#options.apiKey) throw new GatewayError('GW_ERR_PROVIDER_AUTH', 'gemini: no API key configured');
-    const session = new GeminiLiveSession(this.#options, options);
+    let sessions: typeof LiveSessionModule;
+    try {
+      sessions = await liveSession();
+    } catch (err) {
+      throw new GatewayError('GW_ERR_PROVIDER_CONNECT', `gemini: the session module did not load: ${(err as Error).message}`, { cause: err });
+    }
+    const session = new sessions.GeminiLiveSession(this.#options, options);
     await session.start(options.signal);
     return session;
   }

@@ -25,7 +25,9 @@ import type { Logger } from '../../observability/logger.js';
 import type { AudioFormat, AudioFrame, EncodedFrame } from '../../pipeline/frame.js';
 import { AsyncQueue } from '../../util/async-queue.js';
 import type { ConversationTurn, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../types.js';
-import type { GeminiProviderOptions } from './options.js';
+import { GEMINI_INPUT, type GeminiProviderOptions } from './options.js';
+
+export { GEMINI_INPUT } from './options.js';
 import { LiveLink, type LinkHandlers } from './live-link.js';
 import { liveModelTraits } from './models.js';
 import { decodeServerMessage, type LiveAction, type Problem } from './server-message.js';
@@ -37,7 +39,6 @@ export const END_CALL_FUNCTION = {
   parameters: { type: Type.OBJECT, properties: { reason: { type: Type.STRING, description: 'Why the call ends, in a few words.' } } },
 };
 
-export const GEMINI_INPUT: AudioFormat = { codec: 'pcm16', sampleRate: 16000 };
 const OUTPUT: AudioFormat = { codec: 'pcm16', sampleRate: 24000 };
 const INPUT_MIME = 'audio/pcm;rate=16000';
 /** Base64 characters per second of the input (16 kHz PCM16: 32,000 bytes). */

@@ -1,3 +1,8 @@
+import type { AudioFormat } from '../../pipeline/frame.js';
+
+/** What Gemini Live takes in: PCM16 at 16 kHz. */
+export const GEMINI_INPUT: AudioFormat = { codec: 'pcm16', sampleRate: 16000 };
+
 /** How a Gemini Live provider is set up; its own module so the provider and its session share it without importing each other. */
 export interface GeminiProviderOptions {
   readonly apiKey?: string;

@@ -11,15 +11,8 @@
  * The session owns its timers (one watchdog, one timer per pending mark) and closes everything it
  * opened, once, whichever side ends first.
  */
-import {
-  RTCPeerConnection,
-  RTCRtpCodecParameters,
-  RtpHeader,
-  RtpPacket,
-  type MediaStreamTrack,
-  type RTCIceServer,
-  type RTCRtpTransceiver,
-} from 'werift';
+import type * as Werift from 'werift';
+import type { MediaStreamTrack, RTCIceServer, RTCPeerConnection, RTCRtpTransceiver, RtpPacket } from 'werift';
 import type { Call, CallTransport } from '../../calls/call.js';
 import type { CallManager } from '../../calls/call-manager.js';
 import { GatewayError, isGatewayError } from '../../errors.js';
@@ -30,6 +23,7 @@ import { JitterBuffer, type JitterItem, type JitterStats } from './jitter-buffer
 import { describeToc, OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder, OpusEncoder, opusPacketSamples } from './opus.js';
 import { PlayoutClock, RtpClock } from './outbound.js';
 import { withOpusFmtp } from './sdp.js';
+import { lazyImport } from '../../util/lazy-import.js';
 
 export const WEBRTC_WIRE_FORMAT: WireFormat = { codec: 'pcm16', sampleRate: OPUS_RATE };
 const FRAME_MS = (OPUS_FRAME_SAMPLES * 1000) / OPUS_RATE;
@@ -115,9 +109,12 @@ export interface SessionAnswer {
  */
 export const OPUS_FMTP = 'minptime=10;maxplaybackrate=16000;sprop-maxcapturerate=16000';
 
+/** werift, on the first browser call: a gateway no browser calls never loads it. */
+const werift = lazyImport(() => import('werift'));
+
 /** Opus is always "2 channels" in SDP (RFC 7587); we send mono and downmix what we get. */
-function opusCodec(): RTCRtpCodecParameters {
-  return new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: OPUS_RATE, channels: 2 });
+function opusCodec(w: typeof Werift): Werift.RTCRtpCodecParameters {
+  return new w.RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: OPUS_RATE, channels: 2 });
 }
 
 export class WebRtcSession {
@@ -135,6 +132,8 @@ export class WebRtcSession {
   readonly #markTimers = new Set<NodeJS.Timeout>();
   /** Aborted on close, so a negotiation in progress stops waiting at once. */
   readonly #abort = new AbortController();
+  /** werift itself, once answer() has loaded it. */
+  #w: typeof Werift | undefined;
   #pc: RTCPeerConnection | undefined;
   #transceiver: RTCRtpTransceiver | undefined;
   #call: Call | undefined;
@@ -180,7 +179,15 @@ export class WebRtcSession {
    * when gathering fails; the caller closes the session either way.
    */
   async answer(offerSdp: string): Promise<SessionAnswer> {
-    const pc = new RTCPeerConnection({ codecs: { audio: [opusCodec()] }, iceServers: this.#opts.iceServers ?? [] });
+    let w: typeof Werift;
+    try {
+      w = await this.#unlessClosed(werift());
+    } catch (err) {
+      if (isGatewayError(err)) throw err;
+      throw new GatewayError('GW_ERR_TRANSPORT_NEGOTIATION_FAILED', `werift did not load: ${(err as Error).message}`, { cause: err });
+    }
+    this.#w = w;
+    const pc = new w.RTCPeerConnection({ codecs: { audio: [opusCodec(w)] }, iceServers: this.#opts.iceServers ?? [] });
     this.#pc = pc;
     pc.onTrack.subscribe((track: MediaStreamTrack) => {
       track.onReceiveRtp.subscribe((rtp) => this.#onRtp(rtp));
@@ -457,7 +464,8 @@ export class WebRtcSession {
 
   #sendMedia(payload: Uint8Array): void {
     const sender = this.#transceiver?.sender;
-    if (!sender || this.#state === 'closing' || this.#state === 'closed') return;
+    const w = this.#w;
+    if (!sender || !w || this.#state === 'closing' || this.#state === 'closed') return;
     const now = performance.now();
     let packet: Uint8Array;
     try {
@@ -469,8 +477,8 @@ export class WebRtcSession {
     const stamp = this.#rtpClock.next(now);
     this.#playout.frameSent(now);
     this.#rtpOut++;
-    const header = new RtpHeader({ payloadType: this.#payloadType, sequenceNumber: stamp.sequenceNumber, timestamp: stamp.timestamp, marker: stamp.marker });
-    sender.sendRtp(new RtpPacket(header, Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength))).catch((err: unknown) => {
+    const header = new w.RtpHeader({ payloadType: this.#payloadType, sequenceNumber: stamp.sequenceNumber, timestamp: stamp.timestamp, marker: stamp.marker });
+    sender.sendRtp(new w.RtpPacket(header, Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength))).catch((err: unknown) => {
       this.#log.debug({ event: 'webrtc_send_failed', err }, 'RTP send failed');
     });
   }
