@@ -38,7 +38,7 @@ describe('lazyImport', () => {
 });
 
 describe('the gateway at start-up', () => {
-  it('imports no SDK it is not configured for (werift, telnyx, deepgram, genai, ioredis, pg)', () => {
+  it('imports no SDK it is not configured for (werift, telnyx, twilio, deepgram, genai, ioredis, pg)', () => {
     // A resolve hook in the child notes every bare specifier; the gateway module is imported, not run.
     const hook = `data:text/javascript,${encodeURIComponent(`
       export async function resolve(specifier, context, next) {
@@ -56,6 +56,6 @@ describe('the gateway at start-up', () => {
     // The check sees the imports: the ones every gateway needs are there.
     expect(imported).toContain('fastify');
     expect(imported).toContain('ws');
-    for (const sdk of ['werift', 'telnyx', '@deepgram/sdk', '@google/genai', 'ioredis', 'pg']) expect(imported, sdk).not.toContain(sdk);
+    for (const sdk of ['werift', 'telnyx', 'twilio', '@deepgram/sdk', '@google/genai', 'ioredis', 'pg']) expect(imported, sdk).not.toContain(sdk);
   });
 });

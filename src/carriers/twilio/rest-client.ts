@@ -4,8 +4,12 @@
  * has no base-URL option, so a RequestClient subclass (its documented custom-HTTP-client hook)
  * re-bases api.twilio.com URLs. Nothing is retried: a dial is not idempotent.
  */
-import twilio from 'twilio';
+import type twilio from 'twilio';
+import { lazyImport } from '../../util/lazy-import.js';
 import { CarrierCallError, isTimeoutCode, networkCode, withDeadline } from '../carrier-errors.js';
+
+/** The SDK, on the first command: a gateway that places no Twilio calls never loads it. */
+const twilioSdk = lazyImport(async () => (await import('twilio')).default);
 
 export interface TwilioDial {
   readonly to: string;
@@ -37,22 +41,20 @@ export interface TwilioCallsOptions {
 
 type RequestOptions = Parameters<twilio.RequestClient['request']>[0];
 
-class RebasedRequestClient extends twilio.RequestClient {
-  readonly #base: URL;
-
-  constructor(base: string, opts: ConstructorParameters<typeof twilio.RequestClient>[0]) {
-    super(opts);
-    this.#base = new URL(base);
-  }
-
-  override request<TData>(opts: RequestOptions & { data?: TData }) {
-    const url = new URL(opts.uri);
-    if (url.hostname === 'api.twilio.com') {
-      const rebased = new URL(this.#base.href.replace(/\/+$/, '') + url.pathname + url.search);
-      return super.request<TData>({ ...opts, uri: rebased.href });
+/** The SDK's RequestClient re-basing api.twilio.com URLs onto `base` (made once the SDK is loaded). */
+function rebasedRequestClient(sdk: typeof twilio, base: string, opts: ConstructorParameters<typeof twilio.RequestClient>[0]): twilio.RequestClient {
+  const baseUrl = new URL(base);
+  class RebasedRequestClient extends sdk.RequestClient {
+    override request<TData>(req: RequestOptions & { data?: TData }) {
+      const url = new URL(req.uri);
+      if (url.hostname === 'api.twilio.com') {
+        const rebased = new URL(baseUrl.href.replace(/\/+$/, '') + url.pathname + url.search);
+        return super.request<TData>({ ...req, uri: rebased.href });
+      }
+      return super.request<TData>(req);
     }
-    return super.request<TData>(opts);
   }
+  return new RebasedRequestClient(opts);
 }
 
 function twilioError(op: string, err: unknown): CarrierCallError {
@@ -74,11 +76,17 @@ function twilioError(op: string, err: unknown): CarrierCallError {
 
 export function createTwilioCalls(opts: TwilioCallsOptions): TwilioCalls {
   const httpOpts = { timeout: opts.timeoutMs, autoRetry: false };
-  const client = twilio(opts.accountSid, opts.authToken, {
-    autoRetry: false,
-    timeout: opts.timeoutMs,
-    ...(opts.baseUrl ? { httpClient: new RebasedRequestClient(opts.baseUrl, httpOpts) } : {}),
-  });
+  let client: ReturnType<typeof twilio> | undefined;
+  const clientOf = async (): Promise<ReturnType<typeof twilio>> => {
+    if (client) return client;
+    const sdk = await twilioSdk();
+    client = sdk(opts.accountSid, opts.authToken, {
+      autoRetry: false,
+      timeout: opts.timeoutMs,
+      ...(opts.baseUrl ? { httpClient: rebasedRequestClient(sdk, opts.baseUrl, httpOpts) } : {}),
+    });
+    return client;
+  };
   // Our own deadline as well as the SDK's socket timeout, so a hung carrier answers 504 on time.
   const deadlineMs = opts.timeoutMs + 250;
 
@@ -93,8 +101,9 @@ export function createTwilioCalls(opts: TwilioCallsOptions): TwilioCalls {
   return {
     async dial(d) {
       try {
+        const twilioClient = await clientOf();
         const call = await withDeadline(
-          client.calls.create({
+          twilioClient.calls.create({
             to: d.to,
             from: d.from,
             twiml: d.twiml,
@@ -119,7 +128,8 @@ export function createTwilioCalls(opts: TwilioCallsOptions): TwilioCalls {
 
     async hangup(callSid, status) {
       try {
-        await withDeadline(client.calls(callSid).update({ status }), deadlineMs, 'twilio', 'hangup');
+        const twilioClient = await clientOf();
+        await withDeadline(twilioClient.calls(callSid).update({ status }), deadlineMs, 'twilio', 'hangup');
         count('hangup');
       } catch (err) {
         throw count('hangup', err)!;
