@@ -14,8 +14,10 @@ import { CallManager } from './calls/call-manager.js';
 import { ChunkPool } from './calls/chunk-pool.js';
 import { EgressClock } from './calls/egress-clock.js';
 import { buildApp } from './http/app.js';
-import { createTelnyxCallControl } from './carriers/telnyx/call-control.js';
-import { createCallControl } from './carriers/call-control.js';
+import { createTelnyxCallControl, telnyxSdk } from './carriers/telnyx/call-control.js';
+import { createCallControl, twilioCallsConfigured } from './carriers/call-control.js';
+import { twilioSdk } from './carriers/twilio/rest-client.js';
+import { werift } from './transports/webrtc/session.js';
 import { CarrierLegs } from './carriers/telnyx/legs.js';
 import { openCallRecordsFor } from './store/call-records.js';
 import { StreamTokens } from './http/security/stream-tokens.js';
@@ -74,11 +76,26 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     logger,
     errors: metrics.callRegistryErrorsTotal,
   });
+  // What the configuration names is imported before the gateway takes calls (an import runs on the
+  // event loop: at a first connect or command it would stall every live call's audio); what it does
+  // not name is never imported (util/lazy-import.ts). A module that does not load fails the start.
+  const providers = withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger });
+  try {
+    await Promise.all([
+      ...providers.map((p) => p.preload()),
+      werift(),
+      config.telnyx.apiKey ? telnyxSdk() : undefined,
+      twilioCallsConfigured(config) ? twilioSdk() : undefined,
+    ]);
+  } catch (err) {
+    await Promise.all([grantStore?.close(), registry?.close()]);
+    await records.close();
+    throw err;
+  }
   let pool: WorkerPool | undefined;
   if (config.vadEngine === 'silero') pool = overrides.pool ?? createWorkerPool({ size: config.workerPoolSize, niceIncrement: config.workerNice, logger, metrics });
   const turn = Object.fromEntries(Object.entries(config.turn).filter(([, v]) => v !== undefined));
   const vad: VadService = createVadService({ engine: config.vadEngine, batchWaitMs: config.vadBatchWaitMs, silenceGateDb: config.vadSilenceGateDb, pool, metrics, logger, turn });
-  const providers = withAllDownFallback(createProviders(config, { metrics, logger }), config, { metrics, logger });
   // REDIS_URL: breaker transitions shared with the other nodes (best effort; never fails the start).
   const breakerSync = await openBreakerSync(config, providers, { metrics, logger });
   // One egress clock paces every call's audio to its caller (one timer, not one per call: issue 16).

@@ -401,6 +401,11 @@ export class CallControl {
   }
 }
 
+/** The Calls API has credentials: outbound Twilio calls can be placed. */
+export function twilioCallsConfigured(config: Config): boolean {
+  return Boolean(config.calls.twilioAccountSid && config.twilio.authToken);
+}
+
 /** Call control with the carrier clients the config has credentials for. */
 export function createCallControl(
   config: Config,
@@ -410,7 +415,7 @@ export function createCallControl(
   const authToken = config.twilio.authToken;
   const twilio =
     deps.twilio ??
-    (accountSid && authToken
+    (twilioCallsConfigured(config) && accountSid && authToken
       ? createTwilioCalls({ accountSid, authToken, baseUrl: config.calls.twilioApiBaseUrl, timeoutMs: config.calls.carrierTimeoutMs, commands: deps.metrics.carrierCommandsTotal })
       : undefined);
   return new CallControl({ ...deps, config, twilio });

@@ -215,6 +215,11 @@ export class GuardedProvider implements Provider {
     this.#breaker.open();
   }
 
+  /** The adapter's own preload, outside the breaker: a module that does not load fails the start. */
+  async preload(): Promise<void> {
+    await this.#adapter.preload?.();
+  }
+
   async connect(options: ProviderConnectOptions): Promise<ProviderSession> {
     const labels = { provider: this.name, op: 'connect' };
     if (this.#breaker.opened) {

@@ -99,4 +99,9 @@ export interface Provider {
   /** Input formats accepted, most preferred first. */
   readonly inputFormats: readonly AudioFormat[];
   connect(options: ProviderConnectOptions): Promise<ProviderSession>;
+  /**
+   * Import what connect() needs (an SDK) before the gateway takes calls. Imported at a first connect
+   * instead, it would run on the event loop in the middle of every live call's audio.
+   */
+  preload?(): Promise<void>;
 }

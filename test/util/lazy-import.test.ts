@@ -1,7 +1,7 @@
 /**
- * util/lazy-import.ts, and what it is for: importing the gateway (what `serve` does before it listens)
- * loads none of the SDKs it is not configured to use. A child process records every bare specifier
- * resolved while `src/gateway.ts` is imported.
+ * util/lazy-import.ts, and what it is for: a gateway imports the SDKs its configuration names before
+ * it takes calls, and never the others. A child process makes a gateway and records every bare
+ * specifier imported on the way.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -38,24 +38,48 @@ describe('lazyImport', () => {
 });
 
 describe('the gateway at start-up', () => {
-  it('imports no SDK it is not configured for (werift, telnyx, twilio, deepgram, genai, ioredis, pg)', () => {
-    // A resolve hook in the child notes every bare specifier; the gateway module is imported, not run.
-    const hook = `data:text/javascript,${encodeURIComponent(`
-      export async function resolve(specifier, context, next) {
-        if (!/^[./]|^node:|^data:|^file:/.test(specifier)) process.stdout.write('IMPORT ' + specifier + '\\n');
-        return next(specifier, context);
-      }`)}`;
-    const register = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(hook)});`)}`;
-    const child = spawnSync(process.execPath, ['--import', register, '--import', 'tsx', '--input-type=module', '-e', "await import('./src/gateway.ts');"], {
+  // A resolve hook in a child process notes every bare specifier our modules import; the child makes
+  // a gateway from the given environment and closes it.
+  const hook = `data:text/javascript,${encodeURIComponent(`
+    export async function resolve(specifier, context, next) {
+      if (!/^[./]|^node:|^data:|^file:/.test(specifier)) process.stdout.write('IMPORT ' + specifier + '\\n');
+      return next(specifier, context);
+    }`)}`;
+  const register = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(hook)});`)}`;
+  const script = `
+    const { loadConfig } = await import('./src/config.ts');
+    const { createGateway } = await import('./src/gateway.ts');
+    const gateway = await createGateway(loadConfig({ ...process.env, ...JSON.parse(process.argv[1]) }));
+    await gateway.close();`;
+
+  function importsOfAGateway(env: Record<string, string>): Set<string> {
+    const child = spawnSync(process.execPath, ['--import', register, '--import', 'tsx', '--input-type=module', '-e', script, JSON.stringify(env)], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 60_000,
     });
     expect(child.status, child.stderr).toBe(0);
-    const imported = new Set(child.stdout.split('\n').filter((l) => l.startsWith('IMPORT ')).map((l) => l.slice('IMPORT '.length)));
-    // The check sees the imports: the ones every gateway needs are there.
-    expect(imported).toContain('fastify');
-    expect(imported).toContain('ws');
-    for (const sdk of ['werift', 'telnyx', 'twilio', '@deepgram/sdk', '@google/genai', 'ioredis', 'pg']) expect(imported, sdk).not.toContain(sdk);
+    return new Set(child.stdout.split('\n').filter((l) => l.startsWith('IMPORT ')).map((l) => l.slice('IMPORT '.length)));
+  }
+
+  const BASE = { PORT: '0', VAD_ENGINE: 'energy', CALL_RECORD_PATH: ':memory:', LOG_LEVEL: 'silent' };
+
+  it('imports what its configuration names and nothing else: echo alone loads no provider or carrier SDK', () => {
+    const imported = importsOfAGateway({ ...BASE, PROVIDERS: 'echo' });
+    // The check sees the imports: the ones every gateway needs are there, werift too (browser calls are always served).
+    for (const always of ['fastify', 'ws', 'werift']) expect(imported, always).toContain(always);
+    for (const sdk of ['telnyx', 'twilio', '@deepgram/sdk', '@google/genai', 'ioredis', 'pg']) expect(imported, sdk).not.toContain(sdk);
+  });
+
+  it('imports a named provider\'s and carrier\'s SDK before it takes calls, not at their first use', () => {
+    const imported = importsOfAGateway({
+      ...BASE,
+      PROVIDERS: 'echo,deepgram,gemini',
+      DEEPGRAM_API_KEY: 'dg-test-key',
+      GEMINI_API_KEY: 'gm-test-key',
+      TELNYX_API_KEY: 'KEY-test',
+    });
+    for (const sdk of ['@deepgram/sdk', '@google/genai', 'telnyx']) expect(imported, sdk).toContain(sdk);
+    for (const sdk of ['twilio', 'ioredis', 'pg']) expect(imported, sdk).not.toContain(sdk);
   });
 });

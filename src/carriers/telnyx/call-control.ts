@@ -10,8 +10,8 @@ import type Telnyx from 'telnyx';
 import { lazyImport } from '../../util/lazy-import.js';
 import { CarrierCallError, carrierErrorOutcome, withDeadline } from '../carrier-errors.js';
 
-/** The SDK, on the first command: a gateway without Telnyx call control never loads it. */
-const telnyxSdk = lazyImport(() => import('telnyx'));
+/** The SDK: loaded at start-up when TELNYX_API_KEY is set (gateway.ts), never otherwise. */
+export const telnyxSdk = lazyImport(() => import('telnyx'));
 
 export type TelnyxCodec = 'PCMU' | 'PCMA' | 'L16';
 

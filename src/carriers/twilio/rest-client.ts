@@ -8,8 +8,8 @@ import type twilio from 'twilio';
 import { lazyImport } from '../../util/lazy-import.js';
 import { CarrierCallError, isTimeoutCode, networkCode, withDeadline } from '../carrier-errors.js';
 
-/** The SDK, on the first command: a gateway that places no Twilio calls never loads it. */
-const twilioSdk = lazyImport(async () => (await import('twilio')).default);
+/** The SDK: loaded at start-up when the Calls API has credentials (gateway.ts), never otherwise. */
+export const twilioSdk = lazyImport(async () => (await import('twilio')).default);
 
 export interface TwilioDial {
   readonly to: string;

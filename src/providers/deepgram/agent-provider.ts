@@ -10,7 +10,7 @@ import type { Provider, ProviderConnectOptions, ProviderSession } from '../types
 import { agentInputOf, agentOutputFor, buildSettings, isFluxModel } from './agent-settings.js';
 import { DeepgramAgentSession } from './agent-session.js';
 import type { DeepgramSettings } from './settings.js';
-import { createClient, SocketLink } from './socket.js';
+import { createClient, deepgramSdk, SocketLink } from './socket.js';
 
 export interface DeepgramAgentOptions {
   readonly keepAliveMs?: number;
@@ -34,6 +34,10 @@ export class DeepgramAgentProvider implements Provider {
   constructor(config: DeepgramAgentConfig, options: DeepgramAgentOptions = {}) {
     this.#config = config;
     this.#options = options;
+  }
+
+  async preload(): Promise<void> {
+    await deepgramSdk();
   }
 
   async connect(options: ProviderConnectOptions): Promise<ProviderSession> {

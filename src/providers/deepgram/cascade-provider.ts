@@ -23,7 +23,7 @@ import type { ConversationTurn, Provider, ProviderConnectOptions, ProviderEvent,
 import { abortable } from './abortable.js';
 import type { Responder } from './responder.js';
 import { SentenceSplitter } from './sentences.js';
-import { createClient, SocketLink, type ListenSocket, type SpeakSocket } from './socket.js';
+import { createClient, deepgramSdk, SocketLink, type ListenSocket, type SpeakSocket } from './socket.js';
 import { ListenChannel, type ChannelSink, type ListenTuning } from './stt.js';
 import { audioFormatOf, FlushLimiter, SpeakChannel, type SpeakFormat } from './tts.js';
 
@@ -76,6 +76,10 @@ export class DeepgramCascadeProvider implements Provider {
   constructor(config: DeepgramCascadeConfig, options: DeepgramCascadeOptions) {
     this.#config = config;
     this.#options = options;
+  }
+
+  async preload(): Promise<void> {
+    await deepgramSdk();
   }
 
   async connect(options: ProviderConnectOptions): Promise<ProviderSession> {

@@ -11,8 +11,8 @@ import { GatewayError } from '../../errors.js';
 import { lazyImport } from '../../util/lazy-import.js';
 import { classifyUpgradeFailure, type UpgradeStatusCodes } from '../ws-errors.js';
 
-/** The SDK, on the first connect: a gateway without Deepgram never loads it. */
-const deepgramSdk = lazyImport(() => import('@deepgram/sdk'));
+/** The SDK: loaded at start-up when PROVIDERS names Deepgram (Provider.preload), never otherwise. */
+export const deepgramSdk = lazyImport(() => import('@deepgram/sdk'));
 
 type ListenV1 = DeepgramClient['listen']['v1'];
 type SpeakV1 = DeepgramClient['speak']['v1'];

@@ -26,6 +26,10 @@ export class GeminiLiveProvider implements Provider {
     this.#options = options;
   }
 
+  async preload(): Promise<void> {
+    await liveSession();
+  }
+
   async connect(options: ProviderConnectOptions): Promise<ProviderSession> {
     if (!this.#options.apiKey) throw new GatewayError('GW_ERR_PROVIDER_AUTH', 'gemini: no API key configured');
     let sessions: typeof LiveSessionModule;

@@ -26,8 +26,6 @@ import type { AudioFormat, AudioFrame, EncodedFrame } from '../../pipeline/frame
 import { AsyncQueue } from '../../util/async-queue.js';
 import type { ConversationTurn, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../types.js';
 import { GEMINI_INPUT, type GeminiProviderOptions } from './options.js';
-
-export { GEMINI_INPUT } from './options.js';
 import { LiveLink, type LinkHandlers } from './live-link.js';
 import { liveModelTraits } from './models.js';
 import { decodeServerMessage, type LiveAction, type Problem } from './server-message.js';

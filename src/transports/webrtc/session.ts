@@ -109,8 +109,11 @@ export interface SessionAnswer {
  */
 export const OPUS_FMTP = 'minptime=10;maxplaybackrate=16000;sprop-maxcapturerate=16000';
 
-/** werift, on the first browser call: a gateway no browser calls never loads it. */
-const werift = lazyImport(() => import('werift'));
+/**
+ * werift: loaded when the gateway starts (gateway.ts; browser calls are always served), so that no
+ * first browser call imports it in the middle of other calls' audio.
+ */
+export const werift = lazyImport(() => import('werift'));
 
 /** Opus is always "2 channels" in SDP (RFC 7587); we send mono and downmix what we get. */
 function opusCodec(w: typeof Werift): Werift.RTCRtpCodecParameters {
