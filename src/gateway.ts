@@ -15,7 +15,7 @@ import { ChunkPool } from './calls/chunk-pool.js';
 import { EgressClock } from './calls/egress-clock.js';
 import { buildApp } from './http/app.js';
 import { createTelnyxCallControl, telnyxSdk } from './carriers/telnyx/call-control.js';
-import { createCallControl, twilioCallsConfigured } from './carriers/call-control.js';
+import { createCallControl, twilioCredentials } from './carriers/call-control.js';
 import { twilioSdk } from './carriers/twilio/rest-client.js';
 import { werift } from './transports/webrtc/session.js';
 import { CarrierLegs } from './carriers/telnyx/legs.js';
@@ -85,7 +85,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       ...providers.map((p) => p.preload()),
       werift(),
       config.telnyx.apiKey ? telnyxSdk() : undefined,
-      twilioCallsConfigured(config) ? twilioSdk() : undefined,
+      twilioCredentials(config) ? twilioSdk() : undefined,
     ]);
   } catch (err) {
     await Promise.all([grantStore?.close(), registry?.close()]);

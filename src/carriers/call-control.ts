@@ -401,9 +401,11 @@ export class CallControl {
   }
 }
 
-/** The Calls API has credentials: outbound Twilio calls can be placed. */
-export function twilioCallsConfigured(config: Config): boolean {
-  return Boolean(config.calls.twilioAccountSid && config.twilio.authToken);
+/** The Calls API's credentials, when the config has both: outbound Twilio calls can be placed. */
+export function twilioCredentials(config: Config): { accountSid: string; authToken: string } | undefined {
+  const accountSid = config.calls.twilioAccountSid;
+  const authToken = config.twilio.authToken;
+  return accountSid && authToken ? { accountSid, authToken } : undefined;
 }
 
 /** Call control with the carrier clients the config has credentials for. */
@@ -411,12 +413,11 @@ export function createCallControl(
   config: Config,
   deps: Omit<CallControlDeps, 'config' | 'twilio'> & { twilio?: TwilioCalls },
 ): CallControl {
-  const accountSid = config.calls.twilioAccountSid;
-  const authToken = config.twilio.authToken;
+  const credentials = twilioCredentials(config);
   const twilio =
     deps.twilio ??
-    (twilioCallsConfigured(config) && accountSid && authToken
-      ? createTwilioCalls({ accountSid, authToken, baseUrl: config.calls.twilioApiBaseUrl, timeoutMs: config.calls.carrierTimeoutMs, commands: deps.metrics.carrierCommandsTotal })
+    (credentials
+      ? createTwilioCalls({ ...credentials, baseUrl: config.calls.twilioApiBaseUrl, timeoutMs: config.calls.carrierTimeoutMs, commands: deps.metrics.carrierCommandsTotal })
       : undefined);
   return new CallControl({ ...deps, config, twilio });
 }

@@ -112,20 +112,24 @@ function telnyxError(sdk: typeof TelnyxSdk | undefined, op: string, err: unknown
 
 export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string; timeoutMs?: number; commands?: CommandCounter }): TelnyxCallControl {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  let client: Telnyx | undefined;
+  /** The SDK once loaded, for telling its error classes apart. */
   let sdk: typeof TelnyxSdk | undefined;
+  // One client for every command, made once the SDK is there.
+  const clientOf = lazyImport(async () => {
+    sdk = await telnyxSdk();
+    return new sdk.default({
+      apiKey: opts.apiKey,
+      ...(opts.baseUrl ? { baseURL: opts.baseUrl } : {}),
+      timeout: timeoutMs,
+      maxRetries: 1,
+    });
+  });
 
   /** One request with our deadline on top of the SDK's (retries included), abortable, counted. */
   const call = async <T>(op: string, work: (client: Telnyx, signal: AbortSignal) => Promise<T>, deadlineMs: number): Promise<T> => {
     const abort = new AbortController();
     try {
-      sdk ??= await telnyxSdk();
-      client ??= new sdk.default({
-        apiKey: opts.apiKey,
-        ...(opts.baseUrl ? { baseURL: opts.baseUrl } : {}),
-        timeout: timeoutMs,
-        maxRetries: 1,
-      });
+      const client = await clientOf();
       const result = await withDeadline(work(client, abort.signal), deadlineMs, 'telnyx', op, abort);
       opts.commands?.inc({ carrier: 'telnyx', command: op, status: 'ok' });
       return result;

@@ -76,17 +76,15 @@ function twilioError(op: string, err: unknown): CarrierCallError {
 
 export function createTwilioCalls(opts: TwilioCallsOptions): TwilioCalls {
   const httpOpts = { timeout: opts.timeoutMs, autoRetry: false };
-  let client: ReturnType<typeof twilio> | undefined;
-  const clientOf = async (): Promise<ReturnType<typeof twilio>> => {
-    if (client) return client;
+  // One client for every command, made once the SDK is there.
+  const clientOf = lazyImport(async () => {
     const sdk = await twilioSdk();
-    client = sdk(opts.accountSid, opts.authToken, {
+    return sdk(opts.accountSid, opts.authToken, {
       autoRetry: false,
       timeout: opts.timeoutMs,
       ...(opts.baseUrl ? { httpClient: rebasedRequestClient(sdk, opts.baseUrl, httpOpts) } : {}),
     });
-    return client;
-  };
+  });
   // Our own deadline as well as the SDK's socket timeout, so a hung carrier answers 504 on time.
   const deadlineMs = opts.timeoutMs + 250;
 
