@@ -67,19 +67,27 @@ describe('the gateway at start-up', () => {
   it('imports what its configuration names and nothing else: echo alone loads no provider or carrier SDK', () => {
     const imported = importsOfAGateway({ ...BASE, PROVIDERS: 'echo' });
     // The check sees the imports: the ones every gateway needs are there, werift too (browser calls are always served).
-    for (const always of ['fastify', 'ws', 'werift']) expect(imported, always).toContain(always);
-    for (const sdk of ['telnyx', 'twilio', '@deepgram/sdk', '@google/genai', 'ioredis', 'pg']) expect(imported, sdk).not.toContain(sdk);
+    for (const always of ['fastify', '@fastify/websocket', 'werift']) expect(imported, always).toContain(always);
+    for (const sdk of ['telnyx', 'twilio', '@deepgram/sdk', '@google/genai', 'openai', 'ioredis', 'pg']) expect(imported, sdk).not.toContain(sdk);
   });
 
   it('imports a named provider\'s and carrier\'s SDK before it takes calls, not at their first use', () => {
     const imported = importsOfAGateway({
       ...BASE,
-      PROVIDERS: 'echo,deepgram,gemini',
+      PROVIDERS: 'echo,deepgram-cascade,gemini',
       DEEPGRAM_API_KEY: 'dg-test-key',
+      LLM_API_KEY: 'sk-llm-test',
       GEMINI_API_KEY: 'gm-test-key',
       TELNYX_API_KEY: 'KEY-test',
     });
-    for (const sdk of ['@deepgram/sdk', '@google/genai', 'telnyx']) expect(imported, sdk).toContain(sdk);
-    for (const sdk of ['twilio', 'ioredis', 'pg']) expect(imported, sdk).not.toContain(sdk);
+    // The cascade's language model speaks through the openai SDK's chat completions, not its Realtime client.
+    for (const sdk of ['@deepgram/sdk', '@google/genai', 'telnyx', 'openai']) expect(imported, sdk).toContain(sdk);
+    for (const sdk of ['openai/realtime/ws', 'twilio', 'ioredis', 'pg']) expect(imported, sdk).not.toContain(sdk);
+  });
+
+  it('imports the OpenAI Realtime client and the Deepgram agent\'s SDK when PROVIDERS names them', () => {
+    const imported = importsOfAGateway({ ...BASE, PROVIDERS: 'openai,deepgram,echo', OPENAI_API_KEY: 'sk-test', DEEPGRAM_API_KEY: 'dg-test-key' });
+    for (const sdk of ['openai', 'openai/realtime/ws', '@deepgram/sdk']) expect(imported, sdk).toContain(sdk);
+    for (const sdk of ['@google/genai', 'telnyx', 'twilio']) expect(imported, sdk).not.toContain(sdk);
   });
 });

@@ -79,7 +79,7 @@ export class DeepgramCascadeProvider implements Provider {
   }
 
   async preload(): Promise<void> {
-    await deepgramSdk();
+    await Promise.all([deepgramSdk(), this.#options.responder.preload?.()]);
   }
 
   async connect(options: ProviderConnectOptions): Promise<ProviderSession> {

@@ -24,6 +24,8 @@ export type ResponderChunk =
 export interface Responder {
   /** The reply to a caller turn, streamed. Must stop when `signal` aborts (a barge-in). */
   respond(input: ResponderInput, opts: { signal: AbortSignal }): AsyncIterable<ResponderChunk>;
+  /** Imports what it needs before the gateway takes calls (see Provider.preload). */
+  preload?(): Promise<void>;
 }
 
 /** Says the caller's words back. For tests and benchmarks only. */

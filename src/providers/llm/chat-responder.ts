@@ -8,9 +8,11 @@
  *
  * No retries here (maxRetries 0): failover is the program's one retry layer.
  */
-import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError, OpenAI } from 'openai';
+import type { OpenAI } from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { GatewayError, isGatewayError } from '../../errors.js';
+import { lazyImport } from '../../util/lazy-import.js';
+import { openaiSdk, type OpenAISdk } from '../openai-sdk.js';
 import type { Responder, ResponderChunk, ResponderInput } from '../deepgram/responder.js';
 import { END_CALL_NAME, endCallReason } from '../deepgram/end-call.js';
 
@@ -42,9 +44,10 @@ export function chatMessages(input: ResponderInput, instructions: string): ChatC
   return messages;
 }
 
-/** The SDK's typed errors, as ours: a refused key and an exhausted quota open the breaker at once. */
-export function llmError(err: unknown): GatewayError {
+/** The SDK's typed errors (classes of `sdk`), as ours: a refused key and an exhausted quota open the breaker at once. */
+export function llmError(err: unknown, sdk: OpenAISdk): GatewayError {
   if (isGatewayError(err)) return err;
+  const { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } = sdk;
   if (err instanceof APIUserAbortError) return new GatewayError('GW_ERR_PROVIDER_CONNECT', 'llm request aborted', { cause: err });
   if (err instanceof APIConnectionTimeoutError) return new GatewayError('GW_ERR_PROVIDER_TIMEOUT', 'llm did not answer in time', { cause: err });
   if (err instanceof APIConnectionError) return new GatewayError('GW_ERR_PROVIDER_CONNECT', `llm: ${err.message}`, { cause: err });
@@ -59,28 +62,37 @@ export function llmError(err: unknown): GatewayError {
 }
 
 export class ChatResponder implements Responder {
-  readonly #client: OpenAI;
   readonly #config: ChatResponderConfig;
+  /** Made once the SDK is imported (at the provider's preload, or the first turn). */
+  readonly #client: () => Promise<OpenAI>;
 
   constructor(config: ChatResponderConfig) {
     this.#config = config;
     // The base URL and key are always passed, so the SDK never reads the environment itself. A local
     // OpenAI-compatible server may take no key; the SDK insists on one, so a placeholder is sent.
-    this.#client = new OpenAI({
-      apiKey: config.apiKey ?? 'no-key',
-      baseURL: config.baseUrl ?? DEFAULT_BASE_URL,
-      organization: null,
-      project: null,
-      maxRetries: 0,
-      timeout: config.timeoutMs ?? 30_000,
+    this.#client = lazyImport(async () => {
+      const { OpenAI } = await openaiSdk();
+      return new OpenAI({
+        apiKey: config.apiKey ?? 'no-key',
+        baseURL: config.baseUrl ?? DEFAULT_BASE_URL,
+        organization: null,
+        project: null,
+        maxRetries: 0,
+        timeout: config.timeoutMs ?? 30_000,
+      });
     });
+  }
+
+  async preload(): Promise<void> {
+    await this.#client();
   }
 
   async *respond(input: ResponderInput, opts: { signal: AbortSignal }): AsyncIterable<ResponderChunk> {
     const tools = this.#config.endCallTool ? [END_CALL_TOOL] : undefined;
     const calls = new Map<number, { name: string; args: string }>();
+    const client = await this.#client();
     try {
-      const stream = await this.#client.chat.completions.create(
+      const stream = await client.chat.completions.create(
         { model: this.#config.model, messages: chatMessages(input, this.#config.instructions), stream: true, ...(tools ? { tools } : {}) },
         { signal: opts.signal },
       );
@@ -100,7 +112,7 @@ export class ChatResponder implements Responder {
       }
     } catch (err) {
       if (opts.signal.aborted) throw opts.signal.reason as Error;
-      throw llmError(err);
+      throw llmError(err, await openaiSdk());
     }
     if (opts.signal.aborted) throw opts.signal.reason as Error;
     for (const call of calls.values()) {

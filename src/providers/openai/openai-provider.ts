@@ -5,11 +5,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
-import { OpenAI } from 'openai';
-import { OpenAIRealtimeWS } from 'openai/realtime/ws';
+import type { OpenAI } from 'openai';
 import type { ClientOptions } from 'ws';
 import { GatewayError } from '../../errors.js';
 import type { AudioFormat } from '../../pipeline/frame.js';
+import { openaiRealtimeWs, openaiSdk } from '../openai-sdk.js';
 import type { Provider, ProviderConnectOptions, ProviderSession } from '../types.js';
 import { OpenAIRealtimeSession } from './session.js';
 import type { OpenAISettings } from './settings.js';
@@ -30,12 +30,16 @@ export class OpenAIRealtimeProvider implements Provider {
     this.#config = config;
   }
 
+  async preload(): Promise<void> {
+    await Promise.all([openaiSdk(), openaiRealtimeWs()]);
+  }
+
   async connect(options: ProviderConnectOptions): Promise<ProviderSession> {
     if (options.signal?.aborted) throw new GatewayError('GW_ERR_PROVIDER_CONNECT', 'openai connect aborted');
     const apiKey = this.#config.apiKey;
     if (!apiKey) throw new GatewayError('GW_ERR_PROVIDER_AUTH', 'OPENAI_API_KEY is not set');
     const formats = chooseFormats(options.inputFormat, options.callerFormat);
-    const secureContext = await this.#secureContext();
+    const [secureContext, { OpenAI }, { OpenAIRealtimeWS }] = await Promise.all([this.#secureContext(), openaiSdk(), openaiRealtimeWs()]);
     if (options.signal?.aborted) throw new GatewayError('GW_ERR_PROVIDER_CONNECT', 'openai connect aborted');
     // The base URL is always passed so the SDK never falls back to reading the environment itself.
     this.#client ??= new OpenAI({ apiKey, baseURL: this.#config.baseUrl ?? DEFAULT_BASE_URL, organization: null, project: null, maxRetries: 0 });
