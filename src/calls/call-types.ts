@@ -82,6 +82,11 @@ export interface BargeIn {
   readonly responseId: string;
   readonly heardMs: number;
   readonly framesDropped: number;
+  /**
+   * From the caller's first speech window to the clear, in ms (see TurnTaking.callerSpeechStarted);
+   * absent when the provider's own VAD heard the caller.
+   */
+  readonly reactionMs?: number;
 }
 
 export type CallState = 'connecting' | 'active' | 'ending' | 'ended';

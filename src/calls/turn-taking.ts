@@ -87,7 +87,8 @@ export class TurnTaking {
   /** Our VAD: speech started (a barge-in if a reply plays) or a turn ended (ask for the answer). */
   onTurnEvent(e: TurnEvent): void {
     if (this.#closed) return;
-    if (e.type === 'speechStart') return this.callerSpeechStarted(e.timestampMs);
+    // The reaction: the VAD's confirmation (media time, real time for a live call) and the deciding score's wait.
+    if (e.type === 'speechStart') return this.callerSpeechStarted(e.timestampMs, e.confirmedAtMs - e.onsetMs + (e.scoringLagMs ?? 0));
     this.#turns++;
     this.#turnEndedAt = performance.now();
     this.#metrics.turnsTotal.inc();
@@ -95,13 +96,18 @@ export class TurnTaking {
     this.#peer.endTurn({ startMs: e.startMs, endMs: e.timestampMs });
   }
 
-  /** The caller started speaking at `atMs` (our VAD, or the provider's in server VAD modes). */
-  callerSpeechStarted(atMs: number): void {
+  /**
+   * The caller started speaking at `atMs` (our VAD, or the provider's in server VAD modes).
+   * `reactionMs`, from our VAD only: how long after the caller's first speech window this runs, so the
+   * clear below goes out that long after the caller began (the carrier's own buffer drops at once).
+   */
+  callerSpeechStarted(atMs: number, reactionMs?: number): void {
     if (this.#closed || !this.#playout.playing) return;
     const { responseId, heardMs, framesDropped } = this.#cut('barge_in');
     this.#metrics.bargeInsTotal.inc();
+    if (reactionMs !== undefined) this.#metrics.bargeInReactionSeconds.observe(reactionMs / 1000);
     this.#peer.interrupt({ responseId, heardMs });
-    const record = { atMs, responseId, heardMs, framesDropped };
+    const record: BargeIn = { atMs, responseId, heardMs, framesDropped, ...(reactionMs === undefined ? {} : { reactionMs: Math.round(reactionMs) }) };
     this.#bargeIns.push(record);
     this.#log.info({ event: 'barge_in', ...record }, 'caller spoke over the reply');
   }

@@ -103,7 +103,7 @@ describe('TurnTaking: turns', () => {
     h.turns.close();
     h.playout.playing = true;
     h.turns.onTurnEvent({ type: 'speechEnd', startMs: 0, timestampMs: 500, durationMs: 500 });
-    h.turns.onTurnEvent({ type: 'speechStart', timestampMs: 600, probability: 0.9 });
+    h.turns.onTurnEvent({ type: 'speechStart', timestampMs: 600, probability: 0.9, onsetMs: 630, confirmedAtMs: 760 });
     expect(h.peer.calls).toEqual([]);
     expect(h.carrier.clears).toBe(0);
   });
@@ -117,13 +117,29 @@ describe('TurnTaking: barge-in', () => {
     h.playout.currentResponseId = 'r1';
     h.playout.queued = 12;
     h.playout.heard.set('r1', 340);
-    h.turns.onTurnEvent({ type: 'speechStart', timestampMs: 5100, probability: 0.9 });
+    // Heard from 5130, confirmed by the window ending at 5258, whose score came 21.6 ms after it arrived.
+    h.turns.onTurnEvent({ type: 'speechStart', timestampMs: 5100, probability: 0.9, onsetMs: 5130, confirmedAtMs: 5258, scoringLagMs: 21.6 });
     expect(h.carrier.clears).toBe(1);
     expect(h.playout.queued).toBe(0);
     expect(h.peer.calls).toEqual(['interrupt r1@340']);
-    expect(h.turns.bargeIns).toEqual([{ atMs: 5100, responseId: 'r1', heardMs: 340, framesDropped: 12 }]);
+    expect(h.turns.bargeIns).toEqual([{ atMs: 5100, responseId: 'r1', heardMs: 340, framesDropped: 12, reactionMs: 150 }]);
     expect(await counter(h.metrics, 'voice_gateway_barge_ins_total')).toBe(1);
     expect(await counter(h.metrics, 'voice_gateway_frames_dropped_total', { stage: 'barge_in' })).toBe(12);
+    const reaction = (await h.metrics.bargeInReactionSeconds.get()).values;
+    expect(reaction.find((v) => v.metricName === 'voice_gateway_barge_in_reaction_seconds_count')?.value).toBe(1);
+    expect(reaction.find((v) => v.metricName === 'voice_gateway_barge_in_reaction_seconds_sum')?.value).toBeCloseTo(0.1496, 6);
+    expect(reaction.find((v) => v.metricName === 'voice_gateway_barge_in_reaction_seconds_bucket' && v.labels.le === 0.15)?.value).toBe(1);
+  });
+
+  it("does not time a barge-in the provider's own VAD heard: it never says when the caller began", async () => {
+    const h = setup();
+    h.turns.replyStarted('r3');
+    h.playout.playing = true;
+    h.turns.callerSpeechStarted(2000);
+    expect(h.turns.bargeIns).toEqual([{ atMs: 2000, responseId: 'r3', heardMs: 0, framesDropped: 0 }]);
+    expect(await counter(h.metrics, 'voice_gateway_barge_ins_total')).toBe(1);
+    const reaction = (await h.metrics.bargeInReactionSeconds.get()).values;
+    expect(reaction.find((v) => v.metricName === 'voice_gateway_barge_in_reaction_seconds_count')?.value).toBe(0);
   });
 
   it('names the last reply when the playout no longer knows which one plays', () => {
@@ -136,7 +152,7 @@ describe('TurnTaking: barge-in', () => {
 
   it('speech while nothing plays is not a barge-in', () => {
     const h = setup();
-    h.turns.onTurnEvent({ type: 'speechStart', timestampMs: 100, probability: 0.9 });
+    h.turns.onTurnEvent({ type: 'speechStart', timestampMs: 100, probability: 0.9, onsetMs: 130, confirmedAtMs: 258 });
     expect(h.peer.calls).toEqual([]);
     expect(h.carrier.clears).toBe(0);
     expect(h.turns.bargeIns).toEqual([]);

@@ -89,5 +89,11 @@ describe('gateway end to end on the echo provider', () => {
     const bargeLog = gw.logs.find((l) => l.event === 'barge_in');
     expect(bargeLog).toBeDefined();
     expect(Number(bargeLog!.heardMs)).toBeGreaterThan(0);
+    // The gateway's own account of it: at least the 100 ms of speech that confirms a turn, within the bar.
+    const reactionMs = Number(bargeLog!.reactionMs);
+    expect(reactionMs).toBeGreaterThanOrEqual(100);
+    expect(reactionMs).toBeLessThanOrEqual(300);
+    const reaction = (await gw.gateway.metrics.bargeInReactionSeconds.get()).values;
+    expect(reaction.find((v) => v.metricName === 'voice_gateway_barge_in_reaction_seconds_count')?.value).toBeGreaterThanOrEqual(1);
   });
 });

@@ -50,7 +50,7 @@ function counterPool(options: { delayMs?: number; hang?: boolean } = {}): Worker
  * A pool whose 'vad' task scores a window 0.9 when it holds sound (RMS over -40 dBFS) and 0.1 when
  * not, and counts the windows it was given: what a silence gate keeps from the model shows here.
  */
-function levelPool(): WorkerPool & { windows: number } {
+function levelPool(delayMs = 1): WorkerPool & { windows: number } {
   const pool = {
     size: 2,
     ready: true,
@@ -67,7 +67,7 @@ function levelPool(): WorkerPool & { windows: number } {
         for (let j = contextSamples; j < rowSamples; j++) sum += input[w * rowSamples + j] ** 2;
         result[w] = sum / (rowSamples - contextSamples) > 1e-4 ? 0.9 : 0.1;
       }
-      return new Promise<T>((resolve) => setTimeout(() => resolve(result.length as T), 1));
+      return new Promise<T>((resolve) => setTimeout(() => resolve(result.length as T), delayMs));
     },
     close: () => Promise.resolve(),
   };
@@ -126,6 +126,31 @@ describe('CallVad', () => {
     const shifted = await at(60_000);
     expect(base.map((e) => e.type)).toEqual(['speechStart', 'speechEnd']);
     expect(shifted.map((e) => e.timestampMs - 60_000)).toEqual(base.map((e) => e.timestampMs));
+  });
+
+  it("says when and how a turn start was decided: onset, the confirming window's end, and the wait for that window's score", async () => {
+    const starts = async (engine: 'energy' | 'silero'): Promise<Extract<TurnEvent, { type: 'speechStart' }>[]> => {
+      service = createVadService({ engine, warmUp: false, pool: levelPool(40), maxBacklogMs: 60_000 });
+      const events: TurnEvent[] = [];
+      const call = service.createCallVad({ callId: 'c', sampleRate: 16000, onEvent: (e) => events.push(e) });
+      const audio = silenceThen(clip.samples, 600, 1000);
+      for (let i = 0; i < audio.length; i += 320) call.push(audio.subarray(i, i + 320), (i * 1000) / 16000);
+      await call.flush();
+      await service.close();
+      service = undefined;
+      return events.filter((e) => e.type === 'speechStart');
+    };
+    for (const engine of ['energy', 'silero'] as const) {
+      const [start] = await starts(engine);
+      expect(start, engine).toBeDefined();
+      // Confirmed once minSpeechMs (250 by default) of speech windows were in, and no window later.
+      expect(start.confirmedAtMs - start.onsetMs, engine).toBeGreaterThanOrEqual(250);
+      expect(start.confirmedAtMs - start.onsetMs, engine).toBeLessThan(250 + 32);
+      expect(start.timestampMs, engine).toBe(start.onsetMs - 30);
+      expect(start.onsetMs, engine).toBeGreaterThanOrEqual(560);
+      if (engine === 'energy') expect(start.scoringLagMs).toBeLessThan(40); // scored as the window completes
+      else expect(start.scoringLagMs).toBeGreaterThanOrEqual(39); // at least one 40 ms model round trip
+    }
   });
 
   it('tracks speaking and the last probability', () => {

@@ -30,7 +30,8 @@ describe('TurnDetector', () => {
     // silence 0..320, speech 320..1280, silence after
     const events = run([...w(10, 0.05), ...w(30, 0.9), ...w(20, 0.05)], {}, 5000);
     expect(events).toEqual([
-      { type: 'speechStart', timestampMs: 5000 + 320 - 30, probability: 0.9 },
+      // Confirmed by the window that brought the speech to minSpeechMs: 8 windows of 32 ms >= 250.
+      { type: 'speechStart', timestampMs: 5000 + 320 - 30, probability: 0.9, onsetMs: 5320, confirmedAtMs: 5320 + 8 * 32 },
       { type: 'speechEnd', timestampMs: 5000 + 1280 + 30, startMs: 5290, durationMs: 1310 - 290 },
     ]);
   });

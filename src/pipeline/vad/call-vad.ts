@@ -107,8 +107,10 @@ export class WindowedCallVad implements CallVad, BatchMember {
   /** Sample ring; absolute sample i lives at i & #sampleMask. */
   #samples: Int16Array;
   #sampleMask: number;
-  /** Per-window ring (start time, energy score, level); absolute window k lives at k & #windowMask. */
+  /** Per-window ring (start time, arrival, energy score, level); absolute window k lives at k & #windowMask. */
   #startMs: Float64Array;
+  /** performance.now() when the window's last sample arrived: how long its score took (speechStart's scoringLagMs). */
+  #completedAt: Float64Array;
   #energyScore: Float32Array;
   #levelDb: Float32Array;
   #windowMask: number;
@@ -142,6 +144,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
     this.#samples = new Int16Array(INITIAL_WINDOWS * this.#window);
     this.#sampleMask = this.#samples.length - 1;
     this.#startMs = new Float64Array(INITIAL_WINDOWS);
+    this.#completedAt = new Float64Array(INITIAL_WINDOWS);
     this.#energyScore = new Float32Array(INITIAL_WINDOWS);
     this.#levelDb = new Float32Array(INITIAL_WINDOWS);
     this.#windowMask = INITIAL_WINDOWS - 1;
@@ -267,6 +270,7 @@ export class WindowedCallVad implements CallVad, BatchMember {
     const at = (k * this.#window) & this.#sampleMask;
     this.#energyScore[k & this.#windowMask] = this.#energy.process(this.#samples.subarray(at, at + this.#window));
     this.#levelDb[k & this.#windowMask] = this.#energy.levelDb;
+    this.#completedAt[k & this.#windowMask] = performance.now();
     this.#completed = k + 1;
   }
 
@@ -313,7 +317,11 @@ export class WindowedCallVad implements CallVad, BatchMember {
     const endMs = this.#startMs[k & this.#windowMask] + this.#windowMs;
     this.#onProbability?.(probability, endMs);
     const events = this.#detector.process(probability, endMs);
-    for (let i = 0; i < events.length; i++) this.#emit(events[i]);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      // A turn start is rare (a copy is no per-window cost); it says how long the deciding score took.
+      this.#emit(e.type === 'speechStart' ? { ...e, scoringLagMs: performance.now() - this.#completedAt[k & this.#windowMask] } : e);
+    }
   }
 
   #emit(event: TurnEvent): void {
@@ -376,17 +384,20 @@ export class WindowedCallVad implements CallVad, BatchMember {
     for (let i = from; i < this.#written; i++) samples[i & mask] = this.#samples[i & this.#sampleMask];
     const windows = capacity / win;
     const startMs = new Float64Array(windows);
+    const completedAt = new Float64Array(windows);
     const energyScore = new Float32Array(windows);
     const levelDb = new Float32Array(windows);
     const windowMask = windows - 1;
     for (let k = firstWindow; k <= this.#completed; k++) {
       startMs[k & windowMask] = this.#startMs[k & this.#windowMask];
+      completedAt[k & windowMask] = this.#completedAt[k & this.#windowMask];
       energyScore[k & windowMask] = this.#energyScore[k & this.#windowMask];
       levelDb[k & windowMask] = this.#levelDb[k & this.#windowMask];
     }
     this.#samples = samples;
     this.#sampleMask = mask;
     this.#startMs = startMs;
+    this.#completedAt = completedAt;
     this.#energyScore = energyScore;
     this.#levelDb = levelDb;
     this.#windowMask = windowMask;

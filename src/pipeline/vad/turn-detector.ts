@@ -43,7 +43,22 @@ export const DEFAULT_TURN_OPTIONS: Readonly<TurnOptions> = Object.freeze({
 });
 
 export type TurnEvent =
-  | { type: 'speechStart'; timestampMs: number; probability: number }
+  | {
+      type: 'speechStart';
+      /** The turn's start: the first speech window's start less the padding. */
+      timestampMs: number;
+      probability: number;
+      /** The first speech window's start, unpadded: where the VAD first heard the caller. */
+      onsetMs: number;
+      /** The end of the window that confirmed the turn: the media time the decision was made at. */
+      confirmedAtMs: number;
+      /**
+       * Wall-clock ms the confirming window waited for its score after its last sample arrived (a
+       * Silero batch and worker round trip; about 0 for the energy VAD). Set by CallVad, never by
+       * this pure detector.
+       */
+      scoringLagMs?: number;
+    }
   | { type: 'speechEnd'; timestampMs: number; startMs: number; durationMs: number };
 
 const enum Phase {
@@ -122,7 +137,7 @@ export class TurnDetector {
       this.#phase = Phase.Speech;
       this.#silenceStartMs = Number.NaN;
       this.#turnStartMs = Math.max(this.#candidateStartMs - o.speechPadMs, this.#previousEndMs, 0);
-      return [{ type: 'speechStart', timestampMs: this.#turnStartMs, probability }];
+      return [{ type: 'speechStart', timestampMs: this.#turnStartMs, probability, onsetMs: this.#candidateStartMs, confirmedAtMs: windowEndMs }];
     }
 
     // Speaking.
