@@ -10,8 +10,18 @@
  * - `ForceEndTurn` needs a v2 (Flux) listen provider, else Warning FORCE_END_TURN_UNSUPPORTED
  *   (https://developers.deepgram.com/docs/voice-agent-force-end-turn).
  * - A turn ends (ForceEndTurn, or `autoTurnAfterBytes` of audio: the agent's own detection) with
- *   ConversationText(user), AgentThinking, then AgentStartedSpeaking, binary audio, ConversationText
- *   (assistant) and AgentAudioDone (https://developers.deepgram.com/docs/voice-agent-outputs).
+ *   ConversationText(user), AgentThinking, then binary audio, ConversationText (assistant) and
+ *   AgentAudioDone (https://developers.deepgram.com/docs/voice-agent-outputs). AgentStartedSpeaking
+ *   comes before the audio only when the Settings have `experimental: true`: the SDK's AgentEvents
+ *   enum says "YOU WILL ONLY RECEIVE THIS EVENT IF YOU HAVE ENABLED `experimental` IN YOUR CONFIG",
+ *   and the server-events list above does not name it.
+ * - Caller audio that begins a turn while the agent speaks is a barge-in: UserStartedSpeaking, and
+ *   the rest of that reply is never sent ("the client ... should stop playback immediately and
+ *   discard all of its buffered agent audio",
+ *   https://developers.deepgram.com/docs/voice-agent-user-started-speaking). With `paceMs` the reply's
+ *   audio goes out 160 bytes per tick, so there is time to speak over it; without, all at once. Whether
+ *   the agent still sends AgentAudioDone for a reply cut this way is not documented: `audioDoneOnBargeIn`
+ *   chooses (default: not).
  * - With `endCallOn` in the caller's words and an end_call function declared, a FunctionCallRequest
  *   with `client_side: true` follows the goodbye (https://developers.deepgram.com/docs/voice-agent-function-call-request).
  */
@@ -35,6 +45,10 @@ export interface AgentFakeOptions {
   handshakeStatus?: number;
   /** A caller turn containing this word makes the agent call end_call after its goodbye. */
   endCallOn?: string;
+  /** Send a reply's audio 160 bytes every this many ms (default: all at once). */
+  paceMs?: number;
+  /** Send AgentAudioDone for a reply cut by a barge-in (default false; see the header). */
+  audioDoneOnBargeIn?: boolean;
 }
 
 const INPUT_ENCODINGS = ['linear16', 'linear32', 'flac', 'alaw', 'mulaw', 'amr-nb', 'amr-wb', 'opus', 'ogg-opus', 'speex', 'g729'];
@@ -50,6 +64,8 @@ export class FakeAgentConn {
   turns = 0;
   #bytesInTurn = 0;
   #speaking = false;
+  /** The caller spoke over the reply in progress: it stops. */
+  #bargedIn = false;
   readonly #ws: WebSocket;
   readonly #fake: DeepgramAgentFake;
 
@@ -133,7 +149,10 @@ export class FakeAgentConn {
     this.audioBytes += bytes.length;
     this.#bytesInTurn += bytes.length;
     const auto = this.#fake.options.autoTurnAfterBytes;
-    if (this.#speaking && this.#bytesInTurn === bytes.length) this.send({ type: 'UserStartedSpeaking' });
+    if (this.#speaking && this.#bytesInTurn === bytes.length) {
+      this.send({ type: 'UserStartedSpeaking' });
+      this.#bargedIn = true;
+    }
     if (auto !== undefined && this.#bytesInTurn >= auto) this.#endTurn();
   }
 
@@ -149,11 +168,7 @@ export class FakeAgentConn {
     const o = this.#fake.options;
     const reply = o.reply ? o.reply(userText, turn) : `Reply ${String(turn)}.`;
     this.send({ type: 'AgentThinking', content: '' });
-    const go = () => {
-      this.#speaking = true;
-      this.send({ type: 'AgentStartedSpeaking', total_latency: 0.1, tts_latency: 0.05, ttt_latency: 0.05 });
-      const audio = Buffer.alloc(reply.length * (o.bytesPerChar ?? 8), 0x55);
-      for (let i = 0; i < audio.length; i += 160) this.send(audio.subarray(i, i + 160));
+    const finish = () => {
       this.send({ type: 'ConversationText', role: 'assistant', content: reply });
       const fns = ((this.settings?.agent as Record<string, unknown>).think as { functions?: { name?: string }[] } | undefined)?.functions ?? [];
       if (o.endCallOn && userText.includes(o.endCallOn) && fns.some((f) => f.name === 'end_call')) {
@@ -161,6 +176,30 @@ export class FakeAgentConn {
       }
       this.send({ type: 'AgentAudioDone' });
       this.#speaking = false;
+    };
+    const go = () => {
+      this.#speaking = true;
+      this.#bargedIn = false;
+      if (this.settings?.experimental === true) this.send({ type: 'AgentStartedSpeaking', total_latency: 0.1, tts_latency: 0.05, ttt_latency: 0.05 });
+      const audio = Buffer.alloc(reply.length * (o.bytesPerChar ?? 8), 0x55);
+      if (!o.paceMs) {
+        for (let i = 0; i < audio.length; i += 160) this.send(audio.subarray(i, i + 160));
+        finish();
+        return;
+      }
+      let at = 0;
+      const tick = () => {
+        if (this.#bargedIn) {
+          this.#speaking = false;
+          if (o.audioDoneOnBargeIn) this.send({ type: 'AgentAudioDone' });
+          return;
+        }
+        if (at >= audio.length) return finish();
+        this.send(audio.subarray(at, at + 160));
+        at += 160;
+        setTimeout(tick, o.paceMs);
+      };
+      tick();
     };
     if (o.replyDelayMs) setTimeout(go, o.replyDelayMs);
     else go();

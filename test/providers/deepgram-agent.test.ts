@@ -162,6 +162,33 @@ describe('deepgram voice agent adapter', () => {
     expect(after.filter((e) => e.type === 'audio' && e.responseId === id)).toEqual([]);
   });
 
+  it.each([false, true])(
+    'the agent stopping its reply for the caller (UserStartedSpeaking) ends it there, and the next reply is heard whole (AgentAudioDone after the cut: %s)',
+    async (audioDoneOnBargeIn) => {
+      // No `experimental` in our Settings, so no AgentStartedSpeaking marks where the next reply begins.
+      const fake = await startAgent({ paceMs: 10, audioDoneOnBargeIn, reply: (_text, turn) => `${String(turn)}`.repeat(200) });
+      const { session, events } = await open(new DeepgramAgentProvider(config(fake)));
+      expect(fake.last.settings?.experimental).toBeUndefined();
+      session.pushAudio(frame(0));
+      session.endTurn({ startMs: 0, endMs: 20 });
+      await vi.waitFor(() => expect(events.some((e) => e.type === 'audio')).toBe(true));
+      const first = (events.find((e) => e.type === 'responseStart') as { responseId: string }).responseId;
+      // The caller speaks over it: the agent stops and says so; the call then interrupts what it heard, as TurnTaking does.
+      session.pushAudio(frame(1));
+      await vi.waitFor(() => expect(events.some((e) => e.type === 'speechStarted')).toBe(true));
+      session.interrupt({ responseId: first, heardMs: 20 });
+      expect(events.filter((e) => e.type === 'responseDone')).toEqual([{ type: 'responseDone', responseId: first }]);
+      session.endTurn({ startMs: 20, endMs: 40 });
+      await vi.waitFor(() => expect(events.filter((e) => e.type === 'responseDone')).toHaveLength(2), { timeout: 5000 });
+      const starts = events.flatMap((e) => (e.type === 'responseStart' ? [e.responseId] : []));
+      expect(starts).toHaveLength(2);
+      const second = starts[1];
+      const bytesOf = (id: string) => events.reduce((n, e) => n + (e.type === 'audio' && e.responseId === id && 'payload' in e.frame ? e.frame.payload.length : 0), 0);
+      expect(bytesOf(second)).toBe(1600); // all of "2" x 200 at 8 bytes a character
+      expect(bytesOf(first)).toBeLessThan(1600);
+    },
+  );
+
   it('KeepAlive while the caller is silent', async () => {
     const fake = await startAgent();
     await open(new DeepgramAgentProvider(config(fake), { keepAliveMs: 40 }));

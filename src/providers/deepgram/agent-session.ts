@@ -1,16 +1,22 @@
 /**
  * One Deepgram Voice Agent session over the SDK's agent v1 socket: `Settings` first (the docs: "send
  * a Settings message immediately after opening the websocket and before sending any audio"), then
- * caller audio in as binary frames and the agent's speech out as binary frames, framed into our
- * responses by `AgentStartedSpeaking` ... `AgentAudioDone`.
+ * caller audio in as binary frames and the agent's speech out as binary frames. A reply starts with
+ * its first audio and ends at `AgentAudioDone`, or at `UserStartedSpeaking`, when the agent stops
+ * it. (`AgentStartedSpeaking` would mark the start, but Deepgram sends it only to sessions with
+ * `experimental` settings, which we never ask for: the SDK's AgentEvents enum, and the server-events
+ * list at https://developers.deepgram.com/docs/voice-agent-outputs does not name it.)
  *
  * Turn-taking: Deepgram's agent decides when the caller's turn ends (it owns the LLM call, so it must).
  * With a Flux listen model (the default) our VAD also ends turns: `endTurn` sends `ForceEndTurn`, and
  * whichever of Flux's end-of-turn and ours comes first ends the turn (Deepgram's "semi-manual" mode,
  * https://developers.deepgram.com/docs/flux/force-end-turn). With a Nova model `ForceEndTurn` is not
  * supported (FORCE_END_TURN_UNSUPPORTED), so endTurn sends nothing and the agent's own detection rules.
- * Barge-in: the agent stops speaking by itself on `UserStartedSpeaking`; we pass that on as
- * `speechStarted`, and drop audio of an interrupted reply that was already on the wire.
+ * Barge-in: the agent stops speaking by itself on `UserStartedSpeaking` ("the client ... should stop
+ * playback immediately and discard all of its buffered agent audio",
+ * https://developers.deepgram.com/docs/voice-agent-user-started-speaking); we pass that on as
+ * `speechStarted` and end the reply there, so the next audio opens the next reply. When our own VAD
+ * interrupts first, the reply's audio still on the wire is dropped until the agent stops it too.
  */
 import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../../errors.js';
@@ -119,8 +125,9 @@ export class DeepgramAgentSession implements ProviderSession {
 
   interrupt(info: { responseId: string; heardMs: number }): void {
     const r = this.#reply;
-    if (this.#ended || !r || r.cancelled) return;
-    // The agent has stopped on its own (UserStartedSpeaking); what is still on the wire is dropped.
+    // Only the reply the caller heard: one the agent already stopped is over, and a newer one is not meant.
+    if (this.#ended || !r || r.cancelled || r.id !== info.responseId) return;
+    // Our VAD heard the caller first: what the agent sends of this reply until it stops is dropped.
     r.cancelled = true;
     this.#queue.push({ type: 'responseDone', responseId: r.id });
     this.#log.debug({ event: 'deepgram_agent_interrupted', responseId: info.responseId, heardMs: info.heardMs }, 'reply cut short');
@@ -203,10 +210,11 @@ export class DeepgramAgentSession implements ProviderSession {
         return;
       case 'UserStartedSpeaking':
         this.#queue.push({ type: 'speechStarted' });
+        this.#endReplyHere();
         return;
       case 'AgentStartedSpeaking':
-        // A new reply begins: whatever came before belongs to an ended or interrupted one.
-        this.#reply = undefined;
+        // Only with `experimental` settings (see the header): a new reply begins here.
+        this.#endReplyHere();
         this.#startReply();
         return;
       case 'AgentAudioDone':
@@ -271,6 +279,13 @@ export class DeepgramAgentSession implements ProviderSession {
     }
     r.tMs += (bytes.length * 1000) / sampleRate;
     this.#queue.push({ type: 'audio', responseId: r.id, frame: { codec: encoding, payload: bytes, sampleRate, seq, timestampMs, sampleCount: bytes.length } });
+  }
+
+  /** The agent stopped the reply in progress: it is done, and the next audio opens another. */
+  #endReplyHere(): void {
+    const r = this.#reply;
+    this.#reply = undefined;
+    if (r && !r.cancelled) this.#queue.push({ type: 'responseDone', responseId: r.id });
   }
 
   #onAudioDone(): void {
