@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import nacl from 'tweetnacl';
 import WebSocket from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { callWebhook } from '../../src/simulator/webhook.js';
 import { twilioSignature } from '../../src/carriers/twilio/signature.js';
 import { pcmCodec } from '../../src/pipeline/codecs/wire-codec.js';
@@ -41,9 +41,11 @@ interface Fixture {
     reordered?: number;
     late?: Record<string, number>;
     direction?: string;
-    texml?: Record<string, string>;
+    texml?: Record<string, string | null>;
     answer?: Record<string, unknown>;
     answers?: number;
+    /** The stream started by streaming_start after a plain answer (L16: the rate is no answer parameter). */
+    streamingStart?: Record<string, unknown>;
     duplicateWebhooks?: number;
     hangupAtEnd?: string;
     replyCodec?: 'mulaw';
@@ -156,7 +158,7 @@ describe('carrier fixtures from the documentation, replayed through a real gatew
       streamUrl = target.url;
       token = target.parameters.token ?? '';
       if (fx.expect.texml) {
-        for (const [attr, want] of Object.entries(fx.expect.texml)) expect(target.attributes[attr]).toBe(want);
+        for (const [attr, want] of Object.entries(fx.expect.texml)) expect(target.attributes[attr], attr).toBe(want ?? undefined); // null: absent
       }
     } else if (fx.setup === 'twilio_dial') {
       const res = await fetch(`${gw.baseUrl}/api/v1/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ transport: 'twilio', to: '+13122123456', from: '+13122010094' }) });
@@ -179,7 +181,15 @@ describe('carrier fixtures from the documentation, replayed through a real gatew
       const answer = telnyx!.executed('answer', callId);
       expect(answer).toHaveLength(fx.expect.answers ?? 1);
       if (fx.expect.answer) expect(answer[0].body).toMatchObject(fx.expect.answer);
-      streamUrl = String(answer[0].body.stream_url);
+      if (fx.expect.streamingStart) {
+        expect(answer[0].body.stream_url).toBeUndefined();
+        await vi.waitFor(() => expect(telnyx!.executed('streaming_start', callId)).toHaveLength(1));
+        const started = telnyx!.executed('streaming_start', callId)[0];
+        expect(started.body).toMatchObject(fx.expect.streamingStart);
+        streamUrl = String(started.body.stream_url);
+      } else {
+        streamUrl = String(answer[0].body.stream_url);
+      }
     }
     if (fx.expect.duplicateWebhooks !== undefined) {
       expect(await metricValue(gw.gateway, 'voice_gateway_webhook_duplicates_total', { carrier: 'telnyx' })).toBe(fx.expect.duplicateWebhooks);

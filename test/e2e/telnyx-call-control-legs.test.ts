@@ -252,6 +252,38 @@ describe('Telnyx webhooks delivered at least once, commands idempotent', () => {
   });
 });
 
+describe('answering with a stream', () => {
+  it('PCMU: one answer carries the stream; L16: a plain answer, then streaming_start with the rate, which answer does not take', async () => {
+    const telnyx = await startTelnyxRestFake({ apiKey: API_KEY });
+    try {
+      const { createTelnyxCallControl } = await import('../../src/carriers/telnyx/call-control.js');
+      const control = createTelnyxCallControl({ apiKey: API_KEY, baseUrl: telnyx.apiBaseUrl });
+      const streamUrl = 'wss://gw.example/telnyx/media/tok';
+      await control.answerWithStream('v3:mulaw', { streamUrl, codec: 'PCMU', bidirectionalCodec: 'PCMU' });
+      expect(telnyx.executed('answer', 'v3:mulaw').map((r) => r.body)).toEqual([
+        expect.objectContaining({ stream_url: streamUrl, stream_codec: 'PCMU', stream_bidirectional_codec: 'PCMU', stream_bidirectional_mode: 'rtp' }),
+      ]);
+      expect(telnyx.executed('streaming_start', 'v3:mulaw')).toEqual([]);
+
+      await control.answerWithStream('v3:l16', { streamUrl, codec: 'L16', bidirectionalCodec: 'L16', bidirectionalSamplingRate: 16000 });
+      const [answer] = telnyx.executed('answer', 'v3:l16');
+      expect(Object.keys(answer.body)).toEqual(['command_id']);
+      expect(telnyx.executed('streaming_start', 'v3:l16').map((r) => r.body)).toEqual([
+        expect.objectContaining({ stream_url: streamUrl, stream_codec: 'L16', stream_bidirectional_codec: 'L16', stream_bidirectional_sampling_rate: 16000, stream_bidirectional_mode: 'rtp' }),
+      ]);
+      // The fake refuses the rate on answer, as the SDK's ActionAnswerParams has no such field.
+      const refused = await fetch(`${telnyx.apiBaseUrl}/calls/v3:other/actions/answer`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ stream_url: streamUrl, stream_bidirectional_codec: 'L16', stream_bidirectional_sampling_rate: 16000 }),
+      });
+      expect(refused.status).toBe(422);
+    } finally {
+      await telnyx.close();
+    }
+  });
+});
+
 describe('media stream tokens (issue 19 items 5, 6, 7)', () => {
   it('one token opens one socket: it is spent at the upgrade', async () => {
     const r = await rig();

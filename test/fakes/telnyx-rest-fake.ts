@@ -200,6 +200,12 @@ export async function startTelnyxRestFake(opts: { apiKey: string; secretKey?: Ui
     }
     const badStream = streamParamProblem(body);
     if (badStream) return telnyxError(res, 422, '10015', 'Invalid value', badStream);
+    // answer takes no stream_bidirectional_sampling_rate (ActionAnswerParams in telnyx-node 7,
+    // resources/calls/actions.d.ts; dial and streaming_start do): refused here, so nothing of ours can
+    // rely on a rate Telnyx would not apply.
+    if (op === 'answer' && body.stream_bidirectional_sampling_rate !== undefined) {
+      return telnyxError(res, 422, '10015', 'Invalid parameter', 'stream_bidirectional_sampling_rate is not a parameter of answer');
+    }
     const fault = faults[op].shift();
     if (fault?.kind === 'hang') {
       hung.add(res);

@@ -25,7 +25,11 @@ export interface TelnyxStreamSetup {
   readonly streamUrl: string;
   readonly codec: TelnyxCodec;
   readonly bidirectionalCodec: TelnyxCodec;
-  /** Only for L16 (stream_bidirectional_sampling_rate: 8000 | 16000 | ... in the SDK types). */
+  /**
+   * Only for L16 (stream_bidirectional_sampling_rate: 8000 | 16000 | ... in the SDK types). Dial and
+   * streaming_start take it; answer does not (ActionAnswerParams has no such field), so a call
+   * answered for L16 starts its stream with streaming_start (answerWithStream).
+   */
   readonly bidirectionalSamplingRate?: 8000 | 16000;
 }
 
@@ -142,8 +146,17 @@ export function createTelnyxCallControl(opts: { apiKey: string; baseUrl?: string
 
   return {
     async answerWithStream(callControlId, setup) {
-      const commandId = commandIdFor('answer', callControlId);
-      await call('answer', (client, signal) => client.calls.actions.answer(callControlId, { ...streamParams(setup), command_id: commandId }, { signal }), 2 * timeoutMs + 500);
+      const answerId = commandIdFor('answer', callControlId);
+      const params = streamParams(setup);
+      if (!('stream_bidirectional_sampling_rate' in params)) {
+        await call('answer', (client, signal) => client.calls.actions.answer(callControlId, { ...params, command_id: answerId }, { signal }), 2 * timeoutMs + 500);
+        return;
+      }
+      // The rate of the L16 we send is a streaming_start (and dial) parameter, never an answer one:
+      // answered with the stream, Telnyx would play our 16 kHz audio at its own default rate.
+      await call('answer', (client, signal) => client.calls.actions.answer(callControlId, { command_id: answerId }, { signal }), 2 * timeoutMs + 500);
+      const streamId = commandIdFor('streaming_start', callControlId);
+      await call('streaming_start', (client, signal) => client.calls.actions.startStreaming(callControlId, { ...params, command_id: streamId }, { signal }), 2 * timeoutMs + 500);
     },
 
     async dial(d) {

@@ -49,6 +49,17 @@ export interface TelnyxStreamCodecs {
   readonly bidirectionalCodec: TelnyxCodec;
 }
 
+/**
+ * The codecs a TeXML <Stream> is answered with. TeXML takes PCMU, PCMA or G722 for what we send back
+ * (BidirectionalCodec of the TeXML stream parameters, CallStreamsJsonParams in telnyx-node 7,
+ * resources/texml/accounts/calls/calls.d.ts), never L16, which only Call Control's answer, dial and
+ * streaming_start take. With TELNYX_BIDIRECTIONAL_CODEC=L16 a TeXML call's replies go out in PCMU
+ * (serve warns at start); what Telnyx streams to us is decoded as its start message says.
+ */
+export function texmlStreamCodecs(codecs: TelnyxStreamCodecs): TelnyxStreamCodecs {
+  return codecs.bidirectionalCodec === 'L16' ? { codec: codecs.codec, bidirectionalCodec: 'PCMU' } : codecs;
+}
+
 export function telnyxStreamSetup(ctx: { readonly config: { readonly telnyx: TelnyxStreamCodecs }; readonly wsBase: string }, token: string): TelnyxStreamSetup {
   const { codec, bidirectionalCodec } = ctx.config.telnyx;
   return { streamUrl: telnyxStreamUrl(ctx.wsBase, token), codec, bidirectionalCodec, bidirectionalSamplingRate: bidirectionalCodec === 'L16' ? 16000 : undefined };
@@ -59,9 +70,8 @@ export function telnyxStreamSetup(ctx: { readonly config: { readonly telnyx: Tel
  * `codec` is what Telnyx streams to us ("when transcoding is not possible, the codec from the call
  * will be used. Currently, transcoding is only supported between PCMU and PCMA"), `bidirectionalMode`
  * rtp lets us speak back, `bidirectionalCodec` is what it expects from us (default PCMU, so it is
- * always written), `bidirectionalSamplingRate` the rate of L16 we send.
+ * always written; never L16 here, see texmlStreamCodecs).
  */
 export function telnyxConnectStream(setup: TelnyxStreamSetup): string {
-  const rate = setup.bidirectionalCodec === 'L16' && setup.bidirectionalSamplingRate ? ` bidirectionalSamplingRate="${String(setup.bidirectionalSamplingRate)}"` : '';
-  return `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="${xmlAttr(setup.streamUrl)}" codec="${xmlAttr(setup.codec)}" bidirectionalMode="rtp" bidirectionalCodec="${xmlAttr(setup.bidirectionalCodec)}"${rate}/></Connect></Response>`;
+  return `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="${xmlAttr(setup.streamUrl)}" codec="${xmlAttr(setup.codec)}" bidirectionalMode="rtp" bidirectionalCodec="${xmlAttr(setup.bidirectionalCodec)}"/></Connect></Response>`;
 }

@@ -68,6 +68,9 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (!config.twilio.authToken) logger.warn({ event: 'unsigned_twilio' }, 'TWILIO_AUTH_TOKEN is not set: Twilio webhooks are accepted unsigned');
   if (!config.telnyx.publicKey) logger.warn({ event: 'unsigned_telnyx' }, 'TELNYX_PUBLIC_KEY is not set: Telnyx webhooks are accepted unsigned');
+  if (config.telnyx.bidirectionalCodec === 'L16') {
+    logger.warn({ event: 'texml_l16' }, 'TELNYX_BIDIRECTIONAL_CODEC=L16 applies to Call Control; TeXML <Stream> takes PCMU, PCMA or G722 back, so TeXML calls are answered in PCMU');
+  }
 
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -21,7 +21,7 @@ import { rejectEdge, type RouteContext } from '../route-context.js';
 import { handleMediaSocket, type ClaimedGrant } from '../media-socket.js';
 import { CidrAllowlist } from '../security/allowlist.js';
 import { TelnyxVerifier } from '../../carriers/telnyx/signature.js';
-import { telnyxConnectStream, telnyxEgressFormat, telnyxStreamSetup, telnyxStreamToken } from '../../carriers/telnyx/media-stream.js';
+import { telnyxConnectStream, telnyxEgressFormat, telnyxStreamSetup, telnyxStreamToken, texmlStreamCodecs } from '../../carriers/telnyx/media-stream.js';
 import { answerWithinWebhook, inboundCallToAnswer, parseTelnyxWebhook, type TelnyxWebhook } from '../../carriers/telnyx/webhook.js';
 import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
@@ -39,6 +39,8 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     : undefined;
   const events = new WebhookEvents({ now: ctx.now });
   const egress = telnyxEgressFormat(config.telnyx.bidirectionalCodec);
+  const texml = texmlStreamCodecs(config.telnyx);
+  const texmlEgress = telnyxEgressFormat(texml.bidirectionalCodec);
 
   const verify = async (request: FastifyRequest) => {
     if (!verifier) return;
@@ -54,10 +56,10 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     const callSid = params.CallSid;
     if (!callSid) throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', 'CallSid is missing');
     // TeXML's CallSid is the call_control_id the media stream's start carries: the token binds to it.
-    const token = ctx.tokens.issue(callSid, { transport: 'telnyx', leg: 'stream_verb', egress });
+    const token = ctx.tokens.issue(callSid, { transport: 'telnyx', leg: 'stream_verb', egress: texmlEgress });
     await ctx.tokens.issued(token);
     request.log.info({ event: 'telnyx_texml', carrierCallId: callSid }, 'connecting Telnyx call to media stream');
-    return reply.type('text/xml').send(telnyxConnectStream(telnyxStreamSetup(ctx, token)));
+    return reply.type('text/xml').send(telnyxConnectStream(telnyxStreamSetup({ config: { telnyx: texml }, wsBase: ctx.wsBase }, token)));
   });
 
   app.post(telnyxCarrier.paths.status, { onRequest, preHandler: verify }, async (request, reply) => {
