@@ -335,11 +335,27 @@ describe('deepgram configuration (src/config.ts)', () => {
   });
 
   it.each([
+    ['anthropic', {}, 'claude-3-5-haiku-latest'],
+    ['google', {}, 'gemini-2.0-flash'],
+    ['groq', {}, 'openai/gpt-oss-20b'],
+    ['aws_bedrock', { DEEPGRAM_THINK_ENDPOINT_URL: 'https://bedrock-proxy.example/v1' }, 'anthropic/claude-3-5-haiku-20240307-v1:0'],
+    ['open_ai', { DEEPGRAM_THINK_MODEL: 'gpt-4.1-mini' }, 'gpt-4.1-mini'],
+  ])("the agent's LLM on %s defaults to one of that provider's own models (the SDK's think-provider types)", async (provider, extra, model) => {
+    const { loadConfig } = await import('../../src/config.js');
+    const c = loadConfig({ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_PROVIDER: provider, ...extra });
+    expect(c.deepgram).toMatchObject({ thinkProvider: provider, thinkModel: model });
+    const mulaw = { encoding: 'mulaw', sampleRate: 8000 } as const;
+    const settings = buildSettings({ config: { ...c.deepgram!, endCallTool: false }, instructions: 'x', input: mulaw, output: mulaw, history: [] });
+    expect(settings.agent.think).toMatchObject({ provider: { type: provider, model } });
+  });
+
+  it.each([
     [{ PROVIDERS: 'deepgram-cascade', DEEPGRAM_API_KEY: 'k' }, /LLM_API_KEY/],
     [{ PROVIDERS: 'deepgram-cascade', DEEPGRAM_API_KEY: 'k', OPENAI_API_KEY: 'sk', DEEPGRAM_STT_MODEL: 'flux-general-en' }, /DEEPGRAM_STT_MODEL/],
     [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_PROVIDER: 'skynet' }, /DEEPGRAM_THINK_PROVIDER/],
     [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_API_KEY: 'x' }, /DEEPGRAM_THINK_API_KEY/],
     [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_PROVIDER: 'aws_bedrock' }, /DEEPGRAM_THINK_ENDPOINT_URL/],
+    [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_PROVIDER: 'groq', DEEPGRAM_THINK_MODEL: 'gpt-4o-mini' }, /DEEPGRAM_THINK_MODEL/],
     [{ PROVIDERS: 'deepgram-cascade' }, /DEEPGRAM_API_KEY/],
   ])('rejects %o naming the variable', async (env, pattern) => {
     const { loadConfig } = await import('../../src/config.js');

@@ -55,6 +55,20 @@ export const DEEPGRAM_ENV = [
   'OPENAI_API_KEY',
 ] as const;
 
+/**
+ * The agent's LLM when DEEPGRAM_THINK_MODEL is unset, per provider: a model each one's think-provider
+ * type in the SDK names (@deepgram/sdk api/types OpenAiThinkProvider, Anthropic, Google, Groq,
+ * AwsBedrockThinkProvider), the small fast one where there is a choice. One default for all sent
+ * gpt-4o-mini to Anthropic, Google and Groq.
+ */
+const DEFAULT_THINK_MODEL = {
+  open_ai: 'gpt-4o-mini',
+  anthropic: 'claude-3-5-haiku-latest',
+  google: 'gemini-2.0-flash',
+  groq: 'openai/gpt-oss-20b',
+  aws_bedrock: 'anthropic/claude-3-5-haiku-20240307-v1:0',
+} as const;
+
 export function deepgramSettings(env: Env, ctx: SettingsContext): DeepgramSettings {
   const sttModel = str(env, 'DEEPGRAM_STT_MODEL') ?? 'nova-3';
   // The cascade speaks the listen v1 API (Results, Finalize); Flux models live on v2 only.
@@ -71,6 +85,11 @@ export function deepgramSettings(env: Env, ctx: SettingsContext): DeepgramSettin
   if (thinkProvider === 'aws_bedrock' && thinkEndpointUrl === undefined) {
     throw invalid('DEEPGRAM_THINK_ENDPOINT_URL', 'must be set when DEEPGRAM_THINK_PROVIDER is aws_bedrock (Deepgram needs your Bedrock endpoint and credentials)');
   }
+  const thinkModel = str(env, 'DEEPGRAM_THINK_MODEL') ?? DEFAULT_THINK_MODEL[thinkProvider];
+  // Groq's one model is a literal in the SDK type (Groq.model: "openai/gpt-oss-20b"); the others are open strings.
+  if (thinkProvider === 'groq' && thinkModel !== DEFAULT_THINK_MODEL.groq) {
+    throw invalid('DEEPGRAM_THINK_MODEL', `'${thinkModel}' is not a groq model of the Voice Agent (only ${DEFAULT_THINK_MODEL.groq})`);
+  }
   return {
     apiKey: str(env, 'DEEPGRAM_API_KEY'),
     baseUrl: str(env, 'DEEPGRAM_BASE_URL'),
@@ -78,7 +97,7 @@ export function deepgramSettings(env: Env, ctx: SettingsContext): DeepgramSettin
     ttsModel: str(env, 'DEEPGRAM_TTS_MODEL') ?? voice,
     listenModel: str(env, 'DEEPGRAM_LISTEN_MODEL') ?? str(env, 'DEEPGRAM_STT_MODEL') ?? 'flux-general-en',
     thinkProvider,
-    thinkModel: str(env, 'DEEPGRAM_THINK_MODEL') ?? 'gpt-4o-mini',
+    thinkModel,
     thinkEndpointUrl,
     thinkApiKey,
     voice,
