@@ -64,6 +64,12 @@ export interface Config extends ProviderSettings {
   twilio: {
     authToken?: string;
     authTokenPrevious?: string;
+    /**
+     * Secrets of SharedKeys that Webhook Rules sign with instead of the auth token (requests that carry
+     * X-Twilio-Webhooks-Signature-Settings); current and previous, for rotation.
+     */
+    sharedKeySecret?: string;
+    sharedKeySecretPrevious?: string;
     allowedCidrs: string[];
   };
   telnyx: {
@@ -362,6 +368,8 @@ export function loadConfig(env: Env = process.env): Config {
     twilio: {
       authToken: str(env, 'TWILIO_AUTH_TOKEN'),
       authTokenPrevious: str(env, 'TWILIO_AUTH_TOKEN_PREVIOUS'),
+      sharedKeySecret: str(env, 'TWILIO_SHARED_KEY_SECRET'),
+      sharedKeySecretPrevious: str(env, 'TWILIO_SHARED_KEY_SECRET_PREVIOUS'),
       allowedCidrs: list(env, 'TWILIO_ALLOWED_CIDRS'),
     },
     telnyx: {

@@ -115,18 +115,18 @@ describe('Twilio request signature (carriers/twilio/signature.ts verifyTwilioWeb
   it('signs a form body with every value of a repeated name, as Twilio does', () => {
     const signature = twilioSignature('tok', url, { CallSid: 'CA1', To: ['+1', '+2'] });
     const body = { contentType: 'application/x-www-form-urlencoded', raw };
-    expect(verifyTwilioWebhook(['old', 'tok'], { headers: { [TWILIO_SIGNATURE_HEADER]: signature }, url, body })).toEqual({ ok: true });
-    expect(verifyTwilioWebhook(['tok'], { headers: { [TWILIO_SIGNATURE_HEADER]: signature }, url, body: { ...body, raw: 'CallSid=CA1&To=%2B2' } })).toEqual({ ok: false, reason: 'mismatch' });
-    expect(verifyTwilioWebhook(['tok'], { headers: {}, url, body })).toEqual({ ok: false, reason: 'missing' });
+    expect(verifyTwilioWebhook({ tokens: ['old', 'tok'] }, { headers: { [TWILIO_SIGNATURE_HEADER]: signature }, url, body })).toEqual({ ok: true });
+    expect(verifyTwilioWebhook({ tokens: ['tok'] }, { headers: { [TWILIO_SIGNATURE_HEADER]: signature }, url, body: { ...body, raw: 'CallSid=CA1&To=%2B2' } })).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifyTwilioWebhook({ tokens: ['tok'] }, { headers: {}, url, body })).toEqual({ ok: false, reason: 'missing' });
   });
 
   it('checks a handshake over the URL alone, a JSON body through bodySHA256, and nothing with no token set', () => {
     const ws = 'wss://gw.example.com/twilio/media';
-    expect(verifyTwilioWebhook(['tok'], { headers: { [TWILIO_SIGNATURE_HEADER]: twilioSignature('tok', ws) }, url: ws })).toEqual({ ok: true });
+    expect(verifyTwilioWebhook({ tokens: ['tok'] }, { headers: { [TWILIO_SIGNATURE_HEADER]: twilioSignature('tok', ws) }, url: ws })).toEqual({ ok: true });
     // A JSON body with no bodySHA256 in the URL is refused, as validateRequestWithBody refuses it.
     const json = { contentType: 'application/json', raw: '{"a":1}' };
-    expect(verifyTwilioWebhook(['tok'], { headers: { [TWILIO_SIGNATURE_HEADER]: twilioSignature('tok', url) }, url, body: json })).toEqual({ ok: false, reason: 'body_hash' });
-    expect(verifyTwilioWebhook([], { headers: {}, url, body: json })).toEqual({ ok: true });
+    expect(verifyTwilioWebhook({ tokens: ['tok'] }, { headers: { [TWILIO_SIGNATURE_HEADER]: twilioSignature('tok', url) }, url, body: json })).toEqual({ ok: false, reason: 'body_hash' });
+    expect(verifyTwilioWebhook({ tokens: [] }, { headers: {}, url, body: json })).toEqual({ ok: true });
   });
 });
 

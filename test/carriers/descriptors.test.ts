@@ -66,8 +66,8 @@ describe('carrier descriptors', () => {
     const nowS = 1_800_000_000;
     for (const attempt of [0, 1]) {
       const tw = CARRIERS.twilio.network.signWebhook(creds, { url: 'https://gw.example/twilio/voice', params, body, nowS, attempt });
-      expect(verifyTwilioWebhook(['tw-token'], { headers: tw, url: 'https://gw.example/twilio/voice', body: { contentType: 'application/x-www-form-urlencoded', raw: body } })).toEqual({ ok: true });
-      expect(verifyTwilioWebhook(['other'], { headers: tw, url: 'https://gw.example/twilio/voice', body: { contentType: 'application/x-www-form-urlencoded', raw: body } }).ok).toBe(false);
+      expect(verifyTwilioWebhook({ tokens: ['tw-token'] }, { headers: tw, url: 'https://gw.example/twilio/voice', body: { contentType: 'application/x-www-form-urlencoded', raw: body } })).toEqual({ ok: true });
+      expect(verifyTwilioWebhook({ tokens: ['other'] }, { headers: tw, url: 'https://gw.example/twilio/voice', body: { contentType: 'application/x-www-form-urlencoded', raw: body } }).ok).toBe(false);
     }
     const verifier = new TelnyxVerifier({ publicKeyBase64: Buffer.from(keys.publicKey).toString('base64'), now: () => nowS * 1000 });
     const first = CARRIERS.telnyx.network.signWebhook(creds, { url: 'https://gw.example/telnyx/texml', params, body, nowS, attempt: 0 });
@@ -76,7 +76,7 @@ describe('carrier descriptors', () => {
     expect(verifier.verifyRequest(first, body)).toEqual({ ok: true });
     expect(verifier.verifyRequest(retry, body)).toEqual({ ok: true });
     const url = 'wss://gw.example/twilio/media?x=1';
-    expect(verifyTwilioWebhook(['tw-token'], { headers: CARRIERS.twilio.network.signHandshake(creds, url), url: 'wss://gw.example/twilio/media' })).toEqual({ ok: true });
+    expect(verifyTwilioWebhook({ tokens: ['tw-token'] }, { headers: CARRIERS.twilio.network.signHandshake(creds, url), url: 'wss://gw.example/twilio/media' })).toEqual({ ok: true });
     expect(CARRIERS.telnyx.network.signHandshake(creds, 'wss://gw.example/telnyx/media/t')).toEqual({});
     for (const name of CARRIER_NAMES) expect(CARRIERS[name].network.signWebhook({}, { url: 'u', params, body, nowS, attempt: 0 })).toEqual({});
   });

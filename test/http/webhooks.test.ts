@@ -69,6 +69,31 @@ describe('Twilio voice webhook', () => {
     expect((await send('older')).statusCode).toBe(403);
   });
 
+  it('verifies webhooks a Webhook Rule signs with a SharedKey (HMAC-SHA256 named in X-Twilio-Webhooks-Signature-Settings)', async () => {
+    // https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys; signed as twilio-node 6 signs them.
+    const sha256 = (secret: string) => (twilio as unknown as { getExpectedTwilioSignature(s: string, u: string, p: Record<string, string>, a: string): string }).getExpectedTwilioSignature(secret, `${PUBLIC}/twilio/voice`, CALL, 'HMAC_SHA256');
+    const send = (g: InjectGateway, signature: string, settings = 'key=KSxxxx,algorithm=HMAC_SHA256') =>
+      g.gateway.app.inject({
+        method: 'POST',
+        url: '/twilio/voice',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature, 'x-twilio-webhooks-signature-settings': settings },
+        payload: form(CALL),
+      });
+    const withKeys = await gw({ TWILIO_AUTH_TOKEN: 'tok', TWILIO_SHARED_KEY_SECRET: 'shared-new', TWILIO_SHARED_KEY_SECRET_PREVIOUS: 'shared-old' });
+    expect((await send(withKeys, sha256('shared-new'))).statusCode).toBe(200);
+    expect((await send(withKeys, sha256('shared-old'))).statusCode).toBe(200);
+    // The auth token does not sign what a SharedKey signs, nor SHA-1 what the header says is SHA-256.
+    expect((await send(withKeys, sha256('tok'))).statusCode).toBe(403);
+    expect((await send(withKeys, getExpectedTwilioSignature('shared-new', `${PUBLIC}/twilio/voice`, CALL))).statusCode).toBe(403);
+    expect((await send(withKeys, sha256('shared-new'), 'key=KSxxxx,algorithm=HMAC_MD5')).statusCode).toBe(403);
+    expect(await metricValue(withKeys.gateway, 'voice_gateway_webhook_rejected_total', { route: 'twilio_voice', reason: 'algorithm' })).toBe(1);
+    await withKeys.gateway.close(0);
+    // Without a SharedKey secret configured such a request cannot be verified: refused, and said why.
+    const tokenOnly = await gw({ TWILIO_AUTH_TOKEN: 'tok' });
+    expect((await send(tokenOnly, sha256('shared-new'))).statusCode).toBe(403);
+    expect(await metricValue(tokenOnly.gateway, 'voice_gateway_webhook_rejected_total', { route: 'twilio_voice', reason: 'no_secret' })).toBe(1);
+  });
+
   it('verifies JSON bodies by bodySHA256', async () => {
     const { gateway } = await gw({ TWILIO_AUTH_TOKEN: 'tok' });
     const body = JSON.stringify(CALL);

@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
     { event: 'listening', port, host: config.host, publicUrl: config.publicUrl, providers: config.providers, vad: config.vadEngine, v8Flags, ...(cluster.isWorker ? { process: Number(env[PROCESS_INDEX_ENV]), pid: process.pid, node: config.cluster.nodeId, internalUrl: config.cluster.nodeUrl } : {}) },
     `voice gateway listening on http://${config.host}:${String(port)} (providers: ${config.providers.join(', ')})`,
   );
-  if (!config.twilio.authToken) logger.warn({ event: 'unsigned_twilio' }, 'TWILIO_AUTH_TOKEN is not set: Twilio webhooks are accepted unsigned');
+  if (!config.twilio.authToken && !config.twilio.sharedKeySecret) logger.warn({ event: 'unsigned_twilio' }, 'TWILIO_AUTH_TOKEN is not set: Twilio webhooks are accepted unsigned');
   if (!config.telnyx.publicKey) logger.warn({ event: 'unsigned_telnyx' }, 'TELNYX_PUBLIC_KEY is not set: Telnyx webhooks are accepted unsigned');
   if (config.telnyx.bidirectionalCodec === 'L16') {
     logger.warn({ event: 'texml_l16' }, 'TELNYX_BIDIRECTIONAL_CODEC=L16 applies to Call Control; TeXML <Stream> takes PCMU, PCMA or G722 back, so TeXML calls are answered in PCMU');

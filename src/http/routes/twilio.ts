@@ -20,13 +20,17 @@ import { allowlistHook, formParams, notDrainingHook } from './edge.js';
 
 export function registerTwilioRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { config } = ctx;
-  const tokens = [config.twilio.authToken, config.twilio.authTokenPrevious].filter((t): t is string => !!t);
+  const present = (values: (string | undefined)[]): string[] => values.filter((t): t is string => !!t);
+  const secrets = {
+    tokens: present([config.twilio.authToken, config.twilio.authTokenPrevious]),
+    sharedKeySecrets: present([config.twilio.sharedKeySecret, config.twilio.sharedKeySecretPrevious]),
+  };
   const allowlist = new CidrAllowlist(config.twilio.allowedCidrs, 'TWILIO_ALLOWED_CIDRS');
   const onRequest = allowlistHook(ctx, allowlist, 'twilio');
 
   /** `body`: a webhook (its body is signed too); none: the media socket's handshake. */
   const verify = (request: FastifyRequest, route: string, url: string, body: boolean) => {
-    const verdict = verifyTwilioWebhook(tokens, {
+    const verdict = verifyTwilioWebhook(secrets, {
       headers: request.headers,
       url,
       body: body ? { contentType: request.headers['content-type'], raw: request.rawBody } : undefined,
