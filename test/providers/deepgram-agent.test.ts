@@ -349,7 +349,28 @@ describe('deepgram configuration (src/config.ts)', () => {
     expect(settings.agent.think).toMatchObject({ provider: { type: provider, model } });
   });
 
+  it('sends Bedrock its credentials natively when DEEPGRAM_THINK_AWS_* are set: iam, or sts with a session token', async () => {
+    // https://developers.deepgram.com/docs/amazon-bedrock-and-deepgram-voice-agent (native integration, recommended).
+    const { loadConfig } = await import('../../src/config.js');
+    const mulaw = { encoding: 'mulaw', sampleRate: 8000 } as const;
+    const keys = { DEEPGRAM_THINK_AWS_REGION: 'us-east-2', DEEPGRAM_THINK_AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', DEEPGRAM_THINK_AWS_SECRET_ACCESS_KEY: 'secret-example' };
+    const think = (env: Record<string, string>) => {
+      const c = loadConfig({ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_PROVIDER: 'aws_bedrock', ...env });
+      return buildSettings({ config: { ...c.deepgram!, endCallTool: false }, instructions: 'x', input: mulaw, output: mulaw, history: [] }).agent.think;
+    };
+    expect(think(keys)).toEqual({
+      provider: { type: 'aws_bedrock', model: 'anthropic/claude-3-5-haiku-20240307-v1:0', credentials: { type: 'iam', region: 'us-east-2', access_key_id: 'AKIAEXAMPLE', secret_access_key: 'secret-example' } },
+      prompt: 'x',
+    });
+    expect(think({ ...keys, DEEPGRAM_THINK_AWS_SESSION_TOKEN: 'session-example' })).toMatchObject({ provider: { credentials: { type: 'sts', session_token: 'session-example' } } });
+    // Through a proxy instead: the endpoint, no credentials.
+    expect(think({ DEEPGRAM_THINK_ENDPOINT_URL: 'https://bedrock-proxy.example/v1' })).toMatchObject({ provider: { type: 'aws_bedrock' }, endpoint: { url: 'https://bedrock-proxy.example/v1' } });
+    expect(think({ DEEPGRAM_THINK_ENDPOINT_URL: 'https://bedrock-proxy.example/v1' })!).not.toHaveProperty('provider.credentials');
+  });
+
   it.each([
+    [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_PROVIDER: 'aws_bedrock', DEEPGRAM_THINK_AWS_REGION: 'us-east-2', DEEPGRAM_THINK_AWS_ACCESS_KEY_ID: 'AKIA' }, /DEEPGRAM_THINK_AWS_SECRET_ACCESS_KEY/],
+    [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_AWS_REGION: 'us-east-2', DEEPGRAM_THINK_AWS_ACCESS_KEY_ID: 'AKIA', DEEPGRAM_THINK_AWS_SECRET_ACCESS_KEY: 's' }, /aws_bedrock only/],
     [{ PROVIDERS: 'deepgram-cascade', DEEPGRAM_API_KEY: 'k' }, /LLM_API_KEY/],
     [{ PROVIDERS: 'deepgram-cascade', DEEPGRAM_API_KEY: 'k', OPENAI_API_KEY: 'sk', DEEPGRAM_STT_MODEL: 'flux-general-en' }, /DEEPGRAM_STT_MODEL/],
     [{ PROVIDERS: 'deepgram', DEEPGRAM_API_KEY: 'k', DEEPGRAM_THINK_PROVIDER: 'skynet' }, /DEEPGRAM_THINK_PROVIDER/],

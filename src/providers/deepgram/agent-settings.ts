@@ -10,6 +10,7 @@ import { GatewayError } from '../../errors.js';
 import type { AudioFormat } from '../../pipeline/frame.js';
 import type { ConversationTurn } from '../types.js';
 import { END_CALL_FUNCTION } from './end-call.js';
+import type { AwsBedrockCredentials } from './settings.js';
 
 export type AgentSettings = agent.AgentV1Settings;
 
@@ -23,6 +24,8 @@ export interface AgentConfig {
   /** A bring-your-own LLM endpoint (required by Deepgram for some providers); its key goes in its headers. */
   readonly thinkEndpointUrl?: string;
   readonly thinkApiKey?: string;
+  /** aws_bedrock natively: the credentials go in the think provider (AwsBedrockThinkProvider.credentials). */
+  readonly thinkAwsCredentials?: AwsBedrockCredentials;
   /** Deepgram TTS model (an aura-2 voice). */
   readonly voice: string;
   readonly greeting?: string;
@@ -81,8 +84,10 @@ export function buildSettings(opts: {
     ? { type: 'deepgram', version: 'v2', model: config.listenModel }
     : { type: 'deepgram', version: 'v1', model: config.listenModel };
   const think: ThinkSettingsV1 = {
-    // The union is discriminated by `type`; every member takes a `model` (Bedrock also needs credentials, via the endpoint).
-    provider: { type: config.thinkProvider, model: config.thinkModel } as ThinkSettingsV1Provider,
+    // The union is discriminated by `type`; every member takes a `model`; Bedrock takes its credentials natively, or goes through an endpoint.
+    provider: (config.thinkProvider === 'aws_bedrock' && config.thinkAwsCredentials
+      ? { type: 'aws_bedrock', model: config.thinkModel, credentials: { ...config.thinkAwsCredentials } }
+      : { type: config.thinkProvider, model: config.thinkModel }) as ThinkSettingsV1Provider,
     prompt: opts.instructions,
   };
   if (config.thinkEndpointUrl !== undefined) {

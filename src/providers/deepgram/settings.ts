@@ -19,12 +19,27 @@ export interface DeepgramSettings {
   thinkModel: string;
   thinkEndpointUrl?: string;
   thinkApiKey?: string;
+  /** aws_bedrock's native credentials (DEEPGRAM_THINK_AWS_*), sent in the think provider. */
+  thinkAwsCredentials?: AwsBedrockCredentials;
   voice: string;
   greeting?: string;
   /** endpointing: Deepgram ends turns itself (its endpointing) instead of our VAD (deepgram-cascade). */
   endpointing?: boolean;
   /** END_CALL_TOOL: the agent and the cascade's LLM may end the call after the goodbye. */
   endCallTool?: boolean;
+}
+
+/**
+ * The Voice Agent's native Bedrock credentials (AwsBedrockThinkProvider.credentials in @deepgram/sdk;
+ * https://developers.deepgram.com/docs/amazon-bedrock-and-deepgram-voice-agent): `sts` when a session
+ * token comes with the keys (temporary credentials), else `iam`.
+ */
+export interface AwsBedrockCredentials {
+  readonly type: 'iam' | 'sts';
+  readonly region: string;
+  readonly access_key_id: string;
+  readonly secret_access_key: string;
+  readonly session_token?: string;
 }
 
 /** deepgram-cascade's language model: any OpenAI-compatible chat completions server. */
@@ -44,6 +59,10 @@ export const DEEPGRAM_ENV = [
   'DEEPGRAM_THINK_MODEL',
   'DEEPGRAM_THINK_ENDPOINT_URL',
   'DEEPGRAM_THINK_API_KEY',
+  'DEEPGRAM_THINK_AWS_REGION',
+  'DEEPGRAM_THINK_AWS_ACCESS_KEY_ID',
+  'DEEPGRAM_THINK_AWS_SECRET_ACCESS_KEY',
+  'DEEPGRAM_THINK_AWS_SESSION_TOKEN',
   'DEEPGRAM_VOICE',
   'DEEPGRAM_GREETING',
   'DEEPGRAM_ENDPOINTING',
@@ -54,6 +73,22 @@ export const DEEPGRAM_ENV = [
   // The cascade's LLM is OpenAI unless LLM_BASE_URL points elsewhere, and then OpenAI's key serves.
   'OPENAI_API_KEY',
 ] as const;
+
+/** DEEPGRAM_THINK_AWS_*: all of region, key id and secret, or none (a session token is optional). */
+function awsCredentials(env: Env): AwsBedrockCredentials | undefined {
+  const region = str(env, 'DEEPGRAM_THINK_AWS_REGION');
+  const keyId = str(env, 'DEEPGRAM_THINK_AWS_ACCESS_KEY_ID');
+  const secret = str(env, 'DEEPGRAM_THINK_AWS_SECRET_ACCESS_KEY');
+  const sessionToken = str(env, 'DEEPGRAM_THINK_AWS_SESSION_TOKEN');
+  if (region === undefined && keyId === undefined && secret === undefined && sessionToken === undefined) return undefined;
+  if (region === undefined || keyId === undefined || secret === undefined) {
+    const missing = region === undefined ? 'DEEPGRAM_THINK_AWS_REGION' : keyId === undefined ? 'DEEPGRAM_THINK_AWS_ACCESS_KEY_ID' : 'DEEPGRAM_THINK_AWS_SECRET_ACCESS_KEY';
+    throw invalid(missing, 'must be set with the other DEEPGRAM_THINK_AWS_* (region, access key id and secret access key go together)');
+  }
+  return sessionToken === undefined
+    ? { type: 'iam', region, access_key_id: keyId, secret_access_key: secret }
+    : { type: 'sts', region, access_key_id: keyId, secret_access_key: secret, session_token: sessionToken };
+}
 
 /**
  * The agent's LLM when DEEPGRAM_THINK_MODEL is unset, per provider: a model each one's think-provider
@@ -82,8 +117,16 @@ export function deepgramSettings(env: Env, ctx: SettingsContext): DeepgramSettin
     throw invalid('DEEPGRAM_THINK_API_KEY', 'is only sent to a bring-your-own LLM: set DEEPGRAM_THINK_ENDPOINT_URL too (Deepgram-managed models need no key)');
   }
   const thinkProvider = oneOf(env, 'DEEPGRAM_THINK_PROVIDER', ['open_ai', 'anthropic', 'google', 'groq', 'aws_bedrock'], 'open_ai');
-  if (thinkProvider === 'aws_bedrock' && thinkEndpointUrl === undefined) {
-    throw invalid('DEEPGRAM_THINK_ENDPOINT_URL', 'must be set when DEEPGRAM_THINK_PROVIDER is aws_bedrock (Deepgram needs your Bedrock endpoint and credentials)');
+  const thinkAwsCredentials = awsCredentials(env);
+  if (thinkAwsCredentials !== undefined && thinkProvider !== 'aws_bedrock') {
+    throw invalid('DEEPGRAM_THINK_AWS_ACCESS_KEY_ID', 'and the other DEEPGRAM_THINK_AWS_* are for DEEPGRAM_THINK_PROVIDER=aws_bedrock only');
+  }
+  // Bedrock natively (Deepgram's recommended way: the credentials in the think provider) or through a proxy endpoint.
+  if (thinkProvider === 'aws_bedrock' && thinkEndpointUrl === undefined && thinkAwsCredentials === undefined) {
+    throw invalid(
+      'DEEPGRAM_THINK_AWS_ACCESS_KEY_ID',
+      'DEEPGRAM_THINK_AWS_REGION, _ACCESS_KEY_ID and _SECRET_ACCESS_KEY (Bedrock natively), or DEEPGRAM_THINK_ENDPOINT_URL (a proxy), must be set when DEEPGRAM_THINK_PROVIDER is aws_bedrock',
+    );
   }
   const thinkModel = str(env, 'DEEPGRAM_THINK_MODEL') ?? DEFAULT_THINK_MODEL[thinkProvider];
   // Groq's one model is a literal in the SDK type (Groq.model: "openai/gpt-oss-20b"); the others are open strings.
@@ -100,6 +143,7 @@ export function deepgramSettings(env: Env, ctx: SettingsContext): DeepgramSettin
     thinkModel,
     thinkEndpointUrl,
     thinkApiKey,
+    ...(thinkAwsCredentials ? { thinkAwsCredentials } : {}),
     voice,
     greeting: str(env, 'DEEPGRAM_GREETING'),
     endpointing: bool(env, 'DEEPGRAM_ENDPOINTING', ctx.providerTurns),
