@@ -9,7 +9,8 @@
  * 24 kHz, in `inlineData` chunks, with input/output transcriptions, generationComplete and
  * turnComplete. An activityStart while a reply is pending or streaming interrupts it
  * (`interrupted`, then `turnComplete`), as START_OF_ACTIVITY_INTERRUPTS does. Resumption handles
- * are issued after setup and after each turn; a later connection may resume with one.
+ * are issued after setup and after each turn; a later connection may resume with one. On a 3.8 model a
+ * function result not scheduled SILENT prompts another reply (see #onToolResponse).
  *
  * What it accepts is what the Gemini Live API accepts, each rule cited where it is enforced ("SDK
  * types" = @google/genai 2.32.0 dist/genai.d.ts; "live-session docs" =
@@ -80,6 +81,11 @@ const SETUP_FIELDS = new Set([
 ]);
 
 /** Model generations, by the model pages' migration notes (see src/providers/gemini/models.ts). */
+/** FunctionResponseScheduling's values (@google/genai). */
+const SCHEDULINGS = new Set(['SCHEDULING_UNSPECIFIED', 'SILENT', 'WHEN_IDLE', 'INTERRUPT']);
+/** What the model says when a function result prompts it: 200 ms (of the caller-rate audio it echoes). */
+const PROMPTED_REPLY = new Int16Array(3200).fill(1000);
+
 function generationOf(model: string): '2.5' | '3.1' | '3.8' {
   const m = model.replace(/^models\//, '');
   if (/^gemini-(2\.|live-2\.)/.test(m)) return '2.5';
@@ -122,6 +128,8 @@ interface ConnState {
   vad: { speaking: boolean; quietMs: number };
   /** Function calls sent and not yet answered, by id. */
   pendingCalls: Set<string>;
+  /** A WHEN_IDLE function result waits for the reply in progress to end, then prompts another. */
+  idleGeneration: boolean;
 }
 
 type Waiter = { check: () => boolean; resolve: () => void };
@@ -243,7 +251,7 @@ export class GeminiLiveFake {
       this.connections.push(info);
       const c: ConnState = {
         info, ws, activity: [], reply: undefined, handles: 0, awaitingHistory: false, realtimeStarted: false,
-        sessionStartedAt: performance.now(), vad: { speaking: false, quietMs: 0 }, pendingCalls: new Set(),
+        sessionStartedAt: performance.now(), vad: { speaking: false, quietMs: 0 }, pendingCalls: new Set(), idleGeneration: false,
       };
       this.#conns.add(c);
       const closeWith = key === this.apiKey || 'httpStatus' in rejection ? undefined : rejection;
@@ -315,9 +323,19 @@ export class GeminiLiveFake {
     const frs = response.functionResponses;
     if (!Array.isArray(frs)) return this.#reject(c, 1007, 'toolResponse.functionResponses must be a list.');
     // FunctionResponse.id: "the id of the function call this response is for" (SDK types).
-    for (const fr of frs as { id?: unknown }[]) {
+    for (const fr of frs as { id?: unknown; scheduling?: unknown }[]) {
       if (typeof fr.id !== 'string' || !c.pendingCalls.delete(fr.id)) return this.#reject(c, 1007, `toolResponse for an unknown call id '${String(fr.id)}'.`);
+      if (fr.scheduling !== undefined && !SCHEDULINGS.has(String(fr.scheduling))) return this.#reject(c, 1007, `Invalid value at 'tool_response.function_responses.scheduling' (${String(fr.scheduling)}).`);
     }
+    // 3.8 calls functions NON_BLOCKING by default (its migration notes); for those, a result "prompts to
+    // generate output" unless scheduled SILENT: WHEN_IDLE (the default) once the reply in progress is
+    // over, INTERRUPT at once (FunctionResponse.scheduling / FunctionResponseScheduling, SDK types).
+    if (generationOf(String(c.info.setup!.model)) !== '3.8') return;
+    const schedulings = (frs as { scheduling?: string }[]).map((fr) => fr.scheduling ?? 'WHEN_IDLE');
+    if (schedulings.every((x) => x === 'SILENT')) return;
+    if (schedulings.includes('INTERRUPT') && c.reply) this.#cut(c, c.reply);
+    if (c.reply) c.idleGeneration = true;
+    else this.#reply(c, PROMPTED_REPLY, false);
   }
 
   #onSetup(c: ConnState, msg: Record<string, unknown>, rejection: { closeCode: number } | undefined): void {
@@ -447,7 +465,7 @@ export class GeminiLiveFake {
     this.#send(c, { serverContent: { turnComplete: true } });
   }
 
-  #reply(c: ConnState, heard: Int16Array): void {
+  #reply(c: ConnState, heard: Int16Array, mayCallFunction = true): void {
     const f = this.faults;
     const steps: (() => void)[] = [];
     const content = (sc: Record<string, unknown>) => () => this.#send(c, { serverContent: sc });
@@ -480,7 +498,7 @@ export class GeminiLiveFake {
     }
     const fn = this.#opts.callFunction;
     const declared = ((c.info.setup!.tools as { functionDeclarations?: { name?: string }[] }[] | undefined) ?? []).flatMap((t) => t.functionDeclarations ?? []);
-    if (fn && declared.some((d) => d.name === fn.name)) {
+    if (fn && mayCallFunction && declared.some((d) => d.name === fn.name)) {
       // LiveServerToolCall: the model calls a declared function; the client answers by id (SDK types).
       steps.push(() => {
         const id = `call-${String(c.info.index)}-${String(c.pendingCalls.size + this.toolResponses.length + 1)}`;
@@ -494,6 +512,10 @@ export class GeminiLiveFake {
       this.#send(c, { serverContent: { turnComplete: true } });
       this.#send(c, { usageMetadata: { totalTokenCount: n } });
       this.#issueHandle(c);
+      if (c.idleGeneration) {
+        c.idleGeneration = false;
+        this.#reply(c, PROMPTED_REPLY, false);
+      }
     });
     c.reply = { steps, timer: undefined };
     this.#runReply(c, this.#opts.replyDelayMs ?? 0);

@@ -14,7 +14,7 @@
  * - The API key is in the URL's query string (`?key=`), so neither the URL nor anything holding it
  *   (the socket, its events) is ever logged; error texts are scrubbed of the key before they leave.
  */
-import { GoogleGenAI, type LiveClientSetup, type LiveConnectConfig, type Session } from '@google/genai';
+import { GoogleGenAI, type FunctionResponseScheduling, type LiveClientSetup, type LiveConnectConfig, type Session } from '@google/genai';
 import WebSocket from 'ws';
 import { GatewayError, type ErrorCode } from '../../errors.js';
 import { redactKeyParams, redactSecret } from '../../util/redact.js';
@@ -23,6 +23,14 @@ import { hookLiveSocket, type SdkSocketCallbacks } from './sdk-socket-hook.js';
 
 /** The Gemini API version the Live endpoint is reached at, said explicitly so an SDK default cannot move it. */
 export const GEMINI_API_VERSION = 'v1beta';
+
+/** One answer to a model's function call (FunctionResponse); `scheduling` as the SDK names its values. */
+export interface ToolResponse {
+  readonly id: string | undefined;
+  readonly name: string;
+  readonly response: Record<string, unknown>;
+  readonly scheduling?: 'SILENT' | 'WHEN_IDLE' | 'INTERRUPT';
+}
 
 export interface LinkHandlers {
   /** A parsed server message (a JSON object), in wire order. */
@@ -210,8 +218,16 @@ export class LiveLink {
   }
 
   /** Answers the model's function calls, matched by id (LiveClientToolResponse). */
-  sendToolResponse(responses: { id: string | undefined; name: string; response: Record<string, unknown> }[]): void {
-    if (this.isOpen) this.#session!.sendToolResponse({ functionResponses: responses.map((r) => ({ ...(r.id !== undefined ? { id: r.id } : {}), name: r.name, response: r.response })) });
+  sendToolResponse(responses: readonly ToolResponse[]): void {
+    if (!this.isOpen) return;
+    this.#session!.sendToolResponse({
+      functionResponses: responses.map((r) => ({
+        ...(r.id !== undefined ? { id: r.id } : {}),
+        name: r.name,
+        response: r.response,
+        ...(r.scheduling !== undefined ? { scheduling: r.scheduling as FunctionResponseScheduling } : {}),
+      })),
+    });
   }
 
   /** Idempotent; resolves once the socket is closed (the close handshake is bounded by CLOSE_TIMEOUT_MS). */

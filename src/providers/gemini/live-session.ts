@@ -26,7 +26,7 @@ import type { AudioFormat, AudioFrame, EncodedFrame } from '../../pipeline/frame
 import { AsyncQueue } from '../../util/async-queue.js';
 import type { ConversationTurn, ProviderConnectOptions, ProviderEvent, ProviderSession, TurnInfo } from '../types.js';
 import { GEMINI_INPUT, type GeminiProviderOptions } from './options.js';
-import { LiveLink, type LinkHandlers } from './live-link.js';
+import { LiveLink, type LinkHandlers, type ToolResponse } from './live-link.js';
 import { liveModelTraits } from './models.js';
 import { decodeServerMessage, type LiveAction, type Problem } from './server-message.js';
 
@@ -349,7 +349,7 @@ export class GeminiLiveSession implements ProviderSession {
    * belongs to has completed, so the goodbye is heard.
    */
   #onToolCall(calls: { id: string | undefined; name: string; args: Record<string, unknown> }[]): void {
-    const responses: { id: string | undefined; name: string; response: Record<string, unknown> }[] = [];
+    const responses: ToolResponse[] = [];
     for (const call of calls) {
       if (!this.#options.endCallTool || call.name !== END_CALL_FUNCTION.name) {
         this.#problem({ detail: `gemini called a function we did not declare: ${call.name.slice(0, 64)}` });
@@ -358,7 +358,11 @@ export class GeminiLiveSession implements ProviderSession {
       }
       const reason = typeof call.args.reason === 'string' && call.args.reason !== '' ? call.args.reason.slice(0, 200) : 'provider_goodbye';
       this.#log.info({ event: 'gemini_end_call', reason }, 'the model ended the call');
-      responses.push({ id: call.id, name: call.name, response: { output: 'the call will end after your goodbye has played' } });
+      // SILENT: into the context only. gemini-3.8-live calls functions NON_BLOCKING by default, and the
+      // default WHEN_IDLE would have the model speak again after its goodbye, as the call is hung up
+      // (FunctionResponse.scheduling in @google/genai: "Only add the result to the conversation context,
+      // do not interrupt or trigger generation"; ignored for blocking calls).
+      responses.push({ id: call.id, name: call.name, response: { output: 'the call will end after your goodbye has played' }, scheduling: 'SILENT' });
       if (this.#response || this.#pendingGenerations > 0) this.#hangupAfterTurn = reason;
       else this.#queue.push({ type: 'hangup', reason });
     }
