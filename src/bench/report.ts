@@ -98,6 +98,10 @@ export function tableRows(runs: RunResult[]): string[][] {
     row('through latency in, ms p50/p99/p99.9/max', (r) => q(r.latency.through?.ingress)),
     row('through latency out (1st frame), ms', (r) => q(r.latency.through?.egress)),
     row('reply latency, ms p50 / p99', (r) => q2(r.latency.reply)),
+    row("barge-in reaction (gateway's VAD), ms p50 / p95", (r) => {
+      const b = r.gateway?.bargeInReactionMs;
+      return b ? `${String(b.p50)} / ${String(b.p95)} (n=${String(b.count)})` : '-';
+    }),
     row('frames sent / at provider / received', (r) => `${String(r.frames.sent)} / ${r.frames.atProvider === undefined ? '-' : String(r.frames.atProvider)} / ${String(r.frames.received)}`),
     row('frames lost in / in-while-connecting / out', (r) => `${String(r.frames.lost.ingress)} / ${String(r.frames.lost.ingressWhileConnecting)} / ${String(r.frames.lost.egress)}`),
     row('frames late out / in', (r) => `${String(r.frames.late.egress)} / ${r.frames.late.ingress === undefined ? '-' : String(r.frames.late.ingress)}`),

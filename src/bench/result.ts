@@ -71,6 +71,8 @@ export interface RunResult {
         vadWindows: Record<string, number>;
         /** Mean windows per Silero batch; undefined when no batch ran. */
         vadBatchMean: number | undefined;
+        /** Barge-ins the gateway's VAD timed in the window (voice_gateway_barge_in_reaction_seconds), ms. */
+        bargeInReactionMs?: { count: number; p50: number; p95: number };
       }
     | undefined;
   harness: {

@@ -7,7 +7,7 @@ import type { CallerAudio } from './caller-audio.js';
 import { FRAME_MS } from './caller-audio.js';
 import { FrameLedger } from './ledger.js';
 import { runLoad, type LoadResult } from './load-driver.js';
-import { promByLabel, promValue, type PromSample } from './prom-text.js';
+import { bucketQuantile, promBucketDeltas, promByLabel, promValue, type PromSample } from './prom-text.js';
 import type { Transport } from './extension.js';
 import type { ProviderSetup } from './providers.js';
 import type { Quantiles, RunResult } from './result.js';
@@ -270,11 +270,20 @@ function summarise(
           vadFallbacks: fallbacks,
           vadWindows: counter('voice_gateway_vad_windows_total', 'engine'),
           vadBatchMean: batchMean(gatewayCount('voice_gateway_vad_batch_size_windows_sum'), gatewayCount('voice_gateway_vad_batch_size_windows_count')),
+          ...bargeInReaction(promBucketDeltas(metricsFinal, metrics0, 'voice_gateway_barge_in_reaction_seconds_bucket')),
         }
       : undefined,
     harness: { ...load.harness, ...(providerLoop === undefined ? {} : { providerLoopDelayP99Ms: providerLoop }), drainMs: load.drainMs, saturated: harnessSaturated },
     warnings,
   };
+}
+
+/** The window's barge-in reaction quantiles from its bucket deltas; nothing when none was timed. */
+function bargeInReaction(buckets: Record<string, number>): { bargeInReactionMs?: { count: number; p50: number; p95: number } } {
+  const p50 = bucketQuantile(buckets, 0.5);
+  const p95 = bucketQuantile(buckets, 0.95);
+  if (p50 === undefined || p95 === undefined) return {};
+  return { bargeInReactionMs: { count: buckets['+Inf'] ?? 0, p50: r1(p50 * 1000), p95: r1(p95 * 1000) } };
 }
 
 function batchMean(windows: number, batches: number): number | undefined {

@@ -224,7 +224,7 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     bargeInReactionSeconds: new Histogram({
       name: 'voice_gateway_barge_in_reaction_seconds',
       help: "Barge-ins our VAD detected: from the caller's first speech window to the clear of the reply (the VAD's confirmation in media time plus the wait for the deciding score); provider-VAD barge-ins are not timed",
-      buckets: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2],
+      buckets: [0.05, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2],
       registers: r,
     }),
     turnsTotal: new Counter({
