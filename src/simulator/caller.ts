@@ -289,7 +289,7 @@ async function runStream(
       if (audioIndex >= totalAudioFrames && dtmfToSend.length === 0 && !replyPlaying && now - Math.max(lastReplyActivityMs, (lastSpeechSentMs ?? 0)) > tailMs) break;
       payload = silence;
     }
-    // Chunks count from 1, as the carriers' media messages do (test/fixtures/carriers); timestamps from 0.
+    // Chunks count from 1, as the carriers' media messages do; timestamps from 0.
     const frame = msgs.media(payload, frameNo * FRAME_MS, frameNo + 1);
     const { swapEvery, duplicateEvery } = opts.network ?? {};
     if (held !== undefined) {
