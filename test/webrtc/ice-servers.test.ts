@@ -55,6 +55,12 @@ describe('trickled candidate bodies', () => {
     expect(parseCandidates({ done: true })).toEqual({ candidates: [], done: true });
   });
 
+  it("takes an empty candidate string as the end of candidates (Firefox's marker before the final null), not as a bad batch", () => {
+    const host = { candidate: 'candidate:1 1 udp 2122260223 192.0.2.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 };
+    const r = parseCandidates({ candidates: [host, { candidate: '', sdpMid: '0', sdpMLineIndex: 0 }], done: false });
+    expect(r).toEqual({ candidates: [{ candidate: host.candidate, sdpMid: '0', sdpMLineIndex: 0 }], done: true });
+  });
+
   it('rejects what a browser never sends', () => {
     for (const body of [
       null, [], { candidates: 'x' }, { candidates: [{ candidate: 'a=candidate:1' }] }, { candidates: [{ candidate: `candidate:${'x'.repeat(600)}` }] },

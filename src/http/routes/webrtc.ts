@@ -86,8 +86,15 @@ export function parseCandidates(body: unknown): { candidates: RemoteCandidate[];
   if (candidates.length > MAX_CANDIDATES_PER_REQUEST) throw bad(`at most ${String(MAX_CANDIDATES_PER_REQUEST)} candidates per request`);
   if (typeof done !== 'boolean') throw bad('`done` must be true or false');
   const out: RemoteCandidate[] = [];
+  let ended = done;
   for (const c of candidates as unknown[]) {
     const { candidate, sdpMid, sdpMLineIndex } = (c ?? {}) as { candidate?: unknown; sdpMid?: unknown; sdpMLineIndex?: unknown };
+    // An empty `candidate` is the end-of-candidates indication (W3C webrtc-pc, RTCPeerConnectionIceEvent:
+    // "the candidate attribute is set to an empty string"); Firefox sends one before the final null.
+    if (candidate === '') {
+      ended = true;
+      continue;
+    }
     // RTCIceCandidate.candidate: the SDP attribute value, "candidate:<foundation> <component> ..." (RFC 8839 section 5.1).
     if (typeof candidate !== 'string' || !/^candidate:\S/.test(candidate) || candidate.length > 512) {
       throw bad('each candidate needs `candidate`, the "candidate:..." string of RTCIceCandidate (at most 512 characters)');
@@ -98,7 +105,7 @@ export function parseCandidates(body: unknown): { candidates: RemoteCandidate[];
     }
     out.push({ candidate, sdpMid: (sdpMid as string | null) ?? undefined, sdpMLineIndex: (sdpMLineIndex as number | null) ?? undefined });
   }
-  return { candidates: out, done };
+  return { candidates: out, done: ended };
 }
 
 export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): void {

@@ -115,7 +115,8 @@ async function sessionGrant() {
 
 /** Send candidates to the gateway as they come; before the answer names the session, keep them. */
 function trickle(call, candidate) {
-  if (candidate) call.pendingCandidates.push(candidate.toJSON());
+  // null, or (Firefox, before the null) a candidate whose string is empty: gathering is over.
+  if (candidate && candidate.candidate) call.pendingCandidates.push(candidate.toJSON());
   else call.candidatesDone = true;
   void flushCandidates(call);
 }
@@ -127,11 +128,13 @@ async function flushCandidates(call) {
   const candidates = call.pendingCandidates.splice(0, 20);
   const done = call.candidatesDone && call.pendingCandidates.length === 0;
   try {
-    await fetch(`/webrtc/sessions/${encodeURIComponent(call.sessionId)}/candidates`, {
+    const res = await fetch(`/webrtc/sessions/${encodeURIComponent(call.sessionId)}/candidates`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ candidates, done }),
     });
+    // A refused batch is said where a developer looks; the connection state says if the call can go on.
+    if (!res.ok) console.warn('the gateway refused ICE candidates:', await gatewayMessage(res));
     if (done) call.doneSent = true;
   } catch {
     // The connection state says if the call cannot go on without them.
