@@ -244,8 +244,16 @@ export class WebRtcSession {
     if (this.#remoteCandidates + candidates.length > MAX_REMOTE_CANDIDATES) {
       throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', `a session takes at most ${String(MAX_REMOTE_CANDIDATES)} candidates`);
     }
-    this.#remoteCandidates += candidates.length;
-    for (const c of candidates) {
+    // An mDNS host candidate (<uuid>.local, RFC 8839 section 5.1 and draft-ietf-mmusic-mdns-ice-candidates)
+    // names an address only the browser's own network can resolve: from here werift's multicast lookup
+    // waits out its 10 s timeout, and every candidate trickled after it waits too. Left out; the
+    // browser's other candidates (and peer-reflexive ones learned from its checks) connect the call.
+    const usable = candidates.filter((c) => !isMdnsCandidate(c.candidate));
+    if (usable.length < candidates.length) {
+      this.#log.debug({ event: 'webrtc_mdns_candidates_skipped', skipped: candidates.length - usable.length }, 'mDNS candidates left out');
+    }
+    this.#remoteCandidates += usable.length;
+    for (const c of usable) {
       try {
         await pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex });
       } catch (err) {
@@ -500,4 +508,10 @@ export class WebRtcSession {
     for (const t of this.#markTimers) clearTimeout(t);
     this.#markTimers.clear();
   }
+}
+
+/** The connection address (the fifth field of "candidate:<foundation> <component> <transport> <priority> <address> ...") is an mDNS name. */
+function isMdnsCandidate(candidate: string): boolean {
+  const address = candidate.split(' ', 5)[4];
+  return address !== undefined && address.toLowerCase().endsWith('.local');
 }
