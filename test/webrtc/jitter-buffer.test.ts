@@ -59,12 +59,28 @@ describe('JitterBuffer', () => {
     expect(describeItems(out)).toEqual(['p1', 'L1/1920', 'p3']);
   });
 
-  it('resynchronises on a jump too large to be loss instead of concealing it', () => {
+  it('resynchronises on a jump too large to be loss once the next packet confirms it (RFC 3550 A.1)', () => {
     const jb = make(1);
-    const out = run(jb, [pkt(0), pkt(1), pkt(5000), pkt(5001)]);
-    expect(describeItems(out)).toEqual(['p0', 'p1', `p${String(5000 & 0xff)}`, `p${String(5001 & 0xff)}`]);
-    expect(jb.stats().resyncs).toBe(1);
-    expect(jb.stats().lost).toBe(0);
+    const out = run(jb, [pkt(0), pkt(1), pkt(5000), pkt(5001), pkt(5002)]);
+    // 5000 alone could be a stray packet: dropped; 5001 follows it, so the sender restarted there.
+    expect(describeItems(out)).toEqual(['p0', 'p1', `p${String(5001 & 0xff)}`, `p${String(5002 & 0xff)}`]);
+    expect(jb.stats()).toMatchObject({ resyncs: 1, lost: 0, late: 1 });
+  });
+
+  it('drops a single very late packet instead of taking it for a restart and replaying old audio', () => {
+    const jb = make(1);
+    const packets = Array.from({ length: 200 }, (_, n) => pkt(n));
+    const out = run(jb, [...packets, pkt(100), pkt(200), pkt(201)]);
+    expect(describeItems(out).slice(-3)).toEqual(['p199', 'p200', 'p201']);
+    expect(jb.stats()).toMatchObject({ resyncs: 0, late: 1, released: 202 });
+  });
+
+  it('takes a restart far behind once two packets in a row say so', () => {
+    const jb = make(1);
+    const packets = Array.from({ length: 200 }, (_, n) => pkt(n));
+    const out = run(jb, [...packets, pkt(10), pkt(11), pkt(12)]);
+    expect(describeItems(out).slice(-3)).toEqual(['p199', 'p11', 'p12']);
+    expect(jb.stats()).toMatchObject({ resyncs: 1, late: 1 });
   });
 
   it('does not conceal a gap longer than the cap (a sender pause), but hands the audio on', () => {

@@ -11,7 +11,9 @@
  * Sequence numbers are 16-bit and wrap; they are extended to a running count. RTP timestamps give
  * the size of a loss (timestamp of the packet after the gap minus where the last one ended), so
  * concealment keeps the caller's media clock right even when packet durations vary. A jump too large
- * to be loss (a sender restart) resynchronises instead of concealing seconds of audio.
+ * to be loss or reordering (a sender restart) resynchronises instead of concealing seconds of audio,
+ * but only once the packet after it confirms it, as RFC 3550 appendix A.1 does (`bad_seq`): a single
+ * packet far behind is a very late one, dropped, not a restart that would replay old audio.
  */
 
 export interface RtpIn {
@@ -57,6 +59,8 @@ export interface JitterBufferOptions {
 /** Slots in the ring: packets held at most; a jump beyond it resynchronises. A power of two. */
 const RING = 64;
 const MASK = RING - 1;
+/** Ahead of the highest sequence number seen, a jump up to this is loss (RFC 3550 A.1 MAX_DROPOUT). */
+const MAX_DROPOUT = 3000;
 
 interface Slot {
   ext: number;
@@ -77,6 +81,8 @@ export class JitterBuffer {
   /** RTP timestamp where the last released audio ends, if known. */
   #endTimestamp: number | undefined;
   #lastSamples = 960;
+  /** After a far jump, the sequence number that would confirm it (RFC 3550 A.1 bad_seq); -1: none. */
+  #badSeq = -1;
   readonly #stats: JitterStats = { received: 0, released: 0, lost: 0, concealedSamples: 0, late: 0, duplicates: 0, reordered: 0, resyncs: 0, depth: 0, maxDepth: 0 };
 
   constructor(opts: JitterBufferOptions) {
@@ -95,14 +101,22 @@ export class JitterBuffer {
     }
     const ext = this.#extend(packet.seq);
     if (ext < this.#next) {
-      // Already released or given up. A far-back number is a restarted sender, not a late packet.
-      if (this.#next - ext > RING) this.#resync(ext, out);
-      else {
+      // Already released or given up: late, unless it is far back and the packet before it was too,
+      // one after the other (a restarted sender).
+      if (this.#highest - ext <= RING || !this.#confirmsJump(ext)) {
         this.#stats.late++;
         return out;
       }
+      this.#resync(ext, out);
+    } else if (ext - this.#highest > MAX_DROPOUT) {
+      // Too far ahead to be loss: a restart once the next packet follows it; dropped until then.
+      if (!this.#confirmsJump(ext)) {
+        this.#stats.late++;
+        return out;
+      }
+      this.#resync(ext, out);
     } else if (ext - this.#next >= RING) {
-      // Too far ahead to hold: release what we have, then start again from this packet.
+      // Loss longer than the ring holds: release what we have, then go on from this packet.
       this.#resync(ext, out);
     }
     const index = ext & MASK;
@@ -185,6 +199,16 @@ export class JitterBuffer {
     }
     this.#stats.concealedSamples += samples;
     out.push({ kind: 'lost', packets, samples });
+  }
+
+  /** True when `ext` follows the last far jump's packet (RFC 3550 A.1): then it is a restart. */
+  #confirmsJump(ext: number): boolean {
+    if (ext === this.#badSeq) {
+      this.#badSeq = -1;
+      return true;
+    }
+    this.#badSeq = ext + 1;
+    return false;
   }
 
   #resync(ext: number, out: JitterItem[]): void {
