@@ -33,6 +33,11 @@ describe('checkOffer', () => {
     ['audio port 0', OFFER.replace('m=audio 9', 'm=audio 0'), 'disabled'],
     ['inactive', OFFER.replace('a=sendrecv', 'a=inactive'), 'inactive'],
     ['no ICE password', OFFER.replace(/a=ice-pwd:.*\r\n/, ''), 'no ICE credentials'],
+    [
+      'more candidates than a session takes',
+      OFFER.replace(/(a=candidate:[^\r]*\r\n)/, (c: string) => Array.from({ length: 65 }, (_, i) => c.replace('candidate:', `candidate:${String(i)}`)).join('')),
+      '65 ICE candidates',
+    ],
   ])('refuses %s', (_name, sdp, reason) => {
     expect(() => checkOffer(sdp)).toThrow(expect.objectContaining({ code: 'GW_ERR_TRANSPORT_BAD_SDP', message: expect.stringContaining(reason) }));
   });

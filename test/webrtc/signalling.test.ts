@@ -92,6 +92,17 @@ describe('browser session tokens', () => {
     expect(await metricValue(gw.gateway, 'voice_gateway_webhook_rejected_total', { route: 'webrtc_offer' })).toBe(4);
   });
 
+  it('checks the offer before spending its token: a malformed offer leaves the token for a good one', async () => {
+    const { app } = gw.gateway;
+    const once = await token(app);
+    const bad = await offer(app, { sdp: 'v=0\r\nnot sdp', type: 'offer', token: once });
+    expect(bad.statusCode).toBe(400);
+    expect((bad.json() as ErrorBody).error.code).toBe('GW_ERR_TRANSPORT_BAD_SDP');
+    const good = await offer(app, { sdp: offerSdp, type: 'offer', token: once });
+    expect(good.statusCode, good.body).toBe(200);
+    await app.inject({ method: 'DELETE', url: `/webrtc/sessions/${(good.json() as Answer).sessionId}` });
+  });
+
   it('with API_TOKENS set, wants the bearer token from anyone', async () => {
     const locked = await injectGateway({ API_TOKENS: 'sekret-1' });
     try {

@@ -7,6 +7,8 @@ import { GatewayError } from '../../errors.js';
 
 /** A real audio-only offer from Chrome or Firefox is 2-6 KiB; anything near this is not one. */
 export const MAX_SDP_BYTES = 32 * 1024;
+/** Candidates an offer may carry: the same bound as a session's trickled ones (MAX_REMOTE_CANDIDATES). */
+export const MAX_OFFER_CANDIDATES = 64;
 
 export interface OfferSummary {
   /** The Opus payload type the offer uses. */
@@ -55,6 +57,8 @@ export function checkOffer(sdp: unknown, opts: { trickle?: boolean } = {}): Offe
   if (!has('a=ice-ufrag:') || !has('a=ice-pwd:')) throw bad('the offer has no ICE credentials (a=ice-ufrag / a=ice-pwd)');
   if (!has('a=fingerprint:')) throw bad('the offer has no DTLS fingerprint; plain RTP is not accepted');
   const candidates = section.filter((l) => l.startsWith('a=candidate:')).length;
+  // Each one is a connectivity check werift would run; a browser gathers a handful.
+  if (candidates > MAX_OFFER_CANDIDATES) throw bad(`the offer has ${String(candidates)} ICE candidates; at most ${String(MAX_OFFER_CANDIDATES)} are taken`);
   if (candidates === 0 && !opts.trickle) {
     throw bad('the offer has no ICE candidates: wait for ICE gathering to complete before sending it, or send "trickle": true and POST the candidates to /webrtc/sessions/:sessionId/candidates');
   }
