@@ -67,20 +67,15 @@ describe('JitterBuffer', () => {
     expect(jb.stats()).toMatchObject({ resyncs: 1, lost: 0, late: 1 });
   });
 
-  it('drops a single very late packet instead of taking it for a restart and replaying old audio', () => {
+  it.each([
+    ['drops a single very late packet instead of taking it for a restart and replaying old audio', [100, 200, 201], ['p199', 'p200', 'p201'], { resyncs: 0, late: 1, released: 202 }],
+    ['takes a restart far behind once two packets in a row say so', [10, 11, 12], ['p199', 'p11', 'p12'], { resyncs: 1, late: 1 }],
+  ])('%s', (_name, tail, lastThree, stats) => {
     const jb = make(1);
     const packets = Array.from({ length: 200 }, (_, n) => pkt(n));
-    const out = run(jb, [...packets, pkt(100), pkt(200), pkt(201)]);
-    expect(describeItems(out).slice(-3)).toEqual(['p199', 'p200', 'p201']);
-    expect(jb.stats()).toMatchObject({ resyncs: 0, late: 1, released: 202 });
-  });
-
-  it('takes a restart far behind once two packets in a row say so', () => {
-    const jb = make(1);
-    const packets = Array.from({ length: 200 }, (_, n) => pkt(n));
-    const out = run(jb, [...packets, pkt(10), pkt(11), pkt(12)]);
-    expect(describeItems(out).slice(-3)).toEqual(['p199', 'p11', 'p12']);
-    expect(jb.stats()).toMatchObject({ resyncs: 1, late: 1 });
+    const out = run(jb, [...packets, ...tail.map((n) => pkt(n))]);
+    expect(describeItems(out).slice(-3)).toEqual(lastThree);
+    expect(jb.stats()).toMatchObject(stats);
   });
 
   it('does not conceal a gap longer than the cap (a sender pause), but hands the audio on', () => {
