@@ -46,8 +46,11 @@ describe('media socket abuse', () => {
       expect(await metricValue(gw.gateway, 'voice_gateway_media_rejected_total', { transport: 'twilio', reason }), reason).toBeGreaterThanOrEqual(1);
     }
     // A flood: well past the per-second limit. Excess is dropped and counted, then the socket is closed.
+    // The limit counts per one-second window (close past 4 x 200 = 800). A loaded machine may read the
+    // flood across a window's end, and 1,200 could then fall as, say, 500 + 700 in two windows, leaving
+    // the socket open until the test timed out (a CI run did, once). 2,400 puts over 800 in one window.
     const gone = closedWith(ws);
-    for (let i = 0; i < 1200 && ws.readyState === WebSocket.OPEN; i++) ws.send(msgs.media(payload, i * 20, i));
+    for (let i = 0; i < 2400 && ws.readyState === WebSocket.OPEN; i++) ws.send(msgs.media(payload, i * 20, i));
     expect((await gone).code).toBe(1008);
     expect(await metricValue(gw.gateway, 'voice_gateway_media_rejected_total', { transport: 'twilio', reason: 'GW_ERR_TRANSPORT_RATE_LIMITED' })).toBeGreaterThan(0);
 
