@@ -60,9 +60,10 @@ export function texmlStreamCodecs(codecs: TelnyxStreamCodecs): TelnyxStreamCodec
   return codecs.bidirectionalCodec === 'L16' ? { codec: codecs.codec, bidirectionalCodec: 'PCMU' } : codecs;
 }
 
-export function telnyxStreamSetup(ctx: { readonly config: { readonly telnyx: TelnyxStreamCodecs }; readonly wsBase: string }, token: string): TelnyxStreamSetup {
-  const { codec, bidirectionalCodec } = ctx.config.telnyx;
-  return { streamUrl: telnyxStreamUrl(ctx.wsBase, token), codec, bidirectionalCodec, bidirectionalSamplingRate: bidirectionalCodec === 'L16' ? 16000 : undefined };
+/** The stream settings an answer or a dial carries for `token`, in the given codecs (L16 back at 16 kHz). */
+export function telnyxStreamSetup(codecs: TelnyxStreamCodecs, wsBase: string, token: string): TelnyxStreamSetup {
+  const { codec, bidirectionalCodec } = codecs;
+  return { streamUrl: telnyxStreamUrl(wsBase, token), codec, bidirectionalCodec, bidirectionalSamplingRate: bidirectionalCodec === 'L16' ? 16000 : undefined };
 }
 
 /**

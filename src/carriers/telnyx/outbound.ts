@@ -39,7 +39,7 @@ export class TelnyxOutbound implements CarrierOutbound {
       connectionId: config.calls.telnyxConnectionId!,
       to: p.to,
       from: p.from,
-      ...telnyxStreamSetup({ config, wsBase }, token),
+      ...telnyxStreamSetup(config.telnyx, wsBase, token),
       clientState: Buffer.from(JSON.stringify({ callId: p.callId }), 'utf8').toString('base64'),
       // One dial per call of ours: a request repeated after a lost answer places no second call.
       commandId: commandIdFor('dial', p.callId),

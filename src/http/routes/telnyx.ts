@@ -59,7 +59,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     const token = ctx.tokens.issue(callSid, { transport: 'telnyx', leg: 'stream_verb', egress: texmlEgress });
     await ctx.tokens.issued(token);
     request.log.info({ event: 'telnyx_texml', carrierCallId: callSid }, 'connecting Telnyx call to media stream');
-    return reply.type('text/xml').send(telnyxConnectStream(telnyxStreamSetup({ config: { telnyx: texml }, wsBase: ctx.wsBase }, token)));
+    return reply.type('text/xml').send(telnyxConnectStream(telnyxStreamSetup(texml, ctx.wsBase, token)));
   });
 
   app.post(telnyxCarrier.paths.status, { onRequest, preHandler: verify }, async (request, reply) => {
@@ -95,7 +95,7 @@ export function registerTelnyxRoutes(app: FastifyInstance, ctx: RouteContext): v
     const token = ctx.tokens.issue(callControlId, { transport: 'telnyx', leg: 'call_control', egress });
     await ctx.tokens.issued(token);
     const log = request.log.child({ carrierCallId: callControlId });
-    const outcome = await answerWithinWebhook(control, callControlId, telnyxStreamSetup(ctx, token), {
+    const outcome = await answerWithinWebhook(control, callControlId, telnyxStreamSetup(config.telnyx, ctx.wsBase, token), {
       answered: (late) => log.info({ event: 'telnyx_answered', ...(late ? { late } : {}) }, 'answered Telnyx call with media stream'),
       failedLate: (err) => log.warn({ event: 'telnyx_answer_failed', err }, 'Telnyx answer failed after the webhook was acknowledged'),
     });

@@ -26,7 +26,6 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { GatewayError, isGatewayError } from '../../errors.js';
 import { WebRtcEndpoint } from '../../transports/webrtc/endpoint.js';
 import { IceServerIssuer } from '../../transports/webrtc/ice-servers.js';
-import { checkOffer } from '../../transports/webrtc/sdp.js';
 import type { RemoteCandidate } from '../../transports/webrtc/session.js';
 import { rejectEdge, type RouteContext } from '../route-context.js';
 import { StreamTokens } from '../security/stream-tokens.js';
@@ -160,12 +159,7 @@ export function registerWebRtcRoutes(app: FastifyInstance, ctx: RouteContext): v
     if (body.type !== 'offer') throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', '`type` must be "offer"');
     if (body.trickle !== undefined && typeof body.trickle !== 'boolean') throw new GatewayError('GW_ERR_HTTP_BAD_REQUEST', '`trickle` must be true or false');
     // The offer is checked before the one-time token is spent on it: a malformed one leaves the token usable.
-    try {
-      checkOffer(body.sdp, { trickle: body.trickle === true });
-    } catch (err) {
-      if (isGatewayError(err)) ctx.metrics.mediaRejectedTotal.inc({ transport: 'webrtc', reason: err.code });
-      throw err;
-    }
+    endpoint.checkOffer(body.sdp, body.trickle === true);
     const token = typeof body.token === 'string' ? body.token : undefined;
     if (!(await tokens.redeem(token, SESSION_TOKEN_PURPOSE))) {
       throw rejectEdge(

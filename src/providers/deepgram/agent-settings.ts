@@ -86,7 +86,7 @@ export function buildSettings(opts: {
   const think: ThinkSettingsV1 = {
     // The union is discriminated by `type`; every member takes a `model`; Bedrock takes its credentials natively, or goes through an endpoint.
     provider: (config.thinkProvider === 'aws_bedrock' && config.thinkAwsCredentials
-      ? { type: 'aws_bedrock', model: config.thinkModel, credentials: { ...config.thinkAwsCredentials } }
+      ? { type: 'aws_bedrock', model: config.thinkModel, credentials: config.thinkAwsCredentials }
       : { type: config.thinkProvider, model: config.thinkModel }) as ThinkSettingsV1Provider,
     prompt: opts.instructions,
   };

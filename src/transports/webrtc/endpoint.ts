@@ -69,19 +69,35 @@ export class WebRtcEndpoint {
   }
 
   /**
+   * An offer as this endpoint takes it (sdp.ts checkOffer), a refusal counted in
+   * voice_gateway_media_rejected_total. open() checks it; the offer route checks it first too, before
+   * the one-time token is spent on it.
+   */
+  checkOffer(sdp: unknown, trickle = false): void {
+    this.#counted(() => checkOffer(sdp, { trickle }));
+  }
+
+  /** Runs `check`, counting the GatewayError it throws as a rejected WebRTC media request. */
+  #counted(check: () => void): void {
+    try {
+      check();
+    } catch (err) {
+      if (isGatewayError(err)) this.#opts.metrics.mediaRejectedTotal.inc({ transport: 'webrtc', reason: err.code });
+      throw err;
+    }
+  }
+
+  /**
    * Check, answer and start a call for one offer. Throws a GatewayError with an HTTP status. With
    * `trickle`, the offer may come before the offerer's candidates, which follow through addCandidates().
    */
   async open(args: { sdp: unknown; clientIp: string; correlationId: string; trickle?: boolean }): Promise<OfferAnswer> {
     const { metrics } = this.#opts;
-    try {
+    this.checkOffer(args.sdp, args.trickle);
+    this.#counted(() => {
       if (this.#closed || this.#opts.calls.draining) throw new GatewayError('GW_ERR_HTTP_NOT_READY', 'gateway is shutting down');
-      checkOffer(args.sdp, { trickle: args.trickle === true });
       this.#admit(args.clientIp);
-    } catch (err) {
-      if (isGatewayError(err)) metrics.mediaRejectedTotal.inc({ transport: 'webrtc', reason: err.code });
-      throw err;
-    }
+    });
     const startedAt = performance.now();
     const session = new WebRtcSession({
       id: randomUUID(),
